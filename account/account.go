@@ -1,0 +1,348 @@
+// Package account holds the auth use cases (register, login, and the token
+// checks behind authenticated requests). Each use case that changes state
+// owns its transaction and appends the event describing the change to the
+// outbox inside it, so the change and its event commit together or not at
+// all. Password hashing always happens before a transaction begins.
+package account
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/authevents/authevents"
+	"github.com/authevents/authevents/db/postgres"
+	"github.com/authevents/authevents/outbox"
+	"github.com/authevents/authevents/password"
+	"github.com/authevents/authevents/token"
+)
+
+// Config holds the settings of the use cases.
+type Config struct {
+	AccessTTL     time.Duration
+	RefreshTTL    time.Duration
+	SessionMaxAge time.Duration
+	// Event metadata carried by every CloudEvent.
+	Source         string
+	ServiceVersion string
+	Environment    string
+}
+
+// Service implements the auth use cases.
+type Service struct {
+	pool   *pgxpool.Pool
+	hasher *password.Hasher
+	tokens *token.Manager
+	cfg    Config
+	log    *slog.Logger
+	now    func() time.Time
+	// committed is told the type of every event whose transaction committed.
+	committed func(eventType string)
+	// beforeCommit, when set (tests only), runs inside every transaction
+	// after all writes; an error from it rolls the transaction back.
+	beforeCommit func(tx pgx.Tx) error
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithClock replaces time.Now.
+func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
+
+// WithCommitHook is called once per event after its transaction commits,
+// e.g. to count appended outbox rows.
+func WithCommitHook(f func(eventType string)) Option { return func(s *Service) { s.committed = f } }
+
+// New returns a Service.
+func New(pool *pgxpool.Pool, hasher *password.Hasher, tokens *token.Manager, cfg Config, log *slog.Logger, opts ...Option) *Service {
+	s := &Service{pool: pool, hasher: hasher, tokens: tokens, cfg: cfg, log: log.With("component", "account"),
+		now: time.Now, committed: func(string) {}}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Result is what register and login hand back to the client.
+type Result struct {
+	User         *authevents.User
+	Session      *authevents.Session
+	AccessToken  string
+	RefreshToken string
+	ExpiresIn    time.Duration
+}
+
+// RegisterInput is the register request.
+type RegisterInput struct {
+	Email, Password, Name string
+	Client                authevents.Client
+}
+
+// Register creates an account and its first session.
+func (s *Service) Register(ctx context.Context, in RegisterInput) (*Result, error) {
+	var verr authevents.ValidationError
+	email, why := NormalizeEmail(in.Email)
+	if why != "" {
+		verr.Add("email", why)
+	}
+	name, why := NormalizeName(in.Name)
+	if why != "" {
+		verr.Add("name", why)
+	}
+	if why := password.Check(in.Password); why != "" {
+		verr.Add("password", why)
+	} else if email != "" && strings.EqualFold(in.Password, email) {
+		verr.Add("password", "must not be your email address")
+	}
+	if err := verr.Err(); err != nil {
+		return nil, err
+	}
+	hash, err := s.hasher.Hash(ctx, in.Password)
+	if err != nil {
+		return nil, fmt.Errorf("hash password: %w", err)
+	}
+	now := s.now()
+	user := &authevents.User{ID: newID(), Email: email, Name: name, PasswordHash: hash}
+	res, sess, err := s.newSession(user, in.Client, now)
+	if err != nil {
+		return nil, err
+	}
+	ev, err := s.event(authevents.EventUserRegistered, user.ID.String(), now, authevents.UserRegistered{
+		UserID: user.ID.String(), Email: email, Name: name, Timestamp: authevents.Timestamp(now),
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := postgres.CreateUser(ctx, tx, user); err != nil {
+			return err
+		}
+		if err := postgres.CreateSession(ctx, tx, sess); err != nil {
+			return err
+		}
+		return outbox.Append(ctx, tx, ev)
+	}, authevents.EventUserRegistered)
+	if err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "user registered", "user_id", user.ID, "session_id", sess.ID)
+	return res, nil
+}
+
+// LoginInput is the login request.
+type LoginInput struct {
+	Email, Password string
+	Client          authevents.Client
+}
+
+// Login checks credentials and opens a session. Unknown email and wrong
+// password return the same ErrInvalidCredentials after the same amount of
+// hashing work, and each appends user.login_failed.
+func (s *Service) Login(ctx context.Context, in LoginInput) (*Result, error) {
+	var verr authevents.ValidationError
+	if strings.TrimSpace(in.Email) == "" {
+		verr.Add("email", "is required")
+	}
+	if in.Password == "" {
+		verr.Add("password", "is required")
+	} else if utf8.RuneCountInString(in.Password) > password.MaxLength {
+		// Refused before hashing: a megabyte "password" must not cost a hash.
+		verr.Add("password", "must be at most 256 characters")
+	}
+	if err := verr.Err(); err != nil {
+		return nil, err
+	}
+	email, why := NormalizeEmail(in.Email)
+	var user *authevents.User
+	if why == "" {
+		u, err := postgres.UserByEmail(ctx, s.pool, email)
+		if err != nil && !errors.Is(err, authevents.ErrNotFound) {
+			return nil, fmt.Errorf("find user: %w", err)
+		}
+		user = u
+	} else {
+		email = truncate(in.Email, MaxEmailBytes)
+	}
+	if user == nil {
+		if err := s.hasher.VerifyDummy(ctx, in.Password); err != nil {
+			return nil, fmt.Errorf("verify password: %w", err)
+		}
+		return nil, s.loginFailed(ctx, email, nil, in.Client, authevents.ReasonUnknownEmail)
+	}
+	ok, err := s.hasher.Verify(ctx, in.Password, user.PasswordHash)
+	if err != nil {
+		// A stored hash we refuse to evaluate is an operator problem, not
+		// the client's: log it, answer as for a wrong password.
+		s.log.ErrorContext(ctx, "stored password hash unusable", "user_id", user.ID, "err", err)
+	}
+	if !ok {
+		return nil, s.loginFailed(ctx, email, user, in.Client, authevents.ReasonInvalidPassword)
+	}
+	var newHash string
+	if s.hasher.NeedsRehash(user.PasswordHash) {
+		if newHash, err = s.hasher.Hash(ctx, in.Password); err != nil {
+			return nil, fmt.Errorf("rehash password: %w", err)
+		}
+	}
+	now := s.now()
+	res, sess, err := s.newSession(user, in.Client, now)
+	if err != nil {
+		return nil, err
+	}
+	ev, err := s.event(authevents.EventUserLoggedIn, user.ID.String(), now, authevents.UserLoggedIn{
+		UserID: user.ID.String(), Email: user.Email, Timestamp: authevents.Timestamp(now),
+		IP: in.Client.IP, UserAgent: in.Client.UserAgent,
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		// Lock the user row first: it orders this user's transactions,
+		// and with them the outbox rows they append.
+		u, err := postgres.RecordLogin(ctx, tx, user.ID, newHash)
+		if err != nil {
+			return err
+		}
+		res.User = u
+		if err := postgres.CreateSession(ctx, tx, sess); err != nil {
+			return err
+		}
+		return outbox.Append(ctx, tx, ev)
+	}, authevents.EventUserLoggedIn)
+	if errors.Is(err, authevents.ErrNotFound) {
+		// Deleted between lookup and update.
+		return nil, authevents.ErrInvalidCredentials
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "user logged in", "user_id", user.ID, "session_id", sess.ID, "rehashed", newHash != "")
+	return res, nil
+}
+
+// loginFailed appends user.login_failed and returns ErrInvalidCredentials,
+// or the error that kept the event from being written.
+func (s *Service) loginFailed(ctx context.Context, email string, user *authevents.User, c authevents.Client, reason string) error {
+	now := s.now()
+	data := authevents.UserLoginFailed{Email: email, IP: c.IP, UserAgent: c.UserAgent, Reason: reason, Timestamp: authevents.Timestamp(now)}
+	subject := ""
+	if user != nil {
+		data.UserID = user.ID.String()
+		subject = data.UserID
+	}
+	ev, err := s.event(authevents.EventUserLoginFailed, subject, now, data)
+	if err != nil {
+		return err
+	}
+	if ev.OrderingKey == "" {
+		ev.OrderingKey = "email:" + email
+	}
+	if err := s.inTx(ctx, func(tx pgx.Tx) error { return outbox.Append(ctx, tx, ev) }, authevents.EventUserLoginFailed); err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "login failed", "reason", reason, "user_known", user != nil)
+	return authevents.ErrInvalidCredentials
+}
+
+// Authenticate verifies an access token and returns its claims.
+func (s *Service) Authenticate(ctx context.Context, raw string) (*token.Verified, error) {
+	v, err := s.tokens.Verify(raw, token.TypeAccess)
+	if err != nil {
+		return nil, authevents.ErrUnauthorized
+	}
+	return v, nil
+}
+
+// Me returns the user an access token belongs to.
+func (s *Service) Me(ctx context.Context, userID uuid.UUID) (*authevents.User, error) {
+	u, err := postgres.UserByID(ctx, s.pool, userID)
+	if errors.Is(err, authevents.ErrNotFound) {
+		return nil, authevents.ErrUnauthorized
+	}
+	return u, err
+}
+
+// JWKS returns the public keys that verify this service's tokens.
+func (s *Service) JWKS() token.JWKS { return s.tokens.JWKS() }
+
+// newSession signs the token pair of a new session for user.
+func (s *Service) newSession(user *authevents.User, c authevents.Client, now time.Time) (*Result, *authevents.Session, error) {
+	sess := &authevents.Session{
+		ID: newID(), UserID: user.ID, ExpiresAt: now.Add(s.cfg.SessionMaxAge),
+		IP: c.IP, UserAgent: truncate(c.UserAgent, 512), RefreshJTI: newID(),
+	}
+	access, err := s.tokens.Sign(token.Spec{Type: token.TypeAccess, UserID: user.ID, SessionID: sess.ID, ID: newID(), IssuedAt: now, TTL: s.cfg.AccessTTL})
+	if err != nil {
+		return nil, nil, fmt.Errorf("sign access token: %w", err)
+	}
+	refreshTTL := min(s.cfg.RefreshTTL, s.cfg.SessionMaxAge)
+	refresh, err := s.tokens.Sign(token.Spec{Type: token.TypeRefresh, UserID: user.ID, SessionID: sess.ID, ID: sess.RefreshJTI, IssuedAt: now, TTL: refreshTTL})
+	if err != nil {
+		return nil, nil, fmt.Errorf("sign refresh token: %w", err)
+	}
+	return &Result{User: user, Session: sess, AccessToken: access, RefreshToken: refresh, ExpiresIn: s.cfg.AccessTTL}, sess, nil
+}
+
+// event builds the outbox message of one auth event: a CloudEvents 1.0
+// structured JSON envelope around data.
+func (s *Service) event(eventType, subject string, now time.Time, data any) (outbox.Message, error) {
+	body, err := json.Marshal(data)
+	if err != nil {
+		return outbox.Message{}, fmt.Errorf("encode %s: %w", eventType, err)
+	}
+	id := newID()
+	payload, err := json.Marshal(authevents.CloudEvent{
+		SpecVersion: "1.0", ID: id.String(), Source: s.cfg.Source, Type: eventType,
+		Time: now.UTC().Format(authevents.TimestampLayout), Subject: subject,
+		DataContentType: "application/json", ServiceVersion: s.cfg.ServiceVersion,
+		Environment: s.cfg.Environment, Data: body,
+	})
+	if err != nil {
+		return outbox.Message{}, fmt.Errorf("encode %s envelope: %w", eventType, err)
+	}
+	return outbox.Message{ID: id, Subject: authevents.Subject(eventType), Payload: payload, OrderingKey: subject}, nil
+}
+
+// inTx runs fn in a transaction and reports the committed event types.
+func (s *Service) inTx(ctx context.Context, fn func(pgx.Tx) error, eventTypes ...string) error {
+	err := postgres.WithTx(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		if s.beforeCommit != nil {
+			return s.beforeCommit(tx)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, t := range eventTypes {
+		s.committed(t)
+	}
+	return nil
+}
+
+// newID returns a UUIDv7: time-ordered, so primary-key inserts stay local.
+func newID() uuid.UUID { return uuid.Must(uuid.NewV7()) }
+
+// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
+func truncate(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}

@@ -1,0 +1,99 @@
+package account
+
+import (
+	"net/mail"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+// MaxEmailBytes is the longest address SMTP can carry (RFC 5321 path limit).
+const MaxEmailBytes = 254
+
+// zeroWidth are invisible characters that would let two visually equal
+// addresses differ; NFKC does not remove them.
+var zeroWidth = strings.NewReplacer(
+	"\u200b", "", "\u200c", "", "\u200d", "", "\u2060", "", "\ufeff", "", "\u00ad", "",
+)
+
+// NormalizeEmail returns the canonical form of an email address (trimmed,
+// NFKC, zero-width characters removed, lower case) or, when it is not an
+// acceptable address, "" and the reason.
+func NormalizeEmail(s string) (string, string) {
+	if !utf8.ValidString(s) {
+		return "", "must be valid UTF-8"
+	}
+	if strings.ContainsAny(s, "\r\n") {
+		return "", "must not contain line breaks"
+	}
+	if len(s) > 4*MaxEmailBytes {
+		return "", "must be at most 254 bytes"
+	}
+	s = norm.NFKC.String(s)
+	s = zeroWidth.Replace(s)
+	s = strings.ToLower(strings.TrimSpace(s))
+	// NFKC can produce line breaks from compatibility characters; check again.
+	if strings.ContainsAny(s, "\r\n") {
+		return "", "must not contain line breaks"
+	}
+	if s == "" {
+		return "", "is required"
+	}
+	if len(s) > MaxEmailBytes {
+		return "", "must be at most 254 bytes"
+	}
+	addr, err := mail.ParseAddress(s)
+	if err != nil || addr.Name != "" || addr.Address != s {
+		return "", "must be a valid email address"
+	}
+	at := strings.LastIndexByte(s, '@')
+	local, domain := s[:at], s[at+1:]
+	if local == "" || strings.IndexFunc(s, unicode.IsSpace) >= 0 || strings.IndexFunc(s, isForbidden) >= 0 {
+		return "", "must be a valid email address"
+	}
+	if !strings.Contains(domain, ".") || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") || strings.Contains(domain, "..") {
+		return "", "must be a valid email address"
+	}
+	return s, ""
+}
+
+// MaxNameRunes bounds a display name.
+const MaxNameRunes = 100
+
+// NormalizeName returns the trimmed name or "" and the reason it is not
+// acceptable: 1 to 100 characters of valid UTF-8 without control or
+// bidirectional-override characters.
+func NormalizeName(s string) (string, string) {
+	if !utf8.ValidString(s) {
+		return "", "must be valid UTF-8"
+	}
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", "is required"
+	}
+	if utf8.RuneCountInString(s) > MaxNameRunes {
+		return "", "must be at most 100 characters"
+	}
+	if strings.IndexFunc(s, isForbidden) >= 0 {
+		return "", "must not contain control characters"
+	}
+	return s, ""
+}
+
+// isForbidden reports control characters and the invisible formatting
+// characters that can spoof how a name or address is displayed.
+func isForbidden(r rune) bool {
+	switch {
+	case unicode.IsControl(r):
+		return true
+	case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0x200e, r == 0x200f:
+		return true // bidirectional embeddings, overrides, isolates and marks
+	case r == 0x2028 || r == 0x2029:
+		return true // line and paragraph separators
+	case r == utf8.RuneError:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,134 @@
+package api
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/authevents/authevents"
+	"github.com/authevents/authevents/account"
+	"github.com/authevents/authevents/token"
+)
+
+type registerRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+	Name     string `json:"name"`
+}
+
+type loginRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+// UserResponse is the public view of a user.
+type UserResponse struct {
+	ID        string    `json:"id"`
+	Email     string    `json:"email"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// TokenResponse is returned by register, login and refresh.
+type TokenResponse struct {
+	AccessToken  string        `json:"accessToken"`
+	RefreshToken string        `json:"refreshToken"`
+	TokenType    string        `json:"tokenType"`
+	ExpiresIn    int64         `json:"expiresIn"`
+	User         *UserResponse `json:"user,omitempty"`
+}
+
+func userResponse(u *authevents.User) *UserResponse {
+	return &UserResponse{ID: u.ID.String(), Email: u.Email, Name: u.Name, CreatedAt: u.CreatedAt.UTC().Truncate(time.Millisecond)}
+}
+
+func tokenResponse(r *account.Result) TokenResponse {
+	return TokenResponse{
+		AccessToken: r.AccessToken, RefreshToken: r.RefreshToken, TokenType: "Bearer",
+		ExpiresIn: int64(r.ExpiresIn / time.Second), User: userResponse(r.User),
+	}
+}
+
+func client(c *gin.Context) authevents.Client {
+	return authevents.Client{IP: c.ClientIP(), UserAgent: c.Request.UserAgent()}
+}
+
+func (s *Server) register(c *gin.Context) {
+	var req registerRequest
+	if err := decodeJSON(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	res, err := s.accounts.Register(c.Request.Context(), account.RegisterInput{
+		Email: req.Email, Password: req.Password, Name: req.Name, Client: client(c),
+	})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	noStore(c)
+	c.JSON(http.StatusCreated, tokenResponse(res))
+}
+
+func (s *Server) login(c *gin.Context) {
+	var req loginRequest
+	if err := decodeJSON(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	res, err := s.accounts.Login(c.Request.Context(), account.LoginInput{
+		Email: req.Email, Password: req.Password, Client: client(c),
+	})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	noStore(c)
+	c.JSON(http.StatusOK, tokenResponse(res))
+}
+
+// claimsKey is where authenticated stores the verified access token.
+const claimsKey = "authevents.claims"
+
+// authenticated requires a valid bearer access token.
+func (s *Server) authenticated(c *gin.Context) {
+	scheme, raw, ok := strings.Cut(c.GetHeader("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || raw == "" {
+		fail(c, authevents.ErrUnauthorized)
+		return
+	}
+	v, err := s.accounts.Authenticate(c.Request.Context(), strings.TrimSpace(raw))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.Set(claimsKey, v)
+	c.Next()
+}
+
+func claims(c *gin.Context) *token.Verified {
+	return c.MustGet(claimsKey).(*token.Verified)
+}
+
+func (s *Server) me(c *gin.Context) {
+	u, err := s.accounts.Me(c.Request.Context(), claims(c).UserID)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	noStore(c)
+	c.JSON(http.StatusOK, userResponse(u))
+}
+
+func (s *Server) jwks(c *gin.Context) {
+	c.Header("Cache-Control", "public, max-age=300")
+	c.JSON(http.StatusOK, s.accounts.JWKS())
+}
+
+// noStore keeps tokens and personal data out of shared caches (RFC 6749 §5.1).
+func noStore(c *gin.Context) {
+	c.Header("Cache-Control", "no-store")
+	c.Header("Pragma", "no-cache")
+}

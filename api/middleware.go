@@ -1,0 +1,84 @@
+package api
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/authevents/authevents/internal/logging"
+)
+
+// requestID accepts a sane X-Request-ID from the client or makes one,
+// echoes it back and puts it in the request context for logs.
+func requestID() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		id := c.GetHeader("X-Request-ID")
+		if !validRequestID(id) {
+			id = uuid.NewString()
+		}
+		c.Header("X-Request-ID", id)
+		c.Request = c.Request.WithContext(logging.WithRequestID(c.Request.Context(), id))
+		c.Next()
+	}
+}
+
+// validRequestID allows 1..128 visible ASCII characters, so a client cannot
+// inject line breaks or megabytes into our logs.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x21 || id[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// accessLog writes one JSON line per request and feeds the HTTP metrics.
+// It never logs bodies, query strings or headers that may hold secrets.
+func accessLog(log *slog.Logger, m *Metrics) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		c.Next()
+		d := time.Since(start)
+		route := c.FullPath()
+		if route == "" {
+			route = "unmatched"
+		}
+		status := c.Writer.Status()
+		m.observeRequest(route, c.Request.Method, status, d)
+		attrs := []any{
+			"method", c.Request.Method, "route", route, "path", c.Request.URL.Path,
+			"status", status, "duration_ms", float64(d.Microseconds()) / 1000,
+			"client_ip", c.ClientIP(), "bytes", c.Writer.Size(),
+		}
+		level := slog.LevelInfo
+		if len(c.Errors) > 0 {
+			attrs = append(attrs, "err", c.Errors.Last().Err.Error())
+			level = slog.LevelError
+		}
+		log.Log(c.Request.Context(), level, "request", attrs...)
+	}
+}
+
+// recovery turns a panic into a 500 JSON error and logs it; the server
+// keeps running.
+func recovery() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				fail(c, fmt.Errorf("panic: %v", p))
+			}
+		}()
+		c.Next()
+	}
+}

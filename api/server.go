@@ -1,0 +1,57 @@
+// Package api is the HTTP transport of the auth service (gin): routes,
+// request and response types, middleware, and the one table that maps
+// errors to status codes. It holds no business logic and no SQL.
+package api
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/authevents/authevents/account"
+)
+
+// Config configures the transport.
+type Config struct {
+	// TrustedProxies are the CIDRs or IPs whose X-Forwarded-For is
+	// believed. Empty trusts nobody: the client IP is the peer address.
+	TrustedProxies []string
+}
+
+// Server serves the auth API.
+type Server struct {
+	accounts *account.Service
+	log      *slog.Logger
+}
+
+// New returns the HTTP handler of the auth API.
+func New(accounts *account.Service, cfg Config, log *slog.Logger, m *Metrics) (http.Handler, error) {
+	gin.SetMode(gin.ReleaseMode)
+	e := gin.New()
+	// gin trusts every proxy by default; we trust only configured ones.
+	if err := e.SetTrustedProxies(cfg.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("TRUSTED_PROXIES: %w", err)
+	}
+	e.ForwardedByClientIP = len(cfg.TrustedProxies) > 0
+	e.RemoteIPHeaders = []string{"X-Forwarded-For"}
+	e.HandleMethodNotAllowed = true
+	e.RedirectTrailingSlash = false
+	e.RedirectFixedPath = false
+
+	s := &Server{accounts: accounts, log: log.With("component", "api")}
+	e.Use(requestID(), accessLog(s.log, m), recovery())
+	e.NoRoute(func(c *gin.Context) {
+		fail(c, newHTTPError(http.StatusNotFound, CodeNotFound, "no such endpoint", nil))
+	})
+	e.NoMethod(func(c *gin.Context) {
+		fail(c, newHTTPError(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "method not allowed on this endpoint", nil))
+	})
+
+	e.POST("/auth/register", s.register)
+	e.POST("/auth/login", s.login)
+	e.GET("/auth/me", s.authenticated, s.me)
+	e.GET("/.well-known/jwks.json", s.jwks)
+	return e, nil
+}

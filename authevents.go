@@ -1,0 +1,84 @@
+// Package authevents holds the domain vocabulary of the auth service: users,
+// sessions, the auth event types with their NATS subjects and payloads, the
+// CloudEvents envelope that carries them, and the sentinel errors the use
+// cases return. It imports nothing outside the standard library and uuid, so
+// every other package can depend on it.
+package authevents
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// User is an account. PasswordHash is a PHC-format argon2id string and never
+// leaves the service: it has no JSON tag on purpose.
+type User struct {
+	ID           uuid.UUID
+	Email        string
+	Name         string
+	PasswordHash string
+	CreatedAt    time.Time
+	LastLoginAt  *time.Time
+}
+
+// LogValue keeps the hash out of logs, whatever the caller logs.
+func (u User) LogValue() slog.Value { return slog.StringValue("user:" + u.ID.String()) }
+
+// Session is one login: the refresh-token family that rotation moves along.
+type Session struct {
+	ID         uuid.UUID
+	UserID     uuid.UUID
+	CreatedAt  time.Time
+	LastUsedAt time.Time
+	ExpiresAt  time.Time // absolute lifetime, never extended by rotation
+	IP         string
+	UserAgent  string
+	RefreshJTI uuid.UUID // jti of the one refresh token that is currently valid
+	RevokedAt  *time.Time
+}
+
+// Client describes who made a request, as far as the service can tell.
+type Client struct {
+	IP        string
+	UserAgent string
+}
+
+// Sentinel errors returned by the use cases; the HTTP layer maps each to a
+// status and a stable machine code in one table.
+var (
+	ErrEmailTaken         = errors.New("email already registered")
+	ErrInvalidCredentials = errors.New("invalid credentials")
+	ErrUnauthorized       = errors.New("unauthorized")
+	ErrNotFound           = errors.New("not found")
+)
+
+// ValidationError names every input field that was rejected, with a short
+// human-readable reason per field.
+type ValidationError struct {
+	Fields map[string]string
+}
+
+func (e *ValidationError) Error() string {
+	return "invalid input"
+}
+
+// Add records a problem with field; the first problem per field wins.
+func (e *ValidationError) Add(field, reason string) {
+	if e.Fields == nil {
+		e.Fields = make(map[string]string)
+	}
+	if _, ok := e.Fields[field]; !ok {
+		e.Fields[field] = reason
+	}
+}
+
+// Err returns e if any field was rejected, nil otherwise.
+func (e *ValidationError) Err() error {
+	if len(e.Fields) == 0 {
+		return nil
+	}
+	return e
+}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Config is the api's configuration, read from the environment. Every
+// variable is documented in the README.
+type Config struct {
+	DatabaseURL string `env:"DATABASE_URL" envDefault:"postgres://127.0.0.1:5432/authevents?sslmode=disable"`
+	RedisURL    string `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379/0"`
+	NATSURL     string `env:"NATS_URL" envDefault:"nats://127.0.0.1:4222"`
+	HTTPAddr    string `env:"HTTP_ADDR" envDefault:"127.0.0.1:8080"`
+	OpsAddr     string `env:"OPS_ADDR" envDefault:"127.0.0.1:9090"`
+
+	JWTPrivateKeyFile   string        `env:"JWT_PRIVATE_KEY_FILE"`
+	JWTPreviousKeyFiles []string      `env:"JWT_PREVIOUS_KEY_FILES" envSeparator:","`
+	JWTIssuer           string        `env:"JWT_ISSUER" envDefault:"authevents"`
+	JWTAudience         string        `env:"JWT_AUDIENCE" envDefault:"authevents"`
+	JWTLeeway           time.Duration `env:"JWT_LEEWAY" envDefault:"5s"`
+	AccessTokenTTL      time.Duration `env:"ACCESS_TOKEN_TTL" envDefault:"15m"`
+	RefreshTokenTTL     time.Duration `env:"REFRESH_TOKEN_TTL" envDefault:"168h"`
+	SessionMaxAge       time.Duration `env:"SESSION_MAX_AGE" envDefault:"720h"`
+
+	AppEnv      string `env:"APP_ENV" envDefault:"development"`
+	ServiceName string `env:"SERVICE_NAME" envDefault:"auth-service"`
+	LogLevel    string `env:"LOG_LEVEL" envDefault:"info"`
+
+	TrustedProxies []string `env:"TRUSTED_PROXIES" envSeparator:","`
+
+	Argon2Memory      uint32 `env:"ARGON2_MEMORY_KIB" envDefault:"19456"`
+	Argon2Iterations  uint32 `env:"ARGON2_ITERATIONS" envDefault:"2"`
+	Argon2Parallelism uint8  `env:"ARGON2_PARALLELISM" envDefault:"1"`
+	HashConcurrency   int    `env:"HASH_CONCURRENCY" envDefault:"0"`
+
+	DBMaxConns      int32         `env:"DB_MAX_CONNS" envDefault:"0"`
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s"`
+}
+
+func loadConfig(environ map[string]string) (Config, error) {
+	c, err := env.ParseAsWithOptions[Config](env.Options{Environment: environ})
+	if err != nil {
+		return c, err
+	}
+	return c, c.validate()
+}
+
+func (c Config) validate() error {
+	var errs []error
+	if c.AppEnv != "development" && c.AppEnv != "production" {
+		errs = append(errs, fmt.Errorf("APP_ENV must be development or production, not %q", c.AppEnv))
+	}
+	if c.AppEnv == "production" && c.JWTPrivateKeyFile == "" {
+		errs = append(errs, errors.New("JWT_PRIVATE_KEY_FILE is required when APP_ENV=production"))
+	}
+	for name, d := range map[string]time.Duration{"ACCESS_TOKEN_TTL": c.AccessTokenTTL, "REFRESH_TOKEN_TTL": c.RefreshTokenTTL, "SESSION_MAX_AGE": c.SessionMaxAge} {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be positive", name))
+		}
+	}
+	if c.JWTLeeway < 0 || c.JWTLeeway > time.Minute {
+		errs = append(errs, errors.New("JWT_LEEWAY must be between 0 and 1m"))
+	}
+	return errors.Join(errs...)
+}
+
+// LogValue logs the configuration once at start-up with secrets masked.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("database_url", redactURL(c.DatabaseURL)),
+		slog.String("redis_url", redactURL(c.RedisURL)),
+		slog.String("http_addr", c.HTTPAddr),
+		slog.String("ops_addr", c.OpsAddr),
+		slog.String("jwt_private_key_file", c.JWTPrivateKeyFile),
+		slog.Int("jwt_previous_keys", len(c.JWTPreviousKeyFiles)),
+		slog.String("jwt_issuer", c.JWTIssuer),
+		slog.String("jwt_audience", c.JWTAudience),
+		slog.Duration("access_token_ttl", c.AccessTokenTTL),
+		slog.Duration("refresh_token_ttl", c.RefreshTokenTTL),
+		slog.Duration("session_max_age", c.SessionMaxAge),
+		slog.String("app_env", c.AppEnv),
+		slog.String("service_name", c.ServiceName),
+		slog.Any("trusted_proxies", c.TrustedProxies),
+		slog.String("argon2", fmt.Sprintf("m=%d,t=%d,p=%d", c.Argon2Memory, c.Argon2Iterations, c.Argon2Parallelism)),
+	)
+}
+
+// redactURL hides the password of a connection URL.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparseable)"
+	}
+	return u.Redacted()
+}

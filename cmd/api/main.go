@@ -1,0 +1,156 @@
+// Command api serves the authevents HTTP API (register, login, me, JWKS)
+// on HTTP_ADDR and its operations endpoints on OPS_ADDR.
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/authevents/authevents/account"
+	"github.com/authevents/authevents/api"
+	"github.com/authevents/authevents/db/postgres"
+	"github.com/authevents/authevents/internal/buildinfo"
+	"github.com/authevents/authevents/internal/logging"
+	"github.com/authevents/authevents/internal/serve"
+	"github.com/authevents/authevents/ops"
+	"github.com/authevents/authevents/password"
+	"github.com/authevents/authevents/token"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, environ(), os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "api: "+err.Error())
+		os.Exit(1)
+	}
+}
+
+func environ() map[string]string {
+	m := map[string]string{}
+	for _, kv := range os.Environ() {
+		k, v, _ := strings.Cut(kv, "=")
+		m[k] = v
+	}
+	return m
+}
+
+func run(ctx context.Context, environ map[string]string, stdout io.Writer) error {
+	cfg, err := loadConfig(environ)
+	if err != nil {
+		return err
+	}
+	log := logging.New(stdout, cfg.LogLevel).With("service", cfg.ServiceName)
+	version := buildinfo.Version()
+
+	signing, previous, err := loadKeys(cfg, log)
+	if err != nil {
+		return err
+	}
+	tokens, err := token.NewManager(token.Config{Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, Leeway: cfg.JWTLeeway}, signing, previous...)
+	if err != nil {
+		return err
+	}
+
+	pool, err := postgres.Open(ctx, cfg.DatabaseURL, cfg.DBMaxConns)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := postgres.CheckSchema(ctx, pool); err != nil {
+		return err
+	}
+
+	ropts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return fmt.Errorf("REDIS_URL: %w", err)
+	}
+	rdb := redis.NewClient(ropts)
+	defer rdb.Close()
+
+	reg := ops.NewRegistry()
+	metrics := api.NewMetrics(reg)
+	hasher, err := password.NewHasher(password.Params{
+		Memory: cfg.Argon2Memory, Iterations: cfg.Argon2Iterations, Parallelism: cfg.Argon2Parallelism,
+		SaltLength: 16, KeyLength: 32,
+	}, cfg.HashConcurrency, metrics.ObserveHash)
+	if err != nil {
+		return fmt.Errorf("ARGON2_*: %w", err)
+	}
+	accounts := account.New(pool, hasher, tokens, account.Config{
+		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL, SessionMaxAge: cfg.SessionMaxAge,
+		Source: cfg.ServiceName, ServiceVersion: version, Environment: cfg.AppEnv,
+	}, log, account.WithCommitHook(metrics.EventCommitted))
+	handler, err := api.New(accounts, api.Config{TrustedProxies: cfg.TrustedProxies}, log, metrics)
+	if err != nil {
+		return err
+	}
+
+	httpLn, err := serve.Listen(cfg.HTTPAddr)
+	if err != nil {
+		return err
+	}
+	opsLn, err := serve.Listen(cfg.OpsAddr)
+	if err != nil {
+		httpLn.Close()
+		return err
+	}
+	opsHandler := ops.Handler(reg,
+		ops.Check{Name: "postgres", Fn: pool.Ping},
+		ops.Check{Name: "redis", Fn: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
+	)
+	log.Info("api starting", "version", version, "config", cfg,
+		"url", "http://"+httpLn.Addr().String(), "ops_url", "http://"+opsLn.Addr().String())
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return serve.Run(gctx, serve.NewServer(handler, log), httpLn, cfg.ShutdownTimeout, log) })
+	g.Go(func() error {
+		return serve.Run(gctx, serve.NewServer(opsHandler, log), opsLn, cfg.ShutdownTimeout, log)
+	})
+	err = g.Wait()
+	log.Info("api stopped")
+	return err
+}
+
+// loadKeys loads the signing key and the verify-only previous keys. In
+// development without a configured key it makes an ephemeral one (tokens
+// then die with the process); in production a key is required.
+func loadKeys(cfg Config, log *slog.Logger) (ed25519.PrivateKey, []ed25519.PublicKey, error) {
+	var signing ed25519.PrivateKey
+	var err error
+	if cfg.JWTPrivateKeyFile == "" {
+		log.Warn("JWT_PRIVATE_KEY_FILE not set: using an ephemeral development key; tokens will not survive a restart")
+		_, signing, err = ed25519.GenerateKey(nil)
+		if err != nil {
+			return nil, nil, err
+		}
+	} else if signing, err = token.LoadPrivateKeyFile(cfg.JWTPrivateKeyFile); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil, fmt.Errorf("JWT_PRIVATE_KEY_FILE %s does not exist (make one with `authctl keygen %s`)", cfg.JWTPrivateKeyFile, cfg.JWTPrivateKeyFile)
+		}
+		return nil, nil, fmt.Errorf("JWT_PRIVATE_KEY_FILE: %w", err)
+	}
+	var previous []ed25519.PublicKey
+	for _, f := range cfg.JWTPreviousKeyFiles {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		k, err := token.LoadPublicKeyFile(f)
+		if err != nil {
+			return nil, nil, fmt.Errorf("JWT_PREVIOUS_KEY_FILES: %w", err)
+		}
+		previous = append(previous, k)
+	}
+	return signing, previous, nil
+}

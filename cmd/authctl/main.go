@@ -1,0 +1,199 @@
+// Command authctl is the operator CLI of authevents.
+//
+//	authctl migrate up|down|status [--json]
+//	authctl keygen FILE
+//
+// It reads DATABASE_URL like the services do.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/authevents/authevents/db/postgres"
+	"github.com/authevents/authevents/token"
+)
+
+const usage = `usage: authctl <command> [arguments]
+
+commands:
+  migrate up        apply every pending migration
+  migrate down      roll back the most recent migration
+  migrate status    list migrations and whether each is applied
+  keygen FILE       write a new Ed25519 signing key (PKCS#8 PEM, mode 0600)
+
+flags:
+  --json            machine-readable output (status commands)
+
+environment:
+  DATABASE_URL      default postgres://127.0.0.1:5432/authevents?sslmode=disable
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "authctl: "+err.Error())
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprint(os.Stderr, usage)
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+type usageError string
+
+func (e usageError) Error() string { return string(e) }
+
+// cli holds what every command needs.
+type cli struct {
+	out  io.Writer
+	json bool
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	c := &cli{out: out}
+	var rest []string
+	for _, a := range args {
+		switch a {
+		case "--json", "-json":
+			c.json = true
+		case "-h", "--help", "help":
+			fmt.Fprint(out, usage)
+			return nil
+		default:
+			rest = append(rest, a)
+		}
+	}
+	if len(rest) == 0 {
+		return usageError("no command")
+	}
+	switch rest[0] {
+	case "migrate":
+		if len(rest) != 2 {
+			return usageError("migrate needs one of up, down, status")
+		}
+		return c.migrate(ctx, rest[1])
+	case "keygen":
+		if len(rest) != 2 {
+			return usageError("keygen needs a file path")
+		}
+		if err := token.GenerateKeyFile(rest[1]); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "wrote Ed25519 signing key to %s\n", rest[1])
+		return nil
+	}
+	return usageError(fmt.Sprintf("unknown command %q", rest[0]))
+}
+
+func databaseURL() string {
+	if v := os.Getenv("DATABASE_URL"); v != "" {
+		return v
+	}
+	return "postgres://127.0.0.1:5432/authevents?sslmode=disable"
+}
+
+func (c *cli) migrate(ctx context.Context, verb string) error {
+	pool, err := postgres.Open(ctx, databaseURL(), 2)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	m, err := postgres.NewMigrator(pool, nil)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	switch verb {
+	case "up":
+		res, err := m.Up(ctx)
+		if err != nil {
+			return err
+		}
+		cur, _, err := m.Versions(ctx)
+		if err != nil {
+			return err
+		}
+		type applied struct {
+			Version    int64   `json:"version"`
+			Source     string  `json:"source"`
+			DurationMS float64 `json:"durationMs"`
+		}
+		out := struct {
+			Applied []applied `json:"applied"`
+			Version int64     `json:"version"`
+		}{Applied: []applied{}, Version: cur}
+		for _, r := range res {
+			out.Applied = append(out.Applied, applied{r.Source.Version, r.Source.Path, float64(r.Duration.Microseconds()) / 1000})
+		}
+		if c.json {
+			return c.printJSON(out)
+		}
+		for _, a := range out.Applied {
+			fmt.Fprintf(c.out, "applied %d %s (%.1f ms)\n", a.Version, a.Source, a.DurationMS)
+		}
+		fmt.Fprintf(c.out, "schema at version %d\n", cur)
+		return nil
+	case "down":
+		r, err := m.Down(ctx)
+		if err != nil {
+			return err
+		}
+		if c.json {
+			return c.printJSON(map[string]any{"rolledBack": r.Source.Version, "source": r.Source.Path})
+		}
+		fmt.Fprintf(c.out, "rolled back %d %s\n", r.Source.Version, r.Source.Path)
+		return nil
+	case "status":
+		st, err := m.Status(ctx)
+		if err != nil {
+			return err
+		}
+		type row struct {
+			Version   int64      `json:"version"`
+			Source    string     `json:"source"`
+			Applied   bool       `json:"applied"`
+			AppliedAt *time.Time `json:"appliedAt"`
+		}
+		rows := []row{}
+		for _, s := range st {
+			r := row{Version: s.Source.Version, Source: s.Source.Path, Applied: s.State == "applied"}
+			if r.Applied {
+				t := s.AppliedAt.UTC()
+				r.AppliedAt = &t
+			}
+			rows = append(rows, r)
+		}
+		if c.json {
+			return c.printJSON(map[string]any{"migrations": rows})
+		}
+		tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "VERSION\tAPPLIED AT\tSOURCE")
+		for _, r := range rows {
+			at := "pending"
+			if r.AppliedAt != nil {
+				at = r.AppliedAt.Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\n", r.Version, at, r.Source)
+		}
+		return tw.Flush()
+	}
+	return usageError(fmt.Sprintf("unknown migrate command %q", verb))
+}
+
+func (c *cli) printJSON(v any) error {
+	enc := json.NewEncoder(c.out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

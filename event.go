@@ -1,0 +1,103 @@
+package authevents
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Event types, as they appear in the CloudEvents "type" attribute.
+const (
+	EventUserRegistered     = "user.registered"
+	EventUserLoggedIn       = "user.logged_in"
+	EventUserLoginFailed    = "user.login_failed"
+	EventUserTokenRefreshed = "user.token_refreshed"
+	EventUserLoggedOut      = "user.logged_out"
+	EventTokenReuseDetected = "user.token_reuse_detected"
+)
+
+// SubjectPrefix is the NATS subject namespace of auth events; the stream
+// auth-events binds SubjectPrefix + "*".
+const SubjectPrefix = "auth."
+
+// Subject returns the NATS subject an event type is published on,
+// e.g. "auth.user.registered".
+func Subject(eventType string) string { return SubjectPrefix + eventType }
+
+// Login failure reasons carried in UserLoginFailed.Reason.
+const (
+	ReasonUnknownEmail    = "unknown_email"
+	ReasonInvalidPassword = "invalid_password"
+	ReasonRateLimited     = "rate_limited"
+)
+
+// Timestamp marshals as ISO 8601 UTC with milliseconds
+// ("2024-01-01T12:00:00.000Z"), the format every event uses.
+type Timestamp time.Time
+
+// TimestampLayout is the layout Timestamp marshals with.
+const TimestampLayout = "2006-01-02T15:04:05.000Z"
+
+// MarshalJSON implements json.Marshaler.
+func (t Timestamp) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + time.Time(t).UTC().Format(TimestampLayout) + `"`), nil
+}
+
+// UnmarshalJSON implements json.Unmarshaler; it accepts any RFC 3339 time.
+func (t *Timestamp) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return err
+	}
+	*t = Timestamp(v)
+	return nil
+}
+
+// UserRegistered is the data of user.registered.
+type UserRegistered struct {
+	UserID    string    `json:"userId"`
+	Email     string    `json:"email"`
+	Name      string    `json:"name"`
+	Timestamp Timestamp `json:"timestamp"`
+}
+
+// UserLoggedIn is the data of user.logged_in.
+type UserLoggedIn struct {
+	UserID    string    `json:"userId"`
+	Email     string    `json:"email"`
+	Timestamp Timestamp `json:"timestamp"`
+	IP        string    `json:"ip"`
+	UserAgent string    `json:"userAgent"`
+}
+
+// UserLoginFailed is the data of user.login_failed. UserID is empty when
+// the email matches no account.
+type UserLoginFailed struct {
+	Email     string    `json:"email"`
+	UserID    string    `json:"userId,omitempty"`
+	IP        string    `json:"ip"`
+	UserAgent string    `json:"userAgent"`
+	Reason    string    `json:"reason"`
+	Timestamp Timestamp `json:"timestamp"`
+}
+
+// CloudEvent is a CloudEvents 1.0 structured-mode JSON envelope, the body of
+// every message on the auth-events stream.
+type CloudEvent struct {
+	SpecVersion     string          `json:"specversion"`
+	ID              string          `json:"id"`
+	Source          string          `json:"source"`
+	Type            string          `json:"type"`
+	Time            string          `json:"time"`
+	Subject         string          `json:"subject,omitempty"`
+	DataContentType string          `json:"datacontenttype"`
+	ServiceVersion  string          `json:"serviceversion"`
+	Environment     string          `json:"environment"`
+	Data            json.RawMessage `json:"data"`
+}
+
+// ContentTypeCloudEvents is the media type of a structured CloudEvent.
+const ContentTypeCloudEvents = "application/cloudevents+json"

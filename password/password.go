@@ -1,0 +1,226 @@
+// Package password hashes and verifies passwords with argon2id, stored in
+// the PHC string format, with the number of concurrent hashes bounded so a
+// login flood queues for CPU instead of piling up goroutines, memory and
+// database connections.
+package password
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/argon2"
+)
+
+// Params are the argon2id cost parameters. Memory is in KiB.
+type Params struct {
+	Memory      uint32
+	Iterations  uint32
+	Parallelism uint8
+	SaltLength  uint32
+	KeyLength   uint32
+}
+
+// OWASP is the OWASP Password Storage Cheat Sheet's argon2id baseline:
+// m=19 MiB, t=2, p=1.
+var OWASP = Params{Memory: 19 * 1024, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+
+// Bounds a stored hash's parameters must stay within before Verify spends
+// anything on it: a tampered or corrupted row must not make the service
+// allocate a gigabyte or spin for minutes.
+const (
+	MaxMemory      = 256 * 1024 // KiB
+	MaxIterations  = 16
+	MaxParallelism = 16
+	minSalt        = 8
+	maxSalt        = 64
+	minKey         = 16
+	maxKey         = 128
+)
+
+// Errors returned by Verify for hashes it refuses to evaluate.
+var (
+	ErrMalformedHash = errors.New("password: malformed hash")
+	ErrUnsafeParams  = errors.New("password: hash parameters out of bounds")
+)
+
+// Validate reports whether p is usable and within the verification bounds.
+func (p Params) Validate() error {
+	switch {
+	case p.Memory < 8*uint32(p.Parallelism) || p.Memory > MaxMemory:
+		return fmt.Errorf("%w: memory %d KiB", ErrUnsafeParams, p.Memory)
+	case p.Iterations < 1 || p.Iterations > MaxIterations:
+		return fmt.Errorf("%w: iterations %d", ErrUnsafeParams, p.Iterations)
+	case p.Parallelism < 1 || p.Parallelism > MaxParallelism:
+		return fmt.Errorf("%w: parallelism %d", ErrUnsafeParams, p.Parallelism)
+	case p.SaltLength < minSalt || p.SaltLength > maxSalt:
+		return fmt.Errorf("%w: salt length %d", ErrUnsafeParams, p.SaltLength)
+	case p.KeyLength < minKey || p.KeyLength > maxKey:
+		return fmt.Errorf("%w: key length %d", ErrUnsafeParams, p.KeyLength)
+	}
+	return nil
+}
+
+// Observer receives the duration of every hash computation; op is "hash"
+// or "verify". It lets the caller feed a metric without this package
+// knowing about Prometheus.
+type Observer func(op string, d time.Duration)
+
+// Hasher hashes and verifies passwords. It is safe for concurrent use.
+type Hasher struct {
+	params  Params
+	slots   chan struct{}
+	dummy   string
+	observe Observer
+}
+
+// NewHasher returns a Hasher with the given parameters that runs at most
+// concurrency hashes at once (GOMAXPROCS when concurrency <= 0).
+func NewHasher(p Params, concurrency int, observe Observer) (*Hasher, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	if concurrency <= 0 {
+		concurrency = runtime.GOMAXPROCS(0)
+	}
+	if observe == nil {
+		observe = func(string, time.Duration) {}
+	}
+	h := &Hasher{params: p, slots: make(chan struct{}, concurrency), observe: observe}
+	// The dummy hash has the same cost as a real one, so checking a
+	// password for an unknown email takes as long as for a known one.
+	salt := make([]byte, p.SaltLength)
+	rand.Read(salt)
+	h.dummy = encode(p, salt, argon2.IDKey([]byte("dummy-password"), salt, p.Iterations, p.Memory, p.Parallelism, p.KeyLength))
+	return h, nil
+}
+
+// Params returns the parameters new hashes are made with.
+func (h *Hasher) Params() Params { return h.params }
+
+// acquire waits for a hashing slot or for ctx to end.
+func (h *Hasher) acquire(ctx context.Context) error {
+	select {
+	case h.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (h *Hasher) release() { <-h.slots }
+
+// Hash returns the PHC string of password under a fresh random salt.
+func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
+	salt := make([]byte, h.params.SaltLength)
+	rand.Read(salt)
+	if err := h.acquire(ctx); err != nil {
+		return "", err
+	}
+	defer h.release()
+	start := time.Now()
+	key := argon2.IDKey([]byte(password), salt, h.params.Iterations, h.params.Memory, h.params.Parallelism, h.params.KeyLength)
+	h.observe("hash", time.Since(start))
+	return encode(h.params, salt, key), nil
+}
+
+// Verify reports whether password matches the PHC string encoded. It
+// compares in constant time and refuses, before allocating anything,
+// parameters outside the package bounds.
+func (h *Hasher) Verify(ctx context.Context, password, encoded string) (bool, error) {
+	p, salt, want, err := decode(encoded)
+	if err != nil {
+		return false, err
+	}
+	if err := h.acquire(ctx); err != nil {
+		return false, err
+	}
+	defer h.release()
+	start := time.Now()
+	got := argon2.IDKey([]byte(password), salt, p.Iterations, p.Memory, p.Parallelism, uint32(len(want)))
+	h.observe("verify", time.Since(start))
+	return subtle.ConstantTimeCompare(got, want) == 1, nil
+}
+
+// VerifyDummy spends the same work as Verify against a real hash and always
+// reports false. Call it when the account does not exist, so response time
+// does not reveal which emails are registered.
+func (h *Hasher) VerifyDummy(ctx context.Context, password string) error {
+	_, err := h.Verify(ctx, password, h.dummy)
+	return err
+}
+
+// NeedsRehash reports whether encoded was made with parameters other than
+// the hasher's current ones, so a login can upgrade it.
+func (h *Hasher) NeedsRehash(encoded string) bool {
+	p, salt, key, err := decode(encoded)
+	if err != nil {
+		return true
+	}
+	cur := h.params
+	return p.Memory != cur.Memory || p.Iterations != cur.Iterations || p.Parallelism != cur.Parallelism ||
+		uint32(len(salt)) != cur.SaltLength || uint32(len(key)) != cur.KeyLength
+}
+
+var b64 = base64.RawStdEncoding
+
+// encode writes $argon2id$v=19$m=..,t=..,p=..$salt$hash.
+func encode(p Params, salt, key []byte) string {
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
+		argon2.Version, p.Memory, p.Iterations, p.Parallelism, b64.EncodeToString(salt), b64.EncodeToString(key))
+}
+
+// decode parses a PHC argon2id string and checks every parameter against
+// the bounds before anything is allocated for it.
+func decode(s string) (Params, []byte, []byte, error) {
+	var p Params
+	parts := strings.Split(s, "$")
+	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" || parts[2] != "v="+strconv.Itoa(argon2.Version) {
+		return p, nil, nil, ErrMalformedHash
+	}
+	kv := strings.Split(parts[3], ",")
+	if len(kv) != 3 {
+		return p, nil, nil, ErrMalformedHash
+	}
+	var vals [3]uint64
+	for i, name := range []string{"m=", "t=", "p="} {
+		v, ok := strings.CutPrefix(kv[i], name)
+		if !ok {
+			return p, nil, nil, ErrMalformedHash
+		}
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil {
+			return p, nil, nil, ErrMalformedHash
+		}
+		vals[i] = n
+	}
+	if vals[2] > 255 {
+		return p, nil, nil, ErrUnsafeParams
+	}
+	// Length checks on the base64 text come first so an absurd hash
+	// string is not even decoded.
+	if len(parts[4]) > b64.EncodedLen(maxSalt) || len(parts[5]) > b64.EncodedLen(maxKey) {
+		return p, nil, nil, ErrUnsafeParams
+	}
+	salt, err := b64.DecodeString(parts[4])
+	if err != nil {
+		return p, nil, nil, ErrMalformedHash
+	}
+	key, err := b64.DecodeString(parts[5])
+	if err != nil {
+		return p, nil, nil, ErrMalformedHash
+	}
+	p = Params{Memory: uint32(vals[0]), Iterations: uint32(vals[1]), Parallelism: uint8(vals[2]),
+		SaltLength: uint32(len(salt)), KeyLength: uint32(len(key))}
+	if err := p.Validate(); err != nil {
+		return p, nil, nil, err
+	}
+	return p, salt, key, nil
+}
