@@ -4,10 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"time"
 
-	"github.com/caarlos0/env/v11"
+	"github.com/authevents/authevents/internal/config"
 )
 
 // Config is the api's configuration, read from the environment. Every
@@ -44,7 +43,7 @@ type Config struct {
 }
 
 func loadConfig(environ map[string]string) (Config, error) {
-	c, err := env.ParseAsWithOptions[Config](env.Options{Environment: environ})
+	c, err := config.Load[Config](environ)
 	if err != nil {
 		return c, err
 	}
@@ -73,8 +72,8 @@ func (c Config) validate() error {
 // LogValue logs the configuration once at start-up with secrets masked.
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
-		slog.String("database_url", redactURL(c.DatabaseURL)),
-		slog.String("redis_url", redactURL(c.RedisURL)),
+		slog.String("database_url", config.RedactURL(c.DatabaseURL)),
+		slog.String("redis_url", config.RedactURL(c.RedisURL)),
 		slog.String("http_addr", c.HTTPAddr),
 		slog.String("ops_addr", c.OpsAddr),
 		slog.String("jwt_private_key_file", c.JWTPrivateKeyFile),
@@ -89,13 +88,4 @@ func (c Config) LogValue() slog.Value {
 		slog.Any("trusted_proxies", c.TrustedProxies),
 		slog.String("argon2", fmt.Sprintf("m=%d,t=%d,p=%d", c.Argon2Memory, c.Argon2Iterations, c.Argon2Parallelism)),
 	)
-}
-
-// redactURL hides the password of a connection URL.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "(unparseable)"
-	}
-	return u.Redacted()
 }

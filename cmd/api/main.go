@@ -21,6 +21,7 @@ import (
 	"github.com/authevents/authevents/api"
 	"github.com/authevents/authevents/db/postgres"
 	"github.com/authevents/authevents/internal/buildinfo"
+	"github.com/authevents/authevents/internal/config"
 	"github.com/authevents/authevents/internal/logging"
 	"github.com/authevents/authevents/internal/serve"
 	"github.com/authevents/authevents/ops"
@@ -31,19 +32,13 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, environ(), os.Stdout); err != nil {
+	// go-redis logs through a package-level logger; route it into our JSON
+	// log once, here, rather than in run (tests call run concurrently).
+	redis.SetLogger(redisLogger{logging.New(os.Stdout, "warn")})
+	if err := run(ctx, config.Environ(), os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "api: "+err.Error())
 		os.Exit(1)
 	}
-}
-
-func environ() map[string]string {
-	m := map[string]string{}
-	for _, kv := range os.Environ() {
-		k, v, _ := strings.Cut(kv, "=")
-		m[k] = v
-	}
-	return m
 }
 
 func run(ctx context.Context, environ map[string]string, stdout io.Writer) error {
@@ -153,4 +148,12 @@ func loadKeys(cfg Config, log *slog.Logger) (ed25519.PrivateKey, []ed25519.Publi
 		previous = append(previous, k)
 	}
 	return signing, previous, nil
+}
+
+// redisLogger routes go-redis's internal messages (dial failures, pool
+// events) into our JSON log instead of stderr.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, fmt.Sprintf(format, v...), "component", "redis")
 }

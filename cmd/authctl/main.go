@@ -28,7 +28,10 @@ commands:
   migrate up        apply every pending migration
   migrate down      roll back the most recent migration
   migrate status    list migrations and whether each is applied
-  keygen FILE       write a new Ed25519 signing key (PKCS#8 PEM, mode 0600)
+  db create         create the database named in DATABASE_URL if it does not exist
+  keygen [--if-missing] FILE
+                    write a new Ed25519 signing key (PKCS#8 PEM, mode 0600);
+                    with --if-missing, keep a valid key that is already there
 
 flags:
   --json            machine-readable output (status commands)
@@ -57,8 +60,9 @@ func (e usageError) Error() string { return string(e) }
 
 // cli holds what every command needs.
 type cli struct {
-	out  io.Writer
-	json bool
+	out       io.Writer
+	json      bool
+	ifMissing bool
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -68,6 +72,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		switch a {
 		case "--json", "-json":
 			c.json = true
+		case "--if-missing":
+			c.ifMissing = true
 		case "-h", "--help", "help":
 			fmt.Fprint(out, usage)
 			return nil
@@ -84,9 +90,32 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return usageError("migrate needs one of up, down, status")
 		}
 		return c.migrate(ctx, rest[1])
+	case "db":
+		if len(rest) != 2 || rest[1] != "create" {
+			return usageError("db needs create")
+		}
+		created, err := postgres.CreateDatabase(ctx, databaseURL())
+		if err != nil {
+			return err
+		}
+		if c.json {
+			return c.printJSON(map[string]bool{"created": created})
+		}
+		if created {
+			fmt.Fprintln(out, "database created")
+		} else {
+			fmt.Fprintln(out, "database exists")
+		}
+		return nil
 	case "keygen":
 		if len(rest) != 2 {
 			return usageError("keygen needs a file path")
+		}
+		if c.ifMissing {
+			if _, err := token.LoadPrivateKeyFile(rest[1]); err == nil {
+				fmt.Fprintf(out, "keeping the existing signing key %s\n", rest[1])
+				return nil
+			}
 		}
 		if err := token.GenerateKeyFile(rest[1]); err != nil {
 			return err

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/authevents/authevents/db/postgres/pgtest"
+	"github.com/authevents/authevents/token"
+)
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func baseEnv(t *testing.T, dbURL string) map[string]string {
+	key := filepath.Join(t.TempDir(), "key.pem")
+	if err := token.GenerateKeyFile(key); err != nil {
+		t.Fatal(err)
+	}
+	return map[string]string{
+		"DATABASE_URL": dbURL, "HTTP_ADDR": "127.0.0.1:0", "OPS_ADDR": "127.0.0.1:0",
+		"JWT_PRIVATE_KEY_FILE": key, "ARGON2_MEMORY_KIB": "256", "ARGON2_ITERATIONS": "1",
+	}
+}
+
+func TestRefusesToStart(t *testing.T) {
+	t.Parallel()
+	_, migrated := pgtest.NewWithURL(t)
+	empty := pgtest.NewDatabase(t)
+	badKey := filepath.Join(t.TempDir(), "bad.pem")
+	os.WriteFile(badKey, []byte("-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n"), 0o600)
+	rsaish := filepath.Join(t.TempDir(), "pub.pem")
+	os.WriteFile(rsaish, []byte("-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n-----END PUBLIC KEY-----\n"), 0o600)
+	for _, tc := range []struct {
+		name string
+		env  func(map[string]string)
+		want string
+	}{
+		{"schema not migrated", func(e map[string]string) { e["DATABASE_URL"] = empty }, "not migrated"},
+		{"key file missing", func(e map[string]string) { e["JWT_PRIVATE_KEY_FILE"] = "/nonexistent/key.pem" }, "does not exist"},
+		{"key file invalid", func(e map[string]string) { e["JWT_PRIVATE_KEY_FILE"] = badKey }, "JWT_PRIVATE_KEY_FILE"},
+		{"public key as signing key", func(e map[string]string) { e["JWT_PRIVATE_KEY_FILE"] = rsaish }, "JWT_PRIVATE_KEY_FILE"},
+		{"production without key", func(e map[string]string) { e["APP_ENV"] = "production"; delete(e, "JWT_PRIVATE_KEY_FILE") }, "required when APP_ENV=production"},
+		{"unknown environment", func(e map[string]string) { e["APP_ENV"] = "staging" }, "APP_ENV"},
+		{"absurd argon2 memory", func(e map[string]string) { e["ARGON2_MEMORY_KIB"] = "2000000" }, "ARGON2"},
+		{"bad duration", func(e map[string]string) { e["ACCESS_TOKEN_TTL"] = "soon" }, "ACCESS_TOKEN_TTL"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := baseEnv(t, migrated)
+			tc.env(env)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			err := run(ctx, env, &syncBuffer{})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("run = %v, want an error containing %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("reason spans several lines: %q", err)
+			}
+		})
+	}
+}
+
+var urlRE = regexp.MustCompile(`"url":"(http://[^"]+)","ops_url":"(http://[^"]+)"`)
+
+// start runs the api in-process and returns its URLs and a stop function
+// that cancels it and returns run's error.
+func start(t *testing.T, env map[string]string) (apiURL, opsURL string, logs *syncBuffer, stop func() error) {
+	t.Helper()
+	logs = &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, env, logs) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := urlRE.FindStringSubmatch(logs.String()); m != nil {
+			return m[1], m[2], logs, func() error { cancel(); return <-done }
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("api exited during start: %v\n%s", err, logs.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	cancel()
+	t.Fatalf("api did not start:\n%s", logs.String())
+	return
+}
+
+func get(t *testing.T, url string) (int, map[string]any) {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var body map[string]any
+	json.NewDecoder(res.Body).Decode(&body)
+	return res.StatusCode, body
+}
+
+func TestServesAndShutsDownCleanly(t *testing.T) {
+	t.Parallel()
+	_, dbURL := pgtest.NewWithURL(t)
+	env := baseEnv(t, dbURL)
+	env["DATABASE_URL"] = dbURL + "&password=hunter2-secret"
+	apiURL, opsURL, logs, stop := start(t, env)
+	if code, _ := get(t, opsURL+"/healthz"); code != 200 {
+		t.Errorf("/healthz = %d", code)
+	}
+	code, body := get(t, opsURL+"/readyz")
+	if code != 200 || body["status"] != "ok" {
+		t.Errorf("/readyz = %d %v", code, body)
+	}
+	if code, _ := get(t, apiURL+"/.well-known/jwks.json"); code != 200 {
+		t.Errorf("jwks = %d", code)
+	}
+	res, err := http.Get(opsURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Errorf("/metrics = %d", res.StatusCode)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("run after cancel = %v, want nil", err)
+	}
+	if _, err := http.Get(apiURL + "/.well-known/jwks.json"); err == nil {
+		t.Error("api still serving after shutdown")
+	}
+	if strings.Contains(logs.String(), "hunter2-secret") {
+		t.Error("database password logged")
+	}
+	if !strings.Contains(logs.String(), `"msg":"api stopped"`) {
+		t.Errorf("no clean stop logged:\n%s", logs.String())
+	}
+}
+
+func TestReadyzFailsWithoutRedis(t *testing.T) {
+	t.Parallel()
+	_, dbURL := pgtest.NewWithURL(t)
+	env := baseEnv(t, dbURL)
+	env["REDIS_URL"] = "redis://127.0.0.1:1/0" // nothing listens on port 1
+	_, opsURL, _, stop := start(t, env)
+	defer stop()
+	code, body := get(t, opsURL+"/readyz")
+	checks, _ := body["checks"].(map[string]any)
+	if code != http.StatusServiceUnavailable || checks["postgres"] != "ok" || checks["redis"] == "ok" {
+		t.Fatalf("/readyz = %d %v, want 503 naming redis", code, body)
+	}
+}
