@@ -44,6 +44,14 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 30s)
 	  done; \
 	done
 
+.PHONY: bench
+bench: bench/api ## every benchmark (figures go to docs/benchmarks.md)
+
+.PHONY: bench/api
+bench/api: build ## register/login rate and latency vs the raw argon2id rate of this machine
+	$(GO) build -o bin/ ./cmd/authbench
+	scripts/bench-api.sh $(BENCH_ARGS)
+
 .PHONY: db/migrate
 db/migrate: build ## apply migrations to DATABASE_URL
 	bin/authctl migrate up

@@ -179,6 +179,9 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*Result, error) {
 		return nil, s.loginFailed(ctx, email, nil, in.Client, authevents.ReasonUnknownEmail)
 	}
 	ok, err := s.hasher.Verify(ctx, in.Password, user.PasswordHash)
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
 	if err != nil {
 		// A stored hash we refuse to evaluate is an operator problem, not
 		// the client's: log it, answer as for a wrong password.

@@ -1,7 +1,9 @@
 package api
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -44,4 +46,15 @@ func FuzzDecodeJSON(f *testing.F) {
 			t.Fatalf("decodeJSON(%q) = %d %+v, want a 4xx with code and message", body, he.status, he.body)
 		}
 	})
+}
+
+func TestClassifyCancelledIsNot500(t *testing.T) {
+	status, body := classify(fmt.Errorf("begin: %w", context.Canceled))
+	if status != 499 || body.Code != CodeClientClosed {
+		t.Fatalf("classify(canceled) = %d %s, want 499 %s", status, body.Code, CodeClientClosed)
+	}
+	status, _ = classify(errors.New("boom"))
+	if status != 500 {
+		t.Fatalf("classify(unknown) = %d, want 500", status)
+	}
 }

@@ -35,6 +35,8 @@ const (
 	CodeMethodNotAllowed = "method_not_allowed"
 	CodeUnavailable      = "service_unavailable"
 	CodeInternal         = "internal_error"
+	// CodeClientClosed is logged, never seen: the client had gone.
+	CodeClientClosed = "client_closed_request"
 )
 
 // httpError is an error the transport itself raises (bad body, bad route).
@@ -60,6 +62,9 @@ var table = []struct {
 	{authevents.ErrInvalidCredentials, http.StatusUnauthorized, CodeInvalidCreds, "invalid email or password"},
 	{authevents.ErrUnauthorized, http.StatusUnauthorized, CodeUnauthorized, "missing or invalid access token"},
 	{context.DeadlineExceeded, http.StatusServiceUnavailable, CodeUnavailable, "the service is busy, try again"},
+	// nginx's 499: the client cancelled; nothing reaches it, the access log
+	// records why the request stopped.
+	{context.Canceled, 499, CodeClientClosed, "client closed the request"},
 }
 
 // classify returns the status and body for err. Anything unknown is a 500
@@ -91,7 +96,7 @@ func fail(c *gin.Context, err error) {
 	if status == http.StatusUnauthorized && body.Code == CodeUnauthorized {
 		c.Header("WWW-Authenticate", `Bearer error="invalid_token"`)
 	}
-	if status >= 500 {
+	if status >= 500 || status == 499 {
 		_ = c.Error(err) // the request logger logs the cause
 	}
 	c.AbortWithStatusJSON(status, errorBody{Error: body})

@@ -61,7 +61,9 @@ func accessLog(log *slog.Logger, m *Metrics) gin.HandlerFunc {
 		level := slog.LevelInfo
 		if len(c.Errors) > 0 {
 			attrs = append(attrs, "err", c.Errors.Last().Err.Error())
-			level = slog.LevelError
+			if status >= 500 {
+				level = slog.LevelError
+			}
 		}
 		log.Log(c.Request.Context(), level, "request", attrs...)
 	}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# `make bench/api`: runs bin/api against its own benchmark database on a
+# free loopback port, with the production argon2id parameters, and drives
+# it with bin/authbench. Nothing else of the machine is touched.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+scripts/services.sh system >/dev/null 2>&1 || scripts/services.sh local
+admin=${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432}
+db=authevents_bench_$$
+export DATABASE_URL="$admin/$db?sslmode=disable"
+export HTTP_ADDR=127.0.0.1:18080 OPS_ADDR=127.0.0.1:19090 LOG_LEVEL=warn
+export RATE_LIMIT_ENABLED=false
+mkdir -p var
+export JWT_PRIVATE_KEY_FILE="$root/var/bench-ed25519.pem"
+bin/authctl keygen --if-missing "$JWT_PRIVATE_KEY_FILE" >/dev/null
+bin/authctl db create >/dev/null
+bin/authctl migrate up >/dev/null
+env ${API_ENV:-} bin/api & api=$!
+cleanup() {
+	kill "$api" 2>/dev/null || true
+	wait "$api" 2>/dev/null || true
+	psql -q "$admin/postgres" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/18080) 2>/dev/null && break; sleep 0.1; done
+bin/authbench api -url "http://$HTTP_ADDR" "$@"
