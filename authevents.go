@@ -28,6 +28,7 @@ type User struct {
 func (u User) LogValue() slog.Value { return slog.StringValue("user:" + u.ID.String()) }
 
 // Session is one login: the refresh-token family that rotation moves along.
+// Only the jti of the one valid refresh token is kept, never the token.
 type Session struct {
 	ID         uuid.UUID
 	UserID     uuid.UUID
@@ -36,8 +37,15 @@ type Session struct {
 	ExpiresAt  time.Time // absolute lifetime, never extended by rotation
 	IP         string
 	UserAgent  string
-	RefreshJTI uuid.UUID // jti of the one refresh token that is currently valid
-	RevokedAt  *time.Time
+
+	RefreshJTI        uuid.UUID // jti of the refresh token that is currently valid
+	RefreshGeneration int
+	RefreshIssuedAt   time.Time // iat of that token (whole seconds)
+	RefreshExpiresAt  time.Time // exp of that token
+	PrevRefreshJTI    uuid.UUID // jti of its parent, uuid.Nil before the first rotation
+	RotatedAt         *time.Time
+	RevokedAt         *time.Time
+	RevokeReason      string
 }
 
 // Client describes who made a request, as far as the service can tell.
@@ -53,7 +61,22 @@ var (
 	ErrInvalidCredentials = errors.New("invalid credentials")
 	ErrUnauthorized       = errors.New("unauthorized")
 	ErrNotFound           = errors.New("not found")
+	// ErrInvalidRefreshToken covers every refresh that is refused: bad
+	// token, reuse, revoked or expired session. Clients learn nothing more.
+	ErrInvalidRefreshToken = errors.New("invalid refresh token")
+	// ErrUnavailable means a dependency the request cannot safely do
+	// without (Redis for the denylist and rate limits) is unreachable; the
+	// request fails closed.
+	ErrUnavailable = errors.New("dependency unavailable")
 )
+
+// RateLimitedError is returned when a request exceeds a rate limit.
+type RateLimitedError struct {
+	Limit      string // which limiter: login_ip, login_account, register_ip, refresh_session
+	RetryAfter time.Duration
+}
+
+func (e *RateLimitedError) Error() string { return "rate limited: " + e.Limit }
 
 // ValidationError names every input field that was rejected, with a short
 // human-readable reason per field.

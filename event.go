@@ -101,3 +101,27 @@ type CloudEvent struct {
 
 // ContentTypeCloudEvents is the media type of a structured CloudEvent.
 const ContentTypeCloudEvents = "application/cloudevents+json"
+
+// UserTokenRefreshed is the data of user.token_refreshed.
+type UserTokenRefreshed struct {
+	UserID    string    `json:"userId"`
+	SessionID string    `json:"sessionId"`
+	Timestamp Timestamp `json:"timestamp"`
+}
+
+// UserLoggedOut is the data of user.logged_out, one per session ended.
+type UserLoggedOut struct {
+	UserID    string    `json:"userId"`
+	SessionID string    `json:"sessionId"`
+	Timestamp Timestamp `json:"timestamp"`
+}
+
+// TokenReuseDetected is the data of user.token_reuse_detected: a rotated
+// refresh token was presented again, and the whole session was revoked.
+type TokenReuseDetected struct {
+	UserID    string    `json:"userId"`
+	SessionID string    `json:"sessionId"`
+	IP        string    `json:"ip"`
+	UserAgent string    `json:"userAgent"`
+	Timestamp Timestamp `json:"timestamp"`
+}

@@ -31,20 +31,51 @@ type Config struct {
 	AccessTTL     time.Duration
 	RefreshTTL    time.Duration
 	SessionMaxAge time.Duration
+	// IdleTimeout ends a session not refreshed for this long.
+	IdleTimeout time.Duration
+	// GraceWindow is how long after a rotation the parent refresh token
+	// still returns the same child instead of counting as reuse.
+	GraceWindow time.Duration
+	// TokenLeeway is the verifier's clock-skew tolerance; denylist entries
+	// outlive the tokens they block by this much.
+	TokenLeeway time.Duration
 	// Event metadata carried by every CloudEvent.
 	Source         string
 	ServiceVersion string
 	Environment    string
 }
 
+// Denylist is the fast store of revoked sessions and access tokens.
+type Denylist interface {
+	RevokeSessions(ctx context.Context, ttl time.Duration, jti uuid.UUID, sessions ...uuid.UUID) error
+	Revoked(ctx context.Context, session, jti uuid.UUID) (bool, error)
+}
+
+// Limiter applies the named rate limits (Limit* constants).
+type Limiter interface {
+	Allow(ctx context.Context, name, key string) (retryAfter time.Duration, err error)
+	Period(name string) time.Duration
+	Once(ctx context.Context, key string, window time.Duration) (bool, error)
+}
+
+// Names of the rate limits a Limiter must know.
+const (
+	LimitLoginIP        = "login_ip"
+	LimitLoginAccount   = "login_account"
+	LimitRegisterIP     = "register_ip"
+	LimitRefreshSession = "refresh_session"
+)
+
 // Service implements the auth use cases.
 type Service struct {
-	pool   *pgxpool.Pool
-	hasher *password.Hasher
-	tokens *token.Manager
-	cfg    Config
-	log    *slog.Logger
-	now    func() time.Time
+	pool    *pgxpool.Pool
+	hasher  *password.Hasher
+	tokens  *token.Manager
+	deny    Denylist
+	limiter Limiter // nil when rate limiting is switched off
+	cfg     Config
+	log     *slog.Logger
+	now     func() time.Time
 	// committed is told the type of every event whose transaction committed.
 	committed func(eventType string)
 	// beforeCommit, when set (tests only), runs inside every transaction
@@ -62,9 +93,12 @@ func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = 
 // e.g. to count appended outbox rows.
 func WithCommitHook(f func(eventType string)) Option { return func(s *Service) { s.committed = f } }
 
+// WithRateLimiter enables rate limiting; without it there is none.
+func WithRateLimiter(l Limiter) Option { return func(s *Service) { s.limiter = l } }
+
 // New returns a Service.
-func New(pool *pgxpool.Pool, hasher *password.Hasher, tokens *token.Manager, cfg Config, log *slog.Logger, opts ...Option) *Service {
-	s := &Service{pool: pool, hasher: hasher, tokens: tokens, cfg: cfg, log: log.With("component", "account"),
+func New(pool *pgxpool.Pool, hasher *password.Hasher, tokens *token.Manager, deny Denylist, cfg Config, log *slog.Logger, opts ...Option) *Service {
+	s := &Service{pool: pool, hasher: hasher, tokens: tokens, deny: deny, cfg: cfg, log: log.With("component", "account"),
 		now: time.Now, committed: func(string) {}}
 	for _, o := range opts {
 		o(s)
@@ -104,6 +138,9 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (*Result, erro
 		verr.Add("password", "must not be your email address")
 	}
 	if err := verr.Err(); err != nil {
+		return nil, err
+	}
+	if err := s.allow(ctx, LimitRegisterIP, in.Client.IP); err != nil {
 		return nil, err
 	}
 	hash, err := s.hasher.Hash(ctx, in.Password)
@@ -162,6 +199,12 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*Result, error) {
 		return nil, err
 	}
 	email, why := NormalizeEmail(in.Email)
+	if why != "" {
+		email = truncate(in.Email, MaxEmailBytes)
+	}
+	if err := s.loginAllowed(ctx, email, in.Client); err != nil {
+		return nil, err
+	}
 	var user *authevents.User
 	if why == "" {
 		u, err := postgres.UserByEmail(ctx, s.pool, email)
@@ -169,8 +212,6 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*Result, error) {
 			return nil, fmt.Errorf("find user: %w", err)
 		}
 		user = u
-	} else {
-		email = truncate(in.Email, MaxEmailBytes)
 	}
 	if user == nil {
 		if err := s.hasher.VerifyDummy(ctx, in.Password); err != nil {
@@ -256,10 +297,18 @@ func (s *Service) loginFailed(ctx context.Context, email string, user *authevent
 	return authevents.ErrInvalidCredentials
 }
 
-// Authenticate verifies an access token and returns its claims.
+// Authenticate verifies an access token and checks the denylist. If the
+// denylist cannot be read the request fails closed with ErrUnavailable.
 func (s *Service) Authenticate(ctx context.Context, raw string) (*token.Verified, error) {
 	v, err := s.tokens.Verify(raw, token.TypeAccess)
 	if err != nil {
+		return nil, authevents.ErrUnauthorized
+	}
+	revoked, err := s.deny.Revoked(ctx, v.SessionID, v.ID)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", authevents.ErrUnavailable, err)
+	}
+	if revoked {
 		return nil, authevents.ErrUnauthorized
 	}
 	return v, nil
@@ -277,22 +326,47 @@ func (s *Service) Me(ctx context.Context, userID uuid.UUID) (*authevents.User, e
 // JWKS returns the public keys that verify this service's tokens.
 func (s *Service) JWKS() token.JWKS { return s.tokens.JWKS() }
 
-// newSession signs the token pair of a new session for user.
+// newSession makes a session for user and signs its token pair.
 func (s *Service) newSession(user *authevents.User, c authevents.Client, now time.Time) (*Result, *authevents.Session, error) {
 	sess := &authevents.Session{
 		ID: newID(), UserID: user.ID, ExpiresAt: now.Add(s.cfg.SessionMaxAge),
-		IP: c.IP, UserAgent: truncate(c.UserAgent, 512), RefreshJTI: newID(),
+		IP: c.IP, UserAgent: truncate(c.UserAgent, 512),
 	}
-	access, err := s.tokens.Sign(token.Spec{Type: token.TypeAccess, UserID: user.ID, SessionID: sess.ID, ID: newID(), IssuedAt: now, TTL: s.cfg.AccessTTL})
+	s.nextRefresh(sess, newID(), now)
+	res, err := s.signPair(sess, now)
 	if err != nil {
-		return nil, nil, fmt.Errorf("sign access token: %w", err)
+		return nil, nil, err
 	}
-	refreshTTL := min(s.cfg.RefreshTTL, s.cfg.SessionMaxAge)
-	refresh, err := s.tokens.Sign(token.Spec{Type: token.TypeRefresh, UserID: user.ID, SessionID: sess.ID, ID: sess.RefreshJTI, IssuedAt: now, TTL: refreshTTL})
+	res.User = user
+	return res, sess, nil
+}
+
+// nextRefresh sets the session's current refresh token: jti, issue time
+// (whole seconds, as in the JWT) and expiry, which never passes the
+// session's absolute lifetime.
+func (s *Service) nextRefresh(sess *authevents.Session, jti uuid.UUID, now time.Time) {
+	sess.RefreshJTI = jti
+	sess.RefreshIssuedAt = now.Truncate(time.Second)
+	sess.RefreshExpiresAt = sess.RefreshIssuedAt.Add(s.cfg.RefreshTTL)
+	if sess.RefreshExpiresAt.After(sess.ExpiresAt) {
+		sess.RefreshExpiresAt = sess.ExpiresAt
+	}
+}
+
+// signPair signs a fresh access token and the session's current refresh
+// token. Ed25519 is deterministic, so the refresh token comes out byte for
+// byte the same every time it is signed from the same session state.
+func (s *Service) signPair(sess *authevents.Session, now time.Time) (*Result, error) {
+	access, err := s.tokens.Sign(token.Spec{Type: token.TypeAccess, UserID: sess.UserID, SessionID: sess.ID, ID: newID(), IssuedAt: now, TTL: s.cfg.AccessTTL})
 	if err != nil {
-		return nil, nil, fmt.Errorf("sign refresh token: %w", err)
+		return nil, fmt.Errorf("sign access token: %w", err)
 	}
-	return &Result{User: user, Session: sess, AccessToken: access, RefreshToken: refresh, ExpiresIn: s.cfg.AccessTTL}, sess, nil
+	refresh, err := s.tokens.Sign(token.Spec{Type: token.TypeRefresh, UserID: sess.UserID, SessionID: sess.ID, ID: sess.RefreshJTI,
+		IssuedAt: sess.RefreshIssuedAt, TTL: sess.RefreshExpiresAt.Sub(sess.RefreshIssuedAt)})
+	if err != nil {
+		return nil, fmt.Errorf("sign refresh token: %w", err)
+	}
+	return &Result{Session: sess, AccessToken: access, RefreshToken: refresh, ExpiresIn: s.cfg.AccessTTL}, nil
 }
 
 // event builds the outbox message of one auth event: a CloudEvents 1.0
@@ -313,6 +387,29 @@ func (s *Service) event(eventType, subject string, now time.Time, data any) (out
 		return outbox.Message{}, fmt.Errorf("encode %s envelope: %w", eventType, err)
 	}
 	return outbox.Message{ID: id, Subject: authevents.Subject(eventType), Payload: payload, OrderingKey: subject}, nil
+}
+
+// inTxDynamic is inTx for transactions whose events are known only inside
+// fn: fn returns the event types it appended.
+func (s *Service) inTxDynamic(ctx context.Context, fn func(pgx.Tx) ([]string, error), committed *[]string) error {
+	err := postgres.WithTx(ctx, s.pool, func(tx pgx.Tx) error {
+		types, err := fn(tx)
+		if err != nil {
+			return err
+		}
+		*committed = types
+		if s.beforeCommit != nil {
+			return s.beforeCommit(tx)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, t := range *committed {
+		s.committed(t)
+	}
+	return nil
 }
 
 // inTx runs fn in a transaction and reports the committed event types.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
 
 	"github.com/authevents/authevents"
 	"github.com/authevents/authevents/account"
@@ -40,15 +41,44 @@ type TokenResponse struct {
 	User         *UserResponse `json:"user,omitempty"`
 }
 
+type refreshRequest struct {
+	RefreshToken string `json:"refreshToken"`
+}
+
+// MessageResponse acknowledges an action.
+type MessageResponse struct {
+	Message       string `json:"message"`
+	SessionsEnded *int   `json:"sessionsEnded,omitempty"`
+}
+
+// SessionResponse is one live session.
+type SessionResponse struct {
+	ID         string    `json:"id"`
+	CreatedAt  time.Time `json:"createdAt"`
+	LastUsedAt time.Time `json:"lastUsedAt"`
+	IP         string    `json:"ip"`
+	UserAgent  string    `json:"userAgent"`
+	Current    bool      `json:"current"`
+}
+
+// SessionsResponse lists live sessions.
+type SessionsResponse struct {
+	Sessions []SessionResponse `json:"sessions"`
+}
+
 func userResponse(u *authevents.User) *UserResponse {
 	return &UserResponse{ID: u.ID.String(), Email: u.Email, Name: u.Name, CreatedAt: u.CreatedAt.UTC().Truncate(time.Millisecond)}
 }
 
 func tokenResponse(r *account.Result) TokenResponse {
-	return TokenResponse{
+	t := TokenResponse{
 		AccessToken: r.AccessToken, RefreshToken: r.RefreshToken, TokenType: "Bearer",
-		ExpiresIn: int64(r.ExpiresIn / time.Second), User: userResponse(r.User),
+		ExpiresIn: int64(r.ExpiresIn / time.Second),
 	}
+	if r.User != nil {
+		t.User = userResponse(r.User)
+	}
+	return t
 }
 
 func client(c *gin.Context) authevents.Client {
@@ -120,6 +150,73 @@ func (s *Server) me(c *gin.Context) {
 	}
 	noStore(c)
 	c.JSON(http.StatusOK, userResponse(u))
+}
+
+func (s *Server) refresh(c *gin.Context) {
+	var req refreshRequest
+	if err := decodeJSON(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	if req.RefreshToken == "" {
+		fail(c, &authevents.ValidationError{Fields: map[string]string{"refreshToken": "is required"}})
+		return
+	}
+	res, err := s.accounts.Refresh(c.Request.Context(), req.RefreshToken, client(c))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	noStore(c)
+	c.JSON(http.StatusOK, tokenResponse(res))
+}
+
+func (s *Server) logout(c *gin.Context) {
+	if err := s.accounts.Logout(c.Request.Context(), claims(c)); err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, MessageResponse{Message: "logged out"})
+}
+
+func (s *Server) logoutAll(c *gin.Context) {
+	n, err := s.accounts.LogoutAll(c.Request.Context(), claims(c))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, MessageResponse{Message: "logged out of every session", SessionsEnded: &n})
+}
+
+func (s *Server) sessions(c *gin.Context) {
+	v := claims(c)
+	list, err := s.accounts.Sessions(c.Request.Context(), v.UserID)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	out := SessionsResponse{Sessions: make([]SessionResponse, 0, len(list))}
+	for _, ss := range list {
+		out.Sessions = append(out.Sessions, SessionResponse{
+			ID: ss.ID.String(), CreatedAt: ss.CreatedAt.UTC(), LastUsedAt: ss.LastUsedAt.UTC(),
+			IP: ss.IP, UserAgent: ss.UserAgent, Current: ss.ID == v.SessionID,
+		})
+	}
+	noStore(c)
+	c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) endSession(c *gin.Context) {
+	id, err := uuid.Parse(c.Param("id"))
+	if err != nil {
+		fail(c, newHTTPError(http.StatusNotFound, CodeNotFound, "no such session", nil))
+		return
+	}
+	if err := s.accounts.EndSession(c.Request.Context(), claims(c), id); err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, MessageResponse{Message: "session ended"})
 }
 
 func (s *Server) jwks(c *gin.Context) {

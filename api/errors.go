@@ -3,7 +3,9 @@ package api
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
+	"strconv"
 
 	"github.com/gin-gonic/gin"
 
@@ -31,6 +33,8 @@ const (
 	CodeEmailTaken       = "email_taken"
 	CodeInvalidCreds     = "invalid_credentials"
 	CodeUnauthorized     = "unauthorized"
+	CodeInvalidRefresh   = "invalid_refresh_token"
+	CodeRateLimited      = "rate_limited"
 	CodeNotFound         = "not_found"
 	CodeMethodNotAllowed = "method_not_allowed"
 	CodeUnavailable      = "service_unavailable"
@@ -61,6 +65,9 @@ var table = []struct {
 	{authevents.ErrEmailTaken, http.StatusConflict, CodeEmailTaken, "an account with this email already exists"},
 	{authevents.ErrInvalidCredentials, http.StatusUnauthorized, CodeInvalidCreds, "invalid email or password"},
 	{authevents.ErrUnauthorized, http.StatusUnauthorized, CodeUnauthorized, "missing or invalid access token"},
+	{authevents.ErrInvalidRefreshToken, http.StatusUnauthorized, CodeInvalidRefresh, "invalid, expired or revoked refresh token"},
+	{authevents.ErrNotFound, http.StatusNotFound, CodeNotFound, "not found"},
+	{authevents.ErrUnavailable, http.StatusServiceUnavailable, CodeUnavailable, "a required service is unavailable, try again shortly"},
 	{context.DeadlineExceeded, http.StatusServiceUnavailable, CodeUnavailable, "the service is busy, try again"},
 	// nginx's 499: the client cancelled; nothing reaches it, the access log
 	// records why the request stopped.
@@ -73,6 +80,10 @@ func classify(err error) (int, Error) {
 	var he *httpError
 	if errors.As(err, &he) {
 		return he.status, he.body
+	}
+	var rl *authevents.RateLimitedError
+	if errors.As(err, &rl) {
+		return http.StatusTooManyRequests, Error{Code: CodeRateLimited, Message: "too many requests, retry later"}
 	}
 	var ve *authevents.ValidationError
 	if errors.As(err, &ve) {
@@ -95,6 +106,13 @@ func fail(c *gin.Context, err error) {
 	}
 	if status == http.StatusUnauthorized && body.Code == CodeUnauthorized {
 		c.Header("WWW-Authenticate", `Bearer error="invalid_token"`)
+	}
+	var rl *authevents.RateLimitedError
+	if errors.As(err, &rl) {
+		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(rl.RetryAfter.Seconds()))))
+	}
+	if status == http.StatusServiceUnavailable {
+		c.Header("Retry-After", "1")
 	}
 	if status >= 500 || status == 499 {
 		_ = c.Error(err) // the request logger logs the cause

@@ -51,7 +51,12 @@ func New(accounts *account.Service, cfg Config, log *slog.Logger, m *Metrics) (h
 
 	e.POST("/auth/register", s.register)
 	e.POST("/auth/login", s.login)
+	e.POST("/auth/refresh", s.refresh)
 	e.GET("/auth/me", s.authenticated, s.me)
+	e.POST("/auth/logout", s.authenticated, s.logout)
+	e.POST("/auth/logout/all", s.authenticated, s.logoutAll)
+	e.GET("/auth/sessions", s.authenticated, s.sessions)
+	e.DELETE("/auth/sessions/:id", s.authenticated, s.endSession)
 	e.GET("/.well-known/jwks.json", s.jwks)
 	return e, nil
 }

@@ -11,9 +11,13 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/authevents/authevents/account"
 	"github.com/authevents/authevents/db/postgres/pgtest"
+	"github.com/authevents/authevents/db/ratelimit"
+	"github.com/authevents/authevents/db/redistest"
+	"github.com/authevents/authevents/db/revocation"
 	"github.com/authevents/authevents/password"
 	"github.com/authevents/authevents/token"
 )
@@ -30,6 +34,7 @@ var CheapParams = password.Params{Memory: 256, Iterations: 1, Parallelism: 1, Sa
 // Config is the account configuration tests use.
 var Config = account.Config{
 	AccessTTL: 15 * time.Minute, RefreshTTL: 168 * time.Hour, SessionMaxAge: 720 * time.Hour,
+	IdleTimeout: 168 * time.Hour, GraceWindow: 10 * time.Second, TokenLeeway: time.Second,
 	Source: "auth-service", ServiceVersion: "test", Environment: "test",
 }
 
@@ -40,6 +45,9 @@ type Env struct {
 	Key     ed25519.PrivateKey
 	Hasher  *password.Hasher
 	Service *account.Service
+	Redis   *redis.Client
+	Prefix  string // the test's Redis key prefix
+	Deny    *revocation.Denylist
 }
 
 // Options tweak New.
@@ -49,6 +57,11 @@ type Options struct {
 	Account    []account.Option
 	Config     *account.Config
 	TokenClock func() time.Time
+	// RedisURL points the denylist and limiter at another server (e.g. a
+	// private one the test stops); empty means the shared one.
+	RedisURL string
+	// Limits enables rate limiting with these limits.
+	Limits map[string]ratelimit.Limit
 }
 
 // New returns an Env on its own database.
@@ -72,6 +85,18 @@ func New(t testing.TB, o Options) *Env {
 	if o.Config != nil {
 		cfg = *o.Config
 	}
-	return &Env{Pool: pool, Tokens: tokens, Key: key, Hasher: hasher,
-		Service: account.New(pool, hasher, tokens, cfg, log, o.Account...)}
+	rdb, prefix := redistest.New(t)
+	if o.RedisURL != "" {
+		opts, _ := redis.ParseURL(o.RedisURL)
+		opts.MaxRetries = -1
+		rdb = redis.NewClient(opts)
+		t.Cleanup(func() { rdb.Close() })
+	}
+	deny := revocation.New(rdb, prefix)
+	opts := o.Account
+	if o.Limits != nil {
+		opts = append(opts, account.WithRateLimiter(ratelimit.New(rdb, prefix, o.Limits)))
+	}
+	return &Env{Pool: pool, Tokens: tokens, Key: key, Hasher: hasher, Redis: rdb, Prefix: prefix, Deny: deny,
+		Service: account.New(pool, hasher, tokens, deny, cfg, log, opts...)}
 }

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/authevents/authevents/account"
+	"github.com/authevents/authevents/db/ratelimit"
 	"github.com/authevents/authevents/internal/config"
 )
 
@@ -26,6 +28,15 @@ type Config struct {
 	AccessTokenTTL      time.Duration `env:"ACCESS_TOKEN_TTL" envDefault:"15m"`
 	RefreshTokenTTL     time.Duration `env:"REFRESH_TOKEN_TTL" envDefault:"168h"`
 	SessionMaxAge       time.Duration `env:"SESSION_MAX_AGE" envDefault:"720h"`
+	SessionIdleTimeout  time.Duration `env:"SESSION_IDLE_TIMEOUT" envDefault:"168h"`
+	RefreshGraceWindow  time.Duration `env:"REFRESH_GRACE_WINDOW" envDefault:"10s"`
+
+	RedisKeyPrefix        string `env:"REDIS_KEY_PREFIX" envDefault:"authevents:"`
+	RateLimitEnabled      bool   `env:"RATE_LIMIT_ENABLED" envDefault:"true"`
+	RateLimitLoginIP      string `env:"RATE_LIMIT_LOGIN_PER_IP" envDefault:"30/1m"`
+	RateLimitLoginAccount string `env:"RATE_LIMIT_LOGIN_PER_ACCOUNT" envDefault:"10/1m"`
+	RateLimitRegisterIP   string `env:"RATE_LIMIT_REGISTER_PER_IP" envDefault:"10/1m"`
+	RateLimitRefresh      string `env:"RATE_LIMIT_REFRESH_PER_SESSION" envDefault:"30/1m"`
 
 	AppEnv      string `env:"APP_ENV" envDefault:"development"`
 	ServiceName string `env:"SERVICE_NAME" envDefault:"auth-service"`
@@ -58,7 +69,8 @@ func (c Config) validate() error {
 	if c.AppEnv == "production" && c.JWTPrivateKeyFile == "" {
 		errs = append(errs, errors.New("JWT_PRIVATE_KEY_FILE is required when APP_ENV=production"))
 	}
-	for name, d := range map[string]time.Duration{"ACCESS_TOKEN_TTL": c.AccessTokenTTL, "REFRESH_TOKEN_TTL": c.RefreshTokenTTL, "SESSION_MAX_AGE": c.SessionMaxAge} {
+	for name, d := range map[string]time.Duration{"ACCESS_TOKEN_TTL": c.AccessTokenTTL, "REFRESH_TOKEN_TTL": c.RefreshTokenTTL,
+		"SESSION_MAX_AGE": c.SessionMaxAge, "SESSION_IDLE_TIMEOUT": c.SessionIdleTimeout} {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be positive", name))
 		}
@@ -66,7 +78,31 @@ func (c Config) validate() error {
 	if c.JWTLeeway < 0 || c.JWTLeeway > time.Minute {
 		errs = append(errs, errors.New("JWT_LEEWAY must be between 0 and 1m"))
 	}
+	if c.RefreshGraceWindow < 0 || c.RefreshGraceWindow > time.Minute {
+		errs = append(errs, errors.New("REFRESH_GRACE_WINDOW must be between 0 and 1m"))
+	}
+	if _, err := c.limits(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// limits parses the rate-limit settings by limiter name.
+func (c Config) limits() (map[string]ratelimit.Limit, error) {
+	out := map[string]ratelimit.Limit{}
+	for _, l := range []struct{ name, env, val string }{
+		{account.LimitLoginIP, "RATE_LIMIT_LOGIN_PER_IP", c.RateLimitLoginIP},
+		{account.LimitLoginAccount, "RATE_LIMIT_LOGIN_PER_ACCOUNT", c.RateLimitLoginAccount},
+		{account.LimitRegisterIP, "RATE_LIMIT_REGISTER_PER_IP", c.RateLimitRegisterIP},
+		{account.LimitRefreshSession, "RATE_LIMIT_REFRESH_PER_SESSION", c.RateLimitRefresh},
+	} {
+		lim, err := ratelimit.ParseLimit(l.val)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", l.env, err)
+		}
+		out[l.name] = lim
+	}
+	return out, nil
 }
 
 // LogValue logs the configuration once at start-up with secrets masked.
@@ -83,6 +119,9 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("access_token_ttl", c.AccessTokenTTL),
 		slog.Duration("refresh_token_ttl", c.RefreshTokenTTL),
 		slog.Duration("session_max_age", c.SessionMaxAge),
+		slog.Duration("session_idle_timeout", c.SessionIdleTimeout),
+		slog.Duration("refresh_grace_window", c.RefreshGraceWindow),
+		slog.Bool("rate_limit_enabled", c.RateLimitEnabled),
 		slog.String("app_env", c.AppEnv),
 		slog.String("service_name", c.ServiceName),
 		slog.Any("trusted_proxies", c.TrustedProxies),

@@ -20,6 +20,8 @@ import (
 	"github.com/authevents/authevents/account"
 	"github.com/authevents/authevents/api"
 	"github.com/authevents/authevents/db/postgres"
+	"github.com/authevents/authevents/db/ratelimit"
+	"github.com/authevents/authevents/db/revocation"
 	"github.com/authevents/authevents/internal/buildinfo"
 	"github.com/authevents/authevents/internal/config"
 	"github.com/authevents/authevents/internal/logging"
@@ -83,10 +85,18 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer) error
 	if err != nil {
 		return fmt.Errorf("ARGON2_*: %w", err)
 	}
-	accounts := account.New(pool, hasher, tokens, account.Config{
+	opts := []account.Option{account.WithCommitHook(metrics.EventCommitted)}
+	if cfg.RateLimitEnabled {
+		limits, _ := cfg.limits() // validated by loadConfig
+		opts = append(opts, account.WithRateLimiter(ratelimit.New(rdb, cfg.RedisKeyPrefix, limits)))
+	} else {
+		log.Warn("RATE_LIMIT_ENABLED=false: login, register and refresh are not rate limited; use this only for load tests")
+	}
+	accounts := account.New(pool, hasher, tokens, revocation.New(rdb, cfg.RedisKeyPrefix), account.Config{
 		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL, SessionMaxAge: cfg.SessionMaxAge,
+		IdleTimeout: cfg.SessionIdleTimeout, GraceWindow: cfg.RefreshGraceWindow, TokenLeeway: cfg.JWTLeeway,
 		Source: cfg.ServiceName, ServiceVersion: version, Environment: cfg.AppEnv,
-	}, log, account.WithCommitHook(metrics.EventCommitted))
+	}, log, opts...)
 	handler, err := api.New(accounts, api.Config{TrustedProxies: cfg.TrustedProxies}, log, metrics)
 	if err != nil {
 		return err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -60,25 +59,4 @@ func RecordLogin(ctx context.Context, tx pgx.Tx, id uuid.UUID, newHash string) (
 		       password_hash = COALESCE(NULLIF($2, ''), password_hash)
 		 WHERE id = $1
 		RETURNING `+userColumns, id, newHash))
-}
-
-// CreateSession inserts s; created_at and last_used_at come from the
-// database clock.
-func CreateSession(ctx context.Context, tx pgx.Tx, s *authevents.Session) error {
-	err := tx.QueryRow(ctx, `
-		INSERT INTO sessions (id, user_id, expires_at, ip, user_agent, refresh_jti)
-		VALUES ($1, $2, $3, $4, $5, $6)
-		RETURNING created_at, last_used_at`,
-		s.ID, s.UserID, s.ExpiresAt, s.IP, s.UserAgent, s.RefreshJTI).Scan(&s.CreatedAt, &s.LastUsedAt)
-	if err != nil {
-		return fmt.Errorf("insert session: %w", err)
-	}
-	return nil
-}
-
-// Now returns the database clock, the one clock every replica agrees on.
-func Now(ctx context.Context, q Querier) (time.Time, error) {
-	var t time.Time
-	err := q.QueryRow(ctx, `SELECT now()`).Scan(&t)
-	return t, err
 }

@@ -1,0 +1,295 @@
+package account
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/authevents/authevents"
+	"github.com/authevents/authevents/db/postgres"
+	"github.com/authevents/authevents/outbox"
+	"github.com/authevents/authevents/token"
+)
+
+// Session revocation reasons, stored in sessions.revoke_reason.
+const (
+	RevokedLogout     = "logout"
+	RevokedLogoutAll  = "logout_all"
+	RevokedByUser     = "ended_by_user"
+	RevokedTokenReuse = "token_reuse"
+)
+
+// Refresh rotates a refresh token. Exactly one of any number of concurrent
+// refreshes with one token rotates; the others, and a retry inside the
+// grace window while the child is unused, get the same child token back.
+// Any other presentation of a rotated token is reuse: the whole session is
+// revoked, user.token_reuse_detected is appended, and the caller gets
+// ErrInvalidRefreshToken like for any refused token.
+func (s *Service) Refresh(ctx context.Context, raw string, c authevents.Client) (*Result, error) {
+	v, err := s.tokens.Verify(raw, token.TypeRefresh)
+	if err != nil {
+		return nil, authevents.ErrInvalidRefreshToken
+	}
+	if err := s.allow(ctx, LimitRefreshSession, v.SessionID.String()); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	var res *Result
+	var reused bool
+	var events []string
+	err = s.inTxDynamic(ctx, func(tx pgx.Tx) ([]string, error) {
+		if err := postgres.LockUser(ctx, tx, v.UserID); err != nil {
+			return nil, err
+		}
+		sess, rotated, err := postgres.RotateSession(ctx, tx, postgres.Rotation{
+			SessionID: v.SessionID, PresentedID: v.ID, NewID: newID(),
+			IssuedAt: now.Truncate(time.Second), ExpiresAt: now.Truncate(time.Second).Add(s.cfg.RefreshTTL),
+			IdleTimeout: s.cfg.IdleTimeout,
+		})
+		if err != nil {
+			return nil, err
+		}
+		if rotated {
+			if sess.UserID != v.UserID {
+				return nil, authevents.ErrInvalidRefreshToken
+			}
+			if res, err = s.signPair(sess, now); err != nil {
+				return nil, err
+			}
+			ev, err := s.event(authevents.EventUserTokenRefreshed, v.UserID.String(), now, authevents.UserTokenRefreshed{
+				UserID: v.UserID.String(), SessionID: v.SessionID.String(), Timestamp: authevents.Timestamp(now),
+			})
+			if err != nil {
+				return nil, err
+			}
+			return []string{authevents.EventUserTokenRefreshed}, outbox.Append(ctx, tx, ev)
+		}
+		// Not the current token, or the session is not live: find out which.
+		sess, err = postgres.SessionForUpdate(ctx, tx, v.SessionID)
+		if errors.Is(err, authevents.ErrNotFound) {
+			return nil, authevents.ErrInvalidRefreshToken
+		}
+		if err != nil {
+			return nil, err
+		}
+		dbNow, err := postgres.ClockNow(ctx, tx)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case sess.UserID != v.UserID, sess.RevokedAt != nil,
+			!sess.ExpiresAt.After(dbNow), !sess.LastUsedAt.Add(s.cfg.IdleTimeout).After(dbNow):
+			return nil, authevents.ErrInvalidRefreshToken
+		case v.ID == sess.RefreshJTI:
+			// Current token but the CAS failed: only a race with a
+			// revocation can do that, and the checks above caught it.
+			return nil, authevents.ErrInvalidRefreshToken
+		case v.ID == sess.PrevRefreshJTI && sess.RotatedAt != nil && dbNow.Sub(*sess.RotatedAt) <= s.cfg.GraceWindow:
+			// Lost response or parallel tab: the same child again, no new
+			// branch, nothing revoked, no event (no state changed).
+			res, err = s.signPair(sess, now)
+			return nil, err
+		}
+		// Reuse of a rotated token: revoke the whole session.
+		reused = true
+		if _, err := postgres.RevokeSession(ctx, tx, sess.ID, sess.UserID, RevokedTokenReuse); err != nil {
+			return nil, err
+		}
+		ev, err := s.event(authevents.EventTokenReuseDetected, v.UserID.String(), now, authevents.TokenReuseDetected{
+			UserID: v.UserID.String(), SessionID: v.SessionID.String(), IP: c.IP, UserAgent: c.UserAgent, Timestamp: authevents.Timestamp(now),
+		})
+		if err != nil {
+			return nil, err
+		}
+		if err := outbox.Append(ctx, tx, ev); err != nil {
+			return nil, err
+		}
+		// Deny the session's access tokens before committing: if Redis is
+		// down the revocation is not half-done, the request fails closed.
+		if err := s.denySessions(ctx, uuid.Nil, sess.ID); err != nil {
+			return nil, err
+		}
+		return []string{authevents.EventTokenReuseDetected}, nil
+	}, &events)
+	if errors.Is(err, authevents.ErrNotFound) {
+		return nil, authevents.ErrInvalidRefreshToken
+	}
+	if err != nil {
+		return nil, err
+	}
+	if reused {
+		s.log.WarnContext(ctx, "refresh token reuse: session revoked", "user_id", v.UserID, "session_id", v.SessionID, "client_ip", c.IP)
+		return nil, authevents.ErrInvalidRefreshToken
+	}
+	return res, nil
+}
+
+// Logout ends the session of the access token v: its refresh token stops
+// working and every access token of the session is denied until it would
+// have expired.
+func (s *Service) Logout(ctx context.Context, v *token.Verified) error {
+	_, err := s.endSessions(ctx, v, RevokedLogout, v.SessionID)
+	return err
+}
+
+// LogoutAll ends every session of the user and returns how many were
+// live. One user.logged_out event is appended per session ended.
+func (s *Service) LogoutAll(ctx context.Context, v *token.Verified) (int, error) {
+	return s.endSessions(ctx, v, RevokedLogoutAll)
+}
+
+// EndSession ends one of the user's sessions; ErrNotFound when it is not
+// one of theirs or already ended.
+func (s *Service) EndSession(ctx context.Context, v *token.Verified, id uuid.UUID) error {
+	n, err := s.endSessions(ctx, v, RevokedByUser, id)
+	if err == nil && n == 0 {
+		return authevents.ErrNotFound
+	}
+	return err
+}
+
+// endSessions revokes the given sessions of v's user (all of them when
+// none are given), appends one user.logged_out per session that was live,
+// and denies their access tokens in Redis before the commit.
+func (s *Service) endSessions(ctx context.Context, v *token.Verified, reason string, ids ...uuid.UUID) (int, error) {
+	now := s.now()
+	var ended []uuid.UUID
+	var events []string
+	err := s.inTxDynamic(ctx, func(tx pgx.Tx) ([]string, error) {
+		ended = ended[:0]
+		if err := postgres.LockUser(ctx, tx, v.UserID); err != nil {
+			return nil, err
+		}
+		if len(ids) == 0 {
+			all, err := postgres.RevokeUserSessions(ctx, tx, v.UserID, reason)
+			if err != nil {
+				return nil, err
+			}
+			ended = all
+		}
+		for _, id := range ids {
+			ok, err := postgres.RevokeSession(ctx, tx, id, v.UserID, reason)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				ended = append(ended, id)
+			}
+		}
+		var types []string
+		for _, id := range ended {
+			ev, err := s.event(authevents.EventUserLoggedOut, v.UserID.String(), now, authevents.UserLoggedOut{
+				UserID: v.UserID.String(), SessionID: id.String(), Timestamp: authevents.Timestamp(now),
+			})
+			if err != nil {
+				return nil, err
+			}
+			if err := outbox.Append(ctx, tx, ev); err != nil {
+				return nil, err
+			}
+			types = append(types, authevents.EventUserLoggedOut)
+		}
+		// The caller's own token is denied even if its session was already
+		// ended, so a logout is idempotent and always effective.
+		deny := append([]uuid.UUID(nil), ended...)
+		jti := uuid.Nil
+		if reason != RevokedByUser || (len(ids) == 1 && ids[0] == v.SessionID) {
+			jti = v.ID
+		}
+		if len(deny) > 0 || jti != uuid.Nil {
+			if err := s.denySessions(ctx, jti, deny...); err != nil {
+				return nil, err
+			}
+		}
+		return types, nil
+	}, &events)
+	if errors.Is(err, authevents.ErrNotFound) {
+		return 0, authevents.ErrUnauthorized // the user no longer exists
+	}
+	if err != nil {
+		return 0, err
+	}
+	s.log.InfoContext(ctx, "sessions ended", "user_id", v.UserID, "reason", reason, "count", len(ended))
+	return len(ended), nil
+}
+
+// denySessions writes the denylist entries, long enough to outlive every
+// access token of those sessions.
+func (s *Service) denySessions(ctx context.Context, jti uuid.UUID, sessions ...uuid.UUID) error {
+	if err := s.deny.RevokeSessions(ctx, s.cfg.AccessTTL+s.cfg.TokenLeeway+time.Second, jti, sessions...); err != nil {
+		return fmt.Errorf("%w: %w", authevents.ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Sessions lists the user's live sessions, newest first.
+func (s *Service) Sessions(ctx context.Context, userID uuid.UUID) ([]authevents.Session, error) {
+	return postgres.LiveSessions(ctx, s.pool, userID, s.cfg.IdleTimeout)
+}
+
+// allow applies one rate limit; over the limit is *RateLimitedError, an
+// unreachable Redis is ErrUnavailable (fail closed).
+func (s *Service) allow(ctx context.Context, name, key string) error {
+	if s.limiter == nil {
+		return nil
+	}
+	wait, err := s.limiter.Allow(ctx, name, key)
+	if err != nil {
+		return fmt.Errorf("%w: %w", authevents.ErrUnavailable, err)
+	}
+	if wait > 0 {
+		return &authevents.RateLimitedError{Limit: name, RetryAfter: wait}
+	}
+	return nil
+}
+
+// loginAllowed applies the per-IP and per-account login limits. Both
+// buckets are charged on every attempt. When either is exhausted, one
+// user.login_failed with reason rate_limited is appended per window and
+// key, not one per request.
+func (s *Service) loginAllowed(ctx context.Context, email string, c authevents.Client) error {
+	if s.limiter == nil {
+		return nil
+	}
+	var limited *authevents.RateLimitedError
+	for _, l := range []struct{ name, key string }{{LimitLoginIP, c.IP}, {LimitLoginAccount, email}} {
+		err := s.allow(ctx, l.name, l.key)
+		var rl *authevents.RateLimitedError
+		if errors.As(err, &rl) {
+			if limited == nil || rl.RetryAfter > limited.RetryAfter {
+				limited = rl
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if limited == nil {
+		return nil
+	}
+	key := "login_failed:" + limited.Limit + ":"
+	if limited.Limit == LimitLoginIP {
+		key += c.IP
+	} else {
+		key += email
+	}
+	first, err := s.limiter.Once(ctx, key, s.limiter.Period(limited.Limit))
+	if err != nil {
+		return fmt.Errorf("%w: %w", authevents.ErrUnavailable, err)
+	}
+	if first {
+		var user *authevents.User
+		if norm, why := NormalizeEmail(email); why == "" {
+			user, _ = postgres.UserByEmail(ctx, s.pool, norm)
+		}
+		if err := s.loginFailed(ctx, email, user, c, authevents.ReasonRateLimited); !errors.Is(err, authevents.ErrInvalidCredentials) {
+			return err
+		}
+	}
+	return limited
+}

@@ -1,0 +1,163 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/authevents/authevents"
+)
+
+const sessionColumns = `id, user_id, created_at, last_used_at, expires_at, ip, user_agent,
+	refresh_jti, refresh_generation, refresh_issued_at, refresh_expires_at,
+	COALESCE(prev_refresh_jti, '00000000-0000-0000-0000-000000000000'), rotated_at, revoked_at, COALESCE(revoke_reason, '')`
+
+func scanSession(row pgx.Row) (*authevents.Session, error) {
+	var s authevents.Session
+	err := row.Scan(&s.ID, &s.UserID, &s.CreatedAt, &s.LastUsedAt, &s.ExpiresAt, &s.IP, &s.UserAgent,
+		&s.RefreshJTI, &s.RefreshGeneration, &s.RefreshIssuedAt, &s.RefreshExpiresAt,
+		&s.PrevRefreshJTI, &s.RotatedAt, &s.RevokedAt, &s.RevokeReason)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, authevents.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// CreateSession inserts s; created_at and last_used_at come from the
+// database clock.
+func CreateSession(ctx context.Context, tx pgx.Tx, s *authevents.Session) error {
+	err := tx.QueryRow(ctx, `
+		INSERT INTO sessions (id, user_id, expires_at, ip, user_agent, refresh_jti, refresh_issued_at, refresh_expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		RETURNING created_at, last_used_at`,
+		s.ID, s.UserID, s.ExpiresAt, s.IP, s.UserAgent, s.RefreshJTI, s.RefreshIssuedAt, s.RefreshExpiresAt,
+	).Scan(&s.CreatedAt, &s.LastUsedAt)
+	if err != nil {
+		return fmt.Errorf("insert session: %w", err)
+	}
+	s.RefreshGeneration = 1
+	return nil
+}
+
+// LockUser takes the user's row lock for the rest of tx. Every transaction
+// that appends an event about a user takes it first, so one user's
+// transactions serialize and their outbox rows get seq in commit order.
+// FOR NO KEY UPDATE does not block inserts that reference the user.
+func LockUser(ctx context.Context, tx pgx.Tx, userID uuid.UUID) error {
+	var id uuid.UUID
+	err := tx.QueryRow(ctx, `SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE`, userID).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return authevents.ErrNotFound
+	}
+	return err
+}
+
+// Rotation is the new state a refresh moves a session to.
+type Rotation struct {
+	SessionID   uuid.UUID
+	PresentedID uuid.UUID // jti of the refresh token presented
+	NewID       uuid.UUID // jti of its child
+	IssuedAt    time.Time
+	ExpiresAt   time.Time
+	IdleTimeout time.Duration
+}
+
+// RotateSession is the compare-and-set at the heart of refresh: it moves
+// the session to r.NewID only if r.PresentedID is still its current
+// refresh token and the session is live (not revoked, within its absolute
+// lifetime and idle timeout). It reports false, with no change, otherwise;
+// a concurrent rotation makes it wait for the row lock and then re-check
+// the condition against the committed row, so exactly one caller wins.
+// rotated_at is clock_timestamp(): microseconds, never second-granular.
+// The new refresh token never outlives the session (LEAST with expires_at).
+func RotateSession(ctx context.Context, tx pgx.Tx, r Rotation) (*authevents.Session, bool, error) {
+	s, err := scanSession(tx.QueryRow(ctx, `
+		UPDATE sessions
+		   SET prev_refresh_jti = refresh_jti, refresh_jti = $3,
+		       refresh_generation = refresh_generation + 1,
+		       refresh_issued_at = $4, refresh_expires_at = LEAST($5, expires_at),
+		       rotated_at = clock_timestamp(), last_used_at = clock_timestamp()
+		 WHERE id = $1 AND refresh_jti = $2 AND revoked_at IS NULL
+		   AND expires_at > now() AND last_used_at > now() - $6::interval
+		RETURNING `+sessionColumns,
+		r.SessionID, r.PresentedID, r.NewID, r.IssuedAt, r.ExpiresAt, r.IdleTimeout))
+	if errors.Is(err, authevents.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("rotate session: %w", err)
+	}
+	return s, true, nil
+}
+
+// SessionForUpdate reads a session and locks it for the rest of tx.
+func SessionForUpdate(ctx context.Context, tx pgx.Tx, id uuid.UUID) (*authevents.Session, error) {
+	return scanSession(tx.QueryRow(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = $1 FOR UPDATE`, id))
+}
+
+// RevokeSession marks a live session revoked and reports whether it was
+// live. It leaves rotated_at alone: a revocation must never look like a
+// fresh rotation.
+func RevokeSession(ctx context.Context, tx pgx.Tx, id, userID uuid.UUID, reason string) (bool, error) {
+	tag, err := tx.Exec(ctx, `
+		UPDATE sessions SET revoked_at = clock_timestamp(), revoke_reason = $3
+		 WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL`, id, userID, reason)
+	if err != nil {
+		return false, fmt.Errorf("revoke session: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// RevokeUserSessions revokes every unrevoked session of a user and returns
+// their ids.
+func RevokeUserSessions(ctx context.Context, tx pgx.Tx, userID uuid.UUID, reason string) ([]uuid.UUID, error) {
+	rows, err := tx.Query(ctx, `
+		UPDATE sessions SET revoked_at = clock_timestamp(), revoke_reason = $2
+		 WHERE user_id = $1 AND revoked_at IS NULL
+		RETURNING id`, userID, reason)
+	if err != nil {
+		return nil, fmt.Errorf("revoke sessions: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil {
+		return nil, fmt.Errorf("revoke sessions: %w", err)
+	}
+	return ids, nil
+}
+
+// LiveSessions lists a user's sessions that are neither revoked, past
+// their absolute lifetime, nor idle longer than idle, newest first.
+func LiveSessions(ctx context.Context, q Querier, userID uuid.UUID, idle time.Duration) ([]authevents.Session, error) {
+	rows, err := q.Query(ctx, `SELECT `+sessionColumns+` FROM sessions
+		 WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now()
+		   AND last_used_at > now() - $2::interval
+		 ORDER BY created_at DESC, id`, userID, idle)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []authevents.Session
+	for rows.Next() {
+		s, err := scanSession(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *s)
+	}
+	return out, rows.Err()
+}
+
+// ClockNow returns the database's clock_timestamp(), the clock rotation
+// times are written with, so comparisons never mix clocks.
+func ClockNow(ctx context.Context, q Querier) (time.Time, error) {
+	var t time.Time
+	err := q.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&t)
+	return t, err
+}
