@@ -34,6 +34,16 @@ func (s *Service) Refresh(ctx context.Context, raw string, c authevents.Client) 
 	if err != nil {
 		return nil, authevents.ErrInvalidRefreshToken
 	}
+	// The denylist answers first: a session revoked by logout or reuse is
+	// refused without touching Postgres, and an unreachable Redis fails
+	// the refresh closed even when rate limits are off.
+	revoked, err := s.deny.Revoked(ctx, v.SessionID, uuid.Nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", authevents.ErrUnavailable, err)
+	}
+	if revoked {
+		return nil, authevents.ErrInvalidRefreshToken
+	}
 	if err := s.allow(ctx, LimitRefreshSession, v.SessionID.String()); err != nil {
 		return nil, err
 	}

@@ -50,14 +50,18 @@ type fixture struct {
 	logs *syncBuffer
 }
 
-func setup(t *testing.T, cfg api.Config) *fixture {
+func setup(t *testing.T, cfg api.Config, opts ...func(*accounttest.Options)) *fixture {
 	t.Helper()
 	logs := &syncBuffer{}
 	log := logging.New(logs, "debug")
 	reg := prometheus.NewRegistry()
 	m := api.NewMetrics(reg)
-	env := accounttest.New(t, accounttest.Options{Log: log, ObserveOp: m.ObserveHash,
-		Account: []account.Option{account.WithCommitHook(m.EventCommitted)}})
+	o := accounttest.Options{Log: log, ObserveOp: m.ObserveHash,
+		Account: []account.Option{account.WithCommitHook(m.EventCommitted)}}
+	for _, f := range opts {
+		f(&o)
+	}
+	env := accounttest.New(t, o)
 	h, err := api.New(env.Service, cfg, log, m)
 	if err != nil {
 		t.Fatal(err)

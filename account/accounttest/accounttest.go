@@ -62,13 +62,22 @@ type Options struct {
 	RedisURL string
 	// Limits enables rate limiting with these limits.
 	Limits map[string]ratelimit.Limit
+	// Share makes a second service over the same database, Redis prefix
+	// and signing key, like a second API replica.
+	Share *Env
 }
 
 // New returns an Env on its own database.
 func New(t testing.TB, o Options) *Env {
 	t.Helper()
-	pool := pgtest.New(t)
-	_, key, _ := ed25519.GenerateKey(nil)
+	var pool *pgxpool.Pool
+	var key ed25519.PrivateKey
+	if o.Share != nil {
+		pool, key = o.Share.Pool, o.Share.Key
+	} else {
+		pool = pgtest.New(t)
+		_, key, _ = ed25519.GenerateKey(nil)
+	}
 	tokens, err := token.NewManager(token.Config{Issuer: Issuer, Audience: Audience, Leeway: time.Second, Now: o.TokenClock}, key)
 	if err != nil {
 		t.Fatal(err)
@@ -85,12 +94,18 @@ func New(t testing.TB, o Options) *Env {
 	if o.Config != nil {
 		cfg = *o.Config
 	}
-	rdb, prefix := redistest.New(t)
-	if o.RedisURL != "" {
+	var rdb *redis.Client
+	var prefix string
+	switch {
+	case o.Share != nil:
+		rdb, prefix = o.Share.Redis, o.Share.Prefix
+	case o.RedisURL != "":
 		opts, _ := redis.ParseURL(o.RedisURL)
 		opts.MaxRetries = -1
-		rdb = redis.NewClient(opts)
+		rdb, prefix = redis.NewClient(opts), "private:"
 		t.Cleanup(func() { rdb.Close() })
+	default:
+		rdb, prefix = redistest.New(t)
 	}
 	deny := revocation.New(rdb, prefix)
 	opts := o.Account
