@@ -250,8 +250,11 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*Result, error) {
 		return nil, err
 	}
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		// Lock the user row first: it orders this user's transactions,
-		// and with them the outbox rows they append.
+		// The user lock orders this user's transactions, and with them
+		// the outbox rows they append.
+		if err := postgres.LockUser(ctx, tx, user.ID); err != nil {
+			return err
+		}
 		u, err := postgres.RecordLogin(ctx, tx, user.ID, newHash)
 		if err != nil {
 			return err
@@ -290,7 +293,15 @@ func (s *Service) loginFailed(ctx context.Context, email string, user *authevent
 	if ev.OrderingKey == "" {
 		ev.OrderingKey = "email:" + email
 	}
-	if err := s.inTx(ctx, func(tx pgx.Tx) error { return outbox.Append(ctx, tx, ev) }, authevents.EventUserLoginFailed); err != nil {
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		if user != nil {
+			if err := postgres.LockUser(ctx, tx, user.ID); err != nil {
+				return err
+			}
+		}
+		return outbox.Append(ctx, tx, ev)
+	}, authevents.EventUserLoginFailed)
+	if err != nil {
 		return err
 	}
 	s.log.InfoContext(ctx, "login failed", "reason", reason, "user_known", user != nil)
@@ -392,7 +403,17 @@ func (s *Service) event(eventType, subject string, now time.Time, data any) (out
 // inTxDynamic is inTx for transactions whose events are known only inside
 // fn: fn returns the event types it appended.
 func (s *Service) inTxDynamic(ctx context.Context, fn func(pgx.Tx) ([]string, error), committed *[]string) error {
-	err := postgres.WithTx(ctx, s.pool, func(tx pgx.Tx) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	return s.finishTx(ctx, tx, fn, committed)
+}
+
+// finishTx runs fn in the begun tx, commits, and reports the committed
+// event types.
+func (s *Service) finishTx(ctx context.Context, tx pgx.Tx, fn func(pgx.Tx) ([]string, error), committed *[]string) error {
+	err := postgres.Finish(ctx, tx, func(tx pgx.Tx) error {
 		types, err := fn(tx)
 		if err != nil {
 			return err

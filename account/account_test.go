@@ -92,3 +92,49 @@ func TestLoginUpgradesOutdatedHash(t *testing.T) {
 		t.Fatalf("hash not upgraded on login: %s", stored)
 	}
 }
+
+// TestRefreshBatchIsAtomic makes the outbox insert of a refresh fail (a
+// trigger raises on it): the pipelined rotation must roll back with it,
+// leaving the session on its old token, and the refresh must fail.
+func TestRefreshBatchIsAtomic(t *testing.T) {
+	t.Parallel()
+	env := accounttest.New(t, accounttest.Options{})
+	ctx := context.Background()
+	res, err := env.Service.Register(ctx, account.RegisterInput{Email: "atomic@example.com", Password: "a fine password", Name: "A"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = env.Pool.Exec(ctx, `
+		CREATE FUNCTION refuse_refresh_event() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			IF NEW.subject = 'auth.user.token_refreshed' THEN
+				RAISE EXCEPTION 'forced outbox failure';
+			END IF;
+			RETURN NEW;
+		END $$;
+		CREATE TRIGGER refuse_refresh_event BEFORE INSERT ON outbox
+			FOR EACH ROW EXECUTE FUNCTION refuse_refresh_event();`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Service.Refresh(ctx, res.RefreshToken, authevents.Client{}); err == nil {
+		t.Fatal("refresh succeeded although its event could not be written")
+	}
+	var gen int
+	var jti string
+	env.Pool.QueryRow(ctx, `SELECT refresh_generation, refresh_jti::text FROM sessions WHERE id = $1`, res.Session.ID).Scan(&gen, &jti)
+	if gen != 1 || jti != res.Session.RefreshJTI.String() {
+		t.Fatalf("session moved to generation %d (jti %s) without its event", gen, jti)
+	}
+	if n := count(t, env, `SELECT count(*) FROM outbox WHERE subject = 'auth.user.token_refreshed'`); n != 0 {
+		t.Fatalf("%d token_refreshed rows", n)
+	}
+	// Once the insert works again the same token rotates normally.
+	env.Pool.Exec(ctx, `DROP TRIGGER refuse_refresh_event ON outbox`)
+	if _, err := env.Service.Refresh(ctx, res.RefreshToken, authevents.Client{}); err != nil {
+		t.Fatalf("refresh after the fault: %v", err)
+	}
+	if n := count(t, env, `SELECT count(*) FROM outbox WHERE subject = 'auth.user.token_refreshed'`); n != 1 {
+		t.Fatalf("%d token_refreshed rows, want 1", n)
+	}
+}

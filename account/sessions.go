@@ -48,6 +48,28 @@ func (s *Service) Refresh(ctx context.Context, raw string, c authevents.Client) 
 		return nil, err
 	}
 	now := s.now()
+	iat := now.Truncate(time.Second)
+	ev, err := s.event(authevents.EventUserTokenRefreshed, v.UserID.String(), now, authevents.UserTokenRefreshed{
+		UserID: v.UserID.String(), SessionID: v.SessionID.String(), Timestamp: authevents.Timestamp(now),
+	})
+	if err != nil {
+		return nil, err
+	}
+	// The common case in one round trip: lock, compare-and-set and the
+	// event, committed together.
+	sess, err := postgres.Rotate(ctx, s.pool, v.UserID, postgres.Rotation{
+		SessionID: v.SessionID, PresentedID: v.ID, NewID: newID(),
+		IssuedAt: iat, ExpiresAt: iat.Add(s.cfg.RefreshTTL), IdleTimeout: s.cfg.IdleTimeout,
+	}, ev)
+	if err != nil {
+		return nil, err
+	}
+	if sess != nil {
+		s.committed(authevents.EventUserTokenRefreshed)
+		return s.signPair(sess, now)
+	}
+	// The compare-and-set did not match: find out why, in a transaction
+	// that holds the user lock and the session row.
 	var res *Result
 	var reused bool
 	var events []string
@@ -55,79 +77,13 @@ func (s *Service) Refresh(ctx context.Context, raw string, c authevents.Client) 
 		if err := postgres.LockUser(ctx, tx, v.UserID); err != nil {
 			return nil, err
 		}
-		sess, rotated, err := postgres.RotateSession(ctx, tx, postgres.Rotation{
-			SessionID: v.SessionID, PresentedID: v.ID, NewID: newID(),
-			IssuedAt: now.Truncate(time.Second), ExpiresAt: now.Truncate(time.Second).Add(s.cfg.RefreshTTL),
-			IdleTimeout: s.cfg.IdleTimeout,
-		})
-		if err != nil {
-			return nil, err
+		var err error
+		res, reused, err = s.refreshRefused(ctx, tx, v, c, now)
+		if reused {
+			return []string{authevents.EventTokenReuseDetected}, err
 		}
-		if rotated {
-			if sess.UserID != v.UserID {
-				return nil, authevents.ErrInvalidRefreshToken
-			}
-			if res, err = s.signPair(sess, now); err != nil {
-				return nil, err
-			}
-			ev, err := s.event(authevents.EventUserTokenRefreshed, v.UserID.String(), now, authevents.UserTokenRefreshed{
-				UserID: v.UserID.String(), SessionID: v.SessionID.String(), Timestamp: authevents.Timestamp(now),
-			})
-			if err != nil {
-				return nil, err
-			}
-			return []string{authevents.EventUserTokenRefreshed}, outbox.Append(ctx, tx, ev)
-		}
-		// Not the current token, or the session is not live: find out which.
-		sess, err = postgres.SessionForUpdate(ctx, tx, v.SessionID)
-		if errors.Is(err, authevents.ErrNotFound) {
-			return nil, authevents.ErrInvalidRefreshToken
-		}
-		if err != nil {
-			return nil, err
-		}
-		dbNow, err := postgres.ClockNow(ctx, tx)
-		if err != nil {
-			return nil, err
-		}
-		switch {
-		case sess.UserID != v.UserID, sess.RevokedAt != nil,
-			!sess.ExpiresAt.After(dbNow), !sess.LastUsedAt.Add(s.cfg.IdleTimeout).After(dbNow):
-			return nil, authevents.ErrInvalidRefreshToken
-		case v.ID == sess.RefreshJTI:
-			// Current token but the CAS failed: only a race with a
-			// revocation can do that, and the checks above caught it.
-			return nil, authevents.ErrInvalidRefreshToken
-		case v.ID == sess.PrevRefreshJTI && sess.RotatedAt != nil && dbNow.Sub(*sess.RotatedAt) <= s.cfg.GraceWindow:
-			// Lost response or parallel tab: the same child again, no new
-			// branch, nothing revoked, no event (no state changed).
-			res, err = s.signPair(sess, now)
-			return nil, err
-		}
-		// Reuse of a rotated token: revoke the whole session.
-		reused = true
-		if _, err := postgres.RevokeSession(ctx, tx, sess.ID, sess.UserID, RevokedTokenReuse); err != nil {
-			return nil, err
-		}
-		ev, err := s.event(authevents.EventTokenReuseDetected, v.UserID.String(), now, authevents.TokenReuseDetected{
-			UserID: v.UserID.String(), SessionID: v.SessionID.String(), IP: c.IP, UserAgent: c.UserAgent, Timestamp: authevents.Timestamp(now),
-		})
-		if err != nil {
-			return nil, err
-		}
-		if err := outbox.Append(ctx, tx, ev); err != nil {
-			return nil, err
-		}
-		// Deny the session's access tokens before committing: if Redis is
-		// down the revocation is not half-done, the request fails closed.
-		if err := s.denySessions(ctx, uuid.Nil, sess.ID); err != nil {
-			return nil, err
-		}
-		return []string{authevents.EventTokenReuseDetected}, nil
+		return nil, err
 	}, &events)
-	if errors.Is(err, authevents.ErrNotFound) {
-		return nil, authevents.ErrInvalidRefreshToken
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -136,6 +92,58 @@ func (s *Service) Refresh(ctx context.Context, raw string, c authevents.Client) 
 		return nil, authevents.ErrInvalidRefreshToken
 	}
 	return res, nil
+}
+
+// refreshRefused decides, inside the refresh transaction and with the
+// session row locked, why the compare-and-set did not match: the session
+// is gone, revoked or expired (refuse), the token is the just-rotated
+// parent inside the grace window (the same child again), or it is reuse
+// (revoke the session, append the event, deny it in Redis).
+func (s *Service) refreshRefused(ctx context.Context, tx pgx.Tx, v *token.Verified, c authevents.Client, now time.Time) (*Result, bool, error) {
+	sess, err := postgres.SessionForUpdate(ctx, tx, v.SessionID)
+	if errors.Is(err, authevents.ErrNotFound) {
+		return nil, false, authevents.ErrInvalidRefreshToken
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	dbNow, err := postgres.ClockNow(ctx, tx)
+	if err != nil {
+		return nil, false, err
+	}
+	switch {
+	case sess.UserID != v.UserID, sess.RevokedAt != nil,
+		!sess.ExpiresAt.After(dbNow), !sess.LastUsedAt.Add(s.cfg.IdleTimeout).After(dbNow):
+		return nil, false, authevents.ErrInvalidRefreshToken
+	case v.ID == sess.RefreshJTI:
+		// Current token but the compare-and-set failed: only a session that
+		// stopped being live does that, and the checks above caught it.
+		return nil, false, authevents.ErrInvalidRefreshToken
+	case v.ID == sess.PrevRefreshJTI && sess.RotatedAt != nil && dbNow.Sub(*sess.RotatedAt) <= s.cfg.GraceWindow:
+		// Lost response or parallel tab: the same child again, no new
+		// branch, nothing revoked, no event (no state changed).
+		res, err := s.signPair(sess, now)
+		return res, false, err
+	}
+	// Reuse of a rotated token: revoke the whole session.
+	if _, err := postgres.RevokeSession(ctx, tx, sess.ID, sess.UserID, RevokedTokenReuse); err != nil {
+		return nil, false, err
+	}
+	ev, err := s.event(authevents.EventTokenReuseDetected, v.UserID.String(), now, authevents.TokenReuseDetected{
+		UserID: v.UserID.String(), SessionID: v.SessionID.String(), IP: c.IP, UserAgent: c.UserAgent, Timestamp: authevents.Timestamp(now),
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	if err := outbox.Append(ctx, tx, ev); err != nil {
+		return nil, false, err
+	}
+	// Deny the session's access tokens before committing: if Redis is
+	// down the revocation is not half-done, the request fails closed.
+	if err := s.denySessions(ctx, uuid.Nil, sess.ID); err != nil {
+		return nil, false, err
+	}
+	return nil, true, nil
 }
 
 // Logout ends the session of the access token v: its refresh token stops
@@ -217,9 +225,6 @@ func (s *Service) endSessions(ctx context.Context, v *token.Verified, reason str
 		}
 		return types, nil
 	}, &events)
-	if errors.Is(err, authevents.ErrNotFound) {
-		return 0, authevents.ErrUnauthorized // the user no longer exists
-	}
 	if err != nil {
 		return 0, err
 	}

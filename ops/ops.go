@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"time"
 
@@ -34,7 +35,23 @@ func NewRegistry() *prometheus.Registry {
 
 // Handler serves /healthz, /readyz and /metrics.
 func Handler(reg *prometheus.Registry, checks ...Check) http.Handler {
+	return handler(reg, false, checks)
+}
+
+// HandlerWithPprof is Handler plus net/http/pprof under /debug/pprof/, for
+// profiling a live process (the ops listener must not be public).
+func HandlerWithPprof(reg *prometheus.Registry, checks ...Check) http.Handler {
+	return handler(reg, true, checks)
+}
+
+func handler(reg *prometheus.Registry, withPprof bool, checks []Check) http.Handler {
 	mux := http.NewServeMux()
+	if withPprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

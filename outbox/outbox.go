@@ -35,14 +35,37 @@ func Append(ctx context.Context, tx pgx.Tx, msgs ...Message) error {
 		return errors.New("outbox: Append needs a transaction")
 	}
 	for _, m := range msgs {
-		if m.ID == uuid.Nil || m.Subject == "" || len(m.Payload) == 0 {
-			return fmt.Errorf("outbox: message %s needs an id, a subject and a payload", m.ID)
+		if err := m.validate(); err != nil {
+			return err
 		}
-		if _, err := tx.Exec(ctx,
-			`INSERT INTO outbox (id, subject, payload, ordering_key) VALUES ($1, $2, $3, $4)`,
-			m.ID, m.Subject, string(m.Payload), m.OrderingKey); err != nil {
+		if _, err := tx.Exec(ctx, insertSQL, m.ID, m.Subject, string(m.Payload), m.OrderingKey); err != nil {
 			return fmt.Errorf("outbox append %s: %w", m.Subject, err)
 		}
 	}
 	return nil
+}
+
+const insertSQL = `INSERT INTO outbox (id, subject, payload, ordering_key) VALUES ($1, $2, $3, $4)`
+
+func (m Message) validate() error {
+	if m.ID == uuid.Nil || m.Subject == "" || len(m.Payload) == 0 {
+		return fmt.Errorf("outbox: message %s needs an id, a subject and a payload", m.ID)
+	}
+	return nil
+}
+
+// QueueAppendIf queues into b the insert of m, made only if the query
+// exists (a SELECT whose parameters are numbered from $5, with values
+// existsArgs) returns a row at that point of the batch. It is for a change
+// and its event sent as one pipelined batch: PostgreSQL runs a batch that
+// holds no transaction statements as one implicit transaction, so the
+// change and the event still commit together or not at all. The returned
+// query's command tag tells whether the row was inserted (RowsAffected).
+func QueueAppendIf(b *pgx.Batch, m Message, exists string, existsArgs ...any) (*pgx.QueuedQuery, error) {
+	if err := m.validate(); err != nil {
+		return nil, err
+	}
+	args := append([]any{m.ID, m.Subject, string(m.Payload), m.OrderingKey}, existsArgs...)
+	return b.Queue(`INSERT INTO outbox (id, subject, payload, ordering_key)
+		SELECT $1, $2, $3, $4 WHERE EXISTS (`+exists+`)`, args...), nil
 }

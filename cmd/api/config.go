@@ -51,6 +51,7 @@ type Config struct {
 
 	DBMaxConns      int32         `env:"DB_MAX_CONNS" envDefault:"0"`
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s"`
+	OpsPprof        bool          `env:"OPS_PPROF" envDefault:"false"`
 }
 
 func loadConfig(environ map[string]string) (Config, error) {

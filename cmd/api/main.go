@@ -111,10 +111,14 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer) error
 		httpLn.Close()
 		return err
 	}
-	opsHandler := ops.Handler(reg,
-		ops.Check{Name: "postgres", Fn: pool.Ping},
-		ops.Check{Name: "redis", Fn: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
-	)
+	checks := []ops.Check{
+		{Name: "postgres", Fn: pool.Ping},
+		{Name: "redis", Fn: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
+	}
+	opsHandler := ops.Handler(reg, checks...)
+	if cfg.OpsPprof {
+		opsHandler = ops.HandlerWithPprof(reg, checks...)
+	}
 	log.Info("api starting", "version", version, "config", cfg,
 		"url", "http://"+httpLn.Addr().String(), "ops_url", "http://"+opsLn.Addr().String())
 

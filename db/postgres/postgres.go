@@ -48,11 +48,16 @@ func Open(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error
 // WithTx runs fn in a transaction: it commits when fn returns nil and rolls
 // back when fn returns an error or panics. Rollback uses a context that is
 // not cancelled with ctx, so a cancelled request still releases its locks.
-func WithTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) (err error) {
+func WithTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
 	tx, err := pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
+	return Finish(ctx, tx, fn)
+}
+
+// Finish runs fn in the already begun tx and ends it as WithTx does.
+func Finish(ctx context.Context, tx pgx.Tx, fn func(pgx.Tx) error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			_ = tx.Rollback(context.WithoutCancel(ctx))

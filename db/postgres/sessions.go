@@ -2,14 +2,17 @@ package postgres
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/authevents/authevents"
+	"github.com/authevents/authevents/outbox"
 )
 
 const sessionColumns = `id, user_id, created_at, last_used_at, expires_at, ip, user_agent,
@@ -46,17 +49,26 @@ func CreateSession(ctx context.Context, tx pgx.Tx, s *authevents.Session) error 
 	return nil
 }
 
-// LockUser takes the user's row lock for the rest of tx. Every transaction
-// that appends an event about a user takes it first, so one user's
-// transactions serialize and their outbox rows get seq in commit order.
-// FOR NO KEY UPDATE does not block inserts that reference the user.
+// lockUserSQL takes a transaction-scoped advisory lock keyed on the user
+// id. Unlike a row lock it writes nothing (no tuple update, no WAL), so it
+// is cheap enough to take on every refresh.
+const lockUserSQL = `SELECT pg_advisory_xact_lock($1)`
+
+// userLockKey folds a user id into the advisory lock's bigint key. Two
+// users that collide only serialize with each other; nothing else happens.
+func userLockKey(id uuid.UUID) int64 {
+	return int64(binary.BigEndian.Uint64(id[:8]) ^ binary.BigEndian.Uint64(id[8:]))
+}
+
+// LockUser serializes, until tx ends, every transaction that appends an
+// event about the user: each takes this lock before its outbox insert, so
+// one user's outbox rows get seq in commit order, which the relay's
+// per-user ordering relies on.
 func LockUser(ctx context.Context, tx pgx.Tx, userID uuid.UUID) error {
-	var id uuid.UUID
-	err := tx.QueryRow(ctx, `SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE`, userID).Scan(&id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return authevents.ErrNotFound
+	if _, err := tx.Exec(ctx, lockUserSQL, userLockKey(userID)); err != nil {
+		return fmt.Errorf("lock user: %w", err)
 	}
-	return err
+	return nil
 }
 
 // Rotation is the new state a refresh moves a session to.
@@ -69,32 +81,60 @@ type Rotation struct {
 	IdleTimeout time.Duration
 }
 
-// RotateSession is the compare-and-set at the heart of refresh: it moves
-// the session to r.NewID only if r.PresentedID is still its current
+// rotateSQL is the compare-and-set at the heart of refresh: it moves the
+// session to the new jti only if the presented jti is still its current
 // refresh token and the session is live (not revoked, within its absolute
-// lifetime and idle timeout). It reports false, with no change, otherwise;
-// a concurrent rotation makes it wait for the row lock and then re-check
-// the condition against the committed row, so exactly one caller wins.
-// rotated_at is clock_timestamp(): microseconds, never second-granular.
-// The new refresh token never outlives the session (LEAST with expires_at).
-func RotateSession(ctx context.Context, tx pgx.Tx, r Rotation) (*authevents.Session, bool, error) {
-	s, err := scanSession(tx.QueryRow(ctx, `
-		UPDATE sessions
-		   SET prev_refresh_jti = refresh_jti, refresh_jti = $3,
-		       refresh_generation = refresh_generation + 1,
-		       refresh_issued_at = $4, refresh_expires_at = LEAST($5, expires_at),
-		       rotated_at = clock_timestamp(), last_used_at = clock_timestamp()
-		 WHERE id = $1 AND refresh_jti = $2 AND revoked_at IS NULL
-		   AND expires_at > now() AND last_used_at > now() - $6::interval
-		RETURNING `+sessionColumns,
-		r.SessionID, r.PresentedID, r.NewID, r.IssuedAt, r.ExpiresAt, r.IdleTimeout))
+// lifetime and idle timeout). A concurrent rotation makes it wait for the
+// row lock and then re-check the condition against the committed row, so
+// exactly one caller wins. rotated_at is clock_timestamp(): microseconds,
+// never second-granular. The new refresh token never outlives the session.
+const rotateSQL = `
+	UPDATE sessions
+	   SET prev_refresh_jti = refresh_jti, refresh_jti = $3,
+	       refresh_generation = refresh_generation + 1,
+	       refresh_issued_at = $4, refresh_expires_at = LEAST($5, expires_at),
+	       rotated_at = clock_timestamp(), last_used_at = clock_timestamp()
+	 WHERE id = $1 AND refresh_jti = $2 AND revoked_at IS NULL
+	   AND expires_at > now() AND last_used_at > now() - $6::interval
+	RETURNING ` + sessionColumns
+
+// Rotate sends, in one round trip and one implicit transaction, the user
+// lock, the rotation compare-and-set and the insert of ev, which is made
+// only if the compare-and-set matched (the session then carries r.NewID).
+// It returns the rotated session, or nil when the compare-and-set did not
+// match, in which case nothing but the lock happened and ev was not
+// written.
+func Rotate(ctx context.Context, pool *pgxpool.Pool, userID uuid.UUID, r Rotation, ev outbox.Message) (*authevents.Session, error) {
+	b := &pgx.Batch{}
+	b.Queue(lockUserSQL, userLockKey(userID))
+	b.Queue(rotateSQL, r.SessionID, r.PresentedID, r.NewID, r.IssuedAt, r.ExpiresAt, r.IdleTimeout)
+	if _, err := outbox.QueueAppendIf(b, ev, `SELECT 1 FROM sessions WHERE id = $5 AND refresh_jti = $6`, r.SessionID, r.NewID); err != nil {
+		return nil, err
+	}
+	br := pool.SendBatch(ctx, b)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return nil, fmt.Errorf("lock user: %w", err)
+	}
+	sess, err := scanSession(br.QueryRow())
 	if errors.Is(err, authevents.ErrNotFound) {
-		return nil, false, nil
+		sess = nil
+	} else if err != nil {
+		return nil, fmt.Errorf("rotate session: %w", err)
 	}
+	tag, err := br.Exec()
 	if err != nil {
-		return nil, false, fmt.Errorf("rotate session: %w", err)
+		return nil, fmt.Errorf("outbox append %s: %w", ev.Subject, err)
 	}
-	return s, true, nil
+	if err := br.Close(); err != nil {
+		return nil, fmt.Errorf("rotate session: %w", err)
+	}
+	if (sess != nil) != (tag.RowsAffected() == 1) {
+		// Cannot happen: both statements test the same row in one
+		// transaction. Checked because an event must never go missing.
+		return nil, fmt.Errorf("rotate session: rotation and event disagree (rotated=%v, events=%d)", sess != nil, tag.RowsAffected())
+	}
+	return sess, nil
 }
 
 // SessionForUpdate reads a session and locks it for the rest of tx.

@@ -51,8 +51,7 @@ func UserByID(ctx context.Context, q Querier, id uuid.UUID) (*authevents.User, e
 }
 
 // RecordLogin sets last_login_at (and, when newHash is not empty, upgrades
-// the password hash) and returns the updated user. The row lock it takes
-// orders this user's concurrent transactions, and so their outbox rows.
+// the password hash) and returns the updated user.
 func RecordLogin(ctx context.Context, tx pgx.Tx, id uuid.UUID, newHash string) (*authevents.User, error) {
 	return scanUser(tx.QueryRow(ctx, `
 		UPDATE users SET last_login_at = now(), updated_at = now(),
