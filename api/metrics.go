@@ -9,6 +9,7 @@ import (
 
 // Metrics are the auth API's Prometheus collectors.
 type Metrics struct {
+	inFlight     prometheus.Gauge
 	requests     *prometheus.CounterVec
 	duration     *prometheus.HistogramVec
 	hashDuration *prometheus.HistogramVec
@@ -18,6 +19,10 @@ type Metrics struct {
 // NewMetrics creates and registers the API's collectors on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "authevents_http_requests_in_flight",
+			Help: "HTTP requests being served right now.",
+		}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "authevents_http_requests_total",
 			Help: "HTTP requests served, by route template, method and status.",
@@ -37,7 +42,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Outbox rows committed by the API, by event type.",
 		}, []string{"type"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.hashDuration, m.appended)
+	reg.MustRegister(m.inFlight, m.requests, m.duration, m.hashDuration, m.appended)
 	return m
 }
 

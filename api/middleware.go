@@ -45,7 +45,9 @@ func validRequestID(id string) bool {
 func accessLog(log *slog.Logger, m *Metrics) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		start := time.Now()
+		m.inFlight.Inc()
 		c.Next()
+		m.inFlight.Dec()
 		d := time.Since(start)
 		route := c.FullPath()
 		if route == "" {

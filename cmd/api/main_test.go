@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -170,4 +171,66 @@ func TestReadyzFailsWithoutRedis(t *testing.T) {
 	if code != http.StatusServiceUnavailable || checks["postgres"] != "ok" || checks["redis"] == "ok" {
 		t.Fatalf("/readyz = %d %v, want 503 naming redis", code, body)
 	}
+}
+
+// TestShutdownLetsInFlightRequestsFinish cancels the api while a register
+// request (an expensive argon2id hash) is in flight: the request must
+// complete with 201 and its user and event must be committed.
+func TestShutdownLetsInFlightRequestsFinish(t *testing.T) {
+	t.Parallel()
+	pool, dbURL := pgtest.NewWithURL(t)
+	env := baseEnv(t, dbURL)
+	env["ARGON2_MEMORY_KIB"], env["ARGON2_ITERATIONS"] = "65536", "4" // ~0.3 s per hash
+	env["RATE_LIMIT_ENABLED"] = "false"
+	apiURL, opsURL, logs, stop := start(t, env)
+	if !strings.Contains(logs.String(), "RATE_LIMIT_ENABLED=false") {
+		t.Error("no warning logged with rate limiting switched off")
+	}
+
+	done := make(chan *http.Response, 1)
+	go func() {
+		req, _ := http.NewRequest("POST", apiURL+"/auth/register",
+			strings.NewReader(`{"email":"inflight@example.com","password":"a long enough password","name":"In Flight"}`))
+		req.Header.Set("Content-Type", "application/json")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Errorf("in-flight request: %v", err)
+			done <- nil
+			return
+		}
+		done <- res
+	}()
+	// Stop only once the server is handling the request (a request still
+	// in the listen backlog is not in flight: closing the listener resets it).
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(metricsText(t, opsURL), "authevents_http_requests_in_flight 1") {
+		if time.Now().After(deadline) {
+			t.Fatal("the request never became in flight")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	res := <-done
+	if res == nil || res.StatusCode != http.StatusCreated {
+		t.Fatalf("in-flight request = %v, want 201\n%s", res, logs.String())
+	}
+	res.Body.Close()
+	var users, events int
+	pool.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM outbox)`).Scan(&users, &events)
+	if users != 1 || events != 1 {
+		t.Fatalf("after shutdown: %d users, %d events; want 1 and 1", users, events)
+	}
+}
+
+func metricsText(t *testing.T, opsURL string) string {
+	t.Helper()
+	res, err := http.Get(opsURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return string(b)
 }
