@@ -5,7 +5,7 @@
 #      when they are not already running);
 #   2. the database created and migrated;
 #   3. a development signing key under ./var/ unless JWT_PRIVATE_KEY_FILE is set;
-#   4. the API (and, as they exist, the relay and the consumers), URLs printed.
+#   4. the API and the relay (and, as they land, the consumers), URLs printed.
 # Ctrl-C stops everything this script started, services included.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -47,6 +47,7 @@ start() { # name binary [args...]
 	pids+=($!)
 }
 start api bin/api
+OPS_ADDR=${RELAY_OPS_ADDR:-127.0.0.1:9091} start relay bin/relay
 
 # Wait until the API answers, then print where everything is.
 for _ in $(seq 1 100); do
@@ -59,6 +60,7 @@ authevents is running:
   API            http://$HTTP_ADDR        (POST /auth/register, /auth/login; GET /auth/me)
   JWKS           http://$HTTP_ADDR/.well-known/jwks.json
   API ops        http://$OPS_ADDR/metrics  /healthz  /readyz
+  relay ops      http://${RELAY_OPS_ADDR:-127.0.0.1:9091}/metrics  /healthz  /readyz
   PostgreSQL     $DATABASE_URL
   Redis          $REDIS_URL
   NATS           $NATS_URL

@@ -52,6 +52,8 @@ type Config struct {
 	DBMaxConns      int32         `env:"DB_MAX_CONNS" envDefault:"0"`
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s"`
 	OpsPprof        bool          `env:"OPS_PPROF" envDefault:"false"`
+	// OutboxNotifyInterval debounces the NOTIFY that wakes relays.
+	OutboxNotifyInterval time.Duration `env:"OUTBOX_NOTIFY_INTERVAL" envDefault:"5ms"`
 }
 
 func loadConfig(environ map[string]string) (Config, error) {

@@ -27,6 +27,7 @@ import (
 	"github.com/authevents/authevents/internal/logging"
 	"github.com/authevents/authevents/internal/serve"
 	"github.com/authevents/authevents/ops"
+	"github.com/authevents/authevents/outbox"
 	"github.com/authevents/authevents/password"
 	"github.com/authevents/authevents/token"
 )
@@ -85,7 +86,11 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer) error
 	if err != nil {
 		return fmt.Errorf("ARGON2_*: %w", err)
 	}
-	opts := []account.Option{account.WithCommitHook(metrics.EventCommitted)}
+	notifier := outbox.NewNotifier(pool, cfg.OutboxNotifyInterval, log)
+	opts := []account.Option{account.WithCommitHook(func(eventType string) {
+		metrics.EventCommitted(eventType)
+		notifier.Poke()
+	})}
 	if cfg.RateLimitEnabled {
 		limits, _ := cfg.limits() // validated by loadConfig
 		opts = append(opts, account.WithRateLimiter(ratelimit.New(rdb, cfg.RedisKeyPrefix, limits)))
@@ -123,6 +128,7 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer) error
 		"url", "http://"+httpLn.Addr().String(), "ops_url", "http://"+opsLn.Addr().String())
 
 	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { notifier.Run(gctx); return nil })
 	g.Go(func() error { return serve.Run(gctx, serve.NewServer(handler, log), httpLn, cfg.ShutdownTimeout, log) })
 	g.Go(func() error {
 		return serve.Run(gctx, serve.NewServer(opsHandler, log), opsLn, cfg.ShutdownTimeout, log)

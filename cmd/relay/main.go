@@ -1,0 +1,173 @@
+// Command relay publishes committed outbox rows to the NATS JetStream
+// stream auth-events. Run as many replicas as you like against one
+// database; see the README for the guarantees and the tuning knobs.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/authevents/authevents/db/postgres"
+	"github.com/authevents/authevents/internal/buildinfo"
+	"github.com/authevents/authevents/internal/config"
+	"github.com/authevents/authevents/internal/logging"
+	"github.com/authevents/authevents/internal/serve"
+	"github.com/authevents/authevents/ops"
+	"github.com/authevents/authevents/relay"
+)
+
+// Config is the relay's configuration, from the environment.
+type Config struct {
+	DatabaseURL string `env:"DATABASE_URL" envDefault:"postgres://127.0.0.1:5432/authevents?sslmode=disable"`
+	NATSURL     string `env:"NATS_URL" envDefault:"nats://127.0.0.1:4222"`
+	OpsAddr     string `env:"OPS_ADDR" envDefault:"127.0.0.1:9091"`
+	LogLevel    string `env:"LOG_LEVEL" envDefault:"info"`
+	OpsPprof    bool   `env:"OPS_PPROF" envDefault:"false"`
+
+	StreamName       string        `env:"STREAM_NAME" envDefault:"auth-events"`
+	StreamSubjects   []string      `env:"STREAM_SUBJECTS" envSeparator:"," envDefault:"auth.user.*"`
+	StreamMaxAge     time.Duration `env:"STREAM_MAX_AGE" envDefault:"168h"`
+	StreamMaxMsgs    int64         `env:"STREAM_MAX_MSGS" envDefault:"100000"`
+	StreamMaxBytes   int64         `env:"STREAM_MAX_BYTES" envDefault:"104857600"`
+	StreamDuplicates time.Duration `env:"STREAM_DUPLICATE_WINDOW" envDefault:"2m"`
+	StreamReplicas   int           `env:"STREAM_REPLICAS" envDefault:"1"`
+
+	BatchSize       int           `env:"RELAY_BATCH_SIZE" envDefault:"500"`
+	MinPollInterval time.Duration `env:"RELAY_MIN_POLL_INTERVAL" envDefault:"10ms"`
+	PollInterval    time.Duration `env:"RELAY_POLL_INTERVAL" envDefault:"1s"`
+	PublishTimeout  time.Duration `env:"RELAY_PUBLISH_TIMEOUT" envDefault:"5s"`
+	MaxAttempts     int           `env:"RELAY_MAX_ATTEMPTS" envDefault:"10"`
+	RetryBackoff    time.Duration `env:"RELAY_RETRY_BACKOFF" envDefault:"1s"`
+	MaxRetryBackoff time.Duration `env:"RELAY_MAX_RETRY_BACKOFF" envDefault:"5m"`
+	DBMaxConns      int32         `env:"DB_MAX_CONNS" envDefault:"4"`
+}
+
+func (c Config) validate() error {
+	var errs []error
+	if c.BatchSize < 1 || c.BatchSize > 10000 {
+		errs = append(errs, errors.New("RELAY_BATCH_SIZE must be between 1 and 10000"))
+	}
+	if c.MinPollInterval <= 0 || c.PollInterval < c.MinPollInterval {
+		errs = append(errs, errors.New("RELAY_POLL_INTERVAL must be >= RELAY_MIN_POLL_INTERVAL > 0"))
+	}
+	if c.PublishTimeout <= 0 || c.MaxAttempts < 1 || c.RetryBackoff <= 0 {
+		errs = append(errs, errors.New("RELAY_PUBLISH_TIMEOUT, RELAY_MAX_ATTEMPTS and RELAY_RETRY_BACKOFF must be positive"))
+	}
+	if c.StreamDuplicates <= 0 || c.StreamDuplicates > c.StreamMaxAge {
+		errs = append(errs, errors.New("STREAM_DUPLICATE_WINDOW must be positive and at most STREAM_MAX_AGE"))
+	}
+	return errors.Join(errs...)
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, config.Environ(), os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "relay: "+err.Error())
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, environ map[string]string, stdout io.Writer) error {
+	cfg, err := config.Load[Config](environ)
+	if err != nil {
+		return err
+	}
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	log := logging.New(stdout, cfg.LogLevel).With("service", "relay")
+
+	pool, err := postgres.Open(ctx, cfg.DatabaseURL, cfg.DBMaxConns)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := postgres.CheckSchema(ctx, pool); err != nil {
+		return err
+	}
+	// Reconnect forever with backoff: the relay outlives broker outages,
+	// rows wait in the outbox meanwhile.
+	nc, err := nats.Connect(cfg.NATSURL, nats.Name("authevents-relay"), nats.MaxReconnects(-1),
+		nats.ReconnectWait(250*time.Millisecond), nats.ReconnectJitter(250*time.Millisecond, time.Second),
+		nats.RetryOnFailedConnect(true),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", "err", err) }),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrlRedacted()) }))
+	if err != nil {
+		return fmt.Errorf("NATS_URL: %w", err)
+	}
+	defer nc.Close()
+
+	reg := ops.NewRegistry()
+	r, err := relay.New(pool, nc, relay.Config{
+		BatchSize: cfg.BatchSize, MinPollInterval: cfg.MinPollInterval, PollInterval: cfg.PollInterval,
+		PublishTimeout: cfg.PublishTimeout, MaxAttempts: cfg.MaxAttempts, RetryBackoff: cfg.RetryBackoff,
+		MaxRetryBackoff: cfg.MaxRetryBackoff, ContentType: relay.DefaultConfig.ContentType,
+	}, reg, log)
+	if err != nil {
+		return err
+	}
+	opsLn, err := serve.Listen(cfg.OpsAddr)
+	if err != nil {
+		return err
+	}
+	checks := []ops.Check{
+		{Name: "postgres", Fn: pool.Ping},
+		{Name: "nats", Fn: func(context.Context) error {
+			if !nc.IsConnected() {
+				return fmt.Errorf("nats: %s", strings.ToLower(nc.Status().String()))
+			}
+			return nil
+		}},
+	}
+	opsHandler := ops.Handler(reg, checks...)
+	if cfg.OpsPprof {
+		opsHandler = ops.HandlerWithPprof(reg, checks...)
+	}
+	log.Info("relay starting", "version", buildinfo.Version(), "ops_url", "http://"+opsLn.Addr().String(),
+		"database_url", config.RedactURL(cfg.DatabaseURL), "nats_url", config.RedactURL(cfg.NATSURL),
+		"stream", cfg.StreamName, "subjects", cfg.StreamSubjects, "batch_size", cfg.BatchSize)
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return serve.Run(gctx, serve.NewServer(opsHandler, log), opsLn, 5*time.Second, log) })
+	g.Go(func() error {
+		// Provision the stream once NATS answers; retry while it does not.
+		for attempt := 1; ; attempt++ {
+			sctx, cancel := context.WithTimeout(gctx, 10*time.Second)
+			_, err := relay.EnsureStream(sctx, r.JetStream(), relay.StreamConfig{
+				Name: cfg.StreamName, Subjects: cfg.StreamSubjects, MaxAge: cfg.StreamMaxAge,
+				MaxMsgs: cfg.StreamMaxMsgs, MaxBytes: cfg.StreamMaxBytes, Duplicates: cfg.StreamDuplicates,
+				Replicas: cfg.StreamReplicas,
+			})
+			cancel()
+			if err == nil {
+				break
+			}
+			if gctx.Err() != nil {
+				return nil
+			}
+			log.Warn("stream not provisioned yet", "stream", cfg.StreamName, "err", err, "attempt", attempt)
+			select {
+			case <-gctx.Done():
+				return nil
+			case <-time.After(min(time.Duration(attempt)*time.Second, 10*time.Second)):
+			}
+		}
+		log.Info("stream ready", "stream", cfg.StreamName)
+		err := r.Run(gctx)
+		log.Info("relay stopped")
+		return err
+	})
+	return g.Wait()
+}
+

@@ -1,0 +1,194 @@
+// Package natstest gives tests NATS JetStream: the shared server (with a
+// stream name and subject prefix of their own, deleted afterwards), or a
+// private nats-server on a free port, built from the version pinned in
+// go.mod as a tool, that the test may stop and restart.
+package natstest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/authevents/authevents/internal/testenv"
+)
+
+// URL is the shared server: TEST_NATS_URL or nats://127.0.0.1:4222.
+func URL() string { return testenv.Getenv("TEST_NATS_URL", "nats://127.0.0.1:4222") }
+
+// Names is a per-test stream and subject namespace, so tests on one server
+// never bind the same subjects.
+type Names struct {
+	Stream  string // e.g. "t-3fa9c1d2"
+	Prefix  string // subject prefix, e.g. "t3fa9c1d2"
+	Subject string // the stream's filter, Prefix + ".user.*"
+}
+
+// Subject returns the test's subject for an event type ("user.registered").
+func (n Names) For(eventType string) string { return n.Prefix + "." + eventType }
+
+// NewNames returns fresh names.
+func NewNames() Names {
+	id := strings.TrimPrefix(testenv.Name(""), "")
+	return Names{Stream: "t-" + id, Prefix: "t" + id, Subject: "t" + id + ".user.*"}
+}
+
+// Connect connects to url and closes the connection when t ends.
+func Connect(t testing.TB, url string, opts ...nats.Option) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		testenv.Unavailable(t, "NATS", err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// Shared connects to the shared server and returns fresh names whose
+// stream is deleted when t ends.
+func Shared(t testing.TB) (*nats.Conn, jetstream.JetStream, Names) {
+	t.Helper()
+	nc := Connect(t, URL())
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := NewNames()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = js.DeleteStream(ctx, names.Stream)
+	})
+	return nc, js, names
+}
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// Binary returns the path of the pinned nats-server, building it once per
+// test process (the Go build cache makes later builds quick).
+func Binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir := filepath.Join(os.TempDir(), "authevents-nats-server")
+		os.MkdirAll(dir, 0o755)
+		binPath = filepath.Join(dir, "nats-server")
+		cmd := exec.Command("go", "build", "-o", binPath, "github.com/nats-io/nats-server/v2")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("build pinned nats-server: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// Server is a private nats-server with JetStream.
+type Server struct {
+	Addr string
+	dir  string
+	cmd  *exec.Cmd
+	t    testing.TB
+}
+
+// Start runs a private server on a free loopback port.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	s := &Server{Addr: freeAddr(t), dir: t.TempDir(), t: t}
+	s.start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// URL of the private server.
+func (s *Server) URL() string { return "nats://" + s.Addr }
+
+func (s *Server) start() {
+	host, port, _ := net.SplitHostPort(s.Addr)
+	s.cmd = exec.Command(Binary(s.t), "-a", host, "-p", port, "-js", "-sd", s.dir)
+	s.cmd.Stdout, s.cmd.Stderr = nil, nil
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if nc, err := nats.Connect(s.URL(), nats.Timeout(200*time.Millisecond)); err == nil {
+			js, _ := jetstream.New(nc)
+			_, err := js.AccountInfo(context.Background())
+			nc.Close()
+			if err == nil {
+				return
+			}
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	s.t.Fatalf("private nats-server on %s did not start", s.Addr)
+}
+
+// Stop kills the server.
+func (s *Server) Stop() {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	s.cmd.Process.Kill()
+	s.cmd.Wait()
+	s.cmd = nil
+}
+
+// Restart starts the server again on the same port and store.
+func (s *Server) Restart() {
+	s.Stop()
+	s.start()
+}
+
+func freeAddr(t testing.TB) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// Collect reads every message of a stream (by an ephemeral ordered
+// consumer) until it has want messages or the deadline passes.
+func Collect(t testing.TB, js jetstream.JetStream, stream string, want int, within time.Duration) []jetstream.Msg {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatalf("ordered consumer on %s: %v", stream, err)
+	}
+	var out []jetstream.Msg
+	for len(out) < want {
+		batch, err := cons.Fetch(want-len(out), jetstream.FetchMaxWait(200*time.Millisecond))
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		for m := range batch.Messages() {
+			out = append(out, m)
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return out
+}

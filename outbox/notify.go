@@ -1,0 +1,59 @@
+package outbox
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// NotifyChannel is the Postgres channel the relay LISTENs on.
+const NotifyChannel = "authevents_outbox"
+
+// Notifier wakes relays after transactions that appended rows commit. It is
+// sent from the application, not a per-row trigger, and debounced: at most
+// one NOTIFY per interval however many commits happen, so it never
+// serializes writers (a trigger's NOTIFY takes a global lock at commit).
+// Relays poll as well, so a lost or unsupported NOTIFY (e.g. behind
+// PgBouncer in transaction mode) only adds latency.
+type Notifier struct {
+	pool     *pgxpool.Pool
+	interval time.Duration
+	poke     chan struct{}
+	log      *slog.Logger
+}
+
+// NewNotifier returns a Notifier; call Run to start it.
+func NewNotifier(pool *pgxpool.Pool, interval time.Duration, log *slog.Logger) *Notifier {
+	return &Notifier{pool: pool, interval: interval, poke: make(chan struct{}, 1), log: log.With("component", "outbox-notifier")}
+}
+
+// Poke asks for a NOTIFY soon. It never blocks.
+func (n *Notifier) Poke() {
+	select {
+	case n.poke <- struct{}{}:
+	default:
+	}
+}
+
+// Run sends NOTIFYs until ctx ends.
+func (n *Notifier) Run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-n.poke:
+		}
+		nctx, cancel := context.WithTimeout(ctx, time.Second)
+		if _, err := n.pool.Exec(nctx, `SELECT pg_notify($1, '')`, NotifyChannel); err != nil && ctx.Err() == nil {
+			n.log.Warn("outbox notify failed; relays will poll", "err", err)
+		}
+		cancel()
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(n.interval):
+		}
+	}
+}

@@ -1,0 +1,172 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Row is a claimed outbox row.
+type Row struct {
+	Message
+	Seq       int64
+	Attempts  int
+	CreatedAt time.Time
+}
+
+// claimSQL takes, in seq order, pending rows that are due and are the
+// oldest pending row of their ordering key (rows with an empty key have no
+// ordering constraint), skipping rows another relay holds. Together:
+//   - no cursor: a row whose transaction committed late is simply the next
+//     pending row when it becomes visible, never skipped;
+//   - at most one row per key is in flight anywhere, so one key's rows are
+//     published in seq order, which account makes commit order per user;
+//   - a row waiting for a retry holds back the later rows of its key
+//     (order), never the rows of other keys.
+const claimSQL = `
+	SELECT o.id, o.seq, o.subject, o.payload, o.ordering_key, o.attempts, o.created_at
+	  FROM outbox o
+	 WHERE o.state = 'pending' AND o.next_attempt_at <= now()
+	   AND (o.ordering_key = '' OR NOT EXISTS (
+	        SELECT 1 FROM outbox p
+	         WHERE p.state = 'pending' AND p.ordering_key = o.ordering_key AND p.seq < o.seq))
+	 ORDER BY o.seq
+	 LIMIT $1
+	   FOR UPDATE OF o SKIP LOCKED`
+
+// Claim locks up to limit publishable rows in tx. The locks hold until tx
+// ends, so the caller publishes, then Deletes or Fails the rows in the
+// same tx and commits: a crash anywhere before the commit leaves the rows
+// pending, to be published again (JetStream drops the repeat by id).
+func Claim(ctx context.Context, tx pgx.Tx, limit int) ([]Row, error) {
+	rows, err := tx.Query(ctx, claimSQL, limit)
+	if err != nil {
+		return nil, fmt.Errorf("claim: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Row, error) {
+		var row Row
+		var payload string
+		err := r.Scan(&row.ID, &row.Seq, &row.Subject, &payload, &row.OrderingKey, &row.Attempts, &row.CreatedAt)
+		row.Payload = []byte(payload)
+		return row, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim: %w", err)
+	}
+	return out, nil
+}
+
+// Delete removes published rows.
+func Delete(ctx context.Context, tx pgx.Tx, ids []uuid.UUID) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM outbox WHERE id = ANY($1)`, ids); err != nil {
+		return fmt.Errorf("delete sent rows: %w", err)
+	}
+	return nil
+}
+
+// Failure is a row whose publish the broker refused.
+type Failure struct {
+	ID    uuid.UUID
+	Error string
+	Delay time.Duration // until the next attempt
+}
+
+// Fail records a failed attempt per row; a row reaching maxAttempts
+// becomes dead and returns its id in dead.
+func Fail(ctx context.Context, tx pgx.Tx, failures []Failure, maxAttempts int) (dead []uuid.UUID, err error) {
+	for _, f := range failures {
+		var state string
+		err := tx.QueryRow(ctx, `
+			UPDATE outbox SET attempts = attempts + 1, last_error = left($2, 1000),
+			       next_attempt_at = now() + $3::interval,
+			       state = CASE WHEN attempts + 1 >= $4 THEN 'dead' ELSE 'pending' END
+			 WHERE id = $1 RETURNING state`, f.ID, f.Error, f.Delay, maxAttempts).Scan(&state)
+		if err != nil {
+			return nil, fmt.Errorf("record failed publish: %w", err)
+		}
+		if state == "dead" {
+			dead = append(dead, f.ID)
+		}
+	}
+	return dead, nil
+}
+
+// Stats is what SREs watch, computed on the database clock so it is the
+// same whichever replica (or authctl) asks.
+type Stats struct {
+	Backlog          int64         `json:"backlog"`
+	OldestUnsentAge  time.Duration `json:"-"`
+	OldestUnsentSecs float64       `json:"oldestUnsentAgeSeconds"`
+	Dead             int64         `json:"dead"`
+}
+
+// ReadStats counts pending and dead rows and the age of the oldest pending
+// one.
+func ReadStats(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}) (Stats, error) {
+	var s Stats
+	var age float64
+	err := q.QueryRow(ctx, `
+		SELECT count(*) FILTER (WHERE state = 'pending'),
+		       COALESCE(EXTRACT(EPOCH FROM now() - min(created_at) FILTER (WHERE state = 'pending')), 0),
+		       count(*) FILTER (WHERE state = 'dead')
+		  FROM outbox`).Scan(&s.Backlog, &age, &s.Dead)
+	if err != nil {
+		return s, fmt.Errorf("outbox stats: %w", err)
+	}
+	s.OldestUnsentSecs = max(age, 0)
+	s.OldestUnsentAge = time.Duration(s.OldestUnsentSecs * float64(time.Second))
+	return s, nil
+}
+
+// DeadRow is a row the relay gave up on.
+type DeadRow struct {
+	ID        uuid.UUID `json:"id"`
+	Subject   string    `json:"subject"`
+	Attempts  int       `json:"attempts"`
+	LastError string    `json:"lastError"`
+	CreatedAt time.Time `json:"createdAt"`
+	Payload   string    `json:"payload"`
+}
+
+// ListDead returns dead rows, oldest first.
+func ListDead(ctx context.Context, pool *pgxpool.Pool, limit int) ([]DeadRow, error) {
+	rows, err := pool.Query(ctx, `SELECT id, subject, attempts, COALESCE(last_error, ''), created_at, payload
+		FROM outbox WHERE state = 'dead' ORDER BY seq LIMIT $1`, limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[DeadRow])
+}
+
+// ErrNoRows means no dead row matched.
+var ErrNoRows = errors.New("no matching dead rows")
+
+// RetryDead makes dead rows pending again with a fresh attempt count (all
+// dead rows when ids is empty) and returns how many.
+func RetryDead(ctx context.Context, pool *pgxpool.Pool, ids []uuid.UUID) (int64, error) {
+	tag, err := pool.Exec(ctx, `UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = now()
+		WHERE state = 'dead' AND (COALESCE(cardinality($1::uuid[]), 0) = 0 OR id = ANY($1))`, ids)
+	if err != nil {
+		return 0, err
+	}
+	return tag.RowsAffected(), nil
+}
+
+// DiscardDead deletes dead rows (all when ids is empty).
+func DiscardDead(ctx context.Context, pool *pgxpool.Pool, ids []uuid.UUID) (int64, error) {
+	tag, err := pool.Exec(ctx, `DELETE FROM outbox WHERE state = 'dead' AND (COALESCE(cardinality($1::uuid[]), 0) = 0 OR id = ANY($1))`, ids)
+	if err != nil {
+		return 0, err
+	}
+	return tag.RowsAffected(), nil
+}

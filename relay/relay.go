@@ -1,0 +1,280 @@
+// Package relay moves committed outbox rows to NATS JetStream: claim a
+// batch (row locks, SKIP LOCKED, one row per ordering key in flight),
+// publish each row asynchronously with its id as Nats-Msg-Id, and only
+// after a row's own PubAck delete it, in the same transaction that claimed
+// it. Any crash before that commit leaves the rows pending; the republish
+// is dropped by JetStream's duplicate window. The relay knows nothing of
+// auth events: payloads are opaque bytes.
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/authevents/authevents/outbox"
+)
+
+// Config tunes the relay.
+type Config struct {
+	BatchSize       int           // rows per batch
+	MinPollInterval time.Duration // first idle wait; doubles while idle
+	PollInterval    time.Duration // longest idle wait (the polling fallback)
+	PublishTimeout  time.Duration // how long to wait for a batch's PubAcks
+	MaxAttempts     int           // refused publishes before a row is dead
+	RetryBackoff    time.Duration // first retry delay; doubles per attempt
+	MaxRetryBackoff time.Duration
+	ContentType     string
+}
+
+// DefaultConfig is what cmd/relay starts from.
+var DefaultConfig = Config{
+	BatchSize: 500, MinPollInterval: 10 * time.Millisecond, PollInterval: time.Second,
+	PublishTimeout: 5 * time.Second, MaxAttempts: 10, RetryBackoff: time.Second,
+	MaxRetryBackoff: 5 * time.Minute, ContentType: "application/cloudevents+json",
+}
+
+// Relay is one relay replica. Any number may run against one database.
+type Relay struct {
+	pool *pgxpool.Pool
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	cfg  Config
+	log  *slog.Logger
+	m    *metrics
+	wake chan struct{}
+}
+
+// New returns a relay publishing through nc.
+func New(pool *pgxpool.Pool, nc *nats.Conn, cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Relay, error) {
+	log = log.With("component", "relay")
+	// Without a publish timeout a lost PubAck never resolves; the timeout
+	// turns it into an error and the row stays pending.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(cfg.PublishTimeout),
+		jetstream.WithPublishAsyncMaxPending(max(cfg.BatchSize, 256)))
+	if err != nil {
+		return nil, err
+	}
+	return &Relay{pool: pool, nc: nc, js: js, cfg: cfg, log: log, m: newMetrics(reg, pool, log), wake: make(chan struct{}, 1)}, nil
+}
+
+// JetStream returns the relay's JetStream context (stream provisioning).
+func (r *Relay) JetStream() jetstream.JetStream { return r.js }
+
+// Run relays until ctx ends. A batch in flight when ctx ends is finished
+// (published rows deleted, the rest left pending) before Run returns.
+func (r *Relay) Run(ctx context.Context) error {
+	go r.listen(ctx)
+	idle := r.cfg.MinPollInterval
+	failures := 0
+	for ctx.Err() == nil {
+		if !r.nc.IsConnected() {
+			r.m.up.Set(0)
+			failures++
+			r.sleep(ctx, backoff(failures, 50*time.Millisecond, 5*time.Second), false)
+			continue
+		}
+		n, err := r.Batch(ctx)
+		if err != nil {
+			r.m.up.Set(0)
+			failures++
+			if ctx.Err() == nil {
+				r.log.Warn("relay batch failed", "err", err, "consecutive", failures)
+			}
+			r.sleep(ctx, backoff(failures, 50*time.Millisecond, 5*time.Second), false)
+			continue
+		}
+		r.m.up.Set(1)
+		failures = 0
+		if n == r.cfg.BatchSize {
+			idle = r.cfg.MinPollInterval
+			continue // more may be waiting: poll again at once
+		}
+		if n > 0 {
+			idle = r.cfg.MinPollInterval
+		}
+		r.sleep(ctx, idle, true)
+		idle = min(idle*2, r.cfg.PollInterval)
+	}
+	return nil
+}
+
+// sleep waits d, or less when a NOTIFY arrives (if wakeable).
+func (r *Relay) sleep(ctx context.Context, d time.Duration, wakeable bool) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	var wake <-chan struct{}
+	if wakeable {
+		wake = r.wake
+	}
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	case <-wake:
+	}
+}
+
+// listen turns NOTIFYs on the outbox channel into wake-ups, reconnecting
+// with backoff; polling covers any gap.
+func (r *Relay) listen(ctx context.Context) {
+	attempt := 0
+	for ctx.Err() == nil {
+		err := func() error {
+			conn, err := r.pool.Acquire(ctx)
+			if err != nil {
+				return err
+			}
+			defer conn.Release()
+			if _, err := conn.Exec(ctx, "LISTEN "+outbox.NotifyChannel); err != nil {
+				return err
+			}
+			defer conn.Exec(context.WithoutCancel(ctx), "UNLISTEN *")
+			attempt = 0
+			for {
+				if _, err := conn.Conn().WaitForNotification(ctx); err != nil {
+					return err
+				}
+				select {
+				case r.wake <- struct{}{}:
+				default:
+				}
+			}
+		}()
+		if ctx.Err() != nil {
+			return
+		}
+		attempt++
+		r.log.Debug("outbox listener reconnecting", "err", err)
+		r.sleep(ctx, backoff(attempt, 100*time.Millisecond, 5*time.Second), false)
+	}
+}
+
+// Batch claims, publishes and marks one batch and returns how many rows it
+// claimed. Exported for tests and tools that want to drive the relay step
+// by step.
+func (r *Relay) Batch(ctx context.Context) (int, error) {
+	// The batch is not interrupted by ctx once rows are claimed: it ends
+	// either committed (rows marked) or rolled back (rows untouched).
+	dbctx := context.WithoutCancel(ctx)
+	tx, err := r.pool.Begin(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback(dbctx)
+	qctx, cancel := context.WithTimeout(dbctx, 10*time.Second)
+	defer cancel()
+	rows, err := outbox.Claim(qctx, tx, r.cfg.BatchSize)
+	if err != nil {
+		return 0, err
+	}
+	r.m.batchSize.Observe(float64(len(rows)))
+	if len(rows) == 0 {
+		return 0, tx.Commit(qctx)
+	}
+	sent, failed := r.publish(rows)
+	if err := outbox.Delete(qctx, tx, sent); err != nil {
+		return 0, err
+	}
+	dead, err := outbox.Fail(qctx, tx, failed, r.cfg.MaxAttempts)
+	if err != nil {
+		return 0, err
+	}
+	if err := tx.Commit(qctx); err != nil {
+		return 0, fmt.Errorf("commit: %w", err)
+	}
+	for _, id := range dead {
+		r.log.Error("outbox row is dead after repeated refusals", "id", id)
+	}
+	if len(sent) == 0 && len(failed) == 0 {
+		return len(rows), errors.New("no row of the batch reached JetStream")
+	}
+	return len(rows), nil
+}
+
+type pending struct {
+	row outbox.Row
+	fut jetstream.PubAckFuture
+	err error
+}
+
+// publish sends every row asynchronously and waits for each PubAck. A row
+// counts as sent only with its own PubAck. A refusal by the server
+// (failed) costs the row an attempt; a connection-level failure (timeout,
+// disconnect) leaves the row untouched, in neither list.
+func (r *Relay) publish(rows []outbox.Row) (sent []uuid.UUID, failed []outbox.Failure) {
+	ps := make([]pending, len(rows))
+	for i, row := range rows {
+		msg := &nats.Msg{Subject: row.Subject, Data: row.Payload, Header: nats.Header{}}
+		msg.Header.Set(jetstream.MsgIDHeader, row.ID.String())
+		msg.Header.Set("Content-Type", r.cfg.ContentType)
+		ps[i].row = row
+		ps[i].fut, ps[i].err = r.js.PublishMsgAsync(msg)
+	}
+	deadline := time.NewTimer(r.cfg.PublishTimeout + time.Second)
+	defer deadline.Stop()
+	for i := range ps {
+		p := &ps[i]
+		typ := eventType(p.row.Subject)
+		if p.err == nil {
+			select {
+			case ack := <-p.fut.Ok():
+				sent = append(sent, p.row.ID)
+				if ack.Duplicate {
+					r.m.duplicates.Inc()
+					r.m.published.WithLabelValues(typ, "duplicate").Inc()
+				} else {
+					r.m.published.WithLabelValues(typ, "ok").Inc()
+				}
+				r.m.latency.Observe(time.Since(p.row.CreatedAt).Seconds())
+				continue
+			case p.err = <-p.fut.Err():
+			case <-deadline.C:
+				p.err = jetstream.ErrAsyncPublishTimeout
+				deadline.Reset(0) // the rest are late too
+			}
+		}
+		if refused(p.err) {
+			failed = append(failed, outbox.Failure{ID: p.row.ID, Error: p.err.Error(),
+				Delay: backoff(p.row.Attempts+1, r.cfg.RetryBackoff, r.cfg.MaxRetryBackoff)})
+			r.m.published.WithLabelValues(typ, "retry").Inc()
+			continue
+		}
+		r.m.published.WithLabelValues(typ, "unsent").Inc()
+	}
+	return sent, failed
+}
+
+// refused reports errors that are about the message itself (the broker
+// answered and said no, or it can never be sent), as opposed to the
+// connection: those cost the row an attempt.
+func refused(err error) bool {
+	var apiErr *jetstream.APIError
+	switch {
+	case errors.As(err, &apiErr):
+		return true
+	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders),
+		errors.Is(err, nats.ErrMaxPayload), errors.Is(err, nats.ErrBadSubject),
+		errors.Is(err, nats.ErrInvalidMsg):
+		return true
+	}
+	return false
+}
+
+// backoff returns base * 2^(n-1), capped, with ±20 % jitter.
+func backoff(n int, base, maxD time.Duration) time.Duration {
+	d := base
+	for i := 1; i < n && d < maxD; i++ {
+		d *= 2
+	}
+	d = min(d, maxD)
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}

@@ -1,0 +1,474 @@
+package relay_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/authevents/authevents/db/postgres"
+	"github.com/authevents/authevents/db/postgres/pgtest"
+	"github.com/authevents/authevents/internal/natstest"
+	"github.com/authevents/authevents/outbox"
+	"github.com/authevents/authevents/relay"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func fastConfig() relay.Config {
+	c := relay.DefaultConfig
+	c.BatchSize = 100
+	c.MinPollInterval = 5 * time.Millisecond
+	c.PollInterval = 50 * time.Millisecond
+	c.PublishTimeout = 2 * time.Second
+	c.RetryBackoff = 10 * time.Millisecond
+	c.MaxRetryBackoff = 50 * time.Millisecond
+	c.MaxAttempts = 3
+	return c
+}
+
+type env struct {
+	pool    *pgxpool.Pool
+	js      jetstream.JetStream
+	names   natstest.Names
+	natsURL string
+}
+
+func setup(t *testing.T, natsURL string) *env {
+	t.Helper()
+	pool := pgtest.New(t)
+	var js jetstream.JetStream
+	var names natstest.Names
+	if natsURL == "" {
+		natsURL = natstest.URL()
+		_, js, names = natstest.Shared(t)
+	} else {
+		nc := natstest.Connect(t, natsURL)
+		js, _ = jetstream.New(nc)
+		names = natstest.NewNames()
+	}
+	ctx := context.Background()
+	if _, err := relay.EnsureStream(ctx, js, streamConfig(names)); err != nil {
+		t.Fatal(err)
+	}
+	return &env{pool: pool, js: js, names: names, natsURL: natsURL}
+}
+
+func streamConfig(n natstest.Names) relay.StreamConfig {
+	c := relay.DefaultStream
+	c.Name, c.Subjects = n.Stream, []string{n.Subject}
+	return c
+}
+
+func (e *env) newRelay(t *testing.T, cfg relay.Config, reg prometheus.Registerer) *relay.Relay {
+	t.Helper()
+	nc := natstest.Connect(t, e.natsURL, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	r, err := relay.New(e.pool, nc, cfg, reg, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// insert appends one row in its own transaction and returns its id.
+func (e *env) insert(t *testing.T, key, subject string, payload []byte) uuid.UUID {
+	t.Helper()
+	id := uuid.Must(uuid.NewV7())
+	err := postgres.WithTx(context.Background(), e.pool, func(tx pgx.Tx) error {
+		return outbox.Append(context.Background(), tx, outbox.Message{ID: id, Subject: subject, Payload: payload, OrderingKey: key})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func payload(key string, n int) []byte {
+	b, _ := json.Marshal(map[string]any{"key": key, "n": n, "pad": "x"})
+	return b
+}
+
+func (e *env) drain(t *testing.T, r *relay.Relay) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		n, err := r.Batch(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
+	}
+	t.Fatal("relay did not drain")
+}
+
+func (e *env) stats(t *testing.T) outbox.Stats {
+	t.Helper()
+	s, err := outbox.ReadStats(context.Background(), e.pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func ids(msgs []jetstream.Msg) []string {
+	var out []string
+	for _, m := range msgs {
+		out = append(out, m.Headers().Get(jetstream.MsgIDHeader))
+	}
+	return out
+}
+
+func TestPublishesRowsExactly(t *testing.T) {
+	t.Parallel()
+	e := setup(t, "")
+	r := e.newRelay(t, fastConfig(), nil)
+	want := map[string][]byte{}
+	for i, key := range []string{"user-a", "user-b", ""} {
+		p := []byte(fmt.Sprintf(`{"specversion":"1.0", "odd spacing":  %d}`, i))
+		id := e.insert(t, key, e.names.For("user.registered"), p)
+		want[id.String()] = p
+	}
+	e.drain(t, r)
+	msgs := natstest.Collect(t, e.js, e.names.Stream, 3, 5*time.Second)
+	if len(msgs) != 3 {
+		t.Fatalf("%d messages in the stream, want 3", len(msgs))
+	}
+	for _, m := range msgs {
+		id := m.Headers().Get(jetstream.MsgIDHeader)
+		if string(m.Data()) != string(want[id]) {
+			t.Errorf("message %s body = %q, want the payload byte for byte %q", id, m.Data(), want[id])
+		}
+		if ct := m.Headers().Get("Content-Type"); ct != "application/cloudevents+json" {
+			t.Errorf("Content-Type = %q", ct)
+		}
+		if m.Subject() != e.names.For("user.registered") {
+			t.Errorf("subject = %q", m.Subject())
+		}
+	}
+	if s := e.stats(t); s.Backlog != 0 || s.Dead != 0 {
+		t.Errorf("after drain: %+v, want an empty outbox", s)
+	}
+	// Provisioning is idempotent and has the contract's settings.
+	s, err := relay.EnsureStream(context.Background(), e.js, streamConfig(e.names))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, _ := s.Info(context.Background())
+	c := info.Config
+	if c.Storage != jetstream.FileStorage || c.Discard != jetstream.DiscardOld || c.MaxAge != 7*24*time.Hour ||
+		c.MaxMsgs != 100_000 || c.MaxBytes != 100<<20 || c.Duplicates != 2*time.Minute {
+		t.Errorf("stream config = %+v", c)
+	}
+}
+
+// TestLateCommitIsNotSkipped: a transaction that appended a row first but
+// commits last still gets its row published.
+func TestLateCommitIsNotSkipped(t *testing.T) {
+	t.Parallel()
+	e := setup(t, "")
+	r := e.newRelay(t, fastConfig(), nil)
+	ctx := context.Background()
+	late, err := e.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lateID := uuid.Must(uuid.NewV7())
+	if err := outbox.Append(ctx, late, outbox.Message{ID: lateID, Subject: e.names.For("user.registered"), Payload: []byte(`{"late":true}`), OrderingKey: "k1"}); err != nil {
+		t.Fatal(err)
+	}
+	early := e.insert(t, "k2", e.names.For("user.registered"), []byte(`{"early":true}`))
+	e.drain(t, r)
+	if err := late.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.drain(t, r)
+	got := ids(natstest.Collect(t, e.js, e.names.Stream, 2, 5*time.Second))
+	if len(got) != 2 || got[0] != early.String() || got[1] != lateID.String() {
+		t.Fatalf("stream ids = %v, want [%s %s]", got, early, lateID)
+	}
+}
+
+// TestThreeRelaysKeepOrderAndPublishOnce: three relays drain concurrently
+// written rows of 40 keys; every row is published once, and each key's
+// rows appear in the stream in commit order.
+func TestThreeRelaysKeepOrderAndPublishOnce(t *testing.T) {
+	t.Parallel()
+	e := setup(t, "")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	regs := make([]*prometheus.Registry, 3)
+	var wg sync.WaitGroup
+	for i := range 3 {
+		regs[i] = prometheus.NewRegistry()
+		r := e.newRelay(t, fastConfig(), regs[i])
+		wg.Go(func() { r.Run(ctx) })
+	}
+	const keys, perKey = 40, 15
+	var pw sync.WaitGroup
+	for k := range keys {
+		pw.Go(func() {
+			key := fmt.Sprintf("user-%d", k)
+			for n := range perKey {
+				e.insert(t, key, e.names.For("user.logged_in"), payload(key, n))
+			}
+		})
+	}
+	pw.Wait()
+	msgs := natstest.Collect(t, e.js, e.names.Stream, keys*perKey, 30*time.Second)
+	cancel()
+	wg.Wait()
+	if len(msgs) != keys*perKey {
+		t.Fatalf("%d messages, want %d", len(msgs), keys*perKey)
+	}
+	seen := map[string]bool{}
+	last := map[string]int{}
+	for _, m := range msgs {
+		id := m.Headers().Get(jetstream.MsgIDHeader)
+		if seen[id] {
+			t.Fatalf("event %s published twice", id)
+		}
+		seen[id] = true
+		var p struct {
+			Key string
+			N   int
+		}
+		json.Unmarshal(m.Data(), &p)
+		if prev, ok := last[p.Key]; ok && p.N != prev+1 {
+			t.Fatalf("key %s: event %d after %d, want commit order", p.Key, p.N, prev)
+		} else if !ok && p.N != 0 {
+			t.Fatalf("key %s starts at %d", p.Key, p.N)
+		}
+		last[p.Key] = p.N
+	}
+	// Every relay did some of the work: throughput is shared, not serialized on one.
+	busy := 0
+	for _, reg := range regs {
+		if countMetric(t, reg, "authevents_relay_published_total", "ok") > 0 {
+			busy++
+		}
+	}
+	if busy < 2 {
+		t.Errorf("only %d of 3 relays published anything", busy)
+	}
+	if s := e.stats(t); s.Backlog != 0 {
+		t.Errorf("backlog %d after drain", s.Backlog)
+	}
+}
+
+func countMetric(t *testing.T, reg *prometheus.Registry, name, result string) float64 {
+	t.Helper()
+	mfs, _ := reg.Gather()
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "result" && l.GetValue() == result {
+					sum += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return sum
+}
+
+// TestPoisonRowsDoNotBlock: a subject no stream binds and a payload over
+// the server's limit are retried with backoff, then dead; other rows flow
+// meanwhile, and rows of the poison row's key wait for it (order), then
+// flow once it is dead.
+func TestPoisonRowsDoNotBlock(t *testing.T) {
+	t.Parallel()
+	e := setup(t, "")
+	reg := prometheus.NewRegistry()
+	r := e.newRelay(t, fastConfig(), reg)
+	unbound := e.insert(t, "poison-key", e.names.Prefix+".nobody.listens", []byte(`{}`))
+	behind := e.insert(t, "poison-key", e.names.For("user.logged_in"), []byte(`{"behind":"the poison row"}`))
+	huge := e.insert(t, "", e.names.For("user.registered"), []byte(`"`+strings.Repeat("x", 2<<20)+`"`))
+	good := e.insert(t, "other-key", e.names.For("user.registered"), []byte(`{"good":true}`))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Run(ctx); close(done) }()
+	stopped := false
+	defer func() {
+		if !stopped {
+			cancel()
+			<-done
+		}
+	}()
+
+	first := natstest.Collect(t, e.js, e.names.Stream, 1, 10*time.Second)
+	if len(first) != 1 || first[0].Headers().Get(jetstream.MsgIDHeader) != good.String() {
+		t.Fatalf("first published = %v, want the good row while the poison rows retry", ids(first))
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for e.stats(t).Dead != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("poison rows not dead: %+v", e.stats(t))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	all := ids(natstest.Collect(t, e.js, e.names.Stream, 2, 10*time.Second))
+	if len(all) != 2 || all[1] != behind.String() {
+		t.Fatalf("stream = %v, want the good row then the row behind the poison one", all)
+	}
+	dead, err := outbox.ListDead(context.Background(), e.pool, 10)
+	if err != nil || len(dead) != 2 {
+		t.Fatalf("ListDead = %v, %v", dead, err)
+	}
+	for _, d := range dead {
+		if d.Attempts != 3 || d.LastError == "" || (d.ID != unbound && d.ID != huge) {
+			t.Errorf("dead row %+v", d)
+		}
+	}
+	if got := testutil.ToFloat64(gauge(t, reg, "authevents_outbox_dead_rows")); got != 2 {
+		t.Errorf("dead rows metric = %v, want 2", got)
+	}
+	// Retry brings a row back; discard removes it.
+	cancel()
+	<-done
+	stopped = true
+	if n, _ := outbox.DiscardDead(context.Background(), e.pool, []uuid.UUID{huge}); n != 1 {
+		t.Errorf("DiscardDead = %d", n)
+	}
+	if n, _ := outbox.RetryDead(context.Background(), e.pool, nil); n != 1 {
+		t.Errorf("RetryDead = %d", n)
+	}
+	if s := e.stats(t); s.Dead != 0 || s.Backlog != 1 {
+		t.Errorf("after retry and discard: %+v", s)
+	}
+}
+
+func gauge(t *testing.T, reg *prometheus.Registry, name string) prometheus.Collector {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			v := mf.GetMetric()[0].GetGauge().GetValue()
+			return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "x"}, func() float64 { return v })
+		}
+	}
+	t.Fatalf("metric %s not found", name)
+	return nil
+}
+
+// TestBrokerDown stops a private nats-server while rows are produced: they
+// accumulate (no attempt is charged), the lag metric rises, and the relay
+// drains everything once the server is back.
+func TestBrokerDown(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Start(t)
+	e := setup(t, srv.URL())
+	reg := prometheus.NewRegistry()
+	r := e.newRelay(t, fastConfig(), reg)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	var all []uuid.UUID
+	for i := range 5 {
+		all = append(all, e.insert(t, fmt.Sprintf("k%d", i), e.names.For("user.registered"), payload("k", i)))
+	}
+	if got := natstest.Collect(t, e.js, e.names.Stream, 5, 10*time.Second); len(got) != 5 {
+		t.Fatalf("before the outage: %d messages", len(got))
+	}
+	srv.Stop()
+	for i := range 20 {
+		all = append(all, e.insert(t, fmt.Sprintf("k%d", i%7), e.names.For("user.logged_in"), payload("k", 100+i)))
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		lag := testutil.ToFloat64(gauge(t, reg, "authevents_outbox_oldest_unsent_age_seconds"))
+		backlog := testutil.ToFloat64(gauge(t, reg, "authevents_outbox_backlog"))
+		if backlog == 20 && lag > 0.2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("during the outage: backlog %v, lag %v; want 20 rows and a rising lag", backlog, lag)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var attempts int
+	e.pool.QueryRow(context.Background(), `SELECT COALESCE(max(attempts), 0) FROM outbox`).Scan(&attempts)
+	if attempts != 0 {
+		t.Errorf("an outage charged rows %d attempts; they must not die of it", attempts)
+	}
+	srv.Restart()
+	nc := natstest.Connect(t, srv.URL())
+	js, _ := jetstream.New(nc)
+	msgs := natstest.Collect(t, js, e.names.Stream, 25, 20*time.Second)
+	if len(msgs) != 25 {
+		t.Fatalf("after the outage: %d messages, want 25", len(msgs))
+	}
+	got := map[string]bool{}
+	for _, id := range ids(msgs) {
+		got[id] = true
+	}
+	for _, id := range all {
+		if !got[id.String()] {
+			t.Errorf("event %s lost", id)
+		}
+	}
+}
+
+// TestNotifyWakesTheRelay: with polling slowed to a minute, a NOTIFY from
+// the application is what gets a new row published within seconds.
+func TestNotifyWakesTheRelay(t *testing.T) {
+	t.Parallel()
+	e := setup(t, "")
+	cfg := fastConfig()
+	cfg.MinPollInterval, cfg.PollInterval = time.Minute, time.Minute
+	r := e.newRelay(t, cfg, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	n := outbox.NewNotifier(e.pool, 5*time.Millisecond, quiet)
+	go n.Run(ctx)
+
+	// Let the relay reach its (one-minute) idle wait with LISTEN set up.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var listening bool
+		e.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN `+outbox.NotifyChannel+`')`).Scan(&listening)
+		if listening {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("relay never listened")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	start := time.Now()
+	id := e.insert(t, "k", e.names.For("user.registered"), []byte(`{}`))
+	n.Poke()
+	msgs := natstest.Collect(t, e.js, e.names.Stream, 1, 10*time.Second)
+	if len(msgs) != 1 || msgs[0].Headers().Get(jetstream.MsgIDHeader) != id.String() {
+		t.Fatalf("not published after a NOTIFY within 10 s (polling is 1 min)")
+	}
+	t.Logf("published %s after commit", time.Since(start))
+}

@@ -1,0 +1,53 @@
+package relay
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// StreamConfig is the JetStream stream the relay publishes to.
+type StreamConfig struct {
+	Name       string
+	Subjects   []string
+	MaxAge     time.Duration
+	MaxMsgs    int64
+	MaxBytes   int64
+	Duplicates time.Duration // the dedupe window of Nats-Msg-Id
+	Replicas   int
+}
+
+// DefaultStream is auth-events as the contract fixes it.
+var DefaultStream = StreamConfig{
+	Name: "auth-events", Subjects: []string{"auth.user.*"},
+	MaxAge: 7 * 24 * time.Hour, MaxMsgs: 100_000, MaxBytes: 100 << 20,
+	Duplicates: 2 * time.Minute, Replicas: 1,
+}
+
+// EnsureStream creates the stream or updates it to cfg; it is idempotent,
+// so every relay replica runs it at start. (CreateOrUpdateStream is an
+// update then a create, not atomic: two replicas starting at once may both
+// try to create; the loser's update then succeeds on the retry.)
+func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) (jetstream.Stream, error) {
+	sc := jetstream.StreamConfig{
+		Name: cfg.Name, Subjects: cfg.Subjects, Storage: jetstream.FileStorage,
+		Retention: jetstream.LimitsPolicy, Discard: jetstream.DiscardOld,
+		MaxAge: cfg.MaxAge, MaxMsgs: cfg.MaxMsgs, MaxBytes: cfg.MaxBytes,
+		Duplicates: cfg.Duplicates, Replicas: max(cfg.Replicas, 1),
+	}
+	var err error
+	for attempt := range 3 {
+		var s jetstream.Stream
+		if s, err = js.CreateOrUpdateStream(ctx, sc); err == nil {
+			return s, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Duration(attempt+1) * 200 * time.Millisecond):
+		}
+	}
+	return nil, fmt.Errorf("create or update stream %s: %w", cfg.Name, err)
+}
