@@ -29,6 +29,12 @@ commands:
   migrate down      roll back the most recent migration
   migrate status    list migrations and whether each is applied
   db create         create the database named in DATABASE_URL if it does not exist
+  outbox status     backlog, lag (age of the oldest unsent row), dead rows, publish rate
+  outbox dead list  rows the relay gave up on
+  outbox dead retry ID... | --all
+                    make dead rows pending again (attempts reset)
+  outbox dead discard ID... | --all
+                    delete dead rows
   keygen [--if-missing] FILE
                     write a new Ed25519 signing key (PKCS#8 PEM, mode 0600);
                     with --if-missing, keep a valid key that is already there
@@ -38,6 +44,8 @@ flags:
 
 environment:
   DATABASE_URL      default postgres://127.0.0.1:5432/authevents?sslmode=disable
+  NATS_URL          default nats://127.0.0.1:4222 (outbox status: publish rate)
+  STREAM_NAME       default auth-events
 `
 
 func main() {
@@ -63,10 +71,12 @@ type cli struct {
 	out       io.Writer
 	json      bool
 	ifMissing bool
+	all       bool
+	interval  time.Duration
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
-	c := &cli{out: out}
+	c := &cli{out: out, interval: 2 * time.Second}
 	var rest []string
 	for _, a := range args {
 		switch a {
@@ -74,6 +84,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			c.json = true
 		case "--if-missing":
 			c.ifMissing = true
+		case "--all":
+			c.all = true
 		case "-h", "--help", "help":
 			fmt.Fprint(out, usage)
 			return nil
@@ -90,6 +102,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return usageError("migrate needs one of up, down, status")
 		}
 		return c.migrate(ctx, rest[1])
+	case "outbox":
+		return c.outboxCmd(ctx, rest[1:])
 	case "db":
 		if len(rest) != 2 || rest[1] != "create" {
 			return usageError("db needs create")

@@ -170,4 +170,3 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer) error
 	})
 	return g.Wait()
 }
-

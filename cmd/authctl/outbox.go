@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/authevents/authevents/db/postgres"
+	"github.com/authevents/authevents/outbox"
+)
+
+func getenv(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// outboxCmd runs `authctl outbox status` and `authctl outbox dead ...`.
+func (c *cli) outboxCmd(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return usageError("outbox needs status or dead")
+	}
+	pool, err := postgres.Open(ctx, databaseURL(), 2)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	switch args[0] {
+	case "status":
+		return c.outboxStatus(ctx, pool)
+	case "dead":
+		if len(args) < 2 {
+			return usageError("outbox dead needs list, retry or discard")
+		}
+		var ids []uuid.UUID
+		for _, a := range args[2:] {
+			id, err := uuid.Parse(a)
+			if err != nil {
+				return usageError(fmt.Sprintf("%q is not an event id", a))
+			}
+			ids = append(ids, id)
+		}
+		switch args[1] {
+		case "list":
+			rows, err := outbox.ListDead(ctx, pool, 1000)
+			if err != nil {
+				return err
+			}
+			if rows == nil {
+				rows = []outbox.DeadRow{}
+			}
+			if c.json {
+				return c.printJSON(map[string]any{"dead": rows})
+			}
+			tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tSUBJECT\tATTEMPTS\tCREATED\tLAST ERROR")
+			for _, r := range rows {
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", r.ID, r.Subject, r.Attempts, r.CreatedAt.UTC().Format(time.RFC3339), r.LastError)
+			}
+			return tw.Flush()
+		case "retry", "discard":
+			if len(ids) == 0 && !c.all {
+				return usageError("name the event ids, or --all")
+			}
+			f := outbox.RetryDead
+			if args[1] == "discard" {
+				f = outbox.DiscardDead
+			}
+			n, err := f(ctx, pool, ids)
+			if err != nil {
+				return err
+			}
+			past := map[string]string{"retry": "retried", "discard": "discarded"}[args[1]]
+			if c.json {
+				return c.printJSON(map[string]any{past: n})
+			}
+			fmt.Fprintf(c.out, "%s %d dead rows\n", past, n)
+			return nil
+		}
+		return usageError(fmt.Sprintf("unknown outbox dead command %q", args[1]))
+	}
+	return usageError(fmt.Sprintf("unknown outbox command %q", args[0]))
+}
+
+// Status is the output of `authctl outbox status --json`.
+type Status struct {
+	Backlog          int64    `json:"backlog"`
+	OldestUnsentSecs float64  `json:"oldestUnsentAgeSeconds"`
+	Dead             int64    `json:"dead"`
+	PublishRate      *float64 `json:"publishRatePerSecond"`
+	Stream           string   `json:"stream"`
+	StreamMessages   *uint64  `json:"streamMessages"`
+	Note             string   `json:"note,omitempty"`
+}
+
+// outboxStatus prints backlog, lag and dead rows from Postgres, and the
+// publish rate measured on the stream: its last sequence over --interval.
+func (c *cli) outboxStatus(ctx context.Context, pool *pgxpool.Pool) error {
+	st := Status{Stream: getenv("STREAM_NAME", "auth-events")}
+	var first, last uint64
+	var t0, t1 time.Time
+	js, closeNATS, err := connectJS()
+	if err == nil {
+		defer closeNATS()
+		first, t0, err = lastSeq(ctx, js, st.Stream)
+	}
+	s, serr := outbox.ReadStats(ctx, pool)
+	if serr != nil {
+		return serr
+	}
+	st.Backlog, st.OldestUnsentSecs, st.Dead = s.Backlog, s.OldestUnsentSecs, s.Dead
+	if err == nil {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(c.interval):
+		}
+		last, t1, err = lastSeq(ctx, js, st.Stream)
+	}
+	if err == nil {
+		rate := float64(last-first) / t1.Sub(t0).Seconds()
+		st.PublishRate, st.StreamMessages = &rate, &last
+	} else {
+		st.Note = err.Error()
+	}
+	if c.json {
+		return c.printJSON(st)
+	}
+	fmt.Fprintf(c.out, "backlog        %d rows\n", st.Backlog)
+	fmt.Fprintf(c.out, "lag            %.3f s (oldest unsent row)\n", st.OldestUnsentSecs)
+	fmt.Fprintf(c.out, "dead           %d rows\n", st.Dead)
+	if st.PublishRate != nil {
+		fmt.Fprintf(c.out, "publish rate   %.1f/s on stream %s (over %s)\n", *st.PublishRate, st.Stream, c.interval)
+	} else {
+		fmt.Fprintf(c.out, "publish rate   unknown: %s\n", st.Note)
+	}
+	return nil
+}
+
+func connectJS() (jetstream.JetStream, func(), error) {
+	nc, err := nats.Connect(getenv("NATS_URL", "nats://127.0.0.1:4222"), nats.Timeout(2*time.Second))
+	if err != nil {
+		return nil, nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return js, nc.Close, nil
+}
+
+func lastSeq(ctx context.Context, js jetstream.JetStream, stream string) (uint64, time.Time, error) {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("stream %s: %w", stream, err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	return info.State.LastSeq, time.Now(), nil
+}
