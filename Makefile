@@ -45,12 +45,17 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 30s)
 	done
 
 .PHONY: bench
-bench: bench/api ## every benchmark (figures go to docs/benchmarks.md)
+bench: bench/api bench/relay ## every benchmark (figures go to docs/benchmarks.md)
 
 .PHONY: bench/api
 bench/api: build ## register/login rate and latency vs the raw argon2id rate of this machine
 	$(GO) build -o bin/ ./cmd/authbench
 	scripts/bench-api.sh $(BENCH_ARGS)
+
+.PHONY: bench/relay
+bench/relay: build ## relay drain rate (1 and 3 replicas) vs raw JetStream publish rate; commit-to-stream latency
+	$(GO) build -o bin/ ./cmd/authbench
+	scripts/bench-relay.sh $(BENCH_RELAY_ARGS)
 
 .PHONY: db/migrate
 db/migrate: build ## apply migrations to DATABASE_URL

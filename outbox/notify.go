@@ -37,8 +37,16 @@ func (n *Notifier) Poke() {
 	}
 }
 
-// Run sends NOTIFYs until ctx ends.
+// Run sends NOTIFYs until ctx ends. It holds one connection of the pool
+// for itself, so a NOTIFY never queues behind the transactions it
+// announces.
 func (n *Notifier) Run(ctx context.Context) {
+	var conn *pgxpool.Conn
+	defer func() {
+		if conn != nil {
+			conn.Release()
+		}
+	}()
 	for {
 		select {
 		case <-ctx.Done():
@@ -46,10 +54,25 @@ func (n *Notifier) Run(ctx context.Context) {
 		case <-n.poke:
 		}
 		nctx, cancel := context.WithTimeout(ctx, time.Second)
-		if _, err := n.pool.Exec(nctx, `SELECT pg_notify($1, '')`, NotifyChannel); err != nil && ctx.Err() == nil {
+		err := func() error {
+			if conn == nil {
+				c, err := n.pool.Acquire(nctx)
+				if err != nil {
+					return err
+				}
+				conn = c
+			}
+			_, err := conn.Exec(nctx, `SELECT pg_notify($1, '')`, NotifyChannel)
+			if err != nil {
+				conn.Release()
+				conn = nil
+			}
+			return err
+		}()
+		cancel()
+		if err != nil && ctx.Err() == nil {
 			n.log.Warn("outbox notify failed; relays will poll", "err", err)
 		}
-		cancel()
 		select {
 		case <-ctx.Done():
 			return

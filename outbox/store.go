@@ -39,15 +39,47 @@ const claimSQL = `
 	 LIMIT $1
 	   FOR UPDATE OF o SKIP LOCKED`
 
-// Claim locks up to limit publishable rows in tx. The locks hold until tx
-// ends, so the caller publishes, then Deletes or Fails the rows in the
-// same tx and commits: a crash anywhere before the commit leaves the rows
-// pending, to be published again (JetStream drops the repeat by id).
-func Claim(ctx context.Context, tx pgx.Tx, limit int) ([]Row, error) {
-	rows, err := tx.Query(ctx, claimSQL, limit)
-	if err != nil {
-		return nil, fmt.Errorf("claim: %w", err)
+// BeginClaim begins a transaction and claims up to limit rows in it, in
+// one round trip (pgx Batch.BeginTx). The row locks hold until tx ends, so
+// the caller publishes, then Deletes or Fails the rows in tx and commits:
+// a crash anywhere before the commit leaves the rows pending, to be
+// published again (JetStream drops the repeat by id). The transaction commits without
+// waiting for its WAL flush (synchronous_commit off): it only deletes or
+// marks rows, and losing that to a database crash means the rows are
+// published again, which JetStream's duplicate window drops and consumers
+// tolerate anyway. The caller must end tx.
+func BeginClaim(ctx context.Context, pool *pgxpool.Pool, limit int) (pgx.Tx, []Row, error) {
+	b := &pgx.Batch{}
+	b.BeginTx(pgx.TxOptions{})
+	b.Queue(`SET LOCAL synchronous_commit = off`)
+	b.Queue(claimSQL, limit)
+	br := pool.SendBatch(ctx, b)
+	tx := br.Tx()
+	fail := func(err error) (pgx.Tx, []Row, error) {
+		br.Close()
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+		return nil, nil, err
 	}
+	for range 2 {
+		if _, err := br.Exec(); err != nil {
+			return fail(fmt.Errorf("claim: %w", err))
+		}
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return fail(fmt.Errorf("claim: %w", err))
+	}
+	out, err := collectRows(rows)
+	if err != nil {
+		return fail(err)
+	}
+	if err := br.Close(); err != nil {
+		return fail(fmt.Errorf("claim: %w", err))
+	}
+	return tx, out, nil
+}
+
+func collectRows(rows pgx.Rows) ([]Row, error) {
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Row, error) {
 		var row Row
 		var payload string

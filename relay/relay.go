@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -27,6 +28,7 @@ import (
 // Config tunes the relay.
 type Config struct {
 	BatchSize       int           // rows per batch
+	Workers         int           // concurrent batches in this process
 	MinPollInterval time.Duration // first idle wait; doubles while idle
 	PollInterval    time.Duration // longest idle wait (the polling fallback)
 	PublishTimeout  time.Duration // how long to wait for a batch's PubAcks
@@ -38,7 +40,7 @@ type Config struct {
 
 // DefaultConfig is what cmd/relay starts from.
 var DefaultConfig = Config{
-	BatchSize: 500, MinPollInterval: 10 * time.Millisecond, PollInterval: time.Second,
+	BatchSize: 2000, Workers: 2, MinPollInterval: 10 * time.Millisecond, PollInterval: time.Second,
 	PublishTimeout: 5 * time.Second, MaxAttempts: 10, RetryBackoff: time.Second,
 	MaxRetryBackoff: 5 * time.Minute, ContentType: "application/cloudevents+json",
 }
@@ -72,8 +74,21 @@ func (r *Relay) JetStream() jetstream.JetStream { return r.js }
 
 // Run relays until ctx ends. A batch in flight when ctx ends is finished
 // (published rows deleted, the rest left pending) before Run returns.
+// Workers run batches concurrently, so the broker and the database are
+// both kept busy; row locks keep them from taking the same rows, as they
+// do across replicas.
 func (r *Relay) Run(ctx context.Context) error {
 	go r.listen(ctx)
+	var wg sync.WaitGroup
+	for range max(r.cfg.Workers, 1) {
+		wg.Go(func() { r.work(ctx) })
+	}
+	wg.Wait()
+	return nil
+}
+
+// work is one batch loop.
+func (r *Relay) work(ctx context.Context) {
 	idle := r.cfg.MinPollInterval
 	failures := 0
 	for ctx.Err() == nil {
@@ -105,7 +120,6 @@ func (r *Relay) Run(ctx context.Context) error {
 		r.sleep(ctx, idle, true)
 		idle = min(idle*2, r.cfg.PollInterval)
 	}
-	return nil
 }
 
 // sleep waits d, or less when a NOTIFY arrives (if wakeable).
@@ -120,6 +134,12 @@ func (r *Relay) sleep(ctx context.Context, d time.Duration, wakeable bool) {
 	case <-ctx.Done():
 	case <-t.C:
 	case <-wake:
+		// Pass the wake-up on to one more idle worker: a burst may need
+		// more than one batch.
+		select {
+		case r.wake <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -165,17 +185,16 @@ func (r *Relay) Batch(ctx context.Context) (int, error) {
 	// The batch is not interrupted by ctx once rows are claimed: it ends
 	// either committed (rows marked) or rolled back (rows untouched).
 	dbctx := context.WithoutCancel(ctx)
-	tx, err := r.pool.Begin(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("begin: %w", err)
+	if ctx.Err() != nil {
+		return 0, ctx.Err()
 	}
-	defer tx.Rollback(dbctx)
 	qctx, cancel := context.WithTimeout(dbctx, 10*time.Second)
 	defer cancel()
-	rows, err := outbox.Claim(qctx, tx, r.cfg.BatchSize)
+	tx, rows, err := outbox.BeginClaim(qctx, r.pool, r.cfg.BatchSize)
 	if err != nil {
 		return 0, err
 	}
+	defer tx.Rollback(dbctx)
 	r.m.batchSize.Observe(float64(len(rows)))
 	if len(rows) == 0 {
 		return 0, tx.Commit(qctx)

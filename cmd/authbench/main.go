@@ -13,6 +13,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"runtime"
@@ -24,13 +26,15 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: authbench api [flags]")
+		fmt.Fprintln(os.Stderr, "usage: authbench api|relay [flags]")
 		os.Exit(2)
 	}
 	var err error
 	switch os.Args[1] {
 	case "api":
 		err = benchAPI(ctx, os.Args[2:])
+	case "relay":
+		err = benchRelay(ctx, os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown benchmark %q", os.Args[1])
 	}
@@ -125,3 +129,5 @@ func medianOf(xs []float64) float64 {
 	slices.Sort(s)
 	return s[len(s)/2]
 }
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

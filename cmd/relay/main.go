@@ -42,7 +42,8 @@ type Config struct {
 	StreamDuplicates time.Duration `env:"STREAM_DUPLICATE_WINDOW" envDefault:"2m"`
 	StreamReplicas   int           `env:"STREAM_REPLICAS" envDefault:"1"`
 
-	BatchSize       int           `env:"RELAY_BATCH_SIZE" envDefault:"500"`
+	BatchSize       int           `env:"RELAY_BATCH_SIZE" envDefault:"2000"`
+	Workers         int           `env:"RELAY_WORKERS" envDefault:"2"`
 	MinPollInterval time.Duration `env:"RELAY_MIN_POLL_INTERVAL" envDefault:"10ms"`
 	PollInterval    time.Duration `env:"RELAY_POLL_INTERVAL" envDefault:"1s"`
 	PublishTimeout  time.Duration `env:"RELAY_PUBLISH_TIMEOUT" envDefault:"5s"`
@@ -56,6 +57,9 @@ func (c Config) validate() error {
 	var errs []error
 	if c.BatchSize < 1 || c.BatchSize > 10000 {
 		errs = append(errs, errors.New("RELAY_BATCH_SIZE must be between 1 and 10000"))
+	}
+	if c.Workers < 1 || c.Workers > 64 {
+		errs = append(errs, errors.New("RELAY_WORKERS must be between 1 and 64"))
 	}
 	if c.MinPollInterval <= 0 || c.PollInterval < c.MinPollInterval {
 		errs = append(errs, errors.New("RELAY_POLL_INTERVAL must be >= RELAY_MIN_POLL_INTERVAL > 0"))
@@ -110,7 +114,7 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer) error
 
 	reg := ops.NewRegistry()
 	r, err := relay.New(pool, nc, relay.Config{
-		BatchSize: cfg.BatchSize, MinPollInterval: cfg.MinPollInterval, PollInterval: cfg.PollInterval,
+		BatchSize: cfg.BatchSize, Workers: cfg.Workers, MinPollInterval: cfg.MinPollInterval, PollInterval: cfg.PollInterval,
 		PublishTimeout: cfg.PublishTimeout, MaxAttempts: cfg.MaxAttempts, RetryBackoff: cfg.RetryBackoff,
 		MaxRetryBackoff: cfg.MaxRetryBackoff, ContentType: relay.DefaultConfig.ContentType,
 	}, reg, log)

@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -251,5 +253,27 @@ func TestSIGTERMLeavesNothingHalfMarked(t *testing.T) {
 	t.Logf("stopped after %d of %d rows", deleted, len(produced))
 	if deleted == 0 || deleted == len(produced) {
 		t.Logf("note: SIGTERM did not land mid-drain this time (deleted %d)", deleted)
+	}
+}
+
+func TestRefusesToStart(t *testing.T) {
+	t.Parallel()
+	empty := pgtest.NewDatabase(t)
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"DATABASE_URL": empty, "OPS_ADDR": "127.0.0.1:0"}, "not migrated"},
+		{map[string]string{"RELAY_BATCH_SIZE": "0"}, "RELAY_BATCH_SIZE"},
+		{map[string]string{"RELAY_WORKERS": "0"}, "RELAY_WORKERS"},
+		{map[string]string{"STREAM_DUPLICATE_WINDOW": "1000h"}, "STREAM_DUPLICATE_WINDOW"},
+		{map[string]string{"RELAY_POLL_INTERVAL": "soon"}, "RELAY_POLL_INTERVAL"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		err := run(ctx, tc.env, io.Discard)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("run(%v) = %v, want an error naming %q", tc.env, err, tc.want)
+		}
 	}
 }

@@ -1,0 +1,306 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/authevents/authevents/db/postgres"
+	"github.com/authevents/authevents/outbox"
+	"github.com/authevents/authevents/relay"
+)
+
+// A CloudEvent of the size the API writes (user.logged_in, ~390 bytes).
+func benchPayload(id uuid.UUID, user string) []byte {
+	return []byte(`{"specversion":"1.0","id":"` + id.String() + `","source":"auth-service","type":"user.logged_in",` +
+		`"time":"2026-11-28T12:00:00.000Z","subject":"` + user + `","datacontenttype":"application/json",` +
+		`"serviceversion":"bench","environment":"bench","data":{"userId":"` + user + `","email":"someone@example.com",` +
+		`"timestamp":"2026-11-28T12:00:00.000Z","ip":"203.0.113.7","userAgent":"Mozilla/5.0 (X11; Linux x86_64)"}}`)
+}
+
+func benchRelay(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
+	dbURL := fs.String("db", "", "database URL of an empty, migrated benchmark database")
+	natsURL := fs.String("nats", "nats://127.0.0.1:4222", "NATS URL")
+	relayBin := fs.String("relay-bin", "bin/relay", "relay binary")
+	rows := fs.Int("rows", 100_000, "backlog size to drain")
+	keys := fs.Int("keys", 20_000, "distinct ordering keys (users) in the backlog")
+	rate := fs.Int("rate", 500, "events/s for the latency phase")
+	latencyFor := fs.Duration("latency-d", 10*time.Second, "duration of the latency phase")
+	rounds := fs.Int("rounds", 3, "rounds per phase (the median is reported)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	header()
+	pool, err := postgres.Open(ctx, *dbURL, 8)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	nc, err := nats.Connect(*natsURL)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	if err != nil {
+		return err
+	}
+	sample := benchPayload(uuid.New(), uuid.NewString())
+	fmt.Printf("relay: %d-row backlog over %d keys, message %d bytes, %d rounds\n\n", *rows, *keys, len(sample), *rounds)
+
+	// 1. The physical limit: async JetStream publishes with message ids.
+	var raw []float64
+	for r := range *rounds {
+		name := fmt.Sprintf("bench-raw-%d-%d", os.Getpid(), r)
+		if _, err := relay.EnsureStream(ctx, js, relay.StreamConfig{Name: name, Subjects: []string{name + ".>"}, MaxAge: time.Hour, MaxMsgs: -1, MaxBytes: -1, Duplicates: 2 * time.Minute}); err != nil {
+			return err
+		}
+		start := time.Now()
+		futs := make([]jetstream.PubAckFuture, 0, *rows)
+		for i := range *rows {
+			id := uuid.Must(uuid.NewV7())
+			msg := &nats.Msg{Subject: name + ".user.logged_in", Data: benchPayload(id, "u"+strconv.Itoa(i%*keys)), Header: nats.Header{}}
+			msg.Header.Set(jetstream.MsgIDHeader, id.String())
+			f, err := js.PublishMsgAsync(msg)
+			if err != nil {
+				return err
+			}
+			futs = append(futs, f)
+		}
+		for _, f := range futs {
+			select {
+			case <-f.Ok():
+			case err := <-f.Err():
+				return fmt.Errorf("raw publish: %w", err)
+			}
+		}
+		raw = append(raw, float64(*rows)/time.Since(start).Seconds())
+		js.DeleteStream(ctx, name)
+	}
+
+	stream := fmt.Sprintf("bench-relay-%d", os.Getpid())
+	subject := stream + ".user.logged_in"
+	if _, err := relay.EnsureStream(ctx, js, relay.StreamConfig{Name: stream, Subjects: []string{stream + ".user.*"}, MaxAge: time.Hour, MaxMsgs: -1, MaxBytes: -1, Duplicates: 2 * time.Minute}); err != nil {
+		return err
+	}
+	defer js.DeleteStream(context.WithoutCancel(ctx), stream)
+	env := append(os.Environ(), "DATABASE_URL="+*dbURL, "NATS_URL="+*natsURL, "STREAM_NAME="+stream,
+		"STREAM_SUBJECTS="+stream+".user.*", "STREAM_MAX_MSGS=-1", "STREAM_MAX_BYTES=-1", "STREAM_MAX_AGE=1h", "LOG_LEVEL=warn")
+
+	// 2. Drain a backlog inserted directly into the outbox.
+	drain := map[int][]float64{}
+	var peakRSS []int
+	for _, replicas := range []int{1, 3} {
+		for range *rounds {
+			if err := fillBacklog(ctx, pool, subject, *rows, *keys); err != nil {
+				return err
+			}
+			start := time.Now()
+			procs, err := startRelays(*relayBin, env, replicas)
+			if err != nil {
+				return err
+			}
+			peak := 0
+			for {
+				var pending bool
+				if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM outbox WHERE state = 'pending')`).Scan(&pending); err != nil {
+					return err
+				}
+				for _, p := range procs {
+					peak = max(peak, hwmKiB(p.Process.Pid))
+				}
+				if !pending {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			drain[replicas] = append(drain[replicas], float64(*rows)/time.Since(start).Seconds())
+			stopRelays(procs)
+			if replicas == 1 {
+				peakRSS = append(peakRSS, peak)
+			}
+		}
+	}
+
+	// 3. Commit-to-stream latency at a steady rate, one relay, woken by
+	// NOTIFY as the API does it.
+	procs, err := startRelays(*relayBin, env, 1)
+	if err != nil {
+		return err
+	}
+	defer stopRelays(procs)
+	time.Sleep(500 * time.Millisecond) // let it provision and LISTEN
+	var lats []time.Duration
+	for range *rounds {
+		l, err := latencyRun(ctx, pool, js, stream, subject, *rate, *latencyFor)
+		if err != nil {
+			return err
+		}
+		lats = append(lats, l...)
+	}
+	slices.Sort(lats)
+	pct := func(p float64) time.Duration { return lats[min(len(lats)-1, int(float64(len(lats))*p))] }
+
+	rawMed := medianOf(raw)
+	d1, d3 := medianOf(drain[1]), medianOf(drain[3])
+	fmt.Printf("%-44s %10.0f msg/s   rounds %s\n", "raw JetStream async publish (no Postgres)", rawMed, fmtRates(raw))
+	fmt.Printf("%-44s %10.0f rows/s  rounds %s\n", "relay drain, 1 replica", d1, fmtRates(drain[1]))
+	fmt.Printf("%-44s %10.0f rows/s  rounds %s\n", "relay drain, 3 replicas", d3, fmtRates(drain[3]))
+	fmt.Printf("\ndrain / raw, 1 replica  = %.1f %% (goal >= 40 %%)\n", 100*d1/rawMed)
+	fmt.Printf("drain / raw, 3 replicas = %.1f %%\n", 100*d3/rawMed)
+	fmt.Printf("commit-to-stream latency at %d events/s (%d events): p50 %s, p95 %s, p99 %s (goal p99 <= 15 ms)\n",
+		*rate, len(lats), ms(pct(0.50)), ms(pct(0.95)), ms(pct(0.99)))
+	slices.Sort(peakRSS)
+	fmt.Printf("relay peak RSS while draining: %.1f MB (median of rounds; goal < 100 MB)\n", float64(peakRSS[len(peakRSS)/2])/1024)
+	return nil
+}
+
+func fmtRates(xs []float64) string {
+	var s []string
+	for _, x := range xs {
+		s = append(s, fmt.Sprintf("%.0f", x))
+	}
+	return strings.Join(s, ", ")
+}
+
+// fillBacklog inserts n rows over keys ordering keys in one statement.
+func fillBacklog(ctx context.Context, pool *pgxpool.Pool, subject string, n, keys int) error {
+	rows := make([][]any, 0, n)
+	for i := range n {
+		id := uuid.Must(uuid.NewV7())
+		user := "u" + strconv.Itoa(i%keys)
+		rows = append(rows, []any{id, subject, string(benchPayload(id, user)), user})
+	}
+	_, err := pool.CopyFrom(ctx, pgx.Identifier{"outbox"}, []string{"id", "subject", "payload", "ordering_key"}, pgx.CopyFromRows(rows))
+	if err != nil {
+		return fmt.Errorf("fill backlog: %w", err)
+	}
+	_, err = pool.Exec(ctx, `VACUUM ANALYZE outbox`)
+	return err
+}
+
+func startRelays(bin string, env []string, n int) ([]*exec.Cmd, error) {
+	var out []*exec.Cmd
+	for i := range n {
+		cmd := exec.Command(bin)
+		cmd.Env = append(env, "OPS_ADDR=127.0.0.1:"+strconv.Itoa(19191+i))
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			return nil, err
+		}
+		out = append(out, cmd)
+	}
+	return out, nil
+}
+
+func stopRelays(procs []*exec.Cmd) {
+	for _, p := range procs {
+		p.Process.Signal(os.Interrupt)
+	}
+	for _, p := range procs {
+		p.Wait()
+	}
+}
+
+// hwmKiB reads a process's peak resident set size.
+func hwmKiB(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			return n
+		}
+	}
+	return 0
+}
+
+// latencyRun commits events at rate for d (each in its own transaction,
+// then a debounced NOTIFY, as the API does) and measures, per event, from
+// the return of COMMIT to its arrival from the stream.
+func latencyRun(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStream, stream, subject string, rate int, d time.Duration) ([]time.Duration, error) {
+	var mu sync.Mutex
+	committed := map[string]time.Time{}
+	var lats []time.Duration
+	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverNewPolicy})
+	if err != nil {
+		return nil, err
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		now := time.Now()
+		id := m.Headers().Get(jetstream.MsgIDHeader)
+		mu.Lock()
+		if t, ok := committed[id]; ok {
+			lats = append(lats, now.Sub(t))
+			delete(committed, id)
+		}
+		mu.Unlock()
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer cc.Stop()
+	nctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	notifier := outbox.NewNotifier(pool, 5*time.Millisecond, quietLog())
+	go notifier.Run(nctx)
+
+	n := int(d.Seconds() * float64(rate))
+	tick := time.NewTicker(time.Second / time.Duration(rate))
+	defer tick.Stop()
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for i := range n {
+		<-tick.C
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			id := uuid.Must(uuid.NewV7())
+			user := "lat-" + strconv.Itoa(i%1000)
+			err := postgres.WithTx(ctx, pool, func(tx pgx.Tx) error {
+				return outbox.Append(ctx, tx, outbox.Message{ID: id, Subject: subject, Payload: benchPayload(id, user), OrderingKey: user})
+			})
+			if err != nil {
+				return
+			}
+			now := time.Now()
+			mu.Lock()
+			committed[id.String()] = now
+			mu.Unlock()
+			notifier.Poke()
+		})
+	}
+	wg.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		mu.Lock()
+		left := len(committed)
+		mu.Unlock()
+		if left == 0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(lats) == 0 {
+		return nil, fmt.Errorf("no event reached the stream")
+	}
+	return lats, nil
+}
