@@ -1,0 +1,97 @@
+// Package audit is the audit-log subscriber: every auth event recorded
+// exactly once, with its full envelope, in an append-only table (a trigger
+// refuses UPDATE, DELETE and TRUNCATE).
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/authevents/authevents/consumer"
+	"github.com/authevents/authevents/db/postgres"
+)
+
+// Durable is the consumer name, a contract.
+const Durable = "audit-log"
+
+// Config is the audit consumer's configuration: every subject.
+func Config(stream, subjects string) consumer.Config {
+	return consumer.Config{Stream: stream, Durable: Durable, FilterSubject: subjects}
+}
+
+// Handler writes audit rows.
+type Handler struct{ pool *pgxpool.Pool }
+
+// New returns the audit handler.
+func New(pool *pgxpool.Pool) *Handler { return &Handler{pool: pool} }
+
+// Handle records ev once. The event id is the primary key of audit_log, so
+// the row itself is the idempotency record.
+func (h *Handler) Handle(ctx context.Context, ev *consumer.Event) error {
+	id, err := uuid.Parse(ev.ID)
+	if err != nil {
+		return consumer.Permanent(fmt.Errorf("event id %q: %w", ev.ID, err))
+	}
+	at, err := time.Parse(time.RFC3339Nano, ev.Time)
+	if err != nil {
+		return consumer.Permanent(fmt.Errorf("event time %q: %w", ev.Time, err))
+	}
+	var data struct {
+		UserID    string `json:"userId"`
+		IP        string `json:"ip"`
+		UserAgent string `json:"userAgent"`
+	}
+	if len(ev.Data) > 0 {
+		if err := json.Unmarshal(ev.Data, &data); err != nil {
+			return consumer.Permanent(fmt.Errorf("event data: %w", err))
+		}
+	}
+	var user *uuid.UUID
+	if u, err := uuid.Parse(data.UserID); err == nil {
+		user = &u
+	}
+	if !json.Valid(ev.Body) {
+		return consumer.Permanent(errors.New("envelope is not JSON"))
+	}
+	return postgres.WithTx(ctx, h.pool, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `
+			INSERT INTO audit_log (event_id, type, user_id, occurred_at, ip, user_agent, envelope)
+			VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb) ON CONFLICT (event_id) DO NOTHING`,
+			id, ev.Type, user, at, data.IP, data.UserAgent, string(ev.Body))
+		return err
+	})
+}
+
+// Entry is one audit row as authctl prints it.
+type Entry struct {
+	EventID    uuid.UUID       `json:"eventId"`
+	Type       string          `json:"type"`
+	UserID     *uuid.UUID      `json:"userId"`
+	OccurredAt time.Time       `json:"occurredAt"`
+	IP         string          `json:"ip"`
+	UserAgent  string          `json:"userAgent"`
+	Envelope   json.RawMessage `json:"envelope"`
+}
+
+// Query returns a user's entries since a time, oldest first.
+func Query(ctx context.Context, q postgres.Querier, user uuid.UUID, since time.Time, limit int) ([]Entry, error) {
+	rows, err := q.Query(ctx, `SELECT event_id, type, user_id, occurred_at, ip, user_agent, envelope
+		FROM audit_log WHERE user_id = $1 AND occurred_at >= $2 ORDER BY occurred_at, event_id LIMIT $3`, user, since, limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Entry, error) {
+		var e Entry
+		var env []byte
+		err := r.Scan(&e.EventID, &e.Type, &e.UserID, &e.OccurredAt, &e.IP, &e.UserAgent, &env)
+		e.Envelope = env
+		return e, err
+	})
+}
