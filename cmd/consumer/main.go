@@ -1,0 +1,185 @@
+// Command consumer runs the subscriber services on the auth-events stream:
+//
+//	consumer --service email|analytics|security|audit|all
+//
+// Each service is a durable JetStream consumer (email-service, analytics,
+// security, audit-log); run several processes of one service to scale it.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/authevents/authevents/consumer"
+	"github.com/authevents/authevents/consumer/analytics"
+	"github.com/authevents/authevents/consumer/audit"
+	"github.com/authevents/authevents/consumer/email"
+	"github.com/authevents/authevents/consumer/security"
+	"github.com/authevents/authevents/db/postgres"
+	"github.com/authevents/authevents/internal/buildinfo"
+	"github.com/authevents/authevents/internal/config"
+	"github.com/authevents/authevents/internal/logging"
+	"github.com/authevents/authevents/internal/serve"
+	"github.com/authevents/authevents/ops"
+)
+
+// Config is the consumer's configuration, from the environment.
+type Config struct {
+	DatabaseURL string `env:"DATABASE_URL" envDefault:"postgres://127.0.0.1:5432/authevents?sslmode=disable"`
+	NATSURL     string `env:"NATS_URL" envDefault:"nats://127.0.0.1:4222"`
+	OpsAddr     string `env:"OPS_ADDR" envDefault:"127.0.0.1:9092"`
+	LogLevel    string `env:"LOG_LEVEL" envDefault:"info"`
+
+	Stream        string          `env:"STREAM_NAME" envDefault:"auth-events"`
+	SubjectPrefix string          `env:"STREAM_SUBJECT_PREFIX" envDefault:"auth."`
+	DLQStream     string          `env:"DLQ_STREAM" envDefault:"auth-events-dlq"`
+	Attempts      int             `env:"CONSUMER_ATTEMPTS" envDefault:"3"`
+	Backoff       []time.Duration `env:"CONSUMER_BACKOFF" envSeparator:"," envDefault:"1s,5s"`
+	AckWait       time.Duration   `env:"CONSUMER_ACK_WAIT" envDefault:"30s"`
+
+	SMTPURL  string `env:"SMTP_URL"`
+	MailDir  string `env:"MAIL_DIR" envDefault:"./var/mail"`
+	MailFrom string `env:"MAIL_FROM" envDefault:"authevents <no-reply@authevents.local>"`
+
+	SecurityFailedLogins     int           `env:"SECURITY_FAILED_LOGINS" envDefault:"5"`
+	SecurityStuffingAccounts int           `env:"SECURITY_STUFFING_ACCOUNTS" envDefault:"5"`
+	SecurityWindow           time.Duration `env:"SECURITY_WINDOW" envDefault:"15m"`
+}
+
+var services = []string{"email", "analytics", "security", "audit"}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], config.Environ(), os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "consumer: "+err.Error())
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, environ map[string]string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("consumer", flag.ContinueOnError)
+	service := fs.String("service", "", "email, analytics, security, audit or all")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	selected := map[string]bool{}
+	switch *service {
+	case "all":
+		for _, s := range services {
+			selected[s] = true
+		}
+	case "email", "analytics", "security", "audit":
+		selected[*service] = true
+	default:
+		return fmt.Errorf("--service must be one of %s or all", strings.Join(services, ", "))
+	}
+	cfg, err := config.Load[Config](environ)
+	if err != nil {
+		return err
+	}
+	if cfg.Attempts < 1 || cfg.AckWait < 2*time.Second || len(cfg.Backoff) == 0 {
+		return errors.New("CONSUMER_ATTEMPTS must be >= 1, CONSUMER_ACK_WAIT >= 2s, CONSUMER_BACKOFF not empty")
+	}
+	log := logging.New(stdout, cfg.LogLevel).With("service", "consumer")
+
+	pool, err := postgres.Open(ctx, cfg.DatabaseURL, 8)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := postgres.CheckSchema(ctx, pool); err != nil {
+		return err
+	}
+	nc, err := nats.Connect(cfg.NATSURL, nats.Name("authevents-consumer"), nats.MaxReconnects(-1),
+		nats.RetryOnFailedConnect(true), nats.ReconnectWait(250*time.Millisecond))
+	if err != nil {
+		return fmt.Errorf("NATS_URL: %w", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+
+	reg := ops.NewRegistry()
+	m := consumer.NewMetrics(reg)
+	all := cfg.SubjectPrefix + "user.*"
+	var consumers []*consumer.Consumer
+	add := func(c consumer.Config, h consumer.Handler) {
+		c.Attempts, c.Backoff, c.AckWait, c.DLQStream = cfg.Attempts, cfg.Backoff, cfg.AckWait, cfg.DLQStream
+		consumers = append(consumers, consumer.New(js, c, h, m, log))
+	}
+	if selected["email"] {
+		var sender email.Sender = email.Files{Dir: cfg.MailDir}
+		if cfg.SMTPURL != "" {
+			s, err := email.NewSMTP(cfg.SMTPURL)
+			if err != nil {
+				return err
+			}
+			sender = s
+		} else {
+			log.Warn("SMTP_URL not set: welcome emails are written as .eml files", "dir", cfg.MailDir)
+		}
+		add(email.Config(cfg.Stream, cfg.SubjectPrefix+"user."), email.New(pool, sender, cfg.MailFrom))
+	}
+	if selected["analytics"] {
+		add(analytics.Config(cfg.Stream, all), analytics.New(pool))
+	}
+	if selected["security"] {
+		add(security.Config(cfg.Stream, all), security.New(pool, security.Thresholds{
+			FailedLogins: cfg.SecurityFailedLogins, StuffingAccounts: cfg.SecurityStuffingAccounts, Window: cfg.SecurityWindow}, reg))
+	}
+	if selected["audit"] {
+		add(audit.Config(cfg.Stream, all), audit.New(pool))
+	}
+
+	opsLn, err := serve.Listen(cfg.OpsAddr)
+	if err != nil {
+		return err
+	}
+	checks := []ops.Check{{Name: "postgres", Fn: pool.Ping}, {Name: "nats", Fn: func(context.Context) error {
+		if !nc.IsConnected() {
+			return errors.New("nats: not connected")
+		}
+		return nil
+	}}}
+	log.Info("consumer starting", "version", buildinfo.Version(), "services", *service, "ops_url", "http://"+opsLn.Addr().String())
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		return serve.Run(gctx, serve.NewServer(ops.Handler(reg, checks...), log), opsLn, 5*time.Second, log)
+	})
+	for _, c := range consumers {
+		g.Go(func() error {
+			// The stream is the relay's to create: wait for it.
+			for attempt := 1; gctx.Err() == nil; attempt++ {
+				if _, err := js.Stream(gctx, cfg.Stream); err == nil {
+					break
+				} else if attempt == 1 || attempt%30 == 0 {
+					log.Warn("waiting for the stream", "stream", cfg.Stream, "err", err)
+				}
+				select {
+				case <-gctx.Done():
+				case <-time.After(time.Second):
+				}
+			}
+			return c.Run(gctx)
+		})
+	}
+	err = g.Wait()
+	log.Info("consumer stopped")
+	return err
+}

@@ -1,0 +1,109 @@
+// Package analytics is the analytics subscriber: events per type and hour,
+// and distinct active users per day, each event counted once.
+package analytics
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/authevents/authevents"
+	"github.com/authevents/authevents/consumer"
+	"github.com/authevents/authevents/db/postgres"
+)
+
+// Durable is the consumer name, a contract.
+const Durable = "analytics"
+
+// Config subscribes to every auth event.
+func Config(stream, subjects string) consumer.Config {
+	return consumer.Config{Stream: stream, Durable: Durable, FilterSubject: subjects}
+}
+
+// Handler updates the analytics tables.
+type Handler struct{ pool *pgxpool.Pool }
+
+// New returns the analytics handler.
+func New(pool *pgxpool.Pool) *Handler { return &Handler{pool: pool} }
+
+// active lists the event types that show a user active (not failures).
+var active = map[string]bool{
+	authevents.EventUserRegistered: true, authevents.EventUserLoggedIn: true,
+	authevents.EventUserTokenRefreshed: true, authevents.EventUserLoggedOut: true,
+}
+
+// Handle counts ev once.
+func (h *Handler) Handle(ctx context.Context, ev *consumer.Event) error {
+	id, err := uuid.Parse(ev.ID)
+	if err != nil {
+		return consumer.Permanent(fmt.Errorf("event id: %w", err))
+	}
+	at, err := time.Parse(time.RFC3339Nano, ev.Time)
+	if err != nil {
+		return consumer.Permanent(fmt.Errorf("event time: %w", err))
+	}
+	var data struct {
+		UserID string `json:"userId"`
+	}
+	json.Unmarshal(ev.Data, &data)
+	return postgres.WithTx(ctx, h.pool, func(tx pgx.Tx) error {
+		first, err := consumer.Once(ctx, tx, Durable, id)
+		if err != nil || !first {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO analytics_event_counts (hour, type, count) VALUES (date_trunc('hour', $1::timestamptz), $2, 1)
+			ON CONFLICT (hour, type) DO UPDATE SET count = analytics_event_counts.count + 1`, at.UTC(), ev.Type); err != nil {
+			return err
+		}
+		if user, err := uuid.Parse(data.UserID); err == nil && active[ev.Type] {
+			if _, err := tx.Exec(ctx, `INSERT INTO analytics_active_users (day, user_id) VALUES (($1::timestamptz AT TIME ZONE 'UTC')::date, $2)
+				ON CONFLICT DO NOTHING`, at.UTC(), user); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Stats is what `authctl stats --json` prints.
+type Stats struct {
+	EventsByHour     []HourCount `json:"eventsByHour"`
+	ActiveUsersByDay []DayCount  `json:"activeUsersByDay"`
+}
+
+// HourCount is events of one type in one hour.
+type HourCount struct {
+	Hour  time.Time `json:"hour"`
+	Type  string    `json:"type"`
+	Count int64     `json:"count"`
+}
+
+// DayCount is distinct active users on one day (UTC).
+type DayCount struct {
+	Day   string `json:"day"`
+	Users int64  `json:"users"`
+}
+
+// Read returns the stats since a time.
+func Read(ctx context.Context, q postgres.Querier, since time.Time) (Stats, error) {
+	s := Stats{EventsByHour: []HourCount{}, ActiveUsersByDay: []DayCount{}}
+	rows, err := q.Query(ctx, `SELECT hour, type, count FROM analytics_event_counts WHERE hour >= date_trunc('hour', $1::timestamptz) ORDER BY hour, type`, since)
+	if err != nil {
+		return s, err
+	}
+	if s.EventsByHour, err = pgx.CollectRows(rows, pgx.RowToStructByPos[HourCount]); err != nil {
+		return s, err
+	}
+	rows, err = q.Query(ctx, `SELECT to_char(day, 'YYYY-MM-DD'), count(*) FROM analytics_active_users WHERE day >= ($1::timestamptz AT TIME ZONE 'UTC')::date GROUP BY day ORDER BY day`, since)
+	if err != nil {
+		return s, err
+	}
+	s.ActiveUsersByDay, err = pgx.CollectRows(rows, pgx.RowToStructByPos[DayCount])
+	return s, err
+}

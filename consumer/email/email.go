@@ -1,0 +1,179 @@
+// Package email is the welcome-email subscriber (user.registered). It sends
+// through SMTP with go-mail, or, when no SMTP server is configured
+// (development), writes each message as an .eml file.
+//
+// Once per user: the event id is recorded after a successful send, and a
+// recorded event is never sent again. A crash between the send and the
+// record sends once more on redelivery; that message carries the same
+// Message-ID (derived from the event id), so a receiving server or client
+// can drop the repeat. The .eml writer is idempotent by construction (one
+// file per event id).
+package email
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/wneessen/go-mail"
+
+	"github.com/authevents/authevents"
+	"github.com/authevents/authevents/consumer"
+	"github.com/authevents/authevents/db/postgres"
+)
+
+// Durable is the consumer name, a contract.
+const Durable = "email-service"
+
+// Config subscribes to registrations only.
+func Config(stream, subjectPrefix string) consumer.Config {
+	return consumer.Config{Stream: stream, Durable: Durable, FilterSubject: subjectPrefix + authevents.EventUserRegistered}
+}
+
+// Sender delivers one message.
+type Sender interface {
+	Send(ctx context.Context, id string, m *mail.Msg) error
+}
+
+// Handler sends welcome emails.
+type Handler struct {
+	pool   *pgxpool.Pool
+	sender Sender
+	from   string
+	domain string
+}
+
+// New returns the email handler.
+func New(pool *pgxpool.Pool, sender Sender, from string) *Handler {
+	return &Handler{pool: pool, sender: sender, from: from, domain: "authevents"}
+}
+
+// MessageID is the Message-ID of the welcome email of an event.
+func MessageID(eventID string) string { return eventID + "@authevents" }
+
+// Handle sends the welcome email of a user.registered event once.
+func (h *Handler) Handle(ctx context.Context, ev *consumer.Event) error {
+	if ev.Type != authevents.EventUserRegistered {
+		return nil
+	}
+	id, err := uuid.Parse(ev.ID)
+	if err != nil {
+		return consumer.Permanent(fmt.Errorf("event id: %w", err))
+	}
+	var d authevents.UserRegistered
+	if err := json.Unmarshal(ev.Data, &d); err != nil || d.Email == "" {
+		return consumer.Permanent(fmt.Errorf("user.registered data without an email: %v", err))
+	}
+	var done bool
+	if err := h.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM processed_events WHERE consumer = $1 AND event_id = $2)`, Durable, id).Scan(&done); err != nil {
+		return err
+	}
+	if done {
+		return nil
+	}
+	m := mail.NewMsg()
+	if err := m.From(h.from); err != nil {
+		return consumer.Permanent(fmt.Errorf("MAIL_FROM: %w", err))
+	}
+	if err := m.To(d.Email); err != nil {
+		return consumer.Permanent(fmt.Errorf("recipient: %w", err))
+	}
+	m.Subject("Welcome to authevents, " + d.Name)
+	m.SetMessageIDWithValue(MessageID(ev.ID))
+	if t, err := time.Parse(time.RFC3339Nano, ev.Time); err == nil {
+		m.SetDateWithValue(t)
+	} else {
+		m.SetDate()
+	}
+	m.SetBodyString(mail.TypeTextPlain, "Hello "+d.Name+",\r\n\r\nyour account "+d.Email+" is ready.\r\n\r\n-- authevents\r\n")
+	if err := h.sender.Send(ctx, ev.ID, m); err != nil {
+		return fmt.Errorf("send welcome email: %w", err)
+	}
+	return postgres.WithTx(ctx, h.pool, func(tx pgx.Tx) error {
+		_, err := consumer.Once(ctx, tx, Durable, id)
+		return err
+	})
+}
+
+// SMTP sends through an SMTP server.
+type SMTP struct{ client *mail.Client }
+
+// NewSMTP parses SMTP_URL: smtp://[user:pass@]host[:port][?tls=none|opportunistic|mandatory]
+// (default opportunistic) or smtps:// for implicit TLS.
+func NewSMTP(rawURL string) (*SMTP, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" {
+		return nil, errors.New("SMTP_URL must look like smtp://[user:pass@]host:port")
+	}
+	opts := []mail.Option{mail.WithTimeout(10 * time.Second)}
+	port := 25
+	if u.Scheme == "smtps" {
+		port = 465
+		opts = append(opts, mail.WithSSL())
+	}
+	if p := u.Port(); p != "" {
+		if port, err = strconv.Atoi(p); err != nil {
+			return nil, fmt.Errorf("SMTP_URL port: %w", err)
+		}
+	}
+	opts = append(opts, mail.WithPort(port))
+	switch u.Query().Get("tls") {
+	case "none":
+		opts = append(opts, mail.WithTLSPolicy(mail.NoTLS))
+	case "mandatory":
+		opts = append(opts, mail.WithTLSPolicy(mail.TLSMandatory))
+	default:
+		opts = append(opts, mail.WithTLSPolicy(mail.TLSOpportunistic))
+	}
+	if u.User != nil {
+		pass, _ := u.User.Password()
+		opts = append(opts, mail.WithSMTPAuth(mail.SMTPAuthAutoDiscover), mail.WithUsername(u.User.Username()), mail.WithPassword(pass))
+	}
+	c, err := mail.NewClient(u.Hostname(), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("SMTP_URL: %w", err)
+	}
+	return &SMTP{client: c}, nil
+}
+
+// Send delivers m.
+func (s *SMTP) Send(ctx context.Context, _ string, m *mail.Msg) error {
+	return s.client.DialAndSendWithContext(ctx, m)
+}
+
+// Files writes each message as <dir>/<event id>.eml.
+type Files struct{ Dir string }
+
+// Send writes m atomically (temp file, then rename).
+func (f Files) Send(_ context.Context, id string, m *mail.Msg) error {
+	if err := os.MkdirAll(f.Dir, 0o750); err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if _, err := m.WriteTo(&buf); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(f.Dir, ".tmp-*")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(buf.Bytes()); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), filepath.Join(f.Dir, id+".eml"))
+}
