@@ -3,7 +3,7 @@ SHELL := /usr/bin/env bash
 GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/authevents/authevents/internal/buildinfo.version=$(VERSION)
-BINARIES := api authctl relay
+BINARIES := api authctl relay consumer
 FUZZTIME ?= 30s
 
 .DEFAULT_GOAL := help
@@ -13,7 +13,7 @@ help: ## list the targets
 	@grep -hE '^[a-zA-Z_/-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
 .PHONY: build
-build: ## build bin/api, bin/authctl, bin/relay
+build: ## build bin/api, bin/authctl, bin/relay, bin/consumer
 	@mkdir -p bin
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ $(addprefix ./cmd/,$(BINARIES))
 

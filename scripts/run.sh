@@ -5,7 +5,7 @@
 #      when they are not already running);
 #   2. the database created and migrated;
 #   3. a development signing key under ./var/ unless JWT_PRIVATE_KEY_FILE is set;
-#   4. the API and the relay (and, as they land, the consumers), URLs printed.
+#   4. the API, the relay and the four consumers, URLs printed.
 # Ctrl-C stops everything this script started, services included.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -48,6 +48,7 @@ start() { # name binary [args...]
 }
 start api bin/api
 OPS_ADDR=${RELAY_OPS_ADDR:-127.0.0.1:9091} start relay bin/relay
+OPS_ADDR=${CONSUMER_OPS_ADDR:-127.0.0.1:9092} MAIL_DIR=${MAIL_DIR:-$root/var/mail} start consumer bin/consumer --service all
 
 # Wait until the API answers, then print where everything is.
 for _ in $(seq 1 100); do
@@ -61,6 +62,8 @@ authevents is running:
   JWKS           http://$HTTP_ADDR/.well-known/jwks.json
   API ops        http://$OPS_ADDR/metrics  /healthz  /readyz
   relay ops      http://${RELAY_OPS_ADDR:-127.0.0.1:9091}/metrics  /healthz  /readyz
+  consumers ops  http://${CONSUMER_OPS_ADDR:-127.0.0.1:9092}/metrics  (email, analytics, security, audit)
+  welcome mail   ${MAIL_DIR:-$root/var/mail}/*.eml  (SMTP_URL unset)
   PostgreSQL     $DATABASE_URL
   Redis          $REDIS_URL
   NATS           $NATS_URL

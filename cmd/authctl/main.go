@@ -35,6 +35,12 @@ commands:
                     make dead rows pending again (attempts reset)
   outbox dead discard ID... | --all
                     delete dead rows
+  dlq list|show SEQ...        dead letters of the consumers (auth-events-dlq)
+  dlq replay SEQ... | --all   republish to the original subject, remove from the DLQ
+  dlq purge SEQ... | --all    remove dead letters
+  stats [--since T]           analytics: events per type and hour, active users per day
+  security alerts [--since T] security alerts, newest first
+  audit --user ID [--since T] a user's audit log, oldest first
   keygen [--if-missing] FILE
                     write a new Ed25519 signing key (PKCS#8 PEM, mode 0600);
                     with --if-missing, keep a valid key that is already there
@@ -46,6 +52,9 @@ environment:
   DATABASE_URL      default postgres://127.0.0.1:5432/authevents?sslmode=disable
   NATS_URL          default nats://127.0.0.1:4222 (outbox status: publish rate)
   STREAM_NAME       default auth-events
+  DLQ_STREAM        default auth-events-dlq
+
+T is RFC 3339 (2026-11-28T10:00:00Z) or a duration back from now (24h).
 `
 
 func main() {
@@ -73,12 +82,28 @@ type cli struct {
 	ifMissing bool
 	all       bool
 	interval  time.Duration
+	user      string
+	since     time.Time
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
 	c := &cli{out: out, interval: 2 * time.Second}
 	var rest []string
-	for _, a := range args {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if (a == "--user" || a == "--since") && i+1 < len(args) {
+			i++
+			if a == "--user" {
+				c.user = args[i]
+				continue
+			}
+			t, err := parseSince(args[i])
+			if err != nil {
+				return usageError(err.Error())
+			}
+			c.since = t
+			continue
+		}
 		switch a {
 		case "--json", "-json":
 			c.json = true
@@ -104,6 +129,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return c.migrate(ctx, rest[1])
 	case "outbox":
 		return c.outboxCmd(ctx, rest[1:])
+	case "dlq":
+		return c.dlqCmd(ctx, rest[1:])
+	case "stats", "security", "audit":
+		return c.reportCmd(ctx, rest)
 	case "db":
 		if len(rest) != 2 || rest[1] != "create" {
 			return usageError("db needs create")
@@ -239,4 +268,15 @@ func (c *cli) printJSON(v any) error {
 	enc := json.NewEncoder(c.out)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// parseSince reads an RFC 3339 time or a duration back from now.
+func parseSince(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil {
+		return time.Now().Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("--since %q: want RFC 3339 or a duration", s)
 }

@@ -133,7 +133,7 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout i
 		} else {
 			log.Warn("SMTP_URL not set: welcome emails are written as .eml files", "dir", cfg.MailDir)
 		}
-		add(email.Config(cfg.Stream, cfg.SubjectPrefix+"user."), email.New(pool, sender, cfg.MailFrom))
+		add(email.Config(cfg.Stream, cfg.SubjectPrefix), email.New(pool, sender, cfg.MailFrom))
 	}
 	if selected["analytics"] {
 		add(analytics.Config(cfg.Stream, all), analytics.New(pool))
