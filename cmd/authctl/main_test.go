@@ -4,12 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/authevents/authevents/consumer"
 	"github.com/authevents/authevents/db/postgres"
 	"github.com/authevents/authevents/db/postgres/pgtest"
 	"github.com/authevents/authevents/internal/natstest"
@@ -99,5 +105,96 @@ func TestOutboxCommands(t *testing.T) {
 	}
 	if err := run(ctx, []string{"keygen", "--if-missing", key}, &bytes.Buffer{}); err != nil {
 		t.Fatalf("keygen --if-missing on a valid key: %v", err)
+	}
+}
+
+// Not parallel: authctl reads its configuration from the process environment.
+func TestConsumerCommands(t *testing.T) {
+	pool, dbURL := pgtest.NewWithURL(t)
+	_, js, names := natstest.Shared(t)
+	ctx := context.Background()
+	if _, err := relay.EnsureStream(ctx, js, relay.StreamConfig{Name: names.Stream, Subjects: []string{names.Subject}, MaxAge: time.Hour, Duplicates: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	dlq := names.Stream + "-dlq"
+	if err := consumer.EnsureDLQ(ctx, js, dlq); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { js.DeleteStream(context.Background(), dlq) })
+	t.Setenv("DATABASE_URL", dbURL)
+	t.Setenv("NATS_URL", natstest.URL())
+	t.Setenv("DLQ_STREAM", dlq)
+
+	var events []string
+	for i := range 2 {
+		id := uuid.NewString()
+		events = append(events, id)
+		m := &nats.Msg{Subject: consumer.DLQSubject(dlq, "email-service"), Data: []byte(fmt.Sprintf(`{"id":"%s","n":%d}`, id, i)), Header: nats.Header{}}
+		m.Header.Set(consumer.HeaderOriginalSubject, names.For("user.registered"))
+		m.Header.Set(consumer.HeaderConsumer, "email-service")
+		m.Header.Set(consumer.HeaderDeliveries, "3")
+		m.Header.Set(consumer.HeaderLastError, "smtp down")
+		m.Header.Set(consumer.HeaderStreamSeq, strconv.Itoa(10+i))
+		m.Header.Set(consumer.HeaderEventID, id)
+		if _, err := js.PublishMsg(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list, err := runCLI(t, "dlq", "list")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dls := list["deadLetters"].([]any)
+	if len(dls) != 2 {
+		t.Fatalf("dlq list = %v", list)
+	}
+	first := dls[0].(map[string]any)
+	if first["consumer"] != "email-service" || first["deliveries"] != "3" || first["lastError"] != "smtp down" ||
+		first["originalSubject"] != names.For("user.registered") || first["streamSeq"] != "10" || first["eventId"] != events[0] {
+		t.Errorf("dead letter = %v", first)
+	}
+	show, err := runCLI(t, "dlq", "show", "1")
+	if err != nil || !strings.Contains(show["deadLetters"].([]any)[0].(map[string]any)["body"].(string), events[0]) {
+		t.Fatalf("dlq show = %v, %v", show, err)
+	}
+	if _, err := runCLI(t, "dlq", "replay", "1"); err != nil {
+		t.Fatal(err)
+	}
+	replayed := natstest.Collect(t, js, names.Stream, 1, 5*time.Second)
+	if len(replayed) != 1 || replayed[0].Subject() != names.For("user.registered") ||
+		replayed[0].Headers().Get(jetstream.MsgIDHeader) != events[0]+":replay:1" || !strings.Contains(string(replayed[0].Data()), events[0]) {
+		t.Fatalf("replay did not republish dead letter 1 to its original subject")
+	}
+	if list, _ = runCLI(t, "dlq", "list"); len(list["deadLetters"].([]any)) != 1 {
+		t.Fatalf("after replay: %v, want the other dead letter only", list)
+	}
+	if v, err := runCLI(t, "dlq", "purge", "--all"); err != nil || len(v["purged"].([]any)) != 1 {
+		t.Fatalf("purge --all = %v, %v", v, err)
+	}
+	if list, _ = runCLI(t, "dlq", "list"); len(list["deadLetters"].([]any)) != 0 {
+		t.Fatalf("after purge: %v", list)
+	}
+
+	user := uuid.New()
+	pool.Exec(ctx, `INSERT INTO audit_log (event_id, type, user_id, occurred_at, envelope) VALUES ($1, 'user.logged_in', $2, '2026-11-28T10:00:00Z', '{"a":1}')`, uuid.New(), user)
+	pool.Exec(ctx, `INSERT INTO analytics_event_counts VALUES ('2026-11-28T10:00:00Z', 'user.logged_in', 7)`)
+	pool.Exec(ctx, `INSERT INTO security_alerts (event_id, rule, severity, user_id) VALUES ($1, 'token_reuse', 'high', $2)`, uuid.New(), user)
+	a, err := runCLI(t, "audit", "--user", user.String(), "--since", "2026-11-01T00:00:00Z")
+	if err != nil || len(a["entries"].([]any)) != 1 {
+		t.Fatalf("audit = %v, %v", a, err)
+	}
+	if a, _ := runCLI(t, "audit", "--user", user.String(), "--since", "2026-11-29T00:00:00Z"); len(a["entries"].([]any)) != 0 {
+		t.Errorf("audit --since after the entry = %v", a)
+	}
+	s, err := runCLI(t, "stats", "--since", "2026-11-28T00:00:00Z")
+	if err != nil || len(s["eventsByHour"].([]any)) != 1 {
+		t.Fatalf("stats = %v, %v", s, err)
+	}
+	al, err := runCLI(t, "security", "alerts")
+	if err != nil || al["alerts"].([]any)[0].(map[string]any)["rule"] != "token_reuse" {
+		t.Fatalf("security alerts = %v, %v", al, err)
+	}
+	if _, err := runCLI(t, "audit"); err == nil {
+		t.Error("audit without --user succeeded")
 	}
 }
