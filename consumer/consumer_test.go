@@ -271,6 +271,13 @@ func TestDeadLetterAndReplay(t *testing.T) {
 	if c := calls.Load(); c != 3 {
 		t.Errorf("terminated message was delivered again (%d calls)", c)
 	}
+	for name, want := range map[string]float64{
+		"authevents_consumer_dead_lettered_total": 1, "authevents_consumer_redeliveries_total": 2,
+	} {
+		if got := counterSum(t, reg, name); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
 
 	broken.Store(false)
 	e.publishRaw(t, hdr.Get(consumer.HeaderOriginalSubject), dl.Data(), hdr.Get(consumer.HeaderEventID)+":replay:1")
@@ -309,4 +316,21 @@ func TestTwoReplicasApplyOnce(t *testing.T) {
 	if n := e.auditRows(t); n != 40 {
 		t.Fatalf("%d rows, want 40", n)
 	}
+}
+
+func counterSum(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
 }

@@ -147,7 +147,12 @@ func TestSIGKILLLosesNothingAndDuplicatesNothing(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		// Paced over at least 1.5 s so that the kills land while events
+		// are still being produced, however fast the machine.
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
 		for range 30 {
+			<-tick.C
 			ids := p.produce(t, 100, 60)
 			mu.Lock()
 			produced = append(produced, ids...)
@@ -155,7 +160,7 @@ func TestSIGKILLLosesNothingAndDuplicatesNothing(t *testing.T) {
 		}
 	}()
 	kills := 0
-	for running := true; running; {
+	for producing := true; producing || kills < 5; {
 		cmd := p.start(t)
 		time.Sleep(time.Duration(50+rand.IntN(300)) * time.Millisecond) // a random moment, by design
 		cmd.Process.Signal(syscall.SIGKILL)
@@ -163,7 +168,7 @@ func TestSIGKILLLosesNothingAndDuplicatesNothing(t *testing.T) {
 		kills++
 		select {
 		case <-done:
-			running = false
+			producing = false
 		default:
 		}
 	}
@@ -191,9 +196,7 @@ func TestSIGKILLLosesNothingAndDuplicatesNothing(t *testing.T) {
 		t.Errorf("%d messages for %d events", len(ids), len(produced))
 	}
 	t.Logf("%d events, %d kills, %d messages", len(produced), kills, len(ids))
-	if kills < 3 {
-		t.Errorf("only %d kills: the test did not exercise restarts", kills)
-	}
+
 }
 
 // TestSIGTERMLeavesNothingHalfMarked stops the relay with SIGTERM in the
