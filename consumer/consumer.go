@@ -3,11 +3,14 @@
 // a delay between them, a dead-letter stream, and the idempotency record
 // that makes effects apply once however often a message is delivered.
 //
-// Attempts: a message is handed to the handler at most Config.Attempts
-// times. The server's MaxDeliver is one more than that, as a safety net:
-// if the process dies during the last attempt, the server delivers once
-// more and the message goes straight to the dead-letter stream instead of
-// being dropped by the consumer's ack floor.
+// Attempts: a message is dead-lettered after its handler failed
+// Config.Attempts times. Failures are counted in Postgres
+// (consumer_failures), not by the server's delivery count, because a
+// delivery to a process killed before it could ack is not a failed
+// attempt: a consumer that crashes repeatedly must not use up, and lose,
+// the messages it held. The server's MaxDeliver is a generous backstop
+// (MaxDeliveries); the delivery that reaches it goes to the dead-letter
+// stream instead of falling silently below the consumer's ack floor.
 package consumer
 
 import (
@@ -20,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -68,8 +72,9 @@ type Config struct {
 	Stream        string          // source stream, auth-events
 	Durable       string          // durable name = service name
 	FilterSubject string          // e.g. auth.user.registered, or auth.user.*
-	Attempts      int             // handler attempts before dead-lettering (3)
-	Backoff       []time.Duration // delay before attempt 2, 3, ... (NakWithDelay)
+	Attempts      int             // handler failures before dead-lettering (3)
+	MaxDeliveries int             // server-side backstop on deliveries (10 x Attempts)
+	Backoff       []time.Duration // delay after failure 1, 2, ... (NakWithDelay)
 	AckWait       time.Duration   // server redelivers after this without an ack
 	Batch         int             // messages per fetch
 	DLQStream     string          // dead-letter stream, auth-events-dlq
@@ -82,6 +87,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Attempts <= 0 {
 		c.Attempts = 3
+	}
+	if c.MaxDeliveries <= c.Attempts {
+		c.MaxDeliveries = 10 * c.Attempts
 	}
 	if len(c.Backoff) == 0 {
 		c.Backoff = []time.Duration{time.Second, 5 * time.Second}
@@ -105,6 +113,7 @@ const (
 	HeaderStreamSeq       = "Authevents-Stream-Seq"
 	HeaderConsumer        = "Authevents-Consumer"
 	HeaderDeliveries      = "Authevents-Deliveries"
+	HeaderFailures        = "Authevents-Failures"
 	HeaderLastError       = "Authevents-Last-Error"
 	HeaderEventID         = "Authevents-Event-Id"
 )
@@ -127,18 +136,19 @@ func EnsureDLQ(ctx context.Context, js jetstream.JetStream, name string) error {
 
 // Consumer runs one durable consumer.
 type Consumer struct {
-	js  jetstream.JetStream
-	cfg Config
-	h   Handler
-	log *slog.Logger
-	m   *metrics
+	js   jetstream.JetStream
+	pool *pgxpool.Pool
+	cfg  Config
+	h    Handler
+	log  *slog.Logger
+	m    *metrics
 }
 
 // New returns a Consumer. Metrics are labelled with the durable name, so
 // several consumers may share reg.
-func New(js jetstream.JetStream, cfg Config, h Handler, m *Metrics, log *slog.Logger) *Consumer {
+func New(js jetstream.JetStream, pool *pgxpool.Pool, cfg Config, h Handler, m *Metrics, log *slog.Logger) *Consumer {
 	cfg = cfg.withDefaults()
-	return &Consumer{js: js, cfg: cfg, h: h, log: log.With("component", "consumer", "consumer", cfg.Durable), m: m.forConsumer(cfg.Durable)}
+	return &Consumer{js: js, pool: pool, cfg: cfg, h: h, log: log.With("component", "consumer", "consumer", cfg.Durable), m: m.forConsumer(cfg.Durable)}
 }
 
 // Ensure creates or updates the durable consumer and the dead-letter stream.
@@ -146,13 +156,9 @@ func (c *Consumer) Ensure(ctx context.Context) (jetstream.Consumer, error) {
 	if err := EnsureDLQ(ctx, c.js, c.cfg.DLQStream); err != nil {
 		return nil, err
 	}
-	backoff := make([]time.Duration, 0, c.cfg.Attempts)
-	for i := range c.cfg.Attempts {
-		backoff = append(backoff, c.delay(i+1))
-	}
 	cons, err := c.js.CreateOrUpdateConsumer(ctx, c.cfg.Stream, jetstream.ConsumerConfig{
 		Durable: c.cfg.Durable, AckPolicy: jetstream.AckExplicitPolicy, AckWait: c.cfg.AckWait,
-		MaxDeliver: c.cfg.Attempts + 1, BackOff: backoff, FilterSubject: c.cfg.FilterSubject,
+		MaxDeliver: c.cfg.MaxDeliveries, FilterSubject: c.cfg.FilterSubject,
 		DeliverPolicy: jetstream.DeliverAllPolicy, MaxAckPending: 1000,
 	})
 	if err != nil {
@@ -218,43 +224,89 @@ func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) {
 		c.m.redeliveries.Inc()
 	}
 	var herr error
-	if md.NumDelivered > uint64(c.cfg.Attempts) {
-		// The safety-net delivery: the last attempt never settled.
-		herr = errors.New("attempts exhausted without a settled outcome (consumer died during its last attempt?)")
+	if md.NumDelivered >= uint64(c.cfg.MaxDeliveries) {
+		// The server will not deliver it again: dead-letter it now.
+		herr = Permanent(fmt.Errorf("delivered %d times without being settled", md.NumDelivered))
 	} else if err := json.Unmarshal(msg.Data(), &ev.CloudEvent); err != nil || ev.ID == "" || ev.Type == "" {
 		herr = Permanent(fmt.Errorf("not a CloudEvent: %v", err))
 	} else {
-		hctx, cancel := context.WithTimeout(ctx, c.cfg.AckWait-time.Second)
-		herr = c.h.Handle(hctx, ev)
-		cancel()
+		herr = c.call(ctx, ev)
 	}
 	typ := ev.Type
 	if typ == "" {
 		typ = "unknown"
 	}
 	c.m.duration.Observe(time.Since(start).Seconds())
-	switch {
-	case herr == nil:
+	if herr == nil {
 		if err := msg.DoubleAck(ctx); err != nil {
 			// Not acked: it will be redelivered, and the handler is idempotent.
 			c.log.Warn("ack failed", "seq", ev.StreamSeq, "err", err)
 		}
+		c.forget(ctx, md)
 		c.m.processed.WithLabelValues(typ, "ok").Inc()
-	case IsPermanent(herr) || md.NumDelivered >= uint64(c.cfg.Attempts):
-		c.deadLetter(ctx, msg, ev, md, herr)
-		c.m.processed.WithLabelValues(typ, "dead_lettered").Inc()
-	default:
-		delay := c.delay(int(md.NumDelivered))
-		c.log.Warn("handler failed; will retry", "event_id", ev.ID, "type", ev.Type, "attempt", md.NumDelivered, "retry_in", delay, "err", herr)
-		msg.NakWithDelay(delay)
-		c.m.processed.WithLabelValues(typ, "retry").Inc()
+		return
+	}
+	failures := 0 // a permanent failure is not retried, whatever the count
+	if !IsPermanent(herr) {
+		var err error
+		if failures, err = c.recordFailure(ctx, md, herr); err != nil {
+			// Cannot count: retry later without spending an attempt.
+			c.log.Warn("cannot record handler failure; retrying", "seq", ev.StreamSeq, "err", err)
+			msg.NakWithDelay(c.delay(1))
+			c.m.processed.WithLabelValues(typ, "retry").Inc()
+			return
+		}
+	}
+	if IsPermanent(herr) || failures >= c.cfg.Attempts {
+		if c.deadLetter(ctx, msg, ev, md, failures, herr) {
+			c.forget(ctx, md)
+			c.m.processed.WithLabelValues(typ, "dead_lettered").Inc()
+		}
+		return
+	}
+	delay := c.delay(failures)
+	c.log.Warn("handler failed; will retry", "event_id", ev.ID, "type", ev.Type, "attempt", failures, "retry_in", delay, "err", herr)
+	msg.NakWithDelay(delay)
+	c.m.processed.WithLabelValues(typ, "retry").Inc()
+}
+
+// call runs the handler with a deadline inside AckWait; a panic is a
+// failure like any other.
+func (c *Consumer) call(ctx context.Context, ev *Event) (err error) {
+	hctx, cancel := context.WithTimeout(ctx, c.cfg.AckWait-time.Second)
+	defer cancel()
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("handler panic: %v", p)
+		}
+	}()
+	return c.h.Handle(hctx, ev)
+}
+
+// recordFailure counts a handler failure of the message and returns the
+// count so far.
+func (c *Consumer) recordFailure(ctx context.Context, md *jetstream.MsgMetadata, cause error) (int, error) {
+	var n int
+	err := c.pool.QueryRow(ctx, `
+		INSERT INTO consumer_failures (consumer, stream, stream_seq, failures, last_error) VALUES ($1, $2, $3, 1, $4)
+		ON CONFLICT (consumer, stream, stream_seq)
+		DO UPDATE SET failures = consumer_failures.failures + 1, last_error = $4, updated_at = now()
+		RETURNING failures`, c.cfg.Durable, md.Stream, int64(md.Sequence.Stream), truncate(cause.Error(), 1000)).Scan(&n)
+	return n, err
+}
+
+// forget removes the failure count of a settled message.
+func (c *Consumer) forget(ctx context.Context, md *jetstream.MsgMetadata) {
+	if _, err := c.pool.Exec(ctx, `DELETE FROM consumer_failures WHERE consumer = $1 AND stream = $2 AND stream_seq = $3`,
+		c.cfg.Durable, md.Stream, int64(md.Sequence.Stream)); err != nil {
+		c.log.Debug("could not clear failure count", "err", err)
 	}
 }
 
 // deadLetter copies the message with its metadata to the dead-letter
 // stream, then terminates it in the source consumer. If the copy fails the
 // message is nak'ed instead, so it is never dropped silently.
-func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, ev *Event, md *jetstream.MsgMetadata, cause error) {
+func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, ev *Event, md *jetstream.MsgMetadata, failures int, cause error) bool {
 	out := &nats.Msg{Subject: DLQSubject(c.cfg.DLQStream, c.cfg.Durable), Data: msg.Data(), Header: nats.Header{}}
 	out.Header.Set(jetstream.MsgIDHeader, c.cfg.Durable+":"+md.Stream+":"+strconv.FormatUint(md.Sequence.Stream, 10))
 	out.Header.Set(HeaderOriginalSubject, msg.Subject())
@@ -262,6 +314,7 @@ func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, ev *Event,
 	out.Header.Set(HeaderStreamSeq, strconv.FormatUint(md.Sequence.Stream, 10))
 	out.Header.Set(HeaderConsumer, c.cfg.Durable)
 	out.Header.Set(HeaderDeliveries, strconv.FormatUint(md.NumDelivered, 10))
+	out.Header.Set(HeaderFailures, strconv.Itoa(failures))
 	out.Header.Set(HeaderLastError, truncate(cause.Error(), 1000))
 	if id := msg.Headers().Get(jetstream.MsgIDHeader); id != "" {
 		out.Header.Set(HeaderEventID, id)
@@ -273,13 +326,14 @@ func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, ev *Event,
 	if _, err := c.js.PublishMsg(pctx, out); err != nil {
 		c.log.Error("dead-letter publish failed; message left for redelivery", "seq", ev.StreamSeq, "err", err)
 		msg.NakWithDelay(c.delay(c.cfg.Attempts))
-		return
+		return false
 	}
 	if err := msg.Term(); err != nil {
 		c.log.Warn("term after dead-lettering failed", "seq", ev.StreamSeq, "err", err)
 	}
 	c.m.deadLettered.Inc()
-	c.log.Error("message dead-lettered", "event_id", ev.ID, "type", ev.Type, "seq", ev.StreamSeq, "deliveries", md.NumDelivered, "err", cause)
+	c.log.Error("message dead-lettered", "event_id", ev.ID, "type", ev.Type, "seq", ev.StreamSeq, "deliveries", md.NumDelivered, "failures", failures, "err", cause)
+	return true
 }
 
 // watchLag exports pending, ack-pending and lag from the consumer's info.

@@ -91,7 +91,7 @@ func (e *env) run(t *testing.T, h consumer.Handler, reg prometheus.Registerer) f
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	c := consumer.New(e.js, e.config(), h, consumer.NewMetrics(reg), quiet)
+	c := consumer.New(e.js, e.pool, e.config(), h, consumer.NewMetrics(reg), quiet)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
@@ -253,7 +253,7 @@ func TestDeadLetterAndReplay(t *testing.T) {
 	hdr := dl.Headers()
 	want := map[string]string{
 		consumer.HeaderOriginalSubject: e.names.For("user.logged_in"), consumer.HeaderStream: e.names.Stream,
-		consumer.HeaderStreamSeq: "1", consumer.HeaderConsumer: audit.Durable, consumer.HeaderDeliveries: "3",
+		consumer.HeaderStreamSeq: "1", consumer.HeaderConsumer: audit.Durable, consumer.HeaderDeliveries: "3", consumer.HeaderFailures: "3",
 		consumer.HeaderLastError: "smtp server on fire", consumer.HeaderEventID: id.String(),
 	}
 	for k, v := range want {

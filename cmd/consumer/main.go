@@ -120,7 +120,7 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout i
 	var consumers []*consumer.Consumer
 	add := func(c consumer.Config, h consumer.Handler) {
 		c.Attempts, c.Backoff, c.AckWait, c.DLQStream = cfg.Attempts, cfg.Backoff, cfg.AckWait, cfg.DLQStream
-		consumers = append(consumers, consumer.New(js, c, h, m, log))
+		consumers = append(consumers, consumer.New(js, pool, c, h, m, log))
 	}
 	if selected["email"] {
 		var sender email.Sender = email.Files{Dir: cfg.MailDir}
