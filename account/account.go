@@ -400,43 +400,14 @@ func (s *Service) event(eventType, subject string, now time.Time, data any) (out
 	return outbox.Message{ID: id, Subject: authevents.Subject(eventType), Payload: payload, OrderingKey: subject}, nil
 }
 
-// inTxDynamic is inTx for transactions whose events are known only inside
-// fn: fn returns the event types it appended.
-func (s *Service) inTxDynamic(ctx context.Context, fn func(pgx.Tx) ([]string, error), committed *[]string) error {
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	return s.finishTx(ctx, tx, fn, committed)
-}
-
-// finishTx runs fn in the begun tx, commits, and reports the committed
-// event types.
-func (s *Service) finishTx(ctx context.Context, tx pgx.Tx, fn func(pgx.Tx) ([]string, error), committed *[]string) error {
-	err := postgres.Finish(ctx, tx, func(tx pgx.Tx) error {
-		types, err := fn(tx)
-		if err != nil {
-			return err
-		}
-		*committed = types
-		if s.beforeCommit != nil {
-			return s.beforeCommit(tx)
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for _, t := range *committed {
-		s.committed(t)
-	}
-	return nil
-}
-
-// inTx runs fn in a transaction and reports the committed event types.
-func (s *Service) inTx(ctx context.Context, fn func(pgx.Tx) error, eventTypes ...string) error {
+// inTxDynamic runs fn in a transaction, with the test hook before the
+// commit, and reports the event types fn says it appended once they are
+// committed.
+func (s *Service) inTxDynamic(ctx context.Context, fn func(pgx.Tx) ([]string, error)) error {
+	var types []string
 	err := postgres.WithTx(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := fn(tx); err != nil {
+		var err error
+		if types, err = fn(tx); err != nil {
 			return err
 		}
 		if s.beforeCommit != nil {
@@ -447,10 +418,16 @@ func (s *Service) inTx(ctx context.Context, fn func(pgx.Tx) error, eventTypes ..
 	if err != nil {
 		return err
 	}
-	for _, t := range eventTypes {
+	for _, t := range types {
 		s.committed(t)
 	}
 	return nil
+}
+
+// inTx is inTxDynamic for transactions whose event types are known up
+// front.
+func (s *Service) inTx(ctx context.Context, fn func(pgx.Tx) error, eventTypes ...string) error {
+	return s.inTxDynamic(ctx, func(tx pgx.Tx) ([]string, error) { return eventTypes, fn(tx) })
 }
 
 // newID returns a UUIDv7: time-ordered, so primary-key inserts stay local.

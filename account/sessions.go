@@ -72,7 +72,6 @@ func (s *Service) Refresh(ctx context.Context, raw string, c authevents.Client) 
 	// that holds the user lock and the session row.
 	var res *Result
 	var reused bool
-	var events []string
 	err = s.inTxDynamic(ctx, func(tx pgx.Tx) ([]string, error) {
 		if err := postgres.LockUser(ctx, tx, v.UserID); err != nil {
 			return nil, err
@@ -83,7 +82,7 @@ func (s *Service) Refresh(ctx context.Context, raw string, c authevents.Client) 
 			return []string{authevents.EventTokenReuseDetected}, err
 		}
 		return nil, err
-	}, &events)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -176,7 +175,6 @@ func (s *Service) EndSession(ctx context.Context, v *token.Verified, id uuid.UUI
 func (s *Service) endSessions(ctx context.Context, v *token.Verified, reason string, ids ...uuid.UUID) (int, error) {
 	now := s.now()
 	var ended []uuid.UUID
-	var events []string
 	err := s.inTxDynamic(ctx, func(tx pgx.Tx) ([]string, error) {
 		ended = ended[:0]
 		if err := postgres.LockUser(ctx, tx, v.UserID); err != nil {
@@ -224,7 +222,7 @@ func (s *Service) endSessions(ctx context.Context, v *token.Verified, reason str
 			}
 		}
 		return types, nil
-	}, &events)
+	})
 	if err != nil {
 		return 0, err
 	}

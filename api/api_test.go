@@ -23,36 +23,20 @@ import (
 	"github.com/authevents/authevents/account/accounttest"
 	"github.com/authevents/authevents/api"
 	"github.com/authevents/authevents/internal/logging"
+	"github.com/authevents/authevents/internal/testenv"
 	"github.com/authevents/authevents/token"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 type fixture struct {
 	*accounttest.Env
 	srv  *httptest.Server
 	reg  *prometheus.Registry
-	logs *syncBuffer
+	logs *testenv.Buffer
 }
 
 func setup(t *testing.T, cfg api.Config, opts ...func(*accounttest.Options)) *fixture {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testenv.Buffer{}
 	log := logging.New(logs, "debug")
 	reg := prometheus.NewRegistry()
 	m := api.NewMetrics(reg)

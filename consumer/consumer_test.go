@@ -23,6 +23,7 @@ import (
 	"github.com/authevents/authevents/consumer/audit"
 	"github.com/authevents/authevents/db/postgres/pgtest"
 	"github.com/authevents/authevents/internal/natstest"
+	"github.com/authevents/authevents/internal/testenv"
 	"github.com/authevents/authevents/relay"
 )
 
@@ -110,17 +111,6 @@ func (e *env) auditRows(t *testing.T) int {
 	return n
 }
 
-func waitFor(t *testing.T, what string, within time.Duration, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestAuditRecordsEveryEventOnce(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
@@ -132,7 +122,7 @@ func TestAuditRecordsEveryEventOnce(t *testing.T) {
 	e.publishRaw(t, e.names.For("user.logged_in"), body, "late-duplicate-"+id.String())
 	stop := e.run(t, audit.New(e.pool), nil)
 	defer stop()
-	waitFor(t, "two audit rows", 10*time.Second, func() bool { return e.auditRows(t) == 2 })
+	testenv.WaitFor(t, "two audit rows", 10*time.Second, func() bool { return e.auditRows(t) == 2 })
 
 	entries, err := audit.Query(context.Background(), e.pool, uuid.MustParse(user), time.Time{}, 10)
 	if err != nil || len(entries) != 2 {
@@ -154,7 +144,7 @@ func TestAuditRecordsEveryEventOnce(t *testing.T) {
 		t.Errorf("stored envelope = %v", env)
 	}
 	// Give the late duplicate time to be delivered, then check once more.
-	waitFor(t, "the duplicate to be consumed", 10*time.Second, func() bool { return pendingOf(t, e) == 0 })
+	testenv.WaitFor(t, "the duplicate to be consumed", 10*time.Second, func() bool { return pendingOf(t, e) == 0 })
 	if n := e.auditRows(t); n != 2 {
 		t.Fatalf("%d audit rows after a duplicate delivery, want 2", n)
 	}
@@ -179,7 +169,7 @@ func TestAuditLogIsAppendOnly(t *testing.T) {
 	e.publish(t, "user.registered", uuid.NewString(), "")
 	stop := e.run(t, audit.New(e.pool), nil)
 	defer stop()
-	waitFor(t, "an audit row", 10*time.Second, func() bool { return e.auditRows(t) == 1 })
+	testenv.WaitFor(t, "an audit row", 10*time.Second, func() bool { return e.auditRows(t) == 1 })
 	ctx := context.Background()
 	for _, sql := range []string{`UPDATE audit_log SET type = 'x'`, `DELETE FROM audit_log`, `TRUNCATE audit_log`} {
 		if _, err := e.pool.Exec(ctx, sql); err == nil {
@@ -217,7 +207,7 @@ func TestRedeliveryAfterFailure(t *testing.T) {
 	h := &flaky{h: audit.New(e.pool), n: 2, calls: map[string]int{}}
 	stop := e.run(t, h, nil)
 	defer stop()
-	waitFor(t, "the third attempt to succeed", 10*time.Second, func() bool { return e.auditRows(t) == 1 })
+	testenv.WaitFor(t, "the third attempt to succeed", 10*time.Second, func() bool { return e.auditRows(t) == 1 })
 	for id, c := range h.calls {
 		if c != 3 {
 			t.Errorf("event %s handled %d times, want 3 (two failures, one success)", id, c)
@@ -267,7 +257,7 @@ func TestDeadLetterAndReplay(t *testing.T) {
 	if c := calls.Load(); c != 3 {
 		t.Errorf("handler called %d times, want 3", c)
 	}
-	waitFor(t, "the source message to be settled", 10*time.Second, func() bool { return pendingOf(t, e) == 0 })
+	testenv.WaitFor(t, "the source message to be settled", 10*time.Second, func() bool { return pendingOf(t, e) == 0 })
 	if c := calls.Load(); c != 3 {
 		t.Errorf("terminated message was delivered again (%d calls)", c)
 	}
@@ -281,7 +271,7 @@ func TestDeadLetterAndReplay(t *testing.T) {
 
 	broken.Store(false)
 	e.publishRaw(t, hdr.Get(consumer.HeaderOriginalSubject), dl.Data(), hdr.Get(consumer.HeaderEventID)+":replay:1")
-	waitFor(t, "the replayed event in the audit log", 10*time.Second, func() bool { return e.auditRows(t) == 1 })
+	testenv.WaitFor(t, "the replayed event in the audit log", 10*time.Second, func() bool { return e.auditRows(t) == 1 })
 }
 
 func TestPermanentFailureIsNotRetried(t *testing.T) {
@@ -311,8 +301,8 @@ func TestTwoReplicasApplyOnce(t *testing.T) {
 	stop2 := e.run(t, audit.New(e.pool), nil)
 	defer stop1()
 	defer stop2()
-	waitFor(t, "40 audit rows", 15*time.Second, func() bool { return e.auditRows(t) == 40 })
-	waitFor(t, "all settled", 10*time.Second, func() bool { return pendingOf(t, e) == 0 })
+	testenv.WaitFor(t, "40 audit rows", 15*time.Second, func() bool { return e.auditRows(t) == 40 })
+	testenv.WaitFor(t, "all settled", 10*time.Second, func() bool { return pendingOf(t, e) == 0 })
 	if n := e.auditRows(t); n != 40 {
 		t.Fatalf("%d rows, want 40", n)
 	}

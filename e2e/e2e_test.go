@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,6 +22,7 @@ import (
 	"github.com/authevents/authevents/db/postgres/pgtest"
 	"github.com/authevents/authevents/db/redistest"
 	"github.com/authevents/authevents/internal/natstest"
+	"github.com/authevents/authevents/internal/testenv"
 	"github.com/authevents/authevents/token"
 )
 
@@ -36,15 +36,6 @@ func build(t *testing.T) string {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	return dir
-}
-
-func freePort(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func start(t *testing.T, bin string, env []string, args ...string) {
@@ -104,17 +95,6 @@ func (c client) post(path string, body any, bearer string, hdr ...string) (int, 
 	return res.StatusCode, out
 }
 
-func waitFor(t *testing.T, what string, within time.Duration, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func count(t *testing.T, pool *pgxpool.Pool, sql string) int {
 	t.Helper()
 	var n int
@@ -135,16 +115,16 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	mailDir := filepath.Join(t.TempDir(), "mail")
-	httpAddr := freePort(t)
+	httpAddr := testenv.FreeAddr(t)
 	env := append(os.Environ(), "DATABASE_URL="+dbURL, "REDIS_URL="+redistest.URL(), "REDIS_KEY_PREFIX="+prefix,
 		"NATS_URL="+nats.URL(), "JWT_PRIVATE_KEY_FILE="+key, "ARGON2_MEMORY_KIB=256", "ARGON2_ITERATIONS=1",
 		"TRUSTED_PROXIES=127.0.0.1", "RATE_LIMIT_ENABLED=false", "MAIL_DIR="+mailDir, "LOG_LEVEL=warn",
 		"CONSUMER_BACKOFF=200ms,200ms")
-	start(t, filepath.Join(bins, "relay"), append(env, "OPS_ADDR="+freePort(t)))
-	start(t, filepath.Join(bins, "consumer"), append(env, "OPS_ADDR="+freePort(t)), "--service", "all")
-	start(t, filepath.Join(bins, "api"), append(env, "HTTP_ADDR="+httpAddr, "OPS_ADDR="+freePort(t)))
+	start(t, filepath.Join(bins, "relay"), append(env, "OPS_ADDR="+testenv.FreeAddr(t)))
+	start(t, filepath.Join(bins, "consumer"), append(env, "OPS_ADDR="+testenv.FreeAddr(t)), "--service", "all")
+	start(t, filepath.Join(bins, "api"), append(env, "HTTP_ADDR="+httpAddr, "OPS_ADDR="+testenv.FreeAddr(t)))
 	c := client{t, "http://" + httpAddr}
-	waitFor(t, "the api", 20*time.Second, func() bool {
+	testenv.WaitFor(t, "the api", 20*time.Second, func() bool {
 		res, err := http.Get(c.base + "/.well-known/jwks.json")
 		if err == nil {
 			res.Body.Close()
@@ -188,13 +168,13 @@ func TestEndToEnd(t *testing.T) {
 	}
 	const events = 3 + 3 + 2 + 1 + 1 + 5 // registered, logged_in, refreshed, reuse, logged_out, login_failed
 
-	waitFor(t, "every event in the audit log", 30*time.Second, func() bool {
+	testenv.WaitFor(t, "every event in the audit log", 30*time.Second, func() bool {
 		return count(t, pool, `SELECT count(*) FROM audit_log`) == events
 	})
-	waitFor(t, "analytics", 10*time.Second, func() bool {
+	testenv.WaitFor(t, "analytics", 10*time.Second, func() bool {
 		return count(t, pool, `SELECT COALESCE(sum(count), 0) FROM analytics_event_counts`) == events
 	})
-	waitFor(t, "three welcome emails", 10*time.Second, func() bool {
+	testenv.WaitFor(t, "three welcome emails", 10*time.Second, func() bool {
 		files, _ := filepath.Glob(filepath.Join(mailDir, "*.eml"))
 		return len(files) == 3
 	})
@@ -217,7 +197,7 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("analytics %s = %d, want %d", k, byType[k], v)
 		}
 	}
-	waitFor(t, "security alerts", 10*time.Second, func() bool {
+	testenv.WaitFor(t, "security alerts", 10*time.Second, func() bool {
 		return count(t, pool, `SELECT count(*) FROM security_alerts`) >= 3
 	})
 	var rules []string

@@ -9,30 +9,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/authevents/authevents/db/postgres/pgtest"
+	"github.com/authevents/authevents/internal/testenv"
 	"github.com/authevents/authevents/token"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func baseEnv(t *testing.T, dbURL string) map[string]string {
 	key := filepath.Join(t.TempDir(), "key.pem")
@@ -72,7 +55,7 @@ func TestRefusesToStart(t *testing.T) {
 			tc.env(env)
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			err := run(ctx, env, &syncBuffer{})
+			err := run(ctx, env, &testenv.Buffer{})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("run = %v, want an error containing %q", err, tc.want)
 			}
@@ -87,9 +70,9 @@ var urlRE = regexp.MustCompile(`"url":"(http://[^"]+)","ops_url":"(http://[^"]+)
 
 // start runs the api in-process and returns its URLs and a stop function
 // that cancels it and returns run's error.
-func start(t *testing.T, env map[string]string) (apiURL, opsURL string, logs *syncBuffer, stop func() error) {
+func start(t *testing.T, env map[string]string) (apiURL, opsURL string, logs *testenv.Buffer, stop func() error) {
 	t.Helper()
-	logs = &syncBuffer{}
+	logs = &testenv.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, env, logs) }()

@@ -53,11 +53,11 @@ func WithTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) erro
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	return Finish(ctx, tx, fn)
+	return finish(ctx, tx, fn)
 }
 
-// Finish runs fn in the already begun tx and ends it as WithTx does.
-func Finish(ctx context.Context, tx pgx.Tx, fn func(pgx.Tx) error) (err error) {
+// finish runs fn in the begun tx and commits, or rolls back on error or panic.
+func finish(ctx context.Context, tx pgx.Tx, fn func(pgx.Tx) error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			_ = tx.Rollback(context.WithoutCancel(ctx))

@@ -71,7 +71,7 @@ func Start(t testing.TB) *Server {
 	if err != nil {
 		testenv.Unavailable(t, "redis-server binary", err)
 	}
-	s := &Server{Addr: freeAddr(t), dir: t.TempDir(), t: t}
+	s := &Server{Addr: testenv.FreeAddr(t), dir: t.TempDir(), t: t}
 	s.start(bin)
 	t.Cleanup(s.Stop)
 	return s
@@ -114,13 +114,4 @@ func (s *Server) Restart() {
 	s.Stop()
 	bin, _ := exec.LookPath("redis-server")
 	s.start(bin)
-}
-
-func freeAddr(t testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }

@@ -108,7 +108,7 @@ type Server struct {
 // Start runs a private server on a free loopback port.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	s := &Server{Addr: freeAddr(t), dir: t.TempDir(), t: t}
+	s := &Server{Addr: testenv.FreeAddr(t), dir: t.TempDir(), t: t}
 	s.start()
 	t.Cleanup(s.Stop)
 	return s
@@ -153,15 +153,6 @@ func (s *Server) Stop() {
 func (s *Server) Restart() {
 	s.Stop()
 	s.start()
-}
-
-func freeAddr(t testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // Collect reads every message of a stream (by an ephemeral ordered
