@@ -7,37 +7,65 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/authevents/authevents"
 	"github.com/authevents/authevents/db/postgres/pgtest"
 	"github.com/authevents/authevents/internal/natstest"
+	"github.com/authevents/authevents/internal/testenv"
 )
 
-// TestSIGKILLMidMessageLosesNothing kills the audit consumer process at
-// random moments while it works through 3,000 events and restarts it: every
-// event ends up in the audit log exactly once.
-func TestSIGKILLMidMessageLosesNothing(t *testing.T) {
-	t.Parallel()
-	bin := filepath.Join(t.TempDir(), "consumer")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+func buildConsumer(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "authevents-consumer-test")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "consumer")
+		if out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput(); err != nil {
+			buildErr = err
+			t.Logf("%s", out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("build: %v", buildErr)
 	}
+	return binPath
+}
+
+// world is a database and a private NATS server whose stream is named
+// auth-events, as bin/consumer expects, holding n audit-worthy events.
+type world struct {
+	pool *pgxpool.Pool
+	env  []string
+	n    int
+}
+
+func newWorld(t *testing.T, n int) *world {
+	t.Helper()
 	pool, dbURL := pgtest.NewWithURL(t)
-	srv := natstest.Start(t) // the stream must be named auth-events: a private server
-	nc := natstest.Connect(t, srv.URL())
-	js, _ := jetstream.New(nc)
+	srv := natstest.Start(t)
+	js, _ := jetstream.New(natstest.Connect(t, srv.URL()))
 	ctx := context.Background()
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "auth-events", Subjects: []string{"auth.user.*"}, Storage: jetstream.FileStorage}); err != nil {
 		t.Fatal(err)
 	}
-	const n = 3000
 	for i := range n {
 		id := uuid.Must(uuid.NewV7()).String()
 		data, _ := json.Marshal(map[string]string{"userId": uuid.NewString()})
@@ -49,42 +77,77 @@ func TestSIGKILLMidMessageLosesNothing(t *testing.T) {
 			t.Fatalf("publish %d: %v", i, err)
 		}
 	}
-	env := append(os.Environ(), "DATABASE_URL="+dbURL, "NATS_URL="+srv.URL(), "OPS_ADDR=127.0.0.1:0",
-		"CONSUMER_ACK_WAIT=2s", "CONSUMER_BACKOFF=100ms", "LOG_LEVEL=warn")
-	audited := func() int {
-		var c int
-		pool.QueryRow(ctx, `SELECT count(*) FROM audit_log`).Scan(&c)
-		return c
+	return &world{pool: pool, n: n, env: append(os.Environ(), "DATABASE_URL="+dbURL, "NATS_URL="+srv.URL(),
+		"OPS_ADDR=127.0.0.1:0", "CONSUMER_ACK_WAIT=2s", "CONSUMER_BACKOFF=100ms", "LOG_LEVEL=warn")}
+}
+
+func (w *world) start(t *testing.T) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(buildConsumer(t), "--service", "audit")
+	cmd.Env = w.env
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
 	}
+	return cmd
+}
+
+func (w *world) audited() int {
+	var c int
+	w.pool.QueryRow(context.Background(), `SELECT count(*) FROM audit_log`).Scan(&c)
+	return c
+}
+
+// finish runs one more consumer until every event is audited and checks
+// each is there exactly once.
+func (w *world) finish(t *testing.T) {
+	t.Helper()
+	cmd := w.start(t)
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+	testenv.WaitFor(t, "every event audited", 30*time.Second, func() bool { return w.audited() >= w.n })
+	var rows, distinct int
+	w.pool.QueryRow(context.Background(), `SELECT count(*), count(DISTINCT event_id) FROM audit_log`).Scan(&rows, &distinct)
+	if rows != w.n || distinct != w.n {
+		t.Fatalf("audit log: %d rows, %d distinct, want %d", rows, distinct, w.n)
+	}
+}
+
+// TestSIGKILLMidMessageLosesNothing kills the audit consumer process at
+// random moments while it works through 3,000 events and restarts it:
+// every event ends up in the audit log exactly once.
+func TestSIGKILLMidMessageLosesNothing(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, 3000)
 	kills := 0
-	for (audited() < n*2/3 || kills < 3) && kills < 20 {
-		cmd := exec.Command(bin, "--service", "audit")
-		cmd.Env = env
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
+	for (w.audited() < w.n*2/3 || kills < 3) && kills < 20 {
+		cmd := w.start(t)
 		time.Sleep(time.Duration(150+rand.IntN(250)) * time.Millisecond) // a random moment, by design
 		cmd.Process.Signal(syscall.SIGKILL)
 		cmd.Wait()
 		kills++
 	}
-	cmd := exec.Command(bin, "--service", "audit")
-	cmd.Env = env
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
-	deadline := time.Now().Add(30 * time.Second)
-	for audited() < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d events audited after %d kills", audited(), n, kills)
+	w.finish(t)
+	t.Logf("%d events, %d kills", w.n, kills)
+}
+
+// TestSIGTERMStopsCleanly: a consumer stopped with SIGTERM while messages
+// are in flight exits 0 promptly, and a restarted one finds nothing lost.
+func TestSIGTERMStopsCleanly(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, 2000)
+	cmd := w.start(t)
+	testenv.WaitFor(t, "the consumer to be working", 20*time.Second, func() bool { return w.audited() > 100 })
+	cmd.Process.Signal(syscall.SIGTERM)
+	errc := make(chan error, 1)
+	go func() { errc <- cmd.Wait() }()
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v", err)
 		}
-		time.Sleep(50 * time.Millisecond)
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("consumer did not stop within 10 s of SIGTERM")
 	}
-	var distinct int
-	pool.QueryRow(ctx, `SELECT count(DISTINCT event_id) FROM audit_log`).Scan(&distinct)
-	if distinct != n || audited() != n {
-		t.Fatalf("audit log: %d rows, %d distinct, want %d", audited(), distinct, n)
-	}
-	t.Logf("%d events, %d kills", n, kills)
+	t.Logf("stopped after %d of %d events", w.audited(), w.n)
+	w.finish(t)
 }
