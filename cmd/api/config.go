@@ -49,7 +49,7 @@ type Config struct {
 	Argon2Parallelism uint8  `env:"ARGON2_PARALLELISM" envDefault:"1"`
 	HashConcurrency   int    `env:"HASH_CONCURRENCY" envDefault:"0"`
 
-	DBMaxConns      int32         `env:"DB_MAX_CONNS" envDefault:"0"`
+	DBMaxConns      int32         `env:"DB_MAX_CONNS" envDefault:"10"`
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s"`
 	OpsPprof        bool          `env:"OPS_PPROF" envDefault:"false"`
 	// OutboxNotifyInterval debounces the NOTIFY that wakes relays.
