@@ -6,8 +6,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,32 +20,6 @@ import (
 	"github.com/authevents/authevents/internal/natstest"
 	"github.com/authevents/authevents/internal/testenv"
 )
-
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-func buildConsumer(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "authevents-consumer-test")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "consumer")
-		if out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput(); err != nil {
-			buildErr = err
-			t.Logf("%s", out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatalf("build: %v", buildErr)
-	}
-	return binPath
-}
 
 // world is a database and a private NATS server whose stream is named
 // auth-events, as bin/consumer expects, holding n audit-worthy events.
@@ -83,7 +55,7 @@ func newWorld(t *testing.T, n int) *world {
 
 func (w *world) start(t *testing.T) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(buildConsumer(t), "--service", "audit")
+	cmd := exec.Command(testenv.BuildHere(t, "consumer"), "--service", "audit")
 	cmd.Env = w.env
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

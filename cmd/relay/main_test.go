@@ -22,35 +22,9 @@ import (
 	"github.com/authevents/authevents/db/postgres"
 	"github.com/authevents/authevents/db/postgres/pgtest"
 	"github.com/authevents/authevents/internal/natstest"
+	"github.com/authevents/authevents/internal/testenv"
 	"github.com/authevents/authevents/outbox"
 )
-
-var (
-	buildOnce sync.Once
-	relayBin  string
-	buildErr  error
-)
-
-// binary builds bin/relay once per test process.
-func binary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "authevents-relay-test")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		relayBin = filepath.Join(dir, "relay")
-		out, err := exec.Command("go", "build", "-o", relayBin, ".").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return relayBin
-}
 
 type procEnv struct {
 	pool  *pgxpool.Pool
@@ -76,7 +50,7 @@ func newProcEnv(t *testing.T) *procEnv {
 
 func (p *procEnv) start(t *testing.T) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(binary(t))
+	cmd := exec.Command(testenv.BuildHere(t, "relay"))
 	cmd.Env = p.env
 	cmd.Stdout, cmd.Stderr = p.logs, p.logs
 	if err := cmd.Start(); err != nil {
