@@ -216,9 +216,11 @@ func TestThreeRelaysKeepOrderAndPublishOnce(t *testing.T) {
 	defer cancel()
 	regs := make([]*prometheus.Registry, 3)
 	var wg sync.WaitGroup
+	cfg := fastConfig()
+	cfg.BatchSize = 10 // many batches, so every relay gets a share of the work
 	for i := range 3 {
 		regs[i] = prometheus.NewRegistry()
-		r := e.newRelay(t, fastConfig(), regs[i])
+		r := e.newRelay(t, cfg, regs[i])
 		wg.Go(func() { r.Run(ctx) })
 	}
 	const keys, perKey = 40, 15
