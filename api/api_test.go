@@ -648,7 +648,7 @@ func TestRequestIDAndClientIP(t *testing.T) {
 	f.register(t, "ip@example.com")
 	f.do(t, "POST", "/auth/login", map[string]string{"email": "ip@example.com", "password": goodPassword}, "X-Forwarded-For", "203.0.113.9")
 	evs := f.events(t, authevents.EventUserLoggedIn)
-	if d := envelope(t, evs[len(evs)-1], authevents.EventUserLoggedIn, ""+mustUserID(t, f, "ip@example.com")); d["ip"] != "127.0.0.1" {
+	if d := envelope(t, evs[len(evs)-1], authevents.EventUserLoggedIn, mustUserID(t, f, "ip@example.com")); d["ip"] != "127.0.0.1" {
 		t.Errorf("ip with untrusted X-Forwarded-For = %v, want the peer 127.0.0.1", d["ip"])
 	}
 

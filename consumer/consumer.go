@@ -295,8 +295,13 @@ func (c *Consumer) recordFailure(ctx context.Context, md *jetstream.MsgMetadata,
 	return n, err
 }
 
-// forget removes the failure count of a settled message.
+// forget removes the failure count of a settled message. A first
+// delivery cannot have one (failures are recorded before a redelivery),
+// so the common case costs no query.
 func (c *Consumer) forget(ctx context.Context, md *jetstream.MsgMetadata) {
+	if md.NumDelivered <= 1 {
+		return
+	}
 	if _, err := c.pool.Exec(ctx, `DELETE FROM consumer_failures WHERE consumer = $1 AND stream = $2 AND stream_seq = $3`,
 		c.cfg.Durable, md.Stream, int64(md.Sequence.Stream)); err != nil {
 		c.log.Debug("could not clear failure count", "err", err)

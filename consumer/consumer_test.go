@@ -104,6 +104,13 @@ func (e *env) run(t *testing.T, h consumer.Handler, reg prometheus.Registerer) f
 	}
 }
 
+func (e *env) failureRows(t *testing.T) int {
+	t.Helper()
+	var n int
+	e.pool.QueryRow(context.Background(), `SELECT count(*) FROM consumer_failures`).Scan(&n)
+	return n
+}
+
 func (e *env) auditRows(t *testing.T) int {
 	t.Helper()
 	var n int
@@ -213,6 +220,7 @@ func TestRedeliveryAfterFailure(t *testing.T) {
 			t.Errorf("event %s handled %d times, want 3 (two failures, one success)", id, c)
 		}
 	}
+	testenv.WaitFor(t, "the failure count to be cleared", 5*time.Second, func() bool { return e.failureRows(t) == 0 })
 }
 
 // TestDeadLetterAndReplay: three failures put the message in the
@@ -260,6 +268,9 @@ func TestDeadLetterAndReplay(t *testing.T) {
 	testenv.WaitFor(t, "the source message to be settled", 10*time.Second, func() bool { return pendingOf(t, e) == 0 })
 	if c := calls.Load(); c != 3 {
 		t.Errorf("terminated message was delivered again (%d calls)", c)
+	}
+	if n := e.failureRows(t); n != 0 {
+		t.Errorf("%d failure rows left after dead-lettering", n)
 	}
 	for name, want := range map[string]float64{
 		"authevents_consumer_dead_lettered_total": 1, "authevents_consumer_redeliveries_total": 2,

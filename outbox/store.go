@@ -2,7 +2,6 @@ package outbox
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -113,20 +112,41 @@ type Failure struct {
 
 // Fail records a failed attempt per row; a row reaching maxAttempts
 // becomes dead and returns its id in dead.
+// One statement whatever the number of rows: a refusal of a whole batch
+// (a stream deleted under the relay) must not cost a round trip per row.
 func Fail(ctx context.Context, tx pgx.Tx, failures []Failure, maxAttempts int) (dead []uuid.UUID, err error) {
-	for _, f := range failures {
+	if len(failures) == 0 {
+		return nil, nil
+	}
+	ids := make([]uuid.UUID, len(failures))
+	msgs := make([]string, len(failures))
+	delays := make([]float64, len(failures))
+	for i, f := range failures {
+		ids[i], msgs[i], delays[i] = f.ID, f.Error, f.Delay.Seconds()
+	}
+	rows, err := tx.Query(ctx, `
+		UPDATE outbox o SET attempts = o.attempts + 1, last_error = left(f.err, 1000),
+		       next_attempt_at = now() + make_interval(secs => f.delay),
+		       state = CASE WHEN o.attempts + 1 >= $4 THEN 'dead' ELSE 'pending' END
+		  FROM unnest($1::uuid[], $2::text[], $3::float8[]) AS f(id, err, delay)
+		 WHERE o.id = f.id
+		RETURNING o.id, o.state`, ids, msgs, delays, maxAttempts)
+	if err != nil {
+		return nil, fmt.Errorf("record failed publishes: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id uuid.UUID
 		var state string
-		err := tx.QueryRow(ctx, `
-			UPDATE outbox SET attempts = attempts + 1, last_error = left($2, 1000),
-			       next_attempt_at = now() + $3::interval,
-			       state = CASE WHEN attempts + 1 >= $4 THEN 'dead' ELSE 'pending' END
-			 WHERE id = $1 RETURNING state`, f.ID, f.Error, f.Delay, maxAttempts).Scan(&state)
-		if err != nil {
-			return nil, fmt.Errorf("record failed publish: %w", err)
+		if err := rows.Scan(&id, &state); err != nil {
+			return nil, fmt.Errorf("record failed publishes: %w", err)
 		}
 		if state == "dead" {
-			dead = append(dead, f.ID)
+			dead = append(dead, id)
 		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("record failed publishes: %w", err)
 	}
 	return dead, nil
 }
@@ -134,10 +154,9 @@ func Fail(ctx context.Context, tx pgx.Tx, failures []Failure, maxAttempts int) (
 // Stats is what SREs watch, computed on the database clock so it is the
 // same whichever replica (or authctl) asks.
 type Stats struct {
-	Backlog          int64         `json:"backlog"`
-	OldestUnsentAge  time.Duration `json:"-"`
-	OldestUnsentSecs float64       `json:"oldestUnsentAgeSeconds"`
-	Dead             int64         `json:"dead"`
+	Backlog          int64   `json:"backlog"`
+	OldestUnsentSecs float64 `json:"oldestUnsentAgeSeconds"`
+	Dead             int64   `json:"dead"`
 }
 
 // ReadStats counts pending and dead rows and the age of the oldest pending
@@ -156,7 +175,6 @@ func ReadStats(ctx context.Context, q interface {
 		return s, fmt.Errorf("outbox stats: %w", err)
 	}
 	s.OldestUnsentSecs = max(age, 0)
-	s.OldestUnsentAge = time.Duration(s.OldestUnsentSecs * float64(time.Second))
 	return s, nil
 }
 
@@ -179,9 +197,6 @@ func ListDead(ctx context.Context, pool *pgxpool.Pool, limit int) ([]DeadRow, er
 	}
 	return pgx.CollectRows(rows, pgx.RowToStructByPos[DeadRow])
 }
-
-// ErrNoRows means no dead row matched.
-var ErrNoRows = errors.New("no matching dead rows")
 
 // RetryDead makes dead rows pending again with a fresh attempt count (all
 // dead rows when ids is empty) and returns how many.

@@ -102,9 +102,6 @@ func NewHasher(p Params, concurrency int, observe Observer) (*Hasher, error) {
 	return h, nil
 }
 
-// Params returns the parameters new hashes are made with.
-func (h *Hasher) Params() Params { return h.params }
-
 // acquire waits for a hashing slot or for ctx to end.
 func (h *Hasher) acquire(ctx context.Context) error {
 	select {

@@ -188,18 +188,21 @@ func (r *Relay) Batch(ctx context.Context) (int, error) {
 	if ctx.Err() != nil {
 		return 0, ctx.Err()
 	}
-	qctx, cancel := context.WithTimeout(dbctx, 10*time.Second)
+	claimCtx, cancel := context.WithTimeout(dbctx, dbTimeout)
 	defer cancel()
-	tx, rows, err := outbox.BeginClaim(qctx, r.pool, r.cfg.BatchSize)
+	tx, rows, err := outbox.BeginClaim(claimCtx, r.pool, r.cfg.BatchSize)
 	if err != nil {
 		return 0, err
 	}
 	defer tx.Rollback(dbctx)
 	r.m.batchSize.Observe(float64(len(rows)))
 	if len(rows) == 0 {
-		return 0, tx.Commit(qctx)
+		return 0, tx.Commit(claimCtx)
 	}
 	sent, failed := r.publish(rows)
+	// Marking gets a deadline of its own, however long the PubAcks took.
+	qctx, cancelMark := context.WithTimeout(dbctx, dbTimeout)
+	defer cancelMark()
 	if err := outbox.Delete(qctx, tx, sent); err != nil {
 		return 0, err
 	}
@@ -218,6 +221,9 @@ func (r *Relay) Batch(ctx context.Context) (int, error) {
 	}
 	return len(rows), nil
 }
+
+// dbTimeout bounds each database phase of a batch (claim, marking).
+const dbTimeout = 10 * time.Second
 
 type pending struct {
 	row outbox.Row

@@ -108,18 +108,7 @@ func TestSIGTERMStopsCleanly(t *testing.T) {
 	w := newWorld(t, 2000)
 	cmd := w.start(t)
 	testenv.WaitFor(t, "the consumer to be working", 20*time.Second, func() bool { return w.audited() > 100 })
-	cmd.Process.Signal(syscall.SIGTERM)
-	errc := make(chan error, 1)
-	go func() { errc <- cmd.Wait() }()
-	select {
-	case err := <-errc:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		cmd.Process.Kill()
-		t.Fatal("consumer did not stop within 10 s of SIGTERM")
-	}
+	testenv.Terminate(t, cmd, 10*time.Second)
 	t.Logf("stopped after %d of %d events", w.audited(), w.n)
 	w.finish(t)
 }

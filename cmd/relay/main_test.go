@@ -192,18 +192,7 @@ func TestSIGTERMLeavesNothingHalfMarked(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	errc := make(chan error, 1)
-	go func() { errc <- cmd.Wait() }()
-	select {
-	case err := <-errc:
-		if err != nil {
-			t.Fatalf("relay exit after SIGTERM: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		cmd.Process.Kill()
-		t.Fatal("relay did not stop within 15 s of SIGTERM")
-	}
+	testenv.Terminate(t, cmd, 15*time.Second)
 	pending := map[string]bool{}
 	rows, _ := p.pool.Query(context.Background(), `SELECT id::text FROM outbox`)
 	for rows.Next() {

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -38,7 +37,7 @@ func (n Names) For(eventType string) string { return n.Prefix + "." + eventType 
 
 // NewNames returns fresh names.
 func NewNames() Names {
-	id := strings.TrimPrefix(testenv.Name(""), "")
+	id := testenv.Name("")
 	return Names{Stream: "t-" + id, Prefix: "t" + id, Subject: "t" + id + ".user.*"}
 }
 

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -109,4 +110,23 @@ func BuildHere(t testing.TB, name string) string {
 	}
 	built[name] = p
 	return p
+}
+
+// Terminate sends SIGTERM to cmd and fails t unless it exits with status 0
+// within d (it is killed then).
+func Terminate(t testing.TB, cmd *exec.Cmd, d time.Duration) {
+	t.Helper()
+	cmd.Process.Signal(syscall.SIGTERM)
+	errc := make(chan error, 1)
+	go func() { errc <- cmd.Wait() }()
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatalf("%s exit after SIGTERM: %v", filepath.Base(cmd.Path), err)
+		}
+	case <-time.After(d):
+		cmd.Process.Kill()
+		<-errc
+		t.Fatalf("%s did not stop within %s of SIGTERM", filepath.Base(cmd.Path), d)
+	}
 }
