@@ -112,7 +112,11 @@ func (r *Relay) work(ctx context.Context) {
 		failures = 0
 		if n == r.cfg.BatchSize {
 			idle = r.cfg.MinPollInterval
-			continue // more may be waiting: poll again at once
+			// More may be waiting: poll again at once, and recruit one
+			// idle worker for the burst. Only a full batch does this, so
+			// an idle relay never passes wake-ups around.
+			r.poke()
+			continue
 		}
 		if n > 0 {
 			idle = r.cfg.MinPollInterval
@@ -134,12 +138,18 @@ func (r *Relay) sleep(ctx context.Context, d time.Duration, wakeable bool) {
 	case <-ctx.Done():
 	case <-t.C:
 	case <-wake:
-		// Pass the wake-up on to one more idle worker: a burst may need
-		// more than one batch.
-		select {
-		case r.wake <- struct{}{}:
-		default:
-		}
+		// The wake-up is used up here. Handing it back (to reach another
+		// worker) made two idle workers pass it to each other forever:
+		// thousands of empty batches a second. A worker whose batch comes
+		// back full recruits the next one instead (work).
+	}
+}
+
+// poke wakes one idle worker, if none is already due to wake.
+func (r *Relay) poke() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -163,10 +173,7 @@ func (r *Relay) listen(ctx context.Context) {
 				if _, err := conn.Conn().WaitForNotification(ctx); err != nil {
 					return err
 				}
-				select {
-				case r.wake <- struct{}{}:
-				default:
-				}
+				r.poke()
 			}
 		}()
 		if ctx.Err() != nil {

@@ -453,18 +453,7 @@ func TestNotifyWakesTheRelay(t *testing.T) {
 	go n.Run(ctx)
 
 	// Let the relay reach its (one-minute) idle wait with LISTEN set up.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var listening bool
-		e.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN `+outbox.NotifyChannel+`')`).Scan(&listening)
-		if listening {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("relay never listened")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	e.waitListening(t)
 	start := time.Now()
 	id := e.insert(t, "k", e.names.For("user.registered"), []byte(`{}`))
 	n.Poke()
@@ -473,4 +462,92 @@ func TestNotifyWakesTheRelay(t *testing.T) {
 		t.Fatalf("not published after a NOTIFY within 10 s (polling is 1 min)")
 	}
 	t.Logf("published %s after commit", time.Since(start))
+}
+
+// TestIdleRelayStaysIdle: after one event, an idle relay polls at its idle
+// interval and no faster. The wake-up token used to bounce between workers
+// (each handing it back to the channel it came from), so an idle relay ran
+// about 10,000 empty batches a second, forever.
+func TestIdleRelayStaysIdle(t *testing.T) {
+	t.Parallel()
+	e := setup(t, "")
+	cfg := fastConfig()
+	cfg.Workers = 2
+	cfg.PollInterval = time.Second // the default idle poll
+	reg := prometheus.NewRegistry()
+	r := e.newRelay(t, cfg, reg)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	n := outbox.NewNotifier(e.pool, 5*time.Millisecond, quiet)
+	go n.Run(ctx)
+
+	e.waitListening(t)
+	e.insert(t, "k", e.names.For("user.logged_in"), []byte(`{}`))
+	n.Poke()
+	if got := natstest.Collect(t, e.js, e.names.Stream, 1, 10*time.Second); len(got) != 1 {
+		t.Fatalf("event not published")
+	}
+	// Let the idle backoff reach PollInterval (10ms doubling: under 2 s).
+	time.Sleep(2500 * time.Millisecond)
+	before := batches(t, reg)
+	xactBefore := commits(t, e.pool)
+	const window = 3 * time.Second
+	time.Sleep(window)
+	perSec := (batches(t, reg) - before) / window.Seconds()
+	xactPerSec := float64(commits(t, e.pool)-xactBefore) / window.Seconds()
+	t.Logf("idle: %.1f batches/s, %.1f transactions/s", perSec, xactPerSec)
+	if perSec >= 5 {
+		t.Errorf("idle relay ran %.1f batches per second, want < 5", perSec)
+	}
+	if xactPerSec >= 5+1 { // +1: this test's own two stats queries
+		t.Errorf("idle relay ran %.1f database transactions per second, want < 5", xactPerSec)
+	}
+}
+
+// batches is the number of batches the relay has run.
+func batches(t *testing.T, reg *prometheus.Registry) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "authevents_relay_batch_size" {
+			return float64(mf.GetMetric()[0].GetHistogram().GetSampleCount())
+		}
+	}
+	t.Fatal("authevents_relay_batch_size not found")
+	return 0
+}
+
+// commits is the test database's committed transaction count. Backends
+// flush their counters at most once a second, so this is approximate at
+// the edges, and a busy relay shows thousands.
+func commits(t *testing.T, pool *pgxpool.Pool) int64 {
+	t.Helper()
+	var n int64
+	if err := pool.QueryRow(context.Background(), `SELECT pg_stat_force_next_flush(), pg_stat_clear_snapshot(),
+		(SELECT xact_commit FROM pg_stat_database WHERE datname = current_database())`).Scan(nil, nil, &n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// waitListening waits until the relay's LISTEN connection is set up.
+func (e *env) waitListening(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var listening bool
+		e.pool.QueryRow(context.Background(), `SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN `+outbox.NotifyChannel+`')`).Scan(&listening)
+		if listening {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("relay never listened")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
