@@ -65,7 +65,7 @@ func handler(reg *prometheus.Registry, withPprof bool, checks []Check) http.Hand
 		}
 		writeJSON(w, code, map[string]any{"status": status, "checks": results})
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, ErrorHandling: promhttp.ContinueOnError}))
 	return mux
 }
 

@@ -19,21 +19,25 @@ type Row struct {
 }
 
 // claimSQL takes, in seq order, pending rows that are due and are the
-// oldest pending row of their ordering key (rows with an empty key have no
-// ordering constraint), skipping rows another relay holds. Together:
+// oldest row of their ordering key, pending or dead (rows with an empty key
+// have no ordering constraint), skipping rows another relay holds.
+// Together:
 //   - no cursor: a row whose transaction committed late is simply the next
 //     pending row when it becomes visible, never skipped;
 //   - at most one row per key is in flight anywhere, so one key's rows are
 //     published in seq order, which account makes commit order per user;
 //   - a row waiting for a retry holds back the later rows of its key
-//     (order), never the rows of other keys.
+//     (order), never the rows of other keys;
+//   - a dead row keeps holding them back ("parked") until an operator
+//     retries it (it is then the oldest pending row of its key) or
+//     discards it.
 const claimSQL = `
 	SELECT o.id, o.seq, o.subject, o.payload, o.ordering_key, o.attempts, o.created_at
 	  FROM outbox o
 	 WHERE o.state = 'pending' AND o.next_attempt_at <= now()
 	   AND (o.ordering_key = '' OR NOT EXISTS (
 	        SELECT 1 FROM outbox p
-	         WHERE p.state = 'pending' AND p.ordering_key = o.ordering_key AND p.seq < o.seq))
+	         WHERE p.ordering_key = o.ordering_key AND p.seq < o.seq))
 	 ORDER BY o.seq
 	 LIMIT $1
 	   FOR UPDATE OF o SKIP LOCKED`
@@ -126,7 +130,7 @@ func Fail(ctx context.Context, tx pgx.Tx, failures []Failure, maxAttempts int) (
 	}
 	rows, err := tx.Query(ctx, `
 		UPDATE outbox o SET attempts = o.attempts + 1, last_error = left(f.err, 1000),
-		       next_attempt_at = now() + make_interval(secs => f.delay),
+		       next_attempt_at = clock_timestamp() + make_interval(secs => f.delay),
 		       state = CASE WHEN o.attempts + 1 >= $4 THEN 'dead' ELSE 'pending' END
 		  FROM unnest($1::uuid[], $2::text[], $3::float8[]) AS f(id, err, delay)
 		 WHERE o.id = f.id
@@ -157,22 +161,45 @@ type Stats struct {
 	Backlog          int64   `json:"backlog"`
 	OldestUnsentSecs float64 `json:"oldestUnsentAgeSeconds"`
 	Dead             int64   `json:"dead"`
+	// Parked rows are pending rows held back by an earlier dead row of
+	// their ordering key: they wait for an operator to retry or discard it.
+	Parked int64 `json:"parked"`
 }
 
-// ReadStats counts pending and dead rows and the age of the oldest pending
-// one.
+// ExactBacklogLimit is how far ReadStats counts pending rows one by one.
+// Beyond it the backlog is the span of pending seq values, read from the
+// two ends of an index: an upper bound, exact while the backlog is one
+// contiguous run of rows, which is its shape when the relay falls behind
+// (it drains in seq order). Counting 1,000,000 rows at every scrape would
+// take longer than a scrape may.
+const ExactBacklogLimit = 10_000
+
+// ReadStats reads backlog, outbox lag, dead and parked rows in one
+// statement of index lookups, cheap whatever the backlog (the lag is the
+// age of the oldest pending row, on the database clock).
 func ReadStats(ctx context.Context, q interface {
 	QueryRow(context.Context, string, ...any) pgx.Row
 }) (Stats, error) {
 	var s Stats
+	var counted, span int64
 	var age float64
 	err := q.QueryRow(ctx, `
-		SELECT count(*) FILTER (WHERE state = 'pending'),
-		       COALESCE(EXTRACT(EPOCH FROM now() - min(created_at) FILTER (WHERE state = 'pending')), 0),
-		       count(*) FILTER (WHERE state = 'dead')
-		  FROM outbox`).Scan(&s.Backlog, &age, &s.Dead)
+		SELECT (SELECT count(*) FROM (SELECT FROM outbox WHERE state = 'pending' LIMIT $1) c),
+		       COALESCE((SELECT max(seq) FROM outbox WHERE state = 'pending')
+		              - (SELECT min(seq) FROM outbox WHERE state = 'pending') + 1, 0),
+		       COALESCE(EXTRACT(EPOCH FROM now() - (SELECT min(created_at) FROM outbox WHERE state = 'pending')), 0),
+		       (SELECT count(*) FROM outbox WHERE state = 'dead'),
+		       (SELECT count(*)
+		          FROM (SELECT ordering_key, min(seq) AS seq FROM outbox
+		                 WHERE state = 'dead' AND ordering_key <> '' GROUP BY ordering_key) d
+		          JOIN outbox p ON p.ordering_key = d.ordering_key AND p.seq > d.seq AND p.state = 'pending')`,
+		ExactBacklogLimit+1).Scan(&counted, &span, &age, &s.Dead, &s.Parked)
 	if err != nil {
 		return s, fmt.Errorf("outbox stats: %w", err)
+	}
+	s.Backlog = counted
+	if counted > ExactBacklogLimit {
+		s.Backlog = span
 	}
 	s.OldestUnsentSecs = max(age, 0)
 	return s, nil
@@ -186,12 +213,19 @@ type DeadRow struct {
 	LastError string    `json:"lastError"`
 	CreatedAt time.Time `json:"createdAt"`
 	Payload   string    `json:"payload"`
+	// OrderingKey and ParkedBehind: the later rows of the key that this
+	// dead row holds back until it is retried or discarded.
+	OrderingKey  string `json:"orderingKey"`
+	ParkedBehind int64  `json:"parkedBehind"`
 }
 
-// ListDead returns dead rows, oldest first.
+// ListDead returns dead rows, oldest first, each with the number of
+// pending rows of its key it holds back.
 func ListDead(ctx context.Context, pool *pgxpool.Pool, limit int) ([]DeadRow, error) {
-	rows, err := pool.Query(ctx, `SELECT id, subject, attempts, COALESCE(last_error, ''), created_at, payload
-		FROM outbox WHERE state = 'dead' ORDER BY seq LIMIT $1`, limit)
+	rows, err := pool.Query(ctx, `SELECT d.id, d.subject, d.attempts, COALESCE(d.last_error, ''), d.created_at, d.payload, d.ordering_key,
+		       CASE WHEN d.ordering_key = '' THEN 0 ELSE (SELECT count(*) FROM outbox p
+		             WHERE p.ordering_key = d.ordering_key AND p.seq > d.seq AND p.state = 'pending') END
+		  FROM outbox d WHERE d.state = 'dead' ORDER BY d.seq LIMIT $1`, limit)
 	if err != nil {
 		return nil, err
 	}

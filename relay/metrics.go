@@ -18,6 +18,9 @@ type metrics struct {
 	duplicates prometheus.Counter
 	batchSize  prometheus.Histogram
 	up         prometheus.Gauge
+
+	jsAvailable prometheus.Gauge
+	provisioned *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, pool *pgxpool.Pool, log *slog.Logger) *metrics {
@@ -45,8 +48,20 @@ func newMetrics(reg prometheus.Registerer, pool *pgxpool.Pool, log *slog.Logger)
 			Help: "1 while the relay is connected to NATS and its last batch reached Postgres.",
 		}),
 	}
-	reg.MustRegister(m.published, m.latency, m.duplicates, m.batchSize, m.up,
-		&statsCollector{pool: pool, log: log})
+	m.jsAvailable = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "authevents_relay_jetstream_available",
+		Help: "1 while JetStream accepts the relay's publishes; 0 while it does not answer or the stream is missing (rows wait pending, no attempt is charged).",
+	})
+	m.provisioned = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "authevents_relay_stream_provisioned_total",
+		Help: "Stream create-or-update calls that succeeded, by reason: start, or missing (the stream disappeared under a running relay).",
+	}, []string{"reason"})
+	m.jsAvailable.Set(1)
+	reg.MustRegister(m.published, m.latency, m.duplicates, m.batchSize, m.up, m.jsAvailable, m.provisioned,
+		&statsCollector{pool: pool, log: log, errors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "authevents_outbox_stats_errors_total",
+			Help: "Scrapes at which the outbox statistics could not be read (their series were absent).",
+		})})
 	return m
 }
 
@@ -59,35 +74,48 @@ func eventType(subject string) string {
 	return subject
 }
 
-// statsCollector reads backlog, lag and dead rows from Postgres at scrape
-// time, on the database clock: correct with any number of replicas.
+// statsCollector reads backlog, lag, dead and parked rows from Postgres at
+// scrape time, on the database clock: correct with any number of replicas.
+// When they cannot be read the series are absent, never stale or zero (an
+// alert covers their absence), and the failure is counted.
 type statsCollector struct {
-	pool *pgxpool.Pool
-	log  *slog.Logger
+	pool   *pgxpool.Pool
+	log    *slog.Logger
+	errors prometheus.Counter
 }
 
 var (
-	backlogDesc = prometheus.NewDesc("authevents_outbox_backlog", "Unsent (pending) outbox rows.", nil, nil)
+	backlogDesc = prometheus.NewDesc("authevents_outbox_backlog", "Unsent (pending) outbox rows: exact up to 10,000, above that the span of pending seq values (an upper bound, exact for a contiguous backlog).", nil, nil)
 	lagDesc     = prometheus.NewDesc("authevents_outbox_oldest_unsent_age_seconds", "Age of the oldest unsent outbox row, on the database clock: the outbox lag.", nil, nil)
 	deadDesc    = prometheus.NewDesc("authevents_outbox_dead_rows", "Outbox rows the relay gave up on (authctl outbox dead list).", nil, nil)
+	parkedDesc  = prometheus.NewDesc("authevents_outbox_parked_rows", "Pending outbox rows held back by an earlier dead row of their ordering key, until it is retried or discarded.", nil, nil)
 )
 
 func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- backlogDesc
 	ch <- lagDesc
 	ch <- deadDesc
+	ch <- parkedDesc
+	c.errors.Describe(ch)
 }
 
+// statsTimeout bounds the stats query; the query is a handful of index
+// lookups (milliseconds with a million pending rows), so hitting it means
+// Postgres is in trouble, and the series go absent.
+const statsTimeout = 2 * time.Second
+
 func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer c.errors.Collect(ch)
+	ctx, cancel := context.WithTimeout(context.Background(), statsTimeout)
 	defer cancel()
 	s, err := outbox.ReadStats(ctx, c.pool)
 	if err != nil {
-		c.log.Warn("outbox stats for metrics", "err", err)
-		ch <- prometheus.NewInvalidMetric(backlogDesc, err)
+		c.errors.Inc()
+		c.log.Warn("outbox stats for metrics; the outbox series are absent from this scrape", "err", err)
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(backlogDesc, prometheus.GaugeValue, float64(s.Backlog))
 	ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, s.OldestUnsentSecs)
 	ch <- prometheus.MustNewConstMetric(deadDesc, prometheus.GaugeValue, float64(s.Dead))
+	ch <- prometheus.MustNewConstMetric(parkedDesc, prometheus.GaugeValue, float64(s.Parked))
 }

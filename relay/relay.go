@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,6 +37,11 @@ type Config struct {
 	RetryBackoff    time.Duration // first retry delay; doubles per attempt
 	MaxRetryBackoff time.Duration
 	ContentType     string
+	// Stream is the stream the relay publishes to. When set, the relay
+	// provisions it at start and again if it goes missing, and tells
+	// subjects it does not bind (a refusal of the message) from a broker
+	// that does not answer (unavailability, which costs nothing).
+	Stream StreamConfig
 }
 
 // DefaultConfig is what cmd/relay starts from.
@@ -54,6 +60,10 @@ type Relay struct {
 	log  *slog.Logger
 	m    *metrics
 	wake chan struct{}
+
+	provisionMu    sync.Mutex // one re-provisioning at a time per process
+	batchLog       throttle
+	unavailableLog throttle
 }
 
 // New returns a relay publishing through nc.
@@ -66,7 +76,8 @@ func New(pool *pgxpool.Pool, nc *nats.Conn, cfg Config, reg prometheus.Registere
 	if err != nil {
 		return nil, err
 	}
-	return &Relay{pool: pool, nc: nc, js: js, cfg: cfg, log: log, m: newMetrics(reg, pool, log), wake: make(chan struct{}, 1)}, nil
+	return &Relay{pool: pool, nc: nc, js: js, cfg: cfg, log: log, m: newMetrics(reg, pool, log), wake: make(chan struct{}, 1),
+		batchLog: throttle{interval: 10 * time.Second}, unavailableLog: throttle{interval: 10 * time.Second}}, nil
 }
 
 // JetStream returns the relay's JetStream context (stream provisioning).
@@ -78,13 +89,80 @@ func (r *Relay) JetStream() jetstream.JetStream { return r.js }
 // both kept busy; row locks keep them from taking the same rows, as they
 // do across replicas.
 func (r *Relay) Run(ctx context.Context) error {
-	go r.listen(ctx)
+	if r.cfg.Stream.Name != "" {
+		r.provision(ctx, "start")
+	}
 	var wg sync.WaitGroup
+	wg.Go(func() { r.listen(ctx) })
 	for range max(r.cfg.Workers, 1) {
 		wg.Go(func() { r.work(ctx) })
 	}
 	wg.Wait()
 	return nil
+}
+
+// provision creates or updates the stream, retrying with backoff until it
+// succeeds or ctx ends. reason labels the metric: "start", or "missing"
+// when the stream disappeared under a running relay.
+func (r *Relay) provision(ctx context.Context, reason string) {
+	for attempt := 1; ctx.Err() == nil; attempt++ {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err := EnsureStream(sctx, r.js, r.cfg.Stream)
+		cancel()
+		if err == nil {
+			r.m.provisioned.WithLabelValues(reason).Inc()
+			r.m.jsAvailable.Set(1)
+			r.log.Info("stream ready", "stream", r.cfg.Stream.Name, "reason", reason)
+			return
+		}
+		r.m.jsAvailable.Set(0)
+		if ctx.Err() == nil {
+			r.log.Warn("stream not provisioned yet; rows wait pending", "stream", r.cfg.Stream.Name, "err", err, "attempt", attempt)
+		}
+		r.sleep(ctx, backoff(attempt, 250*time.Millisecond, 10*time.Second), false)
+	}
+}
+
+// checkStream runs after publishes that JetStream did not answer for a
+// subject the stream binds: the stream is gone (provision it again), or
+// JetStream is unavailable (wait; the rows stay pending at no cost).
+func (r *Relay) checkStream(ctx context.Context) {
+	r.m.jsAvailable.Set(0)
+	if r.cfg.Stream.Name == "" {
+		return
+	}
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err := r.js.Stream(sctx, r.cfg.Stream.Name)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		r.log.Warn("stream is missing; provisioning it again", "stream", r.cfg.Stream.Name)
+		r.provisionMu.Lock()
+		defer r.provisionMu.Unlock()
+		r.provision(ctx, "missing")
+	case err != nil:
+		if r.unavailableLog.allow() {
+			r.log.Warn("JetStream unavailable; rows wait pending", "stream", r.cfg.Stream.Name, "err", err)
+		}
+	}
+}
+
+// throttle lets a repeated log line through at most once per interval:
+// an outage is reported, not a line per retry.
+type throttle struct {
+	interval time.Duration
+	mu       sync.Mutex
+	last     time.Time
+}
+
+func (t *throttle) allow() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if now := time.Now(); now.Sub(t.last) >= t.interval {
+		t.last = now
+		return true
+	}
+	return false
 }
 
 // work is one batch loop.
@@ -102,7 +180,7 @@ func (r *Relay) work(ctx context.Context) {
 		if err != nil {
 			r.m.up.Set(0)
 			failures++
-			if ctx.Err() == nil {
+			if ctx.Err() == nil && r.batchLog.allow() {
 				r.log.Warn("relay batch failed", "err", err, "consecutive", failures)
 			}
 			r.sleep(ctx, backoff(failures, 50*time.Millisecond, 5*time.Second), false)
@@ -206,7 +284,7 @@ func (r *Relay) Batch(ctx context.Context) (int, error) {
 	if len(rows) == 0 {
 		return 0, tx.Commit(claimCtx)
 	}
-	sent, failed := r.publish(rows)
+	sent, failed, unavailable := r.publish(rows)
 	// Marking gets a deadline of its own, however long the PubAcks took.
 	qctx, cancelMark := context.WithTimeout(dbctx, dbTimeout)
 	defer cancelMark()
@@ -222,6 +300,11 @@ func (r *Relay) Batch(ctx context.Context) (int, error) {
 	}
 	for _, id := range dead {
 		r.log.Error("outbox row is dead after repeated refusals", "id", id)
+	}
+	if unavailable {
+		r.checkStream(ctx)
+	} else if len(sent) > 0 {
+		r.m.jsAvailable.Set(1)
 	}
 	if len(sent) == 0 && len(failed) == 0 {
 		return len(rows), errors.New("no row of the batch reached JetStream")
@@ -239,10 +322,13 @@ type pending struct {
 }
 
 // publish sends every row asynchronously and waits for each PubAck. A row
-// counts as sent only with its own PubAck. A refusal by the server
-// (failed) costs the row an attempt; a connection-level failure (timeout,
-// disconnect) leaves the row untouched, in neither list.
-func (r *Relay) publish(rows []outbox.Row) (sent []uuid.UUID, failed []outbox.Failure) {
+// counts as sent only with its own PubAck. A refusal of the message itself
+// (failed) costs the row an attempt. Anything on the broker's side (no
+// JetStream answering a subject the stream binds, a missing stream,
+// insufficient resources, a timeout, a disconnect) leaves the row
+// untouched, in neither list: unavailable reports that JetStream, not the
+// connection, was the problem.
+func (r *Relay) publish(rows []outbox.Row) (sent []uuid.UUID, failed []outbox.Failure, unavailable bool) {
 	ps := make([]pending, len(rows))
 	for i, row := range rows {
 		msg := &nats.Msg{Subject: row.Subject, Data: row.Payload, Header: nats.Header{}}
@@ -253,12 +339,14 @@ func (r *Relay) publish(rows []outbox.Row) (sent []uuid.UUID, failed []outbox.Fa
 	}
 	deadline := time.NewTimer(r.cfg.PublishTimeout + time.Second)
 	defer deadline.Stop()
+	expired := false
 	for i := range ps {
 		p := &ps[i]
 		typ := eventType(p.row.Subject)
 		if p.err == nil {
-			select {
-			case ack := <-p.fut.Ok():
+			var ack *jetstream.PubAck
+			ack, p.err, expired = await(p.fut, deadline, expired)
+			if ack != nil {
 				sent = append(sent, p.row.ID)
 				if ack.Duplicate {
 					r.m.duplicates.Inc()
@@ -268,37 +356,107 @@ func (r *Relay) publish(rows []outbox.Row) (sent []uuid.UUID, failed []outbox.Fa
 				}
 				r.m.latency.Observe(time.Since(p.row.CreatedAt).Seconds())
 				continue
-			case p.err = <-p.fut.Err():
-			case <-deadline.C:
-				p.err = jetstream.ErrAsyncPublishTimeout
-				deadline.Reset(0) // the rest are late too
 			}
 		}
-		if refused(p.err) {
+		switch r.classify(p.row.Subject, p.err) {
+		case refusedMessage:
 			failed = append(failed, outbox.Failure{ID: p.row.ID, Error: p.err.Error(),
 				Delay: backoff(p.row.Attempts+1, r.cfg.RetryBackoff, r.cfg.MaxRetryBackoff)})
 			r.m.published.WithLabelValues(typ, "retry").Inc()
-			continue
+		case brokerUnavailable:
+			unavailable = true
+			r.m.published.WithLabelValues(typ, "unsent").Inc()
+		default:
+			r.m.published.WithLabelValues(typ, "unsent").Inc()
 		}
-		r.m.published.WithLabelValues(typ, "unsent").Inc()
 	}
-	return sent, failed
+	return sent, failed, unavailable
 }
 
-// refused reports errors that are about the message itself (the broker
-// answered and said no, or it can never be sent), as opposed to the
-// connection: those cost the row an attempt.
-func refused(err error) bool {
+// await waits for one PubAck future until deadline. Once the deadline has
+// passed (expired), it only takes what has already arrived: an ack that
+// came in time must never lose a random select to the expired deadline
+// and be republished.
+func await(fut jetstream.PubAckFuture, deadline *time.Timer, expired bool) (*jetstream.PubAck, error, bool) {
+	if !expired {
+		select {
+		case ack := <-fut.Ok():
+			return ack, nil, false
+		case err := <-fut.Err():
+			return nil, err, false
+		case <-deadline.C:
+		}
+	}
+	select {
+	case ack := <-fut.Ok():
+		return ack, nil, true
+	case err := <-fut.Err():
+		return nil, err, true
+	default:
+		return nil, jetstream.ErrAsyncPublishTimeout, true
+	}
+}
+
+type failure int
+
+const (
+	connectionFailure failure = iota // timeout, disconnect: costs nothing
+	brokerUnavailable                // JetStream or the stream unavailable: costs nothing
+	refusedMessage                   // about the message itself: costs an attempt
+)
+
+// classify tells a refusal of the message itself, which costs the row an
+// attempt, from unavailability on the broker's side, which never does.
+//   - A JetStream API error with a 4xx code other than 404 is about the
+//     message (too large, header too large, bad TTL); 404 (stream not
+//     found), 503 (insufficient resources, no leader, JetStream off) and
+//     5xx are the broker's.
+//   - "No responders" means no stream took the subject: with a configured
+//     stream, a subject it binds means JetStream or the stream is down; a
+//     subject it does not bind can never be stored (a refusal).
+//   - Too large for the server, invalid subject or message: refusals.
+func (r *Relay) classify(subject string, err error) failure {
 	var apiErr *jetstream.APIError
 	switch {
 	case errors.As(err, &apiErr):
-		return true
-	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders),
-		errors.Is(err, nats.ErrMaxPayload), errors.Is(err, nats.ErrBadSubject),
+		if apiErr.Code >= 400 && apiErr.Code < 500 && apiErr.Code != 404 && apiErr.Code != 408 {
+			return refusedMessage
+		}
+		return brokerUnavailable
+	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
+		if r.cfg.Stream.Name != "" && !bindsAny(r.cfg.Stream.Subjects, subject) {
+			return refusedMessage
+		}
+		return brokerUnavailable
+	case errors.Is(err, nats.ErrMaxPayload), errors.Is(err, nats.ErrBadSubject),
 		errors.Is(err, nats.ErrInvalidMsg):
-		return true
+		return refusedMessage
+	}
+	return connectionFailure
+}
+
+// bindsAny reports whether subject matches one of the stream's subject
+// filters (NATS wildcards: * one token, > the rest).
+func bindsAny(filters []string, subject string) bool {
+	for _, f := range filters {
+		if matchSubject(f, subject) {
+			return true
+		}
 	}
 	return false
+}
+
+func matchSubject(filter, subject string) bool {
+	ft, st := strings.Split(filter, "."), strings.Split(subject, ".")
+	for i, f := range ft {
+		if f == ">" {
+			return len(st) > i
+		}
+		if i >= len(st) || (f != "*" && f != st[i]) {
+			return false
+		}
+	}
+	return len(ft) == len(st)
 }
 
 // backoff returns base * 2^(n-1), capped, with ±20 % jitter.

@@ -295,29 +295,23 @@ func countMetric(t *testing.T, reg *prometheus.Registry, name, result string) fl
 }
 
 // TestPoisonRowsDoNotBlock: a subject no stream binds and a payload over
-// the server's limit are retried with backoff, then dead; other rows flow
-// meanwhile, and rows of the poison row's key wait for it (order), then
-// flow once it is dead.
+// the server's limit are retried with backoff, then dead; rows of other
+// keys flow meanwhile. A dead row keeps holding back the later rows of its
+// key ("parked": per-user order is the contract) until an operator
+// discards or retries it.
 func TestPoisonRowsDoNotBlock(t *testing.T) {
 	t.Parallel()
 	e := setup(t, "")
 	reg := prometheus.NewRegistry()
-	r := e.newRelay(t, fastConfig(), reg)
+	cfg := fastConfig()
+	cfg.Stream = streamConfig(e.names)
+	r := e.newRelay(t, cfg, reg)
 	unbound := e.insert(t, "poison-key", e.names.Prefix+".nobody.listens", []byte(`{}`))
 	behind := e.insert(t, "poison-key", e.names.For("user.logged_in"), []byte(`{"behind":"the poison row"}`))
 	huge := e.insert(t, "", e.names.For("user.registered"), []byte(`"`+strings.Repeat("x", 2<<20)+`"`))
 	good := e.insert(t, "other-key", e.names.For("user.registered"), []byte(`{"good":true}`))
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { r.Run(ctx); close(done) }()
-	stopped := false
-	defer func() {
-		if !stopped {
-			cancel()
-			<-done
-		}
-	}()
+	start(t, r)
 
 	first := natstest.Collect(t, e.js, e.names.Stream, 1, 10*time.Second)
 	if len(first) != 1 || first[0].Headers().Get(jetstream.MsgIDHeader) != good.String() {
@@ -330,10 +324,6 @@ func TestPoisonRowsDoNotBlock(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	all := ids(natstest.Collect(t, e.js, e.names.Stream, 2, 10*time.Second))
-	if len(all) != 2 || all[1] != behind.String() {
-		t.Fatalf("stream = %v, want the good row then the row behind the poison one", all)
-	}
 	dead, err := outbox.ListDead(context.Background(), e.pool, 10)
 	if err != nil || len(dead) != 2 {
 		t.Fatalf("ListDead = %v, %v", dead, err)
@@ -343,21 +333,51 @@ func TestPoisonRowsDoNotBlock(t *testing.T) {
 			t.Errorf("dead row %+v", d)
 		}
 	}
+	// The row behind the dead one stays parked: several idle polls later
+	// it is still pending and unpublished.
+	for end := time.Now().Add(500 * time.Millisecond); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if s := e.stats(t); s.Parked != 1 || s.Backlog != 1 {
+			t.Fatalf("behind a dead row: %+v, want 1 parked pending row", s)
+		}
+	}
 	if got := testutil.ToFloat64(gauge(t, reg, "authevents_outbox_dead_rows")); got != 2 {
 		t.Errorf("dead rows metric = %v, want 2", got)
 	}
-	// Retry brings a row back; discard removes it.
-	cancel()
-	<-done
-	stopped = true
+	if got := testutil.ToFloat64(gauge(t, reg, "authevents_outbox_parked_rows")); got != 1 {
+		t.Errorf("parked rows metric = %v, want 1", got)
+	}
+	if got := natstest.Collect(t, e.js, e.names.Stream, 2, 300*time.Millisecond); len(got) != 1 {
+		t.Fatalf("stream = %v, want only the good row while the key is parked", ids(got))
+	}
+
+	// Retrying makes the dead row pending again, first of its key; a
+	// discarded row releases the rows behind it, in order.
+	if n, _ := outbox.RetryDead(context.Background(), e.pool, []uuid.UUID{unbound}); n != 1 {
+		t.Errorf("RetryDead = %d", n)
+	}
 	if n, _ := outbox.DiscardDead(context.Background(), e.pool, []uuid.UUID{huge}); n != 1 {
 		t.Errorf("DiscardDead = %d", n)
 	}
-	if n, _ := outbox.RetryDead(context.Background(), e.pool, nil); n != 1 {
-		t.Errorf("RetryDead = %d", n)
+	deadline = time.Now().Add(20 * time.Second)
+	for e.stats(t).Dead != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("retried row not dead again: %+v", e.stats(t))
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	if s := e.stats(t); s.Dead != 0 || s.Backlog != 1 {
-		t.Errorf("after retry and discard: %+v", s)
+	if n, _ := outbox.DiscardDead(context.Background(), e.pool, nil); n != 1 {
+		t.Errorf("DiscardDead(all) = %d", n)
+	}
+	all := ids(natstest.Collect(t, e.js, e.names.Stream, 2, 10*time.Second))
+	if len(all) != 2 || all[1] != behind.String() {
+		t.Fatalf("stream = %v, want the good row then the row released from behind the discarded one", all)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for s := e.stats(t); s.Dead != 0 || s.Backlog != 0 || s.Parked != 0; s = e.stats(t) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after discard: %+v, want an empty outbox", s)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -386,10 +406,7 @@ func TestBrokerDown(t *testing.T) {
 	e := setup(t, srv.URL())
 	reg := prometheus.NewRegistry()
 	r := e.newRelay(t, fastConfig(), reg)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { r.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	start(t, r)
 
 	var all []uuid.UUID
 	for i := range 5 {
@@ -445,12 +462,9 @@ func TestNotifyWakesTheRelay(t *testing.T) {
 	cfg := fastConfig()
 	cfg.MinPollInterval, cfg.PollInterval = time.Minute, time.Minute
 	r := e.newRelay(t, cfg, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { r.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	start(t, r)
 	n := outbox.NewNotifier(e.pool, 5*time.Millisecond, quiet)
-	go n.Run(ctx)
+	go n.Run(t.Context())
 
 	// Let the relay reach its (one-minute) idle wait with LISTEN set up.
 	e.waitListening(t)
@@ -476,12 +490,9 @@ func TestIdleRelayStaysIdle(t *testing.T) {
 	cfg.PollInterval = time.Second // the default idle poll
 	reg := prometheus.NewRegistry()
 	r := e.newRelay(t, cfg, reg)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { r.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	start(t, r)
 	n := outbox.NewNotifier(e.pool, 5*time.Millisecond, quiet)
-	go n.Run(ctx)
+	go n.Run(t.Context())
 
 	e.waitListening(t)
 	e.insert(t, "k", e.names.For("user.logged_in"), []byte(`{}`))
@@ -550,4 +561,143 @@ func (e *env) waitListening(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// TestJetStreamOutageCostsNoAttempt: core NATS answers but JetStream does
+// not (the server restarted without it: every publish gets "no
+// responders"). Rows committed meanwhile are not charged an attempt, none
+// goes dead, and when JetStream returns they drain, each key in order.
+// Before, with RELAY_MAX_ATTEMPTS=3, every such row was dead in seconds.
+func TestJetStreamOutageCostsNoAttempt(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Start(t)
+	e := setup(t, srv.URL())
+	cfg := fastConfig()
+	cfg.Stream = streamConfig(e.names)
+	reg := prometheus.NewRegistry()
+	r := e.newRelay(t, cfg, reg)
+	start(t, r)
+	e.insert(t, "first", e.names.For("user.registered"), payload("first", 0))
+	if got := natstest.Collect(t, e.js, e.names.Stream, 1, 10*time.Second); len(got) != 1 {
+		t.Fatal("relay not publishing before the outage")
+	}
+
+	srv.RestartWithoutJetStream()
+	for i := range 32 {
+		e.insert(t, fmt.Sprintf("k%d", i%4), e.names.For("user.logged_in"), payload(fmt.Sprintf("k%d", i%4), i))
+	}
+	// Let the relay try for 3 s, far longer than RELAY_MAX_ATTEMPTS
+	// retries at 10-50 ms backoff would take.
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		var attempts, dead int
+		e.pool.QueryRow(context.Background(), `SELECT COALESCE(max(attempts), 0), count(*) FILTER (WHERE state = 'dead') FROM outbox`).Scan(&attempts, &dead)
+		if attempts != 0 || dead != 0 {
+			t.Fatalf("during the outage: max attempts %d, dead rows %d; an unavailable broker must cost nothing", attempts, dead)
+		}
+	}
+	if got := testutil.ToFloat64(gauge(t, reg, "authevents_relay_jetstream_available")); got != 0 {
+		t.Errorf("authevents_relay_jetstream_available = %v during the outage, want 0", got)
+	}
+
+	srv.Restart()
+	nc := natstest.Connect(t, srv.URL())
+	js, _ := jetstream.New(nc)
+	msgs := natstest.Collect(t, js, e.names.Stream, 33, 30*time.Second)
+	if len(msgs) != 33 {
+		t.Fatalf("after the outage: %d messages, want 33; outbox %+v", len(msgs), e.stats(t))
+	}
+	assertKeyOrder(t, msgs)
+}
+
+// TestDeletedStreamIsReprovisioned: the stream deleted under a running
+// relay is created again (log line and metric), and no row pays for it.
+func TestDeletedStreamIsReprovisioned(t *testing.T) {
+	t.Parallel()
+	e := setup(t, "")
+	cfg := fastConfig()
+	cfg.Stream = streamConfig(e.names)
+	reg := prometheus.NewRegistry()
+	r := e.newRelay(t, cfg, reg)
+	start(t, r)
+
+	e.insert(t, "k", e.names.For("user.registered"), []byte(`{"n":0}`))
+	if got := natstest.Collect(t, e.js, e.names.Stream, 1, 10*time.Second); len(got) != 1 {
+		t.Fatal("first event not published")
+	}
+	if err := e.js.DeleteStream(context.Background(), e.names.Stream); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		e.insert(t, "k", e.names.For("user.logged_in"), payload("k", i+1))
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, err := e.js.Stream(context.Background(), e.names.Stream); err != nil; _, err = e.js.Stream(context.Background(), e.names.Stream) {
+		if time.Now().After(deadline) {
+			t.Fatalf("stream not re-provisioned: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	msgs := natstest.Collect(t, e.js, e.names.Stream, 5, 20*time.Second)
+	if len(msgs) != 5 {
+		t.Fatalf("after the stream was deleted: %d messages, want 5", len(msgs))
+	}
+	assertKeyOrder(t, msgs)
+	if got := counter(t, reg, "authevents_relay_stream_provisioned_total", "reason", "missing"); got < 1 {
+		t.Errorf("stream re-provisioning not counted")
+	}
+	var attempts int
+	e.pool.QueryRow(context.Background(), `SELECT COALESCE(max(attempts), 0) FROM outbox`).Scan(&attempts)
+	if attempts != 0 {
+		t.Errorf("a deleted stream charged rows %d attempts", attempts)
+	}
+}
+
+// assertKeyOrder checks that each key's messages are in payload order n.
+func assertKeyOrder(t *testing.T, msgs []jetstream.Msg) {
+	t.Helper()
+	last := map[string]int{}
+	for _, m := range msgs {
+		var p struct {
+			Key string `json:"key"`
+			N   int    `json:"n"`
+		}
+		if err := json.Unmarshal(m.Data(), &p); err != nil {
+			t.Fatal(err)
+		}
+		if prev, ok := last[p.Key]; ok && p.N <= prev {
+			t.Errorf("key %s: %d published after %d", p.Key, p.N, prev)
+		}
+		last[p.Key] = p.N
+	}
+}
+
+// counter returns the value of a counter with one label set to value.
+func counter(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// start runs r until the test ends.
+func start(t *testing.T, r *relay.Relay) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
 }

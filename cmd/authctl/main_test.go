@@ -51,9 +51,9 @@ func TestOutboxCommands(t *testing.T) {
 	ctx := context.Background()
 	var dead []uuid.UUID
 	postgres.WithTx(ctx, pool, func(tx pgx.Tx) error {
-		for i := range 3 {
+		for i, key := range []string{"k", "", "k"} { // the third row is parked behind the first
 			id := uuid.New()
-			outbox.Append(ctx, tx, outbox.Message{ID: id, Subject: "x.y", Payload: []byte(`{}`)})
+			outbox.Append(ctx, tx, outbox.Message{ID: id, Subject: "x.y", Payload: []byte(`{}`), OrderingKey: key})
 			if i < 2 {
 				dead = append(dead, id)
 			}
@@ -66,7 +66,7 @@ func TestOutboxCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st["backlog"] != float64(1) || st["dead"] != float64(2) || st["publishRatePerSecond"] == nil || st["stream"] != names.Stream {
+	if st["backlog"] != float64(1) || st["dead"] != float64(2) || st["parked"] != float64(1) || st["publishRatePerSecond"] == nil || st["stream"] != names.Stream {
 		t.Fatalf("status = %v", st)
 	}
 	if age, _ := st["oldestUnsentAgeSeconds"].(float64); age < 0 {
@@ -77,7 +77,8 @@ func TestOutboxCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	rows := list["dead"].([]any)
-	if len(rows) != 2 || rows[0].(map[string]any)["lastError"] != "no responders" {
+	if len(rows) != 2 || rows[0].(map[string]any)["lastError"] != "no responders" ||
+		rows[0].(map[string]any)["orderingKey"] != "k" || rows[0].(map[string]any)["parkedBehind"] != float64(1) {
 		t.Fatalf("dead list = %v", list)
 	}
 	if _, err := runCLI(t, "outbox", "dead", "retry"); err == nil {
@@ -90,7 +91,7 @@ func TestOutboxCommands(t *testing.T) {
 		t.Fatalf("discard --all = %v, %v", v, err)
 	}
 	st, _ = runCLI(t, "outbox", "status")
-	if st["backlog"] != float64(2) || st["dead"] != float64(0) {
+	if st["backlog"] != float64(2) || st["dead"] != float64(0) || st["parked"] != float64(0) {
 		t.Fatalf("status after retry and discard = %v", st)
 	}
 	if _, err := runCLI(t, "migrate", "status"); err != nil {

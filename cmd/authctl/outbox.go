@@ -62,9 +62,9 @@ func (c *cli) outboxCmd(ctx context.Context, args []string) error {
 				return c.printJSON(map[string]any{"dead": rows})
 			}
 			tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tSUBJECT\tATTEMPTS\tCREATED\tLAST ERROR")
+			fmt.Fprintln(tw, "ID\tSUBJECT\tATTEMPTS\tPARKED BEHIND\tCREATED\tLAST ERROR")
 			for _, r := range rows {
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", r.ID, r.Subject, r.Attempts, r.CreatedAt.UTC().Format(time.RFC3339), r.LastError)
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", r.ID, r.Subject, r.Attempts, r.ParkedBehind, r.CreatedAt.UTC().Format(time.RFC3339), r.LastError)
 			}
 			return tw.Flush()
 		case "retry", "discard":
@@ -96,6 +96,7 @@ type Status struct {
 	Backlog          int64    `json:"backlog"`
 	OldestUnsentSecs float64  `json:"oldestUnsentAgeSeconds"`
 	Dead             int64    `json:"dead"`
+	Parked           int64    `json:"parked"`
 	PublishRate      *float64 `json:"publishRatePerSecond"`
 	Stream           string   `json:"stream"`
 	StreamMessages   *uint64  `json:"streamMessages"`
@@ -117,7 +118,7 @@ func (c *cli) outboxStatus(ctx context.Context, pool *pgxpool.Pool) error {
 	if serr != nil {
 		return serr
 	}
-	st.Backlog, st.OldestUnsentSecs, st.Dead = s.Backlog, s.OldestUnsentSecs, s.Dead
+	st.Backlog, st.OldestUnsentSecs, st.Dead, st.Parked = s.Backlog, s.OldestUnsentSecs, s.Dead, s.Parked
 	if err == nil {
 		select {
 		case <-ctx.Done():
@@ -138,6 +139,7 @@ func (c *cli) outboxStatus(ctx context.Context, pool *pgxpool.Pool) error {
 	fmt.Fprintf(c.out, "backlog        %d rows\n", st.Backlog)
 	fmt.Fprintf(c.out, "lag            %.3f s (oldest unsent row)\n", st.OldestUnsentSecs)
 	fmt.Fprintf(c.out, "dead           %d rows\n", st.Dead)
+	fmt.Fprintf(c.out, "parked         %d rows (behind a dead row of their key: retry or discard it)\n", st.Parked)
 	if st.PublishRate != nil {
 		fmt.Fprintf(c.out, "publish rate   %.1f/s on stream %s (over %s)\n", *st.PublishRate, st.Stream, c.interval)
 	} else {

@@ -117,6 +117,11 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer) error
 		BatchSize: cfg.BatchSize, Workers: cfg.Workers, MinPollInterval: cfg.MinPollInterval, PollInterval: cfg.PollInterval,
 		PublishTimeout: cfg.PublishTimeout, MaxAttempts: cfg.MaxAttempts, RetryBackoff: cfg.RetryBackoff,
 		MaxRetryBackoff: cfg.MaxRetryBackoff, ContentType: relay.DefaultConfig.ContentType,
+		Stream: relay.StreamConfig{
+			Name: cfg.StreamName, Subjects: cfg.StreamSubjects, MaxAge: cfg.StreamMaxAge,
+			MaxMsgs: cfg.StreamMaxMsgs, MaxBytes: cfg.StreamMaxBytes, Duplicates: cfg.StreamDuplicates,
+			Replicas: cfg.StreamReplicas,
+		},
 	}, reg, log)
 	if err != nil {
 		return err
@@ -145,29 +150,8 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer) error
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return serve.Run(gctx, serve.NewServer(opsHandler, log), opsLn, 5*time.Second, log) })
 	g.Go(func() error {
-		// Provision the stream once NATS answers; retry while it does not.
-		for attempt := 1; ; attempt++ {
-			sctx, cancel := context.WithTimeout(gctx, 10*time.Second)
-			_, err := relay.EnsureStream(sctx, r.JetStream(), relay.StreamConfig{
-				Name: cfg.StreamName, Subjects: cfg.StreamSubjects, MaxAge: cfg.StreamMaxAge,
-				MaxMsgs: cfg.StreamMaxMsgs, MaxBytes: cfg.StreamMaxBytes, Duplicates: cfg.StreamDuplicates,
-				Replicas: cfg.StreamReplicas,
-			})
-			cancel()
-			if err == nil {
-				break
-			}
-			if gctx.Err() != nil {
-				return nil
-			}
-			log.Warn("stream not provisioned yet", "stream", cfg.StreamName, "err", err, "attempt", attempt)
-			select {
-			case <-gctx.Done():
-				return nil
-			case <-time.After(min(time.Duration(attempt)*time.Second, 10*time.Second)):
-			}
-		}
-		log.Info("stream ready", "stream", cfg.StreamName)
+		// Run provisions the stream once NATS answers (retrying while it
+		// does not), and again if it goes missing.
 		err := r.Run(gctx)
 		log.Info("relay stopped")
 		return err

@@ -98,10 +98,11 @@ func Binary(t testing.TB) string {
 
 // Server is a private nats-server with JetStream.
 type Server struct {
-	Addr string
-	dir  string
-	cmd  *exec.Cmd
-	t    testing.TB
+	Addr        string
+	noJetStream bool
+	dir         string
+	cmd         *exec.Cmd
+	t           testing.TB
 }
 
 // Start runs a private server on a free loopback port.
@@ -118,7 +119,11 @@ func (s *Server) URL() string { return "nats://" + s.Addr }
 
 func (s *Server) start() {
 	host, port, _ := net.SplitHostPort(s.Addr)
-	s.cmd = exec.Command(Binary(s.t), "-a", host, "-p", port, "-js", "-sd", s.dir)
+	args := []string{"-a", host, "-p", port, "-sd", s.dir}
+	if !s.noJetStream {
+		args = append(args, "-js")
+	}
+	s.cmd = exec.Command(Binary(s.t), args...)
 	s.cmd.Stdout, s.cmd.Stderr = nil, nil
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
@@ -126,6 +131,10 @@ func (s *Server) start() {
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		if nc, err := nats.Connect(s.URL(), nats.Timeout(200*time.Millisecond)); err == nil {
+			if s.noJetStream {
+				nc.Close()
+				return
+			}
 			js, _ := jetstream.New(nc)
 			_, err := js.AccountInfo(context.Background())
 			nc.Close()
@@ -148,9 +157,20 @@ func (s *Server) Stop() {
 	s.cmd = nil
 }
 
-// Restart starts the server again on the same port and store.
+// Restart starts the server again on the same port and store, with
+// JetStream.
 func (s *Server) Restart() {
 	s.Stop()
+	s.noJetStream = false
+	s.start()
+}
+
+// RestartWithoutJetStream restarts the server on the same port with
+// JetStream off: core NATS answers, JetStream does not (a broker
+// misconfigured or recovering; publishes get "no responders").
+func (s *Server) RestartWithoutJetStream() {
+	s.Stop()
+	s.noJetStream = true
 	s.start()
 }
 

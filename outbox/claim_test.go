@@ -1,0 +1,147 @@
+package outbox_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/authevents/authevents/db/postgres/pgtest"
+	"github.com/authevents/authevents/outbox"
+)
+
+func appendRow(t *testing.T, ctx context.Context, pool interface {
+	Begin(context.Context) (pgx.Tx, error)
+}, key string) uuid.UUID {
+	t.Helper()
+	id := uuid.Must(uuid.NewV7())
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := outbox.Append(ctx, tx, outbox.Message{ID: id, Subject: "auth.user.registered", Payload: []byte(`{}`), OrderingKey: key}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// TestRetryDelayCountsFromTheFailure: a refused row's next attempt is its
+// delay after the refusal, not after the start of the (possibly slow)
+// batch transaction that claimed it. With now() (the transaction's start
+// time), a batch slower than the delay made the first retry immediate.
+func TestRetryDelayCountsFromTheFailure(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.New(t)
+	id := appendRow(t, ctx, pool, "k")
+
+	tx, rows, err := outbox.BeginClaim(ctx, pool, 10)
+	if err != nil || len(rows) != 1 {
+		t.Fatalf("BeginClaim = %v, %v", rows, err)
+	}
+	time.Sleep(1500 * time.Millisecond) // a slow batch: PubAcks took 1.5 s
+	if _, err := outbox.Fail(ctx, tx, []outbox.Failure{{ID: id, Error: "refused", Delay: time.Second}}, 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var dueIn float64
+	if err := pool.QueryRow(ctx, `SELECT EXTRACT(EPOCH FROM next_attempt_at - clock_timestamp()) FROM outbox WHERE id = $1`, id).Scan(&dueIn); err != nil {
+		t.Fatal(err)
+	}
+	if dueIn < 0.5 {
+		t.Errorf("next attempt due in %.2f s after a 1 s retry delay, want about 1 s", dueIn)
+	}
+}
+
+// TestDeadRowParksItsKey: rows behind a dead row of their key are not
+// claimed (per-key order), rows of other keys are; once the dead row is
+// retried it is claimed first.
+func TestDeadRowParksItsKey(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.New(t)
+	dead := appendRow(t, ctx, pool, "k")
+	behind := appendRow(t, ctx, pool, "k")
+	other := appendRow(t, ctx, pool, "other")
+	if _, err := pool.Exec(ctx, `UPDATE outbox SET state = 'dead' WHERE id = $1`, dead); err != nil {
+		t.Fatal(err)
+	}
+	claim := func() []uuid.UUID {
+		t.Helper()
+		tx, rows, err := outbox.BeginClaim(ctx, pool, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(ctx)
+		var got []uuid.UUID
+		for _, r := range rows {
+			got = append(got, r.ID)
+		}
+		return got
+	}
+	if got := claim(); len(got) != 1 || got[0] != other {
+		t.Fatalf("claimed %v, want only %v (the row behind the dead one is parked)", got, other)
+	}
+	s, err := outbox.ReadStats(ctx, pool)
+	if err != nil || s.Parked != 1 || s.Dead != 1 || s.Backlog != 2 {
+		t.Fatalf("ReadStats = %+v, %v; want 2 pending, 1 dead, 1 parked", s, err)
+	}
+	if _, err := outbox.RetryDead(ctx, pool, []uuid.UUID{dead}); err != nil {
+		t.Fatal(err)
+	}
+	got := claim()
+	if len(got) != 2 || got[0] != dead {
+		t.Fatalf("after retry claimed %v, want %v first (not %v)", got, dead, behind)
+	}
+}
+
+// TestStatsAreCheapWithAMillionPendingRows: the metrics' stats query stays
+// a few index lookups however large the backlog. The full count it
+// replaced took longer than a scrape timeout under a large backlog, and
+// the series vanished exactly when they mattered.
+func TestStatsAreCheapWithAMillionPendingRows(t *testing.T) {
+	if testing.Short() {
+		t.Skip("inserts 1,000,000 rows")
+	}
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.New(t)
+	const n = 1_000_000
+	if _, err := pool.Exec(ctx, `INSERT INTO outbox (subject, payload, ordering_key, created_at)
+		SELECT 'auth.user.logged_in', '{}', (i % 20000)::text, now() - interval '1 hour' + i * interval '1 ms'
+		  FROM generate_series(1, $1) i`, n); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE outbox SET state = 'dead' WHERE seq IN (SELECT seq FROM outbox ORDER BY seq LIMIT 3)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `ANALYZE outbox`); err != nil {
+		t.Fatal(err)
+	}
+	var times []time.Duration
+	var s outbox.Stats
+	for range 7 {
+		start := time.Now()
+		var err error
+		if s, err = outbox.ReadStats(ctx, pool); err != nil {
+			t.Fatal(err)
+		}
+		times = append(times, time.Since(start))
+	}
+	slices.Sort(times)
+	t.Logf("ReadStats with %d pending rows: median %s, max %s; %+v", n, times[len(times)/2], times[len(times)-1], s)
+	if med := times[len(times)/2]; med > 50*time.Millisecond {
+		t.Errorf("ReadStats median %s with %d pending rows, want < 50 ms", med, n)
+	}
+	if s.Backlog < n-3 || s.Backlog > n || s.Dead != 3 || s.Parked != 3*(n/20000-1) || s.OldestUnsentSecs < 3500 {
+		t.Errorf("ReadStats = %+v, want about %d pending, 3 dead, their keys' later rows parked, lag about 1 h", s, n-3)
+	}
+}

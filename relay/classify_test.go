@@ -1,0 +1,87 @@
+package relay
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+type future struct {
+	ok  chan *jetstream.PubAck
+	err chan error
+}
+
+func (f future) Ok() <-chan *jetstream.PubAck { return f.ok }
+func (f future) Err() <-chan error            { return f.err }
+func (f future) Msg() *nats.Msg               { return nil }
+
+// TestAwaitTakesAcksThatArrived: once the batch's publish deadline has
+// passed, an ack that is already there is taken, every time. Before, the
+// ack and the expired deadline raced in one select, so about half of such
+// rows were left pending and published again.
+func TestAwaitTakesAcksThatArrived(t *testing.T) {
+	deadline := time.NewTimer(0)
+	<-deadline.C
+	deadline.Reset(0)
+	time.Sleep(time.Millisecond) // the timer has fired
+	expired := false
+	for i := range 1000 {
+		f := future{ok: make(chan *jetstream.PubAck, 1), err: make(chan error, 1)}
+		f.ok <- &jetstream.PubAck{Sequence: uint64(i)}
+		var ack *jetstream.PubAck
+		var err error
+		ack, err, expired = await(f, deadline, expired)
+		if ack == nil {
+			t.Fatalf("row %d: ack that had arrived lost to the deadline (err %v)", i, err)
+		}
+	}
+	f := future{ok: make(chan *jetstream.PubAck, 1), err: make(chan error, 1)}
+	if ack, err, _ := await(f, deadline, true); ack != nil || !errors.Is(err, jetstream.ErrAsyncPublishTimeout) {
+		t.Errorf("no ack after the deadline: got %v, %v; want a timeout", ack, err)
+	}
+}
+
+// TestClassify: only refusals of the message itself cost an attempt; the
+// broker being unavailable never does.
+func TestClassify(t *testing.T) {
+	r := &Relay{cfg: Config{Stream: StreamConfig{Name: "auth-events", Subjects: []string{"auth.user.*", "audit.>"}}}}
+	api := func(status int, code jetstream.ErrorCode) error {
+		return fmt.Errorf("publish: %w", &jetstream.APIError{Code: status, ErrorCode: code, Description: "x"})
+	}
+	tests := []struct {
+		name    string
+		subject string
+		err     error
+		want    failure
+	}{
+		{"message too large for the stream", "auth.user.registered", api(400, jetstream.JSErrCodeStreamMessageExceedsMaximum), refusedMessage},
+		{"header too large", "auth.user.registered", api(400, 10097), refusedMessage},
+		{"insufficient resources", "auth.user.registered", api(503, 10023), brokerUnavailable},
+		{"stream store failed", "auth.user.registered", api(503, 10077), brokerUnavailable},
+		{"stream not found", "auth.user.registered", api(404, jetstream.JSErrCodeStreamNotFound), brokerUnavailable},
+		{"JetStream not enabled", "auth.user.registered", api(503, jetstream.JSErrCodeJetStreamNotEnabled), brokerUnavailable},
+		{"no responders on a bound subject", "auth.user.registered", jetstream.ErrNoStreamResponse, brokerUnavailable},
+		{"no responders on a bound subject (>)", "audit.a.b", nats.ErrNoResponders, brokerUnavailable},
+		{"no responders on a subject no stream binds", "auth.nobody.listens", jetstream.ErrNoStreamResponse, refusedMessage},
+		{"no responders, too many tokens for *", "auth.user.a.b", jetstream.ErrNoStreamResponse, refusedMessage},
+		{"over the server's max payload", "auth.user.registered", nats.ErrMaxPayload, refusedMessage},
+		{"bad subject", "auth..x", nats.ErrBadSubject, refusedMessage},
+		{"ack timeout", "auth.user.registered", jetstream.ErrAsyncPublishTimeout, connectionFailure},
+		{"disconnected", "auth.user.registered", nats.ErrDisconnected, connectionFailure},
+		{"connection closed", "auth.user.registered", nats.ErrConnectionClosed, connectionFailure},
+	}
+	for _, tt := range tests {
+		if got := r.classify(tt.subject, tt.err); got != tt.want {
+			t.Errorf("%s: classify(%q, %v) = %d, want %d", tt.name, tt.subject, tt.err, got, tt.want)
+		}
+	}
+	// Without a configured stream, "no responders" is never charged.
+	bare := &Relay{}
+	if got := bare.classify("anything", jetstream.ErrNoStreamResponse); got != brokerUnavailable {
+		t.Errorf("no stream configured: classify(no responders) = %d, want brokerUnavailable", got)
+	}
+}
