@@ -245,7 +245,17 @@ func (r *Relay) listen(ctx context.Context) {
 			if _, err := conn.Exec(ctx, "LISTEN "+outbox.NotifyChannel); err != nil {
 				return err
 			}
-			defer conn.Exec(context.WithoutCancel(ctx), "UNLISTEN *")
+			defer func() {
+				// Bounded: on a silent connection (partition) an unbounded
+				// UNLISTEN kept the connection acquired, and pool.Close,
+				// hence shutdown, waited for it forever. A connection that
+				// does not answer is closed instead of reused.
+				uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+				defer cancel()
+				if _, err := conn.Exec(uctx, "UNLISTEN *"); err != nil {
+					conn.Conn().Close(uctx)
+				}
+			}()
 			attempt = 0
 			for {
 				if _, err := conn.Conn().WaitForNotification(ctx); err != nil {
@@ -267,19 +277,24 @@ func (r *Relay) listen(ctx context.Context) {
 // claimed. Exported for tests and tools that want to drive the relay step
 // by step.
 func (r *Relay) Batch(ctx context.Context) (int, error) {
-	// The batch is not interrupted by ctx once rows are claimed: it ends
-	// either committed (rows marked) or rolled back (rows untouched).
+	// The claim may be interrupted by ctx (nothing is published yet). Once
+	// rows are claimed the batch is not: it ends either committed (rows
+	// marked) or rolled back (rows untouched).
 	dbctx := context.WithoutCancel(ctx)
 	if ctx.Err() != nil {
 		return 0, ctx.Err()
 	}
-	claimCtx, cancel := context.WithTimeout(dbctx, dbTimeout)
+	claimCtx, cancel := context.WithTimeout(ctx, dbTimeout)
 	defer cancel()
 	tx, rows, err := outbox.BeginClaim(claimCtx, r.pool, r.cfg.BatchSize)
 	if err != nil {
 		return 0, err
 	}
-	defer tx.Rollback(dbctx)
+	defer func() {
+		rctx, cancel := context.WithTimeout(dbctx, dbTimeout)
+		defer cancel()
+		_ = tx.Rollback(rctx)
+	}()
 	r.m.batchSize.Observe(float64(len(rows)))
 	if len(rows) == 0 {
 		return 0, tx.Commit(claimCtx)
@@ -314,6 +329,21 @@ func (r *Relay) Batch(ctx context.Context) (int, error) {
 
 // dbTimeout bounds each database phase of a batch (claim, marking).
 const dbTimeout = 10 * time.Second
+
+// StatementTimeout is the server-side bound for the relay's statements,
+// like the client's own deadline per database phase.
+const StatementTimeout = dbTimeout
+
+// IdleInTxTimeout is the server-side idle_in_transaction_session_timeout
+// the relay's connections need. A batch transaction legitimately sits idle
+// while its PubAcks arrive (up to publishTimeout plus a second), so the
+// server ends it after publishTimeout + 10 s of silence: a relay cut off
+// from Postgres mid-batch (partition, frozen host) releases its claimed
+// rows within that time, and another replica publishes them, still inside
+// the duplicate window.
+func IdleInTxTimeout(publishTimeout time.Duration) time.Duration {
+	return publishTimeout + dbTimeout
+}
 
 type pending struct {
 	row outbox.Row

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/authevents/authevents/db/postgres"
 	"github.com/authevents/authevents/db/postgres/pgtest"
+	"github.com/authevents/authevents/internal/faultproxy"
 	"github.com/authevents/authevents/internal/natstest"
 	"github.com/authevents/authevents/outbox"
 	"github.com/authevents/authevents/relay"
@@ -174,7 +176,7 @@ func TestPublishesRowsExactly(t *testing.T) {
 	info, _ := s.Info(context.Background())
 	c := info.Config
 	if c.Storage != jetstream.FileStorage || c.Discard != jetstream.DiscardOld || c.MaxAge != 7*24*time.Hour ||
-		c.MaxMsgs != 100_000 || c.MaxBytes != 100<<20 || c.Duplicates != 2*time.Minute {
+		c.MaxMsgs != 100_000 || c.MaxBytes != 100<<20 || c.Duplicates != 10*time.Minute {
 		t.Errorf("stream config = %+v", c)
 	}
 }
@@ -700,4 +702,46 @@ func start(t *testing.T, r *relay.Relay) {
 	done := make(chan struct{})
 	go func() { r.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
+}
+
+// TestShutdownWithASilentDatabase: cut off from Postgres (black hole), a
+// relay asked to stop returns, and its pool closes, within bounded time:
+// the listener is waited for and its UNLISTEN has a deadline.
+func TestShutdownWithASilentDatabase(t *testing.T) {
+	t.Parallel()
+	e := setup(t, "")
+	var dbURL string
+	e.pool.QueryRow(context.Background(), `SELECT current_database()`).Scan(&dbURL)
+	u, _ := url.Parse(pgtest.AdminURL())
+	proxy := faultproxy.Start(t, u.Host)
+	u.Host, u.Path = proxy.Addr, "/"+dbURL
+	pool, err := postgres.Open(context.Background(), u.String(), 4, postgres.Session{AppName: "authevents-relay"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc := natstest.Connect(t, e.natsURL)
+	r, err := relay.New(pool, nc, fastConfig(), prometheus.NewRegistry(), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		r.Run(ctx)
+		close(done)
+	}()
+	e.waitListening(t)
+	proxy.BlackHole(t)
+	time.Sleep(100 * time.Millisecond) // let a poll or two hit the black hole
+	stop := time.Now()
+	cancel()
+	select {
+	case <-done:
+		t.Logf("stopped in %s", time.Since(stop))
+	case <-time.After(5 * time.Second):
+		t.Fatal("relay shutdown hung on a silent database")
+	}
+	// pool.Close waits (up to pgxpool's 15 s) for the server to close each
+	// silent connection; bin/relay bounds that wait at exit.
+	go pool.Close()
 }

@@ -23,8 +23,27 @@ type StreamConfig struct {
 var DefaultStream = StreamConfig{
 	Name: "auth-events", Subjects: []string{"auth.user.*"},
 	MaxAge: 7 * 24 * time.Hour, MaxMsgs: 100_000, MaxBytes: 100 << 20,
-	Duplicates: 2 * time.Minute, Replicas: 1,
+	Duplicates: DefaultDuplicateWindow, Replicas: 1,
 }
+
+// The duplicate window must outlast the longest path by which a row that
+// reached the stream can be published again. Those paths, longest first:
+//   - a PostgreSQL crash loses the last deletes (the batch commits with
+//     synchronous_commit off) and the rows go out again once PostgreSQL is
+//     back: crash recovery or a failover, budgeted at PostgresRecovery;
+//   - a relay cut off from PostgreSQL mid-batch: the server ends its
+//     transaction after IdleInTxTimeout(publish timeout), 15 s by default,
+//     then another replica republishes;
+//   - a relay killed mid-batch, or a PubAck lost to a JetStream leader
+//     change: the rows go out again at the next batch, seconds later.
+//
+// DefaultDuplicateWindow covers the first with margin. A republish after
+// the window is a second message with the same event id: consumers are
+// idempotent regardless.
+const (
+	PostgresRecovery       = 5 * time.Minute
+	DefaultDuplicateWindow = 10 * time.Minute
+)
 
 // EnsureStream creates the stream or updates it to cfg; it is idempotent,
 // so every relay replica runs it at start. (CreateOrUpdateStream is an

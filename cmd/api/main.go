@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
@@ -61,7 +62,8 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer) error
 		return err
 	}
 
-	pool, err := postgres.Open(ctx, cfg.DatabaseURL, cfg.DBMaxConns)
+	pool, err := postgres.Open(ctx, cfg.DatabaseURL, cfg.DBMaxConns, postgres.Session{AppName: "authevents-api",
+		StatementTimeout: 5 * time.Second, IdleInTxTimeout: 10 * time.Second})
 	if err != nil {
 		return err
 	}

@@ -45,7 +45,7 @@ func benchRelay(ctx context.Context, args []string) error {
 		return err
 	}
 	header()
-	pool, err := postgres.Open(ctx, *dbURL, 8)
+	pool, err := postgres.Open(ctx, *dbURL, 8, postgres.Session{AppName: "authevents-bench", StatementTimeout: time.Minute})
 	if err != nil {
 		return err
 	}
@@ -66,7 +66,7 @@ func benchRelay(ctx context.Context, args []string) error {
 	var raw []float64
 	for r := range *rounds {
 		name := fmt.Sprintf("bench-raw-%d-%d", os.Getpid(), r)
-		if _, err := relay.EnsureStream(ctx, js, relay.StreamConfig{Name: name, Subjects: []string{name + ".>"}, MaxAge: time.Hour, MaxMsgs: -1, MaxBytes: -1, Duplicates: 2 * time.Minute}); err != nil {
+		if _, err := relay.EnsureStream(ctx, js, relay.StreamConfig{Name: name, Subjects: []string{name + ".>"}, MaxAge: time.Hour, MaxMsgs: -1, MaxBytes: -1, Duplicates: relay.DefaultDuplicateWindow}); err != nil {
 			return err
 		}
 		start := time.Now()
@@ -94,7 +94,7 @@ func benchRelay(ctx context.Context, args []string) error {
 
 	stream := fmt.Sprintf("bench-relay-%d", os.Getpid())
 	subject := stream + ".user.logged_in"
-	if _, err := relay.EnsureStream(ctx, js, relay.StreamConfig{Name: stream, Subjects: []string{stream + ".user.*"}, MaxAge: time.Hour, MaxMsgs: -1, MaxBytes: -1, Duplicates: 2 * time.Minute}); err != nil {
+	if _, err := relay.EnsureStream(ctx, js, relay.StreamConfig{Name: stream, Subjects: []string{stream + ".user.*"}, MaxAge: time.Hour, MaxMsgs: -1, MaxBytes: -1, Duplicates: relay.DefaultDuplicateWindow}); err != nil {
 		return err
 	}
 	defer js.DeleteStream(context.WithoutCancel(ctx), stream)

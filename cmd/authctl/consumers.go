@@ -143,7 +143,7 @@ func (c *cli) dlqCmd(ctx context.Context, args []string) error {
 // reportCmd runs `authctl stats`, `authctl security alerts` and
 // `authctl audit --user ID`.
 func (c *cli) reportCmd(ctx context.Context, args []string) error {
-	pool, err := postgres.Open(ctx, databaseURL(), 2)
+	pool, err := postgres.Open(ctx, databaseURL(), 2, authctlSession)
 	if err != nil {
 		return err
 	}

@@ -169,6 +169,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	return usageError(fmt.Sprintf("unknown command %q", rest[0]))
 }
 
+// authctl's sessions: operator commands may scan (prune, dead lists) but
+// never hold a transaction open waiting on a person.
+var authctlSession = postgres.Session{AppName: "authevents-authctl", StatementTimeout: 5 * time.Minute, IdleInTxTimeout: time.Minute}
+
 func databaseURL() string {
 	if v := os.Getenv("DATABASE_URL"); v != "" {
 		return v
@@ -177,7 +181,7 @@ func databaseURL() string {
 }
 
 func (c *cli) migrate(ctx context.Context, verb string) error {
-	pool, err := postgres.Open(ctx, databaseURL(), 2)
+	pool, err := postgres.Open(ctx, databaseURL(), 2, authctlSession)
 	if err != nil {
 		return err
 	}

@@ -29,7 +29,7 @@ func (c *cli) outboxCmd(ctx context.Context, args []string) error {
 	if len(args) == 0 {
 		return usageError("outbox needs status or dead")
 	}
-	pool, err := postgres.Open(ctx, databaseURL(), 2)
+	pool, err := postgres.Open(ctx, databaseURL(), 2, authctlSession)
 	if err != nil {
 		return err
 	}

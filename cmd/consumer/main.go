@@ -95,7 +95,8 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout i
 	}
 	log := logging.New(stdout, cfg.LogLevel).With("service", "consumer")
 
-	pool, err := postgres.Open(ctx, cfg.DatabaseURL, 8)
+	pool, err := postgres.Open(ctx, cfg.DatabaseURL, 8, postgres.Session{AppName: "authevents-consumer",
+		StatementTimeout: 10 * time.Second, IdleInTxTimeout: 30 * time.Second})
 	if err != nil {
 		return err
 	}

@@ -39,7 +39,7 @@ type Config struct {
 	StreamMaxAge     time.Duration `env:"STREAM_MAX_AGE" envDefault:"168h"`
 	StreamMaxMsgs    int64         `env:"STREAM_MAX_MSGS" envDefault:"100000"`
 	StreamMaxBytes   int64         `env:"STREAM_MAX_BYTES" envDefault:"104857600"`
-	StreamDuplicates time.Duration `env:"STREAM_DUPLICATE_WINDOW" envDefault:"2m"`
+	StreamDuplicates time.Duration `env:"STREAM_DUPLICATE_WINDOW" envDefault:"10m"`
 	StreamReplicas   int           `env:"STREAM_REPLICAS" envDefault:"1"`
 
 	BatchSize       int           `env:"RELAY_BATCH_SIZE" envDefault:"2000"`
@@ -67,8 +67,13 @@ func (c Config) validate() error {
 	if c.PublishTimeout <= 0 || c.MaxAttempts < 1 || c.RetryBackoff <= 0 {
 		errs = append(errs, errors.New("RELAY_PUBLISH_TIMEOUT, RELAY_MAX_ATTEMPTS and RELAY_RETRY_BACKOFF must be positive"))
 	}
+	if int(c.DBMaxConns) < c.Workers+1 {
+		errs = append(errs, fmt.Errorf("DB_MAX_CONNS (%d) must be at least RELAY_WORKERS + 1 (%d): each worker holds a connection for its batch, and one is the LISTEN connection", c.DBMaxConns, c.Workers+1))
+	}
 	if c.StreamDuplicates <= 0 || c.StreamDuplicates > c.StreamMaxAge {
 		errs = append(errs, errors.New("STREAM_DUPLICATE_WINDOW must be positive and at most STREAM_MAX_AGE"))
+	} else if release := relay.IdleInTxTimeout(c.PublishTimeout); c.StreamDuplicates <= release {
+		errs = append(errs, fmt.Errorf("STREAM_DUPLICATE_WINDOW (%s) must exceed the time a partitioned relay's rows take to be released, RELAY_PUBLISH_TIMEOUT + 10s (%s): every such republish would be a duplicate", c.StreamDuplicates, release))
 	}
 	return errors.Join(errs...)
 }
@@ -92,11 +97,12 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer) error
 	}
 	log := logging.New(stdout, cfg.LogLevel).With("service", "relay")
 
-	pool, err := postgres.Open(ctx, cfg.DatabaseURL, cfg.DBMaxConns)
+	pool, err := postgres.Open(ctx, cfg.DatabaseURL, cfg.DBMaxConns, postgres.Session{AppName: "authevents-relay",
+		StatementTimeout: relay.StatementTimeout, IdleInTxTimeout: relay.IdleInTxTimeout(cfg.PublishTimeout)})
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
+	defer postgres.CloseWithin(pool, 3*time.Second)
 	if err := postgres.CheckSchema(ctx, pool); err != nil {
 		return err
 	}

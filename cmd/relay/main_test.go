@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,9 +23,12 @@ import (
 
 	"github.com/authevents/authevents/db/postgres"
 	"github.com/authevents/authevents/db/postgres/pgtest"
+	"github.com/authevents/authevents/internal/config"
+	"github.com/authevents/authevents/internal/faultproxy"
 	"github.com/authevents/authevents/internal/natstest"
 	"github.com/authevents/authevents/internal/testenv"
 	"github.com/authevents/authevents/outbox"
+	"github.com/authevents/authevents/relay"
 )
 
 type procEnv struct {
@@ -234,6 +239,10 @@ func TestRefusesToStart(t *testing.T) {
 		{map[string]string{"RELAY_WORKERS": "0"}, "RELAY_WORKERS"},
 		{map[string]string{"STREAM_DUPLICATE_WINDOW": "1000h"}, "STREAM_DUPLICATE_WINDOW"},
 		{map[string]string{"RELAY_POLL_INTERVAL": "soon"}, "RELAY_POLL_INTERVAL"},
+		// Each worker holds a connection for its batch, and one is the
+		// LISTEN connection: fewer starve the workers.
+		{map[string]string{"RELAY_WORKERS": "4", "DB_MAX_CONNS": "4"}, "DB_MAX_CONNS"},
+		{map[string]string{"STREAM_DUPLICATE_WINDOW": "10s"}, "STREAM_DUPLICATE_WINDOW"},
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		err := run(ctx, tc.env, io.Discard)
@@ -241,5 +250,119 @@ func TestRefusesToStart(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("run(%v) = %v, want an error naming %q", tc.env, err, tc.want)
 		}
+	}
+}
+
+// TestPartitionedRelayReleasesItsRows puts a fault proxy between relay A
+// and Postgres and black-holes it while A is in the middle of a batch (its
+// claim transaction open, waiting for PubAcks that a slow link delays).
+// Relay B, connected directly, must publish those rows within 30 s, each
+// exactly once in the stream.
+//
+// A is also frozen (SIGSTOP) at that moment: toxiproxy, unlike a real
+// partition, passes A's own close on to Postgres once A's client-side
+// deadline fires. Frozen behind a black hole, A sends nothing at all, as
+// a host cut off by the network would, so only the server-side
+// idle_in_transaction_session_timeout can free the rows. Without it they
+// stayed locked until the kernel's TCP timeout, about two hours.
+func TestPartitionedRelayReleasesItsRows(t *testing.T) {
+	t.Parallel()
+	p := newProcEnv(t)
+	dbURL := envValue(p.env, "DATABASE_URL")
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pgProxy := faultproxy.Start(t, u.Host)
+	natsProxy := faultproxy.Start(t, strings.TrimPrefix(natstest.URL(), "nats://"))
+	u.Host = pgProxy.Addr
+	a := exec.Command(testenv.BuildHere(t, "relay"))
+	a.Env = append(slices.Clone(p.env), "DATABASE_URL="+u.String(), "NATS_URL=nats://"+natsProxy.Addr,
+		"RELAY_PUBLISH_TIMEOUT=5s", "RELAY_WORKERS=1")
+	a.Stdout, a.Stderr = p.logs, p.logs
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { a.Process.Kill(); a.Wait() }()
+
+	// A is up and publishing; then its link to NATS turns slow, so each
+	// of its batches waits about 4 s for its PubAcks.
+	warmup := p.produce(t, 1, 1)
+	if got := p.streamIDs(t, 1); len(got) != 1 || got[0] != warmup[0].String() {
+		t.Fatalf("relay A not publishing: %v", got)
+	}
+	natsProxy.Latency(t, 2*time.Second)
+	produced := append(warmup, p.produce(t, 20, 20)...)
+	// Wait until A holds the rows: its claim transaction is open.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var holding bool
+		p.pool.QueryRow(context.Background(), `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+			WHERE datname = current_database() AND application_name = 'authevents-relay'
+			  AND state = 'idle in transaction')`).Scan(&holding)
+		if holding {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("relay A never claimed the rows")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	pgProxy.BlackHole(t)
+	a.Process.Signal(syscall.SIGSTOP)
+	cut := time.Now()
+
+	b := p.start(t)
+	defer testenv.Terminate(t, b, 15*time.Second)
+	deadline = cut.Add(30 * time.Second)
+	for {
+		s, err := outbox.ReadStats(context.Background(), p.pool)
+		if err == nil && s.Backlog == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("30 s after the partition the rows are still pending: %+v", s)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("relay B published the partitioned relay's rows %.1f s after the cut", time.Since(cut).Seconds())
+	seen := map[string]int{}
+	for _, id := range p.streamIDs(t, len(produced)+1) { // +1: a duplicate would show
+		seen[id]++
+	}
+	for _, id := range produced {
+		if n := seen[id.String()]; n != 1 {
+			t.Errorf("event %s is %d times in the stream, want exactly once", id, n)
+		}
+	}
+	if len(seen) != len(produced) {
+		t.Errorf("stream has %d distinct events, want %d", len(seen), len(produced))
+	}
+}
+
+func envValue(env []string, key string) string {
+	for i := len(env) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(env[i], key+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// TestDefaultDuplicateWindowCoversRepublishing: the default window outlasts
+// the longest republish path the relay supports (PostgreSQL recovery after
+// a crash lost the last deletes), and the partition path. It was 2 min,
+// shorter than a PostgreSQL failover.
+func TestDefaultDuplicateWindowCoversRepublishing(t *testing.T) {
+	cfg, err := config.Load[Config](map[string]string{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	longest := max(relay.PostgresRecovery, relay.IdleInTxTimeout(cfg.PublishTimeout))
+	if cfg.StreamDuplicates < longest+time.Minute {
+		t.Errorf("STREAM_DUPLICATE_WINDOW default %s, want at least the longest republish path (%s) plus a minute", cfg.StreamDuplicates, longest)
+	}
+	if relay.DefaultStream.Duplicates != cfg.StreamDuplicates {
+		t.Errorf("relay.DefaultStream.Duplicates = %s, binary default %s", relay.DefaultStream.Duplicates, cfg.StreamDuplicates)
 	}
 }

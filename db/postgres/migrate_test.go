@@ -14,7 +14,7 @@ import (
 func TestMigrationsRoundTrip(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool, err := postgres.Open(ctx, pgtest.NewDatabase(t), 2)
+	pool, err := postgres.Open(ctx, pgtest.NewDatabase(t), 2, postgres.Session{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -23,8 +25,35 @@ type Querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// Open connects a pool to url and checks the connection.
-func Open(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error) {
+// Session is what every connection of one binary is set up with, so that
+// nothing a client does (or fails to do) holds locks or a backend for
+// long: a relay cut off mid-batch by a partition must not keep its rows
+// locked until the kernel's TCP timeout, hours later.
+type Session struct {
+	// AppName is the connection's application_name (authevents-api,
+	// authevents-relay, …): pg_stat_activity and logs tell binaries apart.
+	AppName string
+	// StatementTimeout bounds each statement on the server.
+	StatementTimeout time.Duration
+	// IdleInTxTimeout ends, on the server, a session that sits in an open
+	// transaction without sending anything for this long (its transaction
+	// rolls back, its locks are released). Fit it to the longest
+	// legitimate pause of the binary's transactions.
+	IdleInTxTimeout time.Duration
+}
+
+// TCP keepalives on both ends: a peer that vanished is detected within
+// about keepaliveIdle + keepaliveCount*keepaliveInterval (30 s) on an idle
+// connection, instead of the kernel default of over two hours.
+const (
+	keepaliveIdle     = 15 * time.Second
+	keepaliveInterval = 5 * time.Second
+	keepaliveCount    = 3
+)
+
+// Open connects a pool to url with the session settings s and checks the
+// connection. Settings given in url (e.g. ?application_name=x) win.
+func Open(ctx context.Context, url string, maxConns int32, s Session) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parse DATABASE_URL: %w", err)
@@ -32,6 +61,31 @@ func Open(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error
 	if maxConns > 0 {
 		cfg.MaxConns = maxConns
 	}
+	params := cfg.ConnConfig.RuntimeParams
+	setDefault := func(k, v string) {
+		if _, ok := params[k]; !ok && v != "" {
+			params[k] = v
+		}
+	}
+	ms := func(d time.Duration) string {
+		if d <= 0 {
+			return ""
+		}
+		return strconv.FormatInt(d.Milliseconds(), 10)
+	}
+	setDefault("application_name", s.AppName)
+	setDefault("statement_timeout", ms(s.StatementTimeout))
+	setDefault("idle_in_transaction_session_timeout", ms(s.IdleInTxTimeout))
+	setDefault("tcp_keepalives_idle", strconv.Itoa(int(keepaliveIdle.Seconds())))
+	setDefault("tcp_keepalives_interval", strconv.Itoa(int(keepaliveInterval.Seconds())))
+	setDefault("tcp_keepalives_count", strconv.Itoa(keepaliveCount))
+	connectTimeout := 5 * time.Second
+	if cfg.ConnConfig.ConnectTimeout > 0 {
+		connectTimeout = cfg.ConnConfig.ConnectTimeout
+	}
+	dialer := &net.Dialer{Timeout: connectTimeout, KeepAliveConfig: net.KeepAliveConfig{
+		Enable: true, Idle: keepaliveIdle, Interval: keepaliveInterval, Count: keepaliveCount}}
+	cfg.ConnConfig.DialFunc = dialer.DialContext
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -43,6 +97,19 @@ func Open(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error
 		return nil, fmt.Errorf("connect to postgres: %w", err)
 	}
 	return pool, nil
+}
+
+// CloseWithin closes pool, waiting at most d. pgxpool waits up to 15 s
+// for the server to close each connection, which a silent server
+// (partition) never does; at process exit the kernel closes the sockets
+// anyway.
+func CloseWithin(pool *pgxpool.Pool, d time.Duration) {
+	done := make(chan struct{})
+	go func() { pool.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+	}
 }
 
 // WithTx runs fn in a transaction: it commits when fn returns nil and rolls

@@ -6,6 +6,7 @@ package natstest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -180,7 +181,12 @@ func Collect(t testing.TB, js jetstream.JetStream, stream string, want int, with
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
+	// The stream may not exist yet (a relay provisions it): wait for it.
 	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{})
+	for errors.Is(err, jetstream.ErrStreamNotFound) && ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+		cons, err = js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{})
+	}
 	if err != nil {
 		t.Fatalf("ordered consumer on %s: %v", stream, err)
 	}

@@ -71,7 +71,7 @@ func NewWithURL(t testing.TB) (*pgxpool.Pool, string) {
 	t.Helper()
 	dbURL := NewDatabase(t)
 	ctx := context.Background()
-	pool, err := postgres.Open(ctx, dbURL, 20)
+	pool, err := postgres.Open(ctx, dbURL, 20, postgres.Session{AppName: "authevents-test"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,70 @@
+// Package faultproxy puts a TCP proxy with injectable faults between a
+// process under test and a server: Shopify's toxiproxy, run in-process (no
+// binary to install), for latency, black holes and resets. Tests use it to
+// partition one client from PostgreSQL, NATS or Redis while every other
+// client keeps its direct connection.
+package faultproxy
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	toxiproxy "github.com/Shopify/toxiproxy/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/authevents/authevents/internal/testenv"
+)
+
+// Proxy forwards a free loopback address to an upstream address.
+type Proxy struct {
+	// Addr is where clients connect instead of the upstream.
+	Addr string
+	p    *toxiproxy.Proxy
+}
+
+// Start runs a proxy to upstream ("host:port") until t ends.
+func Start(t testing.TB, upstream string) *Proxy {
+	t.Helper()
+	srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
+	addr := testenv.FreeAddr(t)
+	p := toxiproxy.NewProxy(srv, testenv.Name("proxy-"), addr, upstream)
+	if err := p.Start(); err != nil {
+		t.Fatalf("faultproxy: start %s -> %s: %v", addr, upstream, err)
+	}
+	t.Cleanup(p.Stop)
+	return &Proxy{Addr: addr, p: p}
+}
+
+func (x *Proxy) add(t testing.TB, name, typ, stream string, attrs string) {
+	t.Helper()
+	js := fmt.Sprintf(`{"name":%q,"type":%q,"stream":%q,"attributes":%s}`, name, typ, stream, attrs)
+	if _, err := x.p.Toxics.AddToxicJson(strings.NewReader(js)); err != nil {
+		t.Fatalf("faultproxy: add %s: %v", name, err)
+	}
+}
+
+// BlackHole makes every open and future connection silent in both
+// directions: bytes are swallowed, nothing is closed, as when a network
+// partition drops packets. Heal ends it.
+func (x *Proxy) BlackHole(t testing.TB) {
+	t.Helper()
+	x.add(t, "blackhole-up", "timeout", "upstream", `{"timeout":0}`)
+	x.add(t, "blackhole-down", "timeout", "downstream", `{"timeout":0}`)
+}
+
+// Latency delays every chunk of data in both directions by d.
+func (x *Proxy) Latency(t testing.TB, d time.Duration) {
+	t.Helper()
+	attrs := fmt.Sprintf(`{"latency":%d}`, d.Milliseconds())
+	x.add(t, "latency-up", "latency", "upstream", attrs)
+	x.add(t, "latency-down", "latency", "downstream", attrs)
+}
+
+// Heal removes every fault.
+func (x *Proxy) Heal() {
+	x.p.Toxics.ResetToxics(context.Background())
+}
