@@ -20,54 +20,125 @@ export OPS_ADDR=${OPS_ADDR:-127.0.0.1:9090}
 export APP_ENV=${APP_ENV:-development}
 if [ -z "${JWT_PRIVATE_KEY_FILE:-}" ]; then
 	export JWT_PRIVATE_KEY_FILE="$root/var/jwt-ed25519.pem"
-	[ -f "$JWT_PRIVATE_KEY_FILE" ] || bin/authctl keygen "$JWT_PRIVATE_KEY_FILE"
+	[ -f "$JWT_PRIVATE_KEY_FILE" ] || "${BIN_DIR:-bin}/authctl" keygen "$JWT_PRIVATE_KEY_FILE"
 fi
 
-pids=()
+bin=${BIN_DIR:-bin}
+logs=${LOG_DIR:-$root/var/log}
+mkdir -p "$logs"
+
+pids=() names=()
+stopping=
+stop_all() {
+	stopping=1
+	for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+	scripts/services.sh stop-started
+}
 cleanup() {
 	trap - INT TERM EXIT
 	echo
 	echo "stopping..."
-	for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-	scripts/services.sh stop-started
+	stop_all
 	echo "stopped"
 }
 trap cleanup INT TERM EXIT
 
+# fail names a component that failed, shows its last log lines, stops
+# everything and exits non-zero: a run with a dead component is no run.
+fail() { # name message
+	trap - INT TERM EXIT
+	{
+		echo
+		echo "make run: $1 $2; its last log lines ($logs/$1.log):"
+		tail -n 20 "$logs/$1.log" | sed "s/^/  [$1] /"
+		echo "stopping everything."
+	} >&2
+	stop_all >/dev/null 2>&1
+	exit 1
+}
+
 scripts/services.sh local
-bin/authctl db create
-bin/authctl migrate up
+"$bin/authctl" db create
+"$bin/authctl" migrate up
 
 start() { # name binary [args...]
 	local name=$1; shift
+	: >"$logs/$name.log"
 	# The prefixer ignores SIGINT so the last log lines of a stopping
-	# service still reach the terminal.
-	"$@" > >(trap "" INT; exec sed -u "s/^/[$name] /") 2>&1 &
-	pids+=($!)
+	# service still reach the terminal; the log file keeps them for fail.
+	"$@" > >(trap "" INT; exec tee -a "$logs/$name.log" | sed -u "s/^/[$name] /") 2>&1 &
+	pids+=($!) names+=("$name")
 }
-start api bin/api
-OPS_ADDR=${RELAY_OPS_ADDR:-127.0.0.1:9091} start relay bin/relay
-OPS_ADDR=${CONSUMER_OPS_ADDR:-127.0.0.1:9092} MAIL_DIR=${MAIL_DIR:-$root/var/mail} start consumer bin/consumer --service all
 
-# Wait until the API answers, then print where everything is.
-for _ in $(seq 1 100); do
-	(exec 3<>"/dev/tcp/${HTTP_ADDR%:*}/${HTTP_ADDR##*:}") 2>/dev/null && break
-	sleep 0.1
-done
+# exited sets dead_name and dead_rc for a component that is no longer
+# running, if any (not in a subshell: only this shell can reap them).
+exited() {
+	local i
+	for i in "${!pids[@]}"; do
+		if ! kill -0 "${pids[$i]}" 2>/dev/null; then
+			dead_name=${names[$i]} dead_rc=0
+			wait "${pids[$i]}" 2>/dev/null || dead_rc=$?
+			return 0
+		fi
+	done
+	return 1
+}
+
+# http_ok: GET http://hostport/path answers 200 (bash only, no curl).
+http_ok() { # hostport path
+	local line
+	exec 3<>"/dev/tcp/${1%:*}/${1##*:}" || return 1
+	printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$2" "$1" >&3
+	IFS= read -r -t 2 line <&3 || line=
+	exec 3<&-
+	[[ $line == "HTTP/1."?" 200"* ]]
+}
+
+# ready waits until hostport/path answers 200, failing the run if a
+# component exits first or it does not answer within 30 s.
+ready() { # name hostport path
+	for _ in $(seq 1 300); do
+		if exited; then
+			fail "$dead_name" "exited with status $dead_rc while starting"
+		fi
+		http_ok "$2" "$3" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	fail "$1" "did not become ready at http://$2$3 within 30 s"
+}
+
+relay_ops=${RELAY_OPS_ADDR:-127.0.0.1:9091}
+consumer_ops=${CONSUMER_OPS_ADDR:-127.0.0.1:9092}
+start api "$bin/api"
+OPS_ADDR=$relay_ops start relay "$bin/relay"
+OPS_ADDR=$consumer_ops MAIL_DIR=${MAIL_DIR:-$root/var/mail} start consumer "$bin/consumer" --service all
+
+ready api "$OPS_ADDR" /healthz
+ready api "$HTTP_ADDR" /.well-known/jwks.json
+ready relay "$relay_ops" /healthz
+ready consumer "$consumer_ops" /healthz
 cat <<MSG
 
 authevents is running:
   API            http://$HTTP_ADDR        (POST /auth/register, /auth/login; GET /auth/me)
   JWKS           http://$HTTP_ADDR/.well-known/jwks.json
   API ops        http://$OPS_ADDR/metrics  /healthz  /readyz
-  relay ops      http://${RELAY_OPS_ADDR:-127.0.0.1:9091}/metrics  /healthz  /readyz
-  consumers ops  http://${CONSUMER_OPS_ADDR:-127.0.0.1:9092}/metrics  (email, analytics, security, audit)
+  relay ops      http://$relay_ops/metrics  /healthz  /readyz
+  consumers ops  http://$consumer_ops/metrics  (email, analytics, security, audit)
   welcome mail   ${MAIL_DIR:-$root/var/mail}/*.eml  (SMTP_URL unset)
+  logs           $logs/{api,relay,consumer}.log
   PostgreSQL     $DATABASE_URL
   Redis          $REDIS_URL
   NATS           $NATS_URL
 Press Ctrl-C to stop.
 
 MSG
-wait -n "${pids[@]}" || true
+# Any component that stops while the system runs stops the run.
+while :; do
+	wait -n "${pids[@]}" 2>/dev/null || true
+	[ -n "$stopping" ] && exit 0
+	if exited; then
+		fail "$dead_name" "stopped with status $dead_rc"
+	fi
+done
