@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -165,10 +166,22 @@ func (t *throttle) allow() bool {
 	return false
 }
 
-// work is one batch loop.
+// work is one batch loop. While it keeps up it claims the oldest due rows
+// of the whole outbox; once a claim comes back full (a backlog) it claims
+// lane by lane (outbox.Lanes), each time the next lane no other claimer
+// holds, so concurrent workers and replicas drain different rows instead
+// of scanning and skipping each other's; when its lane is empty it claims
+// from the whole outbox again.
 func (r *Relay) work(ctx context.Context) {
 	idle := r.cfg.MinPollInterval
-	failures := 0
+	failures, busy := 0, 0
+	lane, next := anyLane, rand.IntN(outbox.Lanes)
+	// A lane claim asking for more rows than its lane has eligible (the
+	// oldest pending row of each key) scans the rest of the lane, a per-key
+	// probe per row, to find that out. So in lane mode the limit follows
+	// what the lanes yield: down to the last short batch, doubling again
+	// after a full one.
+	laneLimit := r.cfg.BatchSize
 	for ctx.Err() == nil {
 		if !r.nc.IsConnected() {
 			r.m.up.Set(0)
@@ -176,10 +189,15 @@ func (r *Relay) work(ctx context.Context) {
 			r.sleep(ctx, backoff(failures, 50*time.Millisecond, 5*time.Second), false)
 			continue
 		}
-		n, err := r.Batch(ctx)
+		limit := r.cfg.BatchSize
+		if lane != anyLane {
+			limit = laneLimit
+		}
+		n, laneBusy, err := r.batch(ctx, lane, limit)
 		if err != nil {
 			r.m.up.Set(0)
 			failures++
+			lane = anyLane
 			if ctx.Err() == nil && r.batchLog.allow() {
 				r.log.Warn("relay batch failed", "err", err, "consecutive", failures)
 			}
@@ -188,12 +206,37 @@ func (r *Relay) work(ctx context.Context) {
 		}
 		r.m.up.Set(1)
 		failures = 0
-		if n == r.cfg.BatchSize {
+		if laneBusy {
+			// Another claimer has it: the next lane, or, with every lane
+			// taken (more claimers than lanes), the whole outbox.
+			next++
+			if busy++; busy < outbox.Lanes {
+				lane = next % outbox.Lanes
+			} else {
+				busy, lane = 0, anyLane
+			}
+			continue
+		}
+		busy = 0
+		if lane != anyLane && n > 0 {
+			if n < limit {
+				laneLimit = max(n, minLaneLimit)
+			} else {
+				laneLimit = min(2*laneLimit, r.cfg.BatchSize)
+			}
+		}
+		switch {
+		case n == r.cfg.BatchSize || (lane != anyLane && n > 0):
+			// A backlog: poll again at once, lane by lane, and recruit one
+			// idle worker. Only a backlog does this, so an idle relay
+			// never passes wake-ups around.
 			idle = r.cfg.MinPollInterval
-			// More may be waiting: poll again at once, and recruit one
-			// idle worker for the burst. Only a full batch does this, so
-			// an idle relay never passes wake-ups around.
+			next++
+			lane = next % outbox.Lanes
 			r.poke()
+			continue
+		case lane != anyLane:
+			lane = anyLane // this lane is drained: look at the whole outbox, at once
 			continue
 		}
 		if n > 0 {
@@ -203,6 +246,9 @@ func (r *Relay) work(ctx context.Context) {
 		idle = min(idle*2, r.cfg.PollInterval)
 	}
 }
+
+// anyLane makes batch claim from the whole outbox.
+const anyLane = -1
 
 // sleep waits d, or less when a NOTIFY arrives (if wakeable).
 func (r *Relay) sleep(ctx context.Context, d time.Duration, wakeable bool) {
@@ -273,22 +319,39 @@ func (r *Relay) listen(ctx context.Context) {
 	}
 }
 
-// Batch claims, publishes and marks one batch and returns how many rows it
-// claimed. Exported for tests and tools that want to drive the relay step
-// by step.
+// Batch claims (from every lane), publishes and marks one batch and
+// returns how many rows it claimed. Exported for tests and tools that want
+// to drive the relay step by step.
 func (r *Relay) Batch(ctx context.Context) (int, error) {
+	n, _, err := r.batch(ctx, anyLane, r.cfg.BatchSize)
+	return n, err
+}
+
+// minLaneLimit is the smallest lane claim: per-batch costs (three round
+// trips, a commit) dominate below it.
+const minLaneLimit = 64
+
+// batch is Batch of up to limit rows from lane (anyLane: the whole
+// outbox); busy reports a lane another claimer holds (nothing claimed).
+func (r *Relay) batch(ctx context.Context, lane, limit int) (n int, busy bool, err error) {
 	// The claim may be interrupted by ctx (nothing is published yet). Once
 	// rows are claimed the batch is not: it ends either committed (rows
 	// marked) or rolled back (rows untouched).
 	dbctx := context.WithoutCancel(ctx)
 	if ctx.Err() != nil {
-		return 0, ctx.Err()
+		return 0, false, ctx.Err()
 	}
 	claimCtx, cancel := context.WithTimeout(ctx, dbTimeout)
 	defer cancel()
-	tx, rows, err := outbox.BeginClaim(claimCtx, r.pool, r.cfg.BatchSize)
+	var tx pgx.Tx
+	var rows []outbox.Row
+	if lane == anyLane {
+		tx, rows, err = outbox.BeginClaim(claimCtx, r.pool, limit)
+	} else {
+		tx, rows, busy, err = outbox.BeginClaimLane(claimCtx, r.pool, limit, lane)
+	}
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	defer func() {
 		rctx, cancel := context.WithTimeout(dbctx, dbTimeout)
@@ -297,21 +360,21 @@ func (r *Relay) Batch(ctx context.Context) (int, error) {
 	}()
 	r.m.batchSize.Observe(float64(len(rows)))
 	if len(rows) == 0 {
-		return 0, tx.Commit(claimCtx)
+		return 0, busy, tx.Commit(claimCtx)
 	}
 	sent, failed, unavailable := r.publish(rows)
 	// Marking gets a deadline of its own, however long the PubAcks took.
 	qctx, cancelMark := context.WithTimeout(dbctx, dbTimeout)
 	defer cancelMark()
 	if err := outbox.Delete(qctx, tx, sent); err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	dead, err := outbox.Fail(qctx, tx, failed, r.cfg.MaxAttempts)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	if err := tx.Commit(qctx); err != nil {
-		return 0, fmt.Errorf("commit: %w", err)
+		return 0, false, fmt.Errorf("commit: %w", err)
 	}
 	for _, id := range dead {
 		r.log.Error("outbox row is dead after repeated refusals", "id", id)
@@ -322,9 +385,9 @@ func (r *Relay) Batch(ctx context.Context) (int, error) {
 		r.m.jsAvailable.Set(1)
 	}
 	if len(sent) == 0 && len(failed) == 0 {
-		return len(rows), errors.New("no row of the batch reached JetStream")
+		return len(rows), false, errors.New("no row of the batch reached JetStream")
 	}
-	return len(rows), nil
+	return len(rows), false, nil
 }
 
 // dbTimeout bounds each database phase of a batch (claim, marking).

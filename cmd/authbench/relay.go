@@ -155,6 +155,23 @@ func benchRelay(ctx context.Context, args []string) error {
 	slices.Sort(lats)
 	pct := func(p float64) time.Duration { return lats[min(len(lats)-1, int(float64(len(lats))*p))] }
 
+	// 4. Idle: the same relay once traffic stops (it polls at its idle
+	// interval; a busy loop shows thousands of transactions a second).
+	// The idle backoff reaches RELAY_POLL_INTERVAL within 3 s; backends that
+	// went idle flush their statistics up to 10 s later (PostgreSQL 15).
+	time.Sleep(12 * time.Second)
+	x0, err := xactCommits(ctx, pool)
+	if err != nil {
+		return err
+	}
+	const idleFor = 10 * time.Second
+	time.Sleep(idleFor)
+	x1, err := xactCommits(ctx, pool)
+	if err != nil {
+		return err
+	}
+	idleTPS := float64(x1-x0-2) / idleFor.Seconds() // -2: the two reads above
+
 	rawMed := medianOf(raw)
 	d1, d3 := medianOf(drain[1]), medianOf(drain[3])
 	fmt.Printf("%-44s %10.0f msg/s   rounds %s\n", "raw JetStream async publish (no Postgres)", rawMed, fmtRates(raw))
@@ -164,9 +181,19 @@ func benchRelay(ctx context.Context, args []string) error {
 	fmt.Printf("drain / raw, 3 replicas = %.1f %%\n", 100*d3/rawMed)
 	fmt.Printf("commit-to-stream latency at %d events/s (%d events): p50 %s, p95 %s, p99 %s (goal p99 <= 15 ms)\n",
 		*rate, len(lats), ms(pct(0.50)), ms(pct(0.95)), ms(pct(0.99)))
+	fmt.Printf("idle relay: %.1f database transactions/s (goal < 5)\n", idleTPS)
 	slices.Sort(peakRSS)
 	fmt.Printf("relay peak RSS while draining: %.1f MB (median of rounds; goal < 100 MB)\n", float64(peakRSS[len(peakRSS)/2])/1024)
 	return nil
+}
+
+// xactCommits is the benchmark database's committed transaction count
+// (backends flush it at most once a second: read it over a long window).
+func xactCommits(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
+	var n int64
+	err := pool.QueryRow(ctx, `SELECT pg_stat_force_next_flush(), pg_stat_clear_snapshot(),
+		(SELECT xact_commit FROM pg_stat_database WHERE datname = current_database())`).Scan(nil, nil, &n)
+	return n, err
 }
 
 func fmtRates(xs []float64) string {

@@ -13,7 +13,14 @@ DROP INDEX outbox_pending_key_idx;
 CREATE INDEX outbox_pending_created_idx ON outbox (created_at) WHERE state = 'pending';
 CREATE INDEX outbox_dead_key_seq_idx ON outbox (ordering_key, seq) WHERE state = 'dead';
 
+-- Claim lanes (outbox.Lanes = 16): claimers working through a backlog each
+-- take a lane, runs of 64 consecutive rows ((seq / 64) % 16 = lane), in seq
+-- order. Not partial, so PostgreSQL keeps statistics on the expression and
+-- plans an ordered scan that stops at the claim's limit.
+CREATE INDEX outbox_lane_seq_idx ON outbox (((seq / 64) % 16), seq);
+
 -- +goose Down
+DROP INDEX outbox_lane_seq_idx;
 DROP INDEX outbox_dead_key_seq_idx;
 DROP INDEX outbox_pending_created_idx;
 CREATE INDEX outbox_pending_key_idx ON outbox (ordering_key, seq) WHERE state = 'pending';
