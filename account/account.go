@@ -123,6 +123,7 @@ type RegisterInput struct {
 
 // Register creates an account and its first session.
 func (s *Service) Register(ctx context.Context, in RegisterInput) (*Result, error) {
+	in.Client = cleanClient(in.Client)
 	var verr authevents.ValidationError
 	email, why := NormalizeEmail(in.Email)
 	if why != "" {
@@ -185,9 +186,14 @@ type LoginInput struct {
 // password return the same ErrInvalidCredentials after the same amount of
 // hashing work, and each appends user.login_failed.
 func (s *Service) Login(ctx context.Context, in LoginInput) (*Result, error) {
+	in.Client = cleanClient(in.Client)
 	var verr authevents.ValidationError
 	if strings.TrimSpace(in.Email) == "" {
 		verr.Add("email", "is required")
+	} else if why := storable(in.Email); why != "" {
+		// The email reaches PostgreSQL (the login_failed event, its
+		// ordering key) even when it is not a valid address.
+		verr.Add("email", why)
 	}
 	if in.Password == "" {
 		verr.Add("password", "is required")
@@ -341,7 +347,7 @@ func (s *Service) JWKS() token.JWKS { return s.tokens.JWKS() }
 func (s *Service) newSession(user *authevents.User, c authevents.Client, now time.Time) (*Result, *authevents.Session, error) {
 	sess := &authevents.Session{
 		ID: newID(), UserID: user.ID, ExpiresAt: now.Add(s.cfg.SessionMaxAge),
-		IP: c.IP, UserAgent: truncate(c.UserAgent, 512),
+		IP: c.IP, UserAgent: truncate(c.UserAgent, MaxUserAgentBytes),
 	}
 	s.nextRefresh(sess, newID(), now)
 	res, err := s.signPair(sess, now)

@@ -30,6 +30,7 @@ const (
 // revoked, user.token_reuse_detected is appended, and the caller gets
 // ErrInvalidRefreshToken like for any refused token.
 func (s *Service) Refresh(ctx context.Context, raw string, c authevents.Client) (*Result, error) {
+	c = cleanClient(c)
 	v, err := s.tokens.Verify(raw, token.TypeRefresh)
 	if err != nil {
 		return nil, authevents.ErrInvalidRefreshToken

@@ -29,12 +29,13 @@ import (
 
 type fixture struct {
 	*accounttest.Env
+	h    http.Handler
 	srv  *httptest.Server
 	reg  *prometheus.Registry
 	logs *testenv.Buffer
 }
 
-func setup(t *testing.T, cfg api.Config, opts ...func(*accounttest.Options)) *fixture {
+func setup(t testing.TB, cfg api.Config, opts ...func(*accounttest.Options)) *fixture {
 	t.Helper()
 	logs := &testenv.Buffer{}
 	log := logging.New(logs, "debug")
@@ -52,7 +53,7 @@ func setup(t *testing.T, cfg api.Config, opts ...func(*accounttest.Options)) *fi
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &fixture{Env: env, srv: srv, reg: reg, logs: logs}
+	return &fixture{Env: env, h: h, srv: srv, reg: reg, logs: logs}
 }
 
 type response struct {
