@@ -69,81 +69,109 @@ func (s *Service) Refresh(ctx context.Context, raw string, c authevents.Client) 
 		s.committed(authevents.EventUserTokenRefreshed)
 		return s.signPair(sess, now)
 	}
-	// The compare-and-set did not match: find out why, in a transaction
-	// that holds the user lock and the session row.
-	var res *Result
-	var reused bool
-	err = s.inTxDynamic(ctx, func(tx pgx.Tx) ([]string, error) {
-		if err := postgres.LockUser(ctx, tx, v.UserID); err != nil {
-			return nil, err
-		}
-		var err error
-		res, reused, err = s.refreshRefused(ctx, tx, v, c, now)
-		if reused {
-			return []string{authevents.EventTokenReuseDetected}, err
-		}
-		return nil, err
-	})
-	if err != nil {
-		return nil, err
-	}
-	if reused {
-		s.log.WarnContext(ctx, "refresh token reuse: session revoked", "user_id", v.UserID, "session_id", v.SessionID, "client_ip", c.IP)
+	// The compare-and-set did not match: find out why. The verdict is
+	// read without locks; only reuse changes anything, and it writes the
+	// denylist before its transaction begins.
+	sess, err = postgres.SessionByID(ctx, s.pool, v.SessionID)
+	if errors.Is(err, authevents.ErrNotFound) {
 		return nil, authevents.ErrInvalidRefreshToken
 	}
-	return res, nil
+	if err != nil {
+		return nil, err
+	}
+	dbNow, err := postgres.ClockNow(ctx, s.pool)
+	if err != nil {
+		return nil, err
+	}
+	switch s.whyRefused(sess, v, dbNow) {
+	case refusedGrace:
+		// Lost response or parallel tab: the same child again, no new
+		// branch, nothing revoked, no event (no state changed).
+		return s.signPair(sess, now)
+	case refused:
+		return nil, authevents.ErrInvalidRefreshToken
+	}
+	return nil, s.reuseDetected(ctx, v, c, now)
 }
 
-// refreshRefused decides, inside the refresh transaction and with the
-// session row locked, why the compare-and-set did not match: the session
-// is gone, revoked or expired (refuse), the token is the just-rotated
-// parent inside the grace window (the same child again), or it is reuse
-// (revoke the session, append the event, deny it in Redis).
-func (s *Service) refreshRefused(ctx context.Context, tx pgx.Tx, v *token.Verified, c authevents.Client, now time.Time) (*Result, bool, error) {
-	sess, err := postgres.SessionForUpdate(ctx, tx, v.SessionID)
-	if errors.Is(err, authevents.ErrNotFound) {
-		return nil, false, authevents.ErrInvalidRefreshToken
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	dbNow, err := postgres.ClockNow(ctx, tx)
-	if err != nil {
-		return nil, false, err
-	}
+// Verdicts of whyRefused.
+const (
+	refused      = iota // gone, revoked, expired, idle, or not this user's
+	refusedGrace        // the just-rotated parent inside the grace window
+	refusedReuse        // a rotated token presented again
+)
+
+// whyRefused decides why a refresh's compare-and-set did not match, from
+// the session as stored and the database clock.
+func (s *Service) whyRefused(sess *authevents.Session, v *token.Verified, dbNow time.Time) int {
 	switch {
 	case sess.UserID != v.UserID, sess.RevokedAt != nil,
 		!sess.ExpiresAt.After(dbNow), !sess.LastUsedAt.Add(s.cfg.IdleTimeout).After(dbNow):
-		return nil, false, authevents.ErrInvalidRefreshToken
+		return refused
 	case v.ID == sess.RefreshJTI:
 		// Current token but the compare-and-set failed: only a session that
 		// stopped being live does that, and the checks above caught it.
-		return nil, false, authevents.ErrInvalidRefreshToken
+		return refused
 	case v.ID == sess.PrevRefreshJTI && sess.RotatedAt != nil && dbNow.Sub(*sess.RotatedAt) <= s.cfg.GraceWindow:
-		// Lost response or parallel tab: the same child again, no new
-		// branch, nothing revoked, no event (no state changed).
-		res, err := s.signPair(sess, now)
-		return res, false, err
+		return refusedGrace
 	}
-	// Reuse of a rotated token: revoke the whole session.
-	if _, err := postgres.RevokeSession(ctx, tx, sess.ID, sess.UserID, RevokedTokenReuse); err != nil {
-		return nil, false, err
+	return refusedReuse
+}
+
+// reuseDetected revokes the session of a reused refresh token: first its
+// access tokens are denied in Redis, outside any transaction (a slow Redis
+// then holds no pool connection and no user lock; an unreachable one
+// fails the request closed with nothing changed), then, under the user
+// lock, the session is revoked and user.token_reuse_detected appended if
+// the verdict still holds. It returns ErrInvalidRefreshToken on success.
+func (s *Service) reuseDetected(ctx context.Context, v *token.Verified, c authevents.Client, now time.Time) error {
+	if err := s.denySessions(ctx, uuid.Nil, v.SessionID); err != nil {
+		return err
 	}
-	ev, err := s.event(authevents.EventTokenReuseDetected, v.UserID.String(), now, authevents.TokenReuseDetected{
-		UserID: v.UserID.String(), SessionID: v.SessionID.String(), IP: c.IP, UserAgent: c.UserAgent, Timestamp: authevents.Timestamp(now),
+	var revoked bool
+	err := s.inTxDynamic(ctx, func(tx pgx.Tx) ([]string, error) {
+		revoked = false
+		if err := postgres.LockUser(ctx, tx, v.UserID); err != nil {
+			return nil, err
+		}
+		sess, err := postgres.SessionForUpdate(ctx, tx, v.SessionID)
+		if errors.Is(err, authevents.ErrNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		dbNow, err := postgres.ClockNow(ctx, tx)
+		if err != nil {
+			return nil, err
+		}
+		if s.whyRefused(sess, v, dbNow) != refusedReuse {
+			// Revoked meanwhile (by a logout or a concurrent reuse, which
+			// wrote its own event): nothing left to do.
+			return nil, nil
+		}
+		if _, err := postgres.RevokeSession(ctx, tx, sess.ID, sess.UserID, RevokedTokenReuse); err != nil {
+			return nil, err
+		}
+		ev, err := s.event(authevents.EventTokenReuseDetected, v.UserID.String(), now, authevents.TokenReuseDetected{
+			UserID: v.UserID.String(), SessionID: v.SessionID.String(), IP: c.IP, UserAgent: c.UserAgent, Timestamp: authevents.Timestamp(now),
+		})
+		if err != nil {
+			return nil, err
+		}
+		if err := outbox.Append(ctx, tx, ev); err != nil {
+			return nil, err
+		}
+		revoked = true
+		return []string{authevents.EventTokenReuseDetected}, nil
 	})
 	if err != nil {
-		return nil, false, err
+		return err
 	}
-	if err := outbox.Append(ctx, tx, ev); err != nil {
-		return nil, false, err
+	if revoked {
+		s.log.WarnContext(ctx, "refresh token reuse: session revoked", "user_id", v.UserID, "session_id", v.SessionID, "client_ip", c.IP)
 	}
-	// Deny the session's access tokens before committing: if Redis is
-	// down the revocation is not half-done, the request fails closed.
-	if err := s.denySessions(ctx, uuid.Nil, sess.ID); err != nil {
-		return nil, false, err
-	}
-	return nil, true, nil
+	return authevents.ErrInvalidRefreshToken
 }
 
 // Logout ends the session of the access token v: its refresh token stops
@@ -171,31 +199,49 @@ func (s *Service) EndSession(ctx context.Context, v *token.Verified, id uuid.UUI
 }
 
 // endSessions revokes the given sessions of v's user (all of them when
-// none are given), appends one user.logged_out per session that was live,
-// and denies their access tokens in Redis before the commit.
+// none are given) and appends one user.logged_out per session that was
+// live. The denylist is written first, before the transaction begins: a
+// slow Redis then holds no pool connection and no user lock, and an
+// unreachable one fails the request closed with nothing changed. Sessions
+// opened after the candidates were read are not ended (the logout
+// happened before them).
 func (s *Service) endSessions(ctx context.Context, v *token.Verified, reason string, ids ...uuid.UUID) (int, error) {
 	now := s.now()
+	candidates, err := postgres.SessionsToEnd(ctx, s.pool, v.UserID, ids, s.cfg.IdleTimeout, s.denyTTL())
+	if err != nil {
+		return 0, err
+	}
+	deny := make([]uuid.UUID, 0, len(candidates))
+	var live []uuid.UUID
+	for _, c := range candidates {
+		deny = append(deny, c.ID)
+		if c.Live {
+			live = append(live, c.ID)
+		}
+	}
+	// The caller's own token is denied even if its session was already
+	// ended, so a logout is idempotent and always effective.
+	jti := uuid.Nil
+	if reason != RevokedByUser || (len(ids) == 1 && ids[0] == v.SessionID) {
+		jti = v.ID
+	}
+	if len(deny) > 0 || jti != uuid.Nil {
+		if err := s.denySessions(ctx, jti, deny...); err != nil {
+			return 0, err
+		}
+	}
+	if len(live) == 0 {
+		s.log.InfoContext(ctx, "sessions ended", "user_id", v.UserID, "reason", reason, "count", 0)
+		return 0, nil
+	}
 	var ended []uuid.UUID
-	err := s.inTxDynamic(ctx, func(tx pgx.Tx) ([]string, error) {
-		ended = ended[:0]
+	err = s.inTxDynamic(ctx, func(tx pgx.Tx) ([]string, error) {
 		if err := postgres.LockUser(ctx, tx, v.UserID); err != nil {
 			return nil, err
 		}
-		if len(ids) == 0 {
-			all, err := postgres.RevokeUserSessions(ctx, tx, v.UserID, reason)
-			if err != nil {
-				return nil, err
-			}
-			ended = all
-		}
-		for _, id := range ids {
-			ok, err := postgres.RevokeSession(ctx, tx, id, v.UserID, reason)
-			if err != nil {
-				return nil, err
-			}
-			if ok {
-				ended = append(ended, id)
-			}
+		var err error
+		if ended, err = postgres.RevokeLiveSessions(ctx, tx, v.UserID, live, reason, s.cfg.IdleTimeout); err != nil {
+			return nil, err
 		}
 		var types []string
 		for _, id := range ended {
@@ -210,18 +256,6 @@ func (s *Service) endSessions(ctx context.Context, v *token.Verified, reason str
 			}
 			types = append(types, authevents.EventUserLoggedOut)
 		}
-		// The caller's own token is denied even if its session was already
-		// ended, so a logout is idempotent and always effective.
-		deny := append([]uuid.UUID(nil), ended...)
-		jti := uuid.Nil
-		if reason != RevokedByUser || (len(ids) == 1 && ids[0] == v.SessionID) {
-			jti = v.ID
-		}
-		if len(deny) > 0 || jti != uuid.Nil {
-			if err := s.denySessions(ctx, jti, deny...); err != nil {
-				return nil, err
-			}
-		}
 		return types, nil
 	})
 	if err != nil {
@@ -231,10 +265,14 @@ func (s *Service) endSessions(ctx context.Context, v *token.Verified, reason str
 	return len(ended), nil
 }
 
+// denyTTL is how long a denylist entry lives: longer than any access
+// token it blocks.
+func (s *Service) denyTTL() time.Duration { return s.cfg.AccessTTL + s.cfg.TokenLeeway + time.Second }
+
 // denySessions writes the denylist entries, long enough to outlive every
 // access token of those sessions.
 func (s *Service) denySessions(ctx context.Context, jti uuid.UUID, sessions ...uuid.UUID) error {
-	if err := s.deny.RevokeSessions(ctx, s.cfg.AccessTTL+s.cfg.TokenLeeway+time.Second, jti, sessions...); err != nil {
+	if err := s.deny.RevokeSessions(ctx, s.denyTTL(), jti, sessions...); err != nil {
 		return fmt.Errorf("%w: %w", authevents.ErrUnavailable, err)
 	}
 	return nil

@@ -599,3 +599,43 @@ func TestRateLimitsPerIPAndRefresh(t *testing.T) {
 		t.Fatalf("login after refresh limit: %d", r.status)
 	}
 }
+
+// TestLogoutAllSkipsEndedSessions: logout/all used to revoke every
+// unrevoked row and append a user.logged_out for sessions that had already
+// expired. Only live sessions are ended and reported; the access tokens of
+// a session that expired moments ago are still denied.
+func TestLogoutAllSkipsEndedSessions(t *testing.T) {
+	t.Parallel()
+	f := setup(t, api.Config{})
+	reg := f.register(t, "ended@example.com")
+	var pairs []api.TokenResponse
+	for range 3 {
+		r := f.do(t, "POST", "/auth/login", map[string]string{"email": "ended@example.com", "password": goodPassword})
+		var tr api.TokenResponse
+		r.json(t, &tr)
+		pairs = append(pairs, tr)
+	}
+	ctx := context.Background()
+	expired, idle := f.session(t, pairs[0].AccessToken), f.session(t, pairs[1].AccessToken)
+	f.Pool.Exec(ctx, `UPDATE sessions SET expires_at = now() - interval '1 second' WHERE id = $1`, expired)
+	f.Pool.Exec(ctx, `UPDATE sessions SET last_used_at = now() - $2::interval - interval '1 second' WHERE id = $1`, idle, accounttest.Config.IdleTimeout)
+
+	wantError(t, f.do(t, "DELETE", "/auth/sessions/"+expired.String(), nil, "Authorization", "Bearer "+reg.AccessToken), http.StatusNotFound, api.CodeNotFound)
+	r := f.do(t, "POST", "/auth/logout/all", nil, "Authorization", "Bearer "+reg.AccessToken)
+	var out map[string]any
+	r.json(t, &out)
+	if r.status != 200 || out["sessionsEnded"] != float64(2) {
+		t.Fatalf("logout/all: %d %s, want 2 sessions ended (register's and the last login's)", r.status, r.body)
+	}
+	var got []string
+	for _, d := range f.eventData(t, authevents.EventUserLoggedOut, reg.User.ID) {
+		got = append(got, d["sessionId"].(string))
+	}
+	want := []string{f.session(t, reg.AccessToken).String(), f.session(t, pairs[2].AccessToken).String()}
+	if !cmp.Equal(sortStrings(got), sortStrings(want)) {
+		t.Errorf("logged_out events for sessions %v, want only the live ones %v", got, want)
+	}
+	if f.me(t, pairs[0].AccessToken) != http.StatusUnauthorized {
+		t.Error("an access token of the just-expired session survived logout/all")
+	}
+}

@@ -155,21 +155,62 @@ func RevokeSession(ctx context.Context, tx pgx.Tx, id, userID uuid.UUID, reason 
 	return tag.RowsAffected() == 1, nil
 }
 
-// RevokeUserSessions revokes every unrevoked session of a user and returns
-// their ids.
-func RevokeUserSessions(ctx context.Context, tx pgx.Tx, userID uuid.UUID, reason string) ([]uuid.UUID, error) {
+// SessionCandidate is an unrevoked session of a user that a logout may
+// end: Live ones are ended (and get an event); the others are past their
+// end but may still have access tokens to deny.
+type SessionCandidate struct {
+	ID   uuid.UUID
+	Live bool
+}
+
+// SessionsToEnd lists, without locking, the user's unrevoked sessions that
+// ended less than tokenLife ago or not at all (only those can still have
+// valid access tokens), restricted to ids unless ids is empty. A session
+// is live when it is within its absolute lifetime and idle timeout.
+func SessionsToEnd(ctx context.Context, q Querier, userID uuid.UUID, ids []uuid.UUID, idle, tokenLife time.Duration) ([]SessionCandidate, error) {
+	rows, err := q.Query(ctx, `
+		SELECT id, expires_at > now() AND last_used_at > now() - $3::interval
+		  FROM sessions
+		 WHERE user_id = $1 AND revoked_at IS NULL AND (coalesce(cardinality($2::uuid[]), 0) = 0 OR id = ANY($2))
+		   AND expires_at > now() - $4::interval
+		 ORDER BY id`, userID, ids, idle, tokenLife)
+	if err != nil {
+		return nil, fmt.Errorf("sessions to end: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (SessionCandidate, error) {
+		var c SessionCandidate
+		err := r.Scan(&c.ID, &c.Live)
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sessions to end: %w", err)
+	}
+	return out, nil
+}
+
+// RevokeLiveSessions revokes those of the given sessions of the user that
+// are still live (not revoked, within their absolute lifetime and idle
+// timeout) and returns their ids. Sessions that already ended are left
+// alone: ending them again would be a lie in the event stream.
+func RevokeLiveSessions(ctx context.Context, tx pgx.Tx, userID uuid.UUID, ids []uuid.UUID, reason string, idle time.Duration) ([]uuid.UUID, error) {
 	rows, err := tx.Query(ctx, `
-		UPDATE sessions SET revoked_at = clock_timestamp(), revoke_reason = $2
-		 WHERE user_id = $1 AND revoked_at IS NULL
-		RETURNING id`, userID, reason)
+		UPDATE sessions SET revoked_at = clock_timestamp(), revoke_reason = $3
+		 WHERE user_id = $1 AND id = ANY($2) AND revoked_at IS NULL
+		   AND expires_at > now() AND last_used_at > now() - $4::interval
+		RETURNING id`, userID, ids, reason, idle)
 	if err != nil {
 		return nil, fmt.Errorf("revoke sessions: %w", err)
 	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	ended, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
 	if err != nil {
 		return nil, fmt.Errorf("revoke sessions: %w", err)
 	}
-	return ids, nil
+	return ended, nil
+}
+
+// SessionByID reads a session without locking it.
+func SessionByID(ctx context.Context, q Querier, id uuid.UUID) (*authevents.Session, error) {
+	return scanSession(q.QueryRow(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = $1`, id))
 }
 
 // LiveSessions lists a user's sessions that are neither revoked, past

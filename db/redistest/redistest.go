@@ -10,10 +10,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	toxiproxy "github.com/Shopify/toxiproxy/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
 
 	"github.com/authevents/authevents/internal/testenv"
 )
@@ -115,3 +119,40 @@ func (s *Server) Restart() {
 	bin, _ := exec.LookPath("redis-server")
 	s.start(bin)
 }
+
+// FaultProxy is a Shopify toxiproxy proxy, run in the test process, in
+// front of a server the test owns: toxics (latency, timeouts) make that
+// server slow without touching the shared one.
+type FaultProxy struct {
+	Addr  string
+	proxy *toxiproxy.Proxy
+}
+
+// NewFaultProxy starts a proxy on a free loopback port forwarding to
+// upstream; it is stopped when the test ends.
+func NewFaultProxy(t testing.TB, upstream string) *FaultProxy {
+	t.Helper()
+	srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
+	p := toxiproxy.NewProxy(srv, testenv.Name("proxy-"), testenv.FreeAddr(t), upstream)
+	if err := p.Start(); err != nil {
+		t.Fatalf("start toxiproxy: %v", err)
+	}
+	t.Cleanup(p.Stop)
+	return &FaultProxy{Addr: p.Listen, proxy: p}
+}
+
+// URL is the redis URL through the proxy.
+func (p *FaultProxy) URL() string { return fmt.Sprintf("redis://%s/0", p.Addr) }
+
+// Latency delays every reply from upstream by d (toxiproxy's latency
+// toxic on the downstream stream), until Clear.
+func (p *FaultProxy) Latency(t testing.TB, d time.Duration) {
+	t.Helper()
+	body := fmt.Sprintf(`{"name":"latency","type":"latency","stream":"downstream","toxicity":1,"attributes":{"latency":%d}}`, d.Milliseconds())
+	if _, err := p.proxy.Toxics.AddToxicJson(strings.NewReader(body)); err != nil {
+		t.Fatalf("add latency toxic: %v", err)
+	}
+}
+
+// Clear removes every toxic.
+func (p *FaultProxy) Clear() { p.proxy.Toxics.ResetToxics(context.Background()) }
