@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -39,6 +40,11 @@ type Config struct {
 	// TokenLeeway is the verifier's clock-skew tolerance; denylist entries
 	// outlive the tokens they block by this much.
 	TokenLeeway time.Duration
+	// IPv6RatePrefix is the prefix length an IPv6 client is rate limited
+	// on (a host usually gets a whole /64, so the full address would be a
+	// fresh bucket per request); 0 means 64. IPv4 and IPv4-mapped
+	// addresses are limited per address.
+	IPv6RatePrefix int
 	// Event metadata carried by every CloudEvent.
 	Source         string
 	ServiceVersion string
@@ -141,7 +147,7 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (*Result, erro
 	if err := verr.Err(); err != nil {
 		return nil, err
 	}
-	if err := s.allow(ctx, LimitRegisterIP, in.Client.IP); err != nil {
+	if err := s.allow(ctx, LimitRegisterIP, s.ipKey(in.Client.IP)); err != nil {
 		return nil, err
 	}
 	hash, err := s.hasher.Hash(ctx, in.Password)
@@ -434,6 +440,29 @@ func (s *Service) inTxDynamic(ctx context.Context, fn func(pgx.Tx) ([]string, er
 // front.
 func (s *Service) inTx(ctx context.Context, fn func(pgx.Tx) error, eventTypes ...string) error {
 	return s.inTxDynamic(ctx, func(tx pgx.Tx) ([]string, error) { return eventTypes, fn(tx) })
+}
+
+// ipKey is the rate-limit key of a client address: an IPv4 address (also
+// when written IPv4-mapped, ::ffff:a.b.c.d) as is, an IPv6 address as its
+// prefix of cfg.IPv6RatePrefix bits, e.g. 2001:db8:1:2::/64.
+func (s *Service) ipKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.WithZone("").Unmap()
+	if a.Is4() {
+		return a.String()
+	}
+	bits := s.cfg.IPv6RatePrefix
+	if bits <= 0 || bits > 128 {
+		bits = 64
+	}
+	p, err := a.Prefix(bits)
+	if err != nil {
+		return a.String()
+	}
+	return p.String()
 }
 
 // newID returns a UUIDv7: time-ordered, so primary-key inserts stay local.

@@ -308,7 +308,8 @@ func (s *Service) loginAllowed(ctx context.Context, email string, c authevents.C
 		return nil
 	}
 	var limited *authevents.RateLimitedError
-	for _, l := range []struct{ name, key string }{{LimitLoginIP, c.IP}, {LimitLoginAccount, email}} {
+	ipKey := s.ipKey(c.IP)
+	for _, l := range []struct{ name, key string }{{LimitLoginIP, ipKey}, {LimitLoginAccount, email}} {
 		err := s.allow(ctx, l.name, l.key)
 		var rl *authevents.RateLimitedError
 		if errors.As(err, &rl) {
@@ -326,7 +327,7 @@ func (s *Service) loginAllowed(ctx context.Context, email string, c authevents.C
 	}
 	key := "login_failed:" + limited.Limit + ":"
 	if limited.Limit == LimitLoginIP {
-		key += c.IP
+		key += ipKey
 	} else {
 		key += email
 	}

@@ -639,3 +639,39 @@ func TestLogoutAllSkipsEndedSessions(t *testing.T) {
 		t.Error("an access token of the just-expired session survived logout/all")
 	}
 }
+
+// TestLoginLimitKeysIPv6OnItsPrefix: the per-IP key was the full address,
+// so twelve addresses of one IPv6 /64 (what one host usually gets) were
+// twelve fresh buckets. IPv6 clients now share a bucket per /64; IPv4 and
+// IPv4-mapped IPv6 addresses keep one bucket per address.
+func TestLoginLimitKeysIPv6OnItsPrefix(t *testing.T) {
+	t.Parallel()
+	f := setup(t, api.Config{TrustedProxies: []string{"127.0.0.1/32"}}, func(o *accounttest.Options) { o.Limits = limits(5, 100, 100, 100) })
+	f.register(t, "v6@example.com")
+	var statuses []int
+	for i := range 12 {
+		r := f.do(t, "POST", "/auth/login", map[string]string{"email": "v6@example.com", "password": "wrong password!"},
+			"X-Forwarded-For", fmt.Sprintf("2001:db8:1:2:%x::%x", i*7, i+1))
+		statuses = append(statuses, r.status)
+	}
+	want := []int{401, 401, 401, 401, 401, 429, 429, 429, 429, 429, 429, 429}
+	if !cmp.Equal(statuses, want) {
+		t.Fatalf("12 failed logins from one /64 = %v, want %v", statuses, want)
+	}
+	// Another /64 has its own bucket.
+	if r := f.do(t, "POST", "/auth/login", map[string]string{"email": "v6@example.com", "password": goodPassword}, "X-Forwarded-For", "2001:db8:1:3::1"); r.status != 200 {
+		t.Fatalf("login from another /64: %d %s", r.status, r.body)
+	}
+	// IPv4-mapped addresses are IPv4: ::ffff:198.51.100.7 and 198.51.100.7
+	// share a bucket, 198.51.100.8 is another.
+	for range 3 {
+		f.do(t, "POST", "/auth/login", map[string]string{"email": "v6@example.com", "password": "wrong password!"}, "X-Forwarded-For", "::ffff:198.51.100.7")
+	}
+	for range 2 {
+		f.do(t, "POST", "/auth/login", map[string]string{"email": "v6@example.com", "password": "wrong password!"}, "X-Forwarded-For", "198.51.100.7")
+	}
+	wantError(t, f.do(t, "POST", "/auth/login", map[string]string{"email": "v6@example.com", "password": goodPassword}, "X-Forwarded-For", "198.51.100.7"), http.StatusTooManyRequests, api.CodeRateLimited)
+	if r := f.do(t, "POST", "/auth/login", map[string]string{"email": "v6@example.com", "password": goodPassword}, "X-Forwarded-For", "198.51.100.8"); r.status != 200 {
+		t.Fatalf("login from the neighbouring IPv4 address: %d %s", r.status, r.body)
+	}
+}

@@ -37,6 +37,7 @@ type Config struct {
 	RateLimitLoginAccount string `env:"RATE_LIMIT_LOGIN_PER_ACCOUNT" envDefault:"10/1m"`
 	RateLimitRegisterIP   string `env:"RATE_LIMIT_REGISTER_PER_IP" envDefault:"10/1m"`
 	RateLimitRefresh      string `env:"RATE_LIMIT_REFRESH_PER_SESSION" envDefault:"30/1m"`
+	RateLimitIPv6Prefix   int    `env:"RATE_LIMIT_IPV6_PREFIX" envDefault:"64"`
 
 	AppEnv      string `env:"APP_ENV" envDefault:"development"`
 	ServiceName string `env:"SERVICE_NAME" envDefault:"auth-service"`
@@ -84,6 +85,9 @@ func (c Config) validate() error {
 	if c.RefreshGraceWindow < 0 || c.RefreshGraceWindow > time.Minute {
 		errs = append(errs, errors.New("REFRESH_GRACE_WINDOW must be between 0 and 1m"))
 	}
+	if c.RateLimitIPv6Prefix < 32 || c.RateLimitIPv6Prefix > 128 {
+		errs = append(errs, errors.New("RATE_LIMIT_IPV6_PREFIX must be between 32 and 128"))
+	}
 	if _, err := c.limits(); err != nil {
 		errs = append(errs, err)
 	}
@@ -125,6 +129,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("session_idle_timeout", c.SessionIdleTimeout),
 		slog.Duration("refresh_grace_window", c.RefreshGraceWindow),
 		slog.Bool("rate_limit_enabled", c.RateLimitEnabled),
+		slog.Int("rate_limit_ipv6_prefix", c.RateLimitIPv6Prefix),
 		slog.String("app_env", c.AppEnv),
 		slog.String("service_name", c.ServiceName),
 		slog.Any("trusted_proxies", c.TrustedProxies),
