@@ -101,7 +101,7 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer) error
 		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL, SessionMaxAge: cfg.SessionMaxAge,
 		IdleTimeout: cfg.SessionIdleTimeout, GraceWindow: cfg.RefreshGraceWindow, TokenLeeway: cfg.JWTLeeway,
 		IPv6RatePrefix: cfg.RateLimitIPv6Prefix,
-		Source: cfg.ServiceName, ServiceVersion: version, Environment: cfg.AppEnv,
+		Source:         cfg.ServiceName, ServiceVersion: version, Environment: cfg.AppEnv,
 	}, log, opts...)
 	handler, err := api.New(accounts, api.Config{TrustedProxies: cfg.TrustedProxies}, log, metrics)
 	if err != nil {
