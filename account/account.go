@@ -152,7 +152,7 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (*Result, erro
 	}
 	hash, err := s.hasher.Hash(ctx, in.Password)
 	if err != nil {
-		return nil, fmt.Errorf("hash password: %w", err)
+		return nil, hashError("hash password", err)
 	}
 	now := s.now()
 	user := &authevents.User{ID: newID(), Email: email, Name: name, PasswordHash: hash}
@@ -227,13 +227,16 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*Result, error) {
 	}
 	if user == nil {
 		if err := s.hasher.VerifyDummy(ctx, in.Password); err != nil {
-			return nil, fmt.Errorf("verify password: %w", err)
+			return nil, hashError("verify password", err)
 		}
 		return nil, s.loginFailed(ctx, email, nil, in.Client, authevents.ReasonUnknownEmail)
 	}
 	ok, err := s.hasher.Verify(ctx, in.Password, user.PasswordHash)
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
+	}
+	if errors.Is(err, password.ErrBusy) {
+		return nil, hashError("verify password", err)
 	}
 	if err != nil {
 		// A stored hash we refuse to evaluate is an operator problem, not
@@ -246,7 +249,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*Result, error) {
 	var newHash string
 	if s.hasher.NeedsRehash(user.PasswordHash) {
 		if newHash, err = s.hasher.Hash(ctx, in.Password); err != nil {
-			return nil, fmt.Errorf("rehash password: %w", err)
+			return nil, hashError("rehash password", err)
 		}
 	}
 	now := s.now()
@@ -440,6 +443,15 @@ func (s *Service) inTxDynamic(ctx context.Context, fn func(pgx.Tx) ([]string, er
 // front.
 func (s *Service) inTx(ctx context.Context, fn func(pgx.Tx) error, eventTypes ...string) error {
 	return s.inTxDynamic(ctx, func(tx pgx.Tx) ([]string, error) { return eventTypes, fn(tx) })
+}
+
+// hashError wraps a hashing failure; a full hashing queue is
+// ErrUnavailable (503 with Retry-After), not a 500.
+func hashError(op string, err error) error {
+	if errors.Is(err, password.ErrBusy) {
+		return fmt.Errorf("%s: %w: %w", op, authevents.ErrUnavailable, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
 }
 
 // ipKey is the rate-limit key of a client address: an IPv4 address (also

@@ -49,9 +49,13 @@ type Config struct {
 	Argon2Iterations  uint32 `env:"ARGON2_ITERATIONS" envDefault:"2"`
 	Argon2Parallelism uint8  `env:"ARGON2_PARALLELISM" envDefault:"1"`
 	HashConcurrency   int    `env:"HASH_CONCURRENCY" envDefault:"0"`
+	// HashQueueDepth bounds the hashes waiting for a slot; 0 means
+	// password.DefaultQueueFactor × HASH_CONCURRENCY.
+	HashQueueDepth int `env:"HASH_QUEUE_DEPTH" envDefault:"0"`
 
 	DBMaxConns      int32         `env:"DB_MAX_CONNS" envDefault:"10"`
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s"`
+	RequestTimeout  time.Duration `env:"REQUEST_TIMEOUT" envDefault:"10s"`
 	OpsPprof        bool          `env:"OPS_PPROF" envDefault:"false"`
 	// OutboxNotifyInterval debounces the NOTIFY that wakes relays.
 	OutboxNotifyInterval time.Duration `env:"OUTBOX_NOTIFY_INTERVAL" envDefault:"5ms"`
@@ -84,6 +88,12 @@ func (c Config) validate() error {
 	}
 	if c.RefreshGraceWindow < 0 || c.RefreshGraceWindow > time.Minute {
 		errs = append(errs, errors.New("REFRESH_GRACE_WINDOW must be between 0 and 1m"))
+	}
+	if c.RequestTimeout <= 0 || c.RequestTimeout > 5*time.Minute {
+		errs = append(errs, errors.New("REQUEST_TIMEOUT must be between 0 and 5m (exclusive of 0)"))
+	}
+	if c.HashQueueDepth < 0 {
+		errs = append(errs, errors.New("HASH_QUEUE_DEPTH must not be negative"))
 	}
 	if c.RateLimitIPv6Prefix < 32 || c.RateLimitIPv6Prefix > 128 {
 		errs = append(errs, errors.New("RATE_LIMIT_IPV6_PREFIX must be between 32 and 128"))
@@ -133,6 +143,9 @@ func (c Config) LogValue() slog.Value {
 		slog.String("app_env", c.AppEnv),
 		slog.String("service_name", c.ServiceName),
 		slog.Any("trusted_proxies", c.TrustedProxies),
+		slog.Duration("request_timeout", c.RequestTimeout),
+		slog.Int("hash_concurrency", c.HashConcurrency),
+		slog.Int("hash_queue_depth", c.HashQueueDepth),
 		slog.String("argon2", fmt.Sprintf("m=%d,t=%d,p=%d", c.Argon2Memory, c.Argon2Iterations, c.Argon2Parallelism)),
 	)
 }

@@ -74,6 +74,9 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer) error
 	if err != nil {
 		return fmt.Errorf("REDIS_URL: %w", err)
 	}
+	// Redis waits end with the request's deadline (REQUEST_TIMEOUT), not
+	// only with the client's own read/write timeouts.
+	ropts.ContextTimeoutEnabled = true
 	rdb := redis.NewClient(ropts)
 	defer rdb.Close()
 
@@ -82,7 +85,7 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer) error
 	hasher, err := password.NewHasher(password.Params{
 		Memory: cfg.Argon2Memory, Iterations: cfg.Argon2Iterations, Parallelism: cfg.Argon2Parallelism,
 		SaltLength: 16, KeyLength: 32,
-	}, cfg.HashConcurrency, metrics.ObserveHash)
+	}, cfg.HashConcurrency, metrics.ObserveHash, password.WithQueueDepth(cfg.HashQueueDepth))
 	if err != nil {
 		return fmt.Errorf("ARGON2_*: %w", err)
 	}
@@ -103,7 +106,7 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer) error
 		IPv6RatePrefix: cfg.RateLimitIPv6Prefix,
 		Source:         cfg.ServiceName, ServiceVersion: version, Environment: cfg.AppEnv,
 	}, log, opts...)
-	handler, err := api.New(accounts, api.Config{TrustedProxies: cfg.TrustedProxies}, log, metrics)
+	handler, err := api.New(accounts, api.Config{TrustedProxies: cfg.TrustedProxies, RequestTimeout: cfg.RequestTimeout}, log, metrics)
 	if err != nil {
 		return err
 	}

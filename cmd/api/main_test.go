@@ -49,6 +49,8 @@ func TestRefusesToStart(t *testing.T) {
 		{"unknown environment", func(e map[string]string) { e["APP_ENV"] = "staging" }, "APP_ENV"},
 		{"absurd argon2 memory", func(e map[string]string) { e["ARGON2_MEMORY_KIB"] = "2000000" }, "ARGON2"},
 		{"bad duration", func(e map[string]string) { e["ACCESS_TOKEN_TTL"] = "soon" }, "ACCESS_TOKEN_TTL"},
+		{"zero request timeout", func(e map[string]string) { e["REQUEST_TIMEOUT"] = "0s" }, "REQUEST_TIMEOUT"},
+		{"negative hash queue", func(e map[string]string) { e["HASH_QUEUE_DEPTH"] = "-1" }, "HASH_QUEUE_DEPTH"},
 		{"IPv6 prefix out of range", func(e map[string]string) { e["RATE_LIMIT_IPV6_PREFIX"] = "129" }, "RATE_LIMIT_IPV6_PREFIX"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
