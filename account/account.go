@@ -240,8 +240,14 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*Result, error) {
 	}
 	if err != nil {
 		// A stored hash we refuse to evaluate is an operator problem, not
-		// the client's: log it, answer as for a wrong password.
+		// the client's: log it, answer as for a wrong password, after the
+		// same work (the dummy hash), so timing does not single out
+		// accounts with a broken hash.
 		s.log.ErrorContext(ctx, "stored password hash unusable", "user_id", user.ID, "err", err)
+		if err := s.hasher.VerifyDummy(ctx, in.Password); err != nil {
+			return nil, hashError("verify password", err)
+		}
+		ok = false
 	}
 	if !ok {
 		return nil, s.loginFailed(ctx, email, user, in.Client, authevents.ReasonInvalidPassword)

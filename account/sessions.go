@@ -207,6 +207,9 @@ func (s *Service) EndSession(ctx context.Context, v *token.Verified, id uuid.UUI
 // happened before them).
 func (s *Service) endSessions(ctx context.Context, v *token.Verified, reason string, ids ...uuid.UUID) (int, error) {
 	now := s.now()
+	if err := s.userExists(ctx, v.UserID); err != nil {
+		return 0, err
+	}
 	candidates, err := postgres.SessionsToEnd(ctx, s.pool, v.UserID, ids, s.cfg.IdleTimeout, s.denyTTL())
 	if err != nil {
 		return 0, err
@@ -280,7 +283,24 @@ func (s *Service) denySessions(ctx context.Context, jti uuid.UUID, sessions ...u
 
 // Sessions lists the user's live sessions, newest first.
 func (s *Service) Sessions(ctx context.Context, userID uuid.UUID) ([]authevents.Session, error) {
+	if err := s.userExists(ctx, userID); err != nil {
+		return nil, err
+	}
 	return postgres.LiveSessions(ctx, s.pool, userID, s.cfg.IdleTimeout)
+}
+
+// userExists returns ErrUnauthorized when the user of a still-valid access
+// token has been deleted: such a token must stop working at once, not
+// when it expires.
+func (s *Service) userExists(ctx context.Context, userID uuid.UUID) error {
+	_, err := postgres.UserByID(ctx, s.pool, userID)
+	if errors.Is(err, authevents.ErrNotFound) {
+		return authevents.ErrUnauthorized
+	}
+	if err != nil {
+		return fmt.Errorf("find user: %w", err)
+	}
+	return nil
 }
 
 // allow applies one rate limit; over the limit is *RateLimitedError, an
