@@ -37,6 +37,9 @@ type Config struct {
 	// GraceWindow is how long after a rotation the parent refresh token
 	// still returns the same child instead of counting as reuse.
 	GraceWindow time.Duration
+	// DeviceTTL is the lifetime of the device token a successful login
+	// returns; 0 issues none.
+	DeviceTTL time.Duration
 	// TokenLeeway is the verifier's clock-skew tolerance; denylist entries
 	// outlive the tokens they block by this much.
 	TokenLeeway time.Duration
@@ -70,6 +73,9 @@ const (
 	LimitLoginAccount   = "login_account"
 	LimitRegisterIP     = "register_ip"
 	LimitRefreshSession = "refresh_session"
+	// LimitLoginDevice replaces LimitLoginAccount for a login that
+	// presents a valid device token of that account.
+	LimitLoginDevice = "login_device"
 )
 
 // Service implements the auth use cases.
@@ -119,6 +125,9 @@ type Result struct {
 	AccessToken  string
 	RefreshToken string
 	ExpiresIn    time.Duration
+	// DeviceToken (login only) lets this device's later logins pass the
+	// per-account limit; see LoginInput.DeviceToken.
+	DeviceToken string
 }
 
 // RegisterInput is the register request.
@@ -186,6 +195,11 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (*Result, erro
 type LoginInput struct {
 	Email, Password string
 	Client          authevents.Client
+	// DeviceToken is the token an earlier successful login of this
+	// account returned to this device, or "". When valid, the login is
+	// limited per device instead of per account, so someone guessing the
+	// password elsewhere cannot lock the owner out (OWASP device cookies).
+	DeviceToken string
 }
 
 // Login checks credentials and opens a session. Unknown email and wrong
@@ -214,16 +228,36 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*Result, error) {
 	if why != "" {
 		email = truncate(in.Email, MaxEmailBytes)
 	}
-	if err := s.loginAllowed(ctx, email, in.Client); err != nil {
-		return nil, err
-	}
 	var user *authevents.User
-	if why == "" {
+	lookedUp := false
+	lookup := func() error {
+		lookedUp = true
 		u, err := postgres.UserByEmail(ctx, s.pool, email)
 		if err != nil && !errors.Is(err, authevents.ErrNotFound) {
-			return nil, fmt.Errorf("find user: %w", err)
+			return fmt.Errorf("find user: %w", err)
 		}
 		user = u
+		return nil
+	}
+	device := s.verifyDevice(in.DeviceToken)
+	if device != nil && why == "" {
+		// A device token counts only for the account it was issued to.
+		if err := lookup(); err != nil {
+			return nil, err
+		}
+		if user == nil || user.ID != device.UserID {
+			device = nil
+		}
+	} else {
+		device = nil
+	}
+	if err := s.loginAllowed(ctx, email, in.Client, device); err != nil {
+		return nil, err
+	}
+	if why == "" && !lookedUp {
+		if err := lookup(); err != nil {
+			return nil, err
+		}
 	}
 	if user == nil {
 		if err := s.hasher.VerifyDummy(ctx, in.Password); err != nil {
@@ -293,8 +327,41 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.log.InfoContext(ctx, "user logged in", "user_id", user.ID, "session_id", sess.ID, "rehashed", newHash != "")
+	if res.DeviceToken, err = s.signDevice(user, device, now); err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "user logged in", "user_id", user.ID, "session_id", sess.ID, "rehashed", newHash != "", "known_device", device != nil)
 	return res, nil
+}
+
+// verifyDevice returns the verified device token, or nil when raw is
+// empty, invalid or device tokens are off.
+func (s *Service) verifyDevice(raw string) *token.Verified {
+	if raw == "" || s.cfg.DeviceTTL <= 0 {
+		return nil
+	}
+	v, err := s.tokens.Verify(raw, token.TypeDevice)
+	if err != nil {
+		return nil
+	}
+	return v
+}
+
+// signDevice issues the device token of a successful login: the same
+// device id again when the login presented a valid one, else a new one.
+func (s *Service) signDevice(user *authevents.User, known *token.Verified, now time.Time) (string, error) {
+	if s.cfg.DeviceTTL <= 0 {
+		return "", nil
+	}
+	id := newID()
+	if known != nil {
+		id = known.ID
+	}
+	raw, err := s.tokens.Sign(token.Spec{Type: token.TypeDevice, UserID: user.ID, SessionID: id, ID: id, IssuedAt: now, TTL: s.cfg.DeviceTTL})
+	if err != nil {
+		return "", fmt.Errorf("sign device token: %w", err)
+	}
+	return raw, nil
 }
 
 // loginFailed appends user.login_failed and returns ErrInvalidCredentials,

@@ -319,17 +319,23 @@ func (s *Service) allow(ctx context.Context, name, key string) error {
 	return nil
 }
 
-// loginAllowed applies the per-IP and per-account login limits. Both
+// loginAllowed applies the per-IP and per-account login limits (per-device
+// instead of per-account when device is a valid device token of the
+// account). Both
 // buckets are charged on every attempt. When either is exhausted, one
 // user.login_failed with reason rate_limited is appended per window and
 // key, not one per request.
-func (s *Service) loginAllowed(ctx context.Context, email string, c authevents.Client) error {
+func (s *Service) loginAllowed(ctx context.Context, email string, c authevents.Client, device *token.Verified) error {
 	if s.limiter == nil {
 		return nil
 	}
 	var limited *authevents.RateLimitedError
 	ipKey := s.ipKey(c.IP)
-	for _, l := range []struct{ name, key string }{{LimitLoginIP, ipKey}, {LimitLoginAccount, email}} {
+	second := struct{ name, key string }{LimitLoginAccount, email}
+	if device != nil {
+		second.name, second.key = LimitLoginDevice, device.ID.String()
+	}
+	for _, l := range []struct{ name, key string }{{LimitLoginIP, ipKey}, second} {
 		err := s.allow(ctx, l.name, l.key)
 		var rl *authevents.RateLimitedError
 		if errors.As(err, &rl) {
@@ -346,9 +352,12 @@ func (s *Service) loginAllowed(ctx context.Context, email string, c authevents.C
 		return nil
 	}
 	key := "login_failed:" + limited.Limit + ":"
-	if limited.Limit == LimitLoginIP {
+	switch limited.Limit {
+	case LimitLoginIP:
 		key += ipKey
-	} else {
+	case LimitLoginDevice:
+		key += device.ID.String()
+	default:
 		key += email
 	}
 	first, err := s.limiter.Once(ctx, key, s.limiter.Period(limited.Limit))

@@ -2,12 +2,14 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/authevents/authevents/account/accounttest"
 	"github.com/authevents/authevents/api"
 	"github.com/authevents/authevents/token"
 )
@@ -72,4 +74,50 @@ func TestDeletedUserTokenIsRefused(t *testing.T) {
 			wantError(t, f.do(t, tc.method, tc.path, nil, "Authorization", "Bearer "+access), http.StatusUnauthorized, api.CodeUnauthorized)
 		})
 	}
+}
+
+// TestDeviceTokenPassesAccountLimit: an attacker sending wrong passwords
+// kept the per-account limit exhausted and so locked the owner out. A
+// login from a device that has signed in before (it presents the
+// deviceToken of that login as X-Device-Token) is limited per device
+// instead of per account (OWASP "device cookies"). A device token of
+// another account, or garbage, changes nothing.
+func TestDeviceTokenPassesAccountLimit(t *testing.T) {
+	t.Parallel()
+	f := setup(t, api.Config{TrustedProxies: []string{"127.0.0.1/32"}}, func(o *accounttest.Options) { o.Limits = limits(100, 3, 100, 100) })
+	f.register(t, "owner@example.com")
+	f.register(t, "other@example.com")
+	login := func(email, pw, device, ip string) response {
+		return f.do(t, "POST", "/auth/login", map[string]string{"email": email, "password": pw}, "X-Device-Token", device, "X-Forwarded-For", ip)
+	}
+	var owner, other struct {
+		DeviceToken string `json:"deviceToken"`
+	}
+	r := login("owner@example.com", goodPassword, "", "198.51.100.1")
+	if r.status != 200 {
+		t.Fatalf("owner login: %d %s", r.status, r.body)
+	}
+	r.json(t, &owner)
+	login("other@example.com", goodPassword, "", "198.51.100.2").json(t, &other)
+	if owner.DeviceToken == "" || other.DeviceToken == "" {
+		t.Fatalf("successful logins returned no deviceToken: %q %q", owner.DeviceToken, other.DeviceToken)
+	}
+	// The attacker exhausts the account's bucket (3 per minute) from
+	// addresses of their own.
+	for i := range 3 {
+		login("owner@example.com", "wrong password!", "", fmt.Sprintf("203.0.113.%d", i+1))
+	}
+	wantError(t, login("owner@example.com", goodPassword, "", "198.51.100.1"), http.StatusTooManyRequests, api.CodeRateLimited)
+	wantError(t, login("owner@example.com", goodPassword, other.DeviceToken, "198.51.100.1"), http.StatusTooManyRequests, api.CodeRateLimited)
+	wantError(t, login("owner@example.com", goodPassword, "garbage", "198.51.100.1"), http.StatusTooManyRequests, api.CodeRateLimited)
+	r = login("owner@example.com", goodPassword, owner.DeviceToken, "198.51.100.1")
+	if r.status != 200 {
+		t.Fatalf("owner's login from a known device while the account is limited: %d %s", r.status, r.body)
+	}
+	// The device has its own bucket (3 per minute): one success so far,
+	// two wrong passwords, then it is limited too.
+	for range 2 {
+		wantError(t, login("owner@example.com", "wrong password!", owner.DeviceToken, "198.51.100.1"), http.StatusUnauthorized, api.CodeInvalidCreds)
+	}
+	wantError(t, login("owner@example.com", goodPassword, owner.DeviceToken, "198.51.100.1"), http.StatusTooManyRequests, api.CodeRateLimited)
 }

@@ -519,6 +519,7 @@ func limits(loginIP, loginAccount, register, refresh int) map[string]ratelimit.L
 	return map[string]ratelimit.Limit{
 		account.LimitLoginIP: l(loginIP), account.LimitLoginAccount: l(loginAccount),
 		account.LimitRegisterIP: l(register), account.LimitRefreshSession: l(refresh),
+		account.LimitLoginDevice: l(loginAccount),
 	}
 }
 

@@ -19,6 +19,9 @@ import (
 const (
 	TypeAccess  = "access"
 	TypeRefresh = "refresh"
+	// TypeDevice marks a device token: proof that a device has signed in
+	// to the account (sub) before; sid and jti are the device id.
+	TypeDevice = "device"
 )
 
 // ErrInvalid wraps every verification failure. Callers map it to 401
@@ -105,7 +108,7 @@ type Spec struct {
 // Sign returns the compact JWT for s. Ed25519 signatures are deterministic,
 // so signing the same Spec twice yields the same token.
 func (m *Manager) Sign(s Spec) (string, error) {
-	if s.Type != TypeAccess && s.Type != TypeRefresh {
+	if s.Type != TypeAccess && s.Type != TypeRefresh && s.Type != TypeDevice {
 		return "", fmt.Errorf("token: unknown type %q", s.Type)
 	}
 	iat := s.IssuedAt.Truncate(time.Second)

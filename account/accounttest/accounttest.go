@@ -34,7 +34,7 @@ var CheapParams = password.Params{Memory: 256, Iterations: 1, Parallelism: 1, Sa
 // Config is the account configuration tests use.
 var Config = account.Config{
 	AccessTTL: 15 * time.Minute, RefreshTTL: 168 * time.Hour, SessionMaxAge: 720 * time.Hour,
-	IdleTimeout: 168 * time.Hour, GraceWindow: 10 * time.Second, TokenLeeway: time.Second,
+	IdleTimeout: 168 * time.Hour, GraceWindow: 10 * time.Second, TokenLeeway: time.Second, DeviceTTL: 2160 * time.Hour,
 	Source: "auth-service", ServiceVersion: "test", Environment: "test",
 }
 

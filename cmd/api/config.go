@@ -30,11 +30,13 @@ type Config struct {
 	SessionMaxAge       time.Duration `env:"SESSION_MAX_AGE" envDefault:"720h"`
 	SessionIdleTimeout  time.Duration `env:"SESSION_IDLE_TIMEOUT" envDefault:"168h"`
 	RefreshGraceWindow  time.Duration `env:"REFRESH_GRACE_WINDOW" envDefault:"10s"`
+	DeviceTokenTTL      time.Duration `env:"DEVICE_TOKEN_TTL" envDefault:"2160h"`
 
 	RedisKeyPrefix        string `env:"REDIS_KEY_PREFIX" envDefault:"authevents:"`
 	RateLimitEnabled      bool   `env:"RATE_LIMIT_ENABLED" envDefault:"true"`
 	RateLimitLoginIP      string `env:"RATE_LIMIT_LOGIN_PER_IP" envDefault:"30/1m"`
 	RateLimitLoginAccount string `env:"RATE_LIMIT_LOGIN_PER_ACCOUNT" envDefault:"10/1m"`
+	RateLimitLoginDevice  string `env:"RATE_LIMIT_LOGIN_PER_DEVICE" envDefault:"10/1m"`
 	RateLimitRegisterIP   string `env:"RATE_LIMIT_REGISTER_PER_IP" envDefault:"10/1m"`
 	RateLimitRefresh      string `env:"RATE_LIMIT_REFRESH_PER_SESSION" envDefault:"30/1m"`
 	RateLimitIPv6Prefix   int    `env:"RATE_LIMIT_IPV6_PREFIX" envDefault:"64"`
@@ -89,6 +91,9 @@ func (c Config) validate() error {
 	if c.RefreshGraceWindow < 0 || c.RefreshGraceWindow > time.Minute {
 		errs = append(errs, errors.New("REFRESH_GRACE_WINDOW must be between 0 and 1m"))
 	}
+	if c.DeviceTokenTTL < 0 {
+		errs = append(errs, errors.New("DEVICE_TOKEN_TTL must not be negative (0 switches device tokens off)"))
+	}
 	if c.RequestTimeout <= 0 || c.RequestTimeout > 5*time.Minute {
 		errs = append(errs, errors.New("REQUEST_TIMEOUT must be between 0 and 5m (exclusive of 0)"))
 	}
@@ -110,6 +115,7 @@ func (c Config) limits() (map[string]ratelimit.Limit, error) {
 	for _, l := range []struct{ name, env, val string }{
 		{account.LimitLoginIP, "RATE_LIMIT_LOGIN_PER_IP", c.RateLimitLoginIP},
 		{account.LimitLoginAccount, "RATE_LIMIT_LOGIN_PER_ACCOUNT", c.RateLimitLoginAccount},
+		{account.LimitLoginDevice, "RATE_LIMIT_LOGIN_PER_DEVICE", c.RateLimitLoginDevice},
 		{account.LimitRegisterIP, "RATE_LIMIT_REGISTER_PER_IP", c.RateLimitRegisterIP},
 		{account.LimitRefreshSession, "RATE_LIMIT_REFRESH_PER_SESSION", c.RateLimitRefresh},
 	} {
@@ -138,6 +144,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("session_max_age", c.SessionMaxAge),
 		slog.Duration("session_idle_timeout", c.SessionIdleTimeout),
 		slog.Duration("refresh_grace_window", c.RefreshGraceWindow),
+		slog.Duration("device_token_ttl", c.DeviceTokenTTL),
 		slog.Bool("rate_limit_enabled", c.RateLimitEnabled),
 		slog.Int("rate_limit_ipv6_prefix", c.RateLimitIPv6Prefix),
 		slog.String("app_env", c.AppEnv),

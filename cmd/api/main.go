@@ -103,8 +103,8 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer) error
 	accounts := account.New(pool, hasher, tokens, revocation.New(rdb, cfg.RedisKeyPrefix), account.Config{
 		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL, SessionMaxAge: cfg.SessionMaxAge,
 		IdleTimeout: cfg.SessionIdleTimeout, GraceWindow: cfg.RefreshGraceWindow, TokenLeeway: cfg.JWTLeeway,
-		IPv6RatePrefix: cfg.RateLimitIPv6Prefix,
-		Source:         cfg.ServiceName, ServiceVersion: version, Environment: cfg.AppEnv,
+		IPv6RatePrefix: cfg.RateLimitIPv6Prefix, DeviceTTL: cfg.DeviceTokenTTL,
+		Source: cfg.ServiceName, ServiceVersion: version, Environment: cfg.AppEnv,
 	}, log, opts...)
 	handler, err := api.New(accounts, api.Config{TrustedProxies: cfg.TrustedProxies, RequestTimeout: cfg.RequestTimeout}, log, metrics)
 	if err != nil {
