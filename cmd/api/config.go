@@ -31,6 +31,8 @@ type Config struct {
 	SessionIdleTimeout  time.Duration `env:"SESSION_IDLE_TIMEOUT" envDefault:"168h"`
 	RefreshGraceWindow  time.Duration `env:"REFRESH_GRACE_WINDOW" envDefault:"10s"`
 	DeviceTokenTTL      time.Duration `env:"DEVICE_TOKEN_TTL" envDefault:"2160h"`
+	SessionRetention    time.Duration `env:"SESSION_RETENTION" envDefault:"720h"`
+	SessionPruneEvery   time.Duration `env:"SESSION_PRUNE_INTERVAL" envDefault:"10m"`
 
 	RedisKeyPrefix        string `env:"REDIS_KEY_PREFIX" envDefault:"authevents:"`
 	RateLimitEnabled      bool   `env:"RATE_LIMIT_ENABLED" envDefault:"true"`
@@ -91,6 +93,12 @@ func (c Config) validate() error {
 	if c.RefreshGraceWindow < 0 || c.RefreshGraceWindow > time.Minute {
 		errs = append(errs, errors.New("REFRESH_GRACE_WINDOW must be between 0 and 1m"))
 	}
+	if c.SessionRetention < 0 {
+		errs = append(errs, errors.New("SESSION_RETENTION must not be negative"))
+	}
+	if c.SessionPruneEvery < time.Second {
+		errs = append(errs, errors.New("SESSION_PRUNE_INTERVAL must be at least 1s"))
+	}
 	if c.DeviceTokenTTL < 0 {
 		errs = append(errs, errors.New("DEVICE_TOKEN_TTL must not be negative (0 switches device tokens off)"))
 	}
@@ -145,6 +153,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("session_idle_timeout", c.SessionIdleTimeout),
 		slog.Duration("refresh_grace_window", c.RefreshGraceWindow),
 		slog.Duration("device_token_ttl", c.DeviceTokenTTL),
+		slog.Duration("session_retention", c.SessionRetention),
+		slog.Duration("session_prune_interval", c.SessionPruneEvery),
 		slog.Bool("rate_limit_enabled", c.RateLimitEnabled),
 		slog.Int("rate_limit_ipv6_prefix", c.RateLimitIPv6Prefix),
 		slog.String("app_env", c.AppEnv),

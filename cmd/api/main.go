@@ -133,6 +133,8 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer) error
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { notifier.Run(gctx); return nil })
+	pruner := account.NewPruner(pool, account.PrunerConfig{Retention: cfg.SessionRetention, Interval: cfg.SessionPruneEvery}, log, metrics.SessionsPruned)
+	g.Go(func() error { pruner.Run(gctx); return nil })
 	g.Go(func() error { return serve.Run(gctx, serve.NewServer(handler, log), httpLn, cfg.ShutdownTimeout, log) })
 	g.Go(func() error {
 		return serve.Run(gctx, serve.NewServer(opsHandler, log), opsLn, cfg.ShutdownTimeout, log)

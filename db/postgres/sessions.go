@@ -242,3 +242,20 @@ func ClockNow(ctx context.Context, q Querier) (time.Time, error) {
 	err := q.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&t)
 	return t, err
 }
+
+// PruneSessions deletes at most limit sessions that ended (were revoked,
+// or reached their absolute end) before cutoff, and returns how many it
+// deleted. Rows are picked with SKIP LOCKED, so API replicas pruning at
+// once neither block each other nor a logout.
+func PruneSessions(ctx context.Context, q Querier, cutoff time.Time, limit int) (int, error) {
+	tag, err := q.Exec(ctx, `
+		DELETE FROM sessions WHERE id IN (
+			SELECT id FROM sessions
+			 WHERE expires_at < $1 OR revoked_at < $1
+			 LIMIT $2
+			   FOR UPDATE SKIP LOCKED)`, cutoff, limit)
+	if err != nil {
+		return 0, fmt.Errorf("prune sessions: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
