@@ -44,6 +44,10 @@ type Session struct {
 	RefreshExpiresAt  time.Time // exp of that token
 	PrevRefreshJTI    uuid.UUID // jti of its parent, uuid.Nil before the first rotation
 	RotatedAt         *time.Time
+	// RefreshChildBox is the current refresh token sealed under its
+	// parent (see token.SealChild); nil before the first rotation and
+	// for rotations of legacy JWT refresh tokens.
+	RefreshChildBox []byte
 	RevokedAt         *time.Time
 	RevokeReason      string
 }

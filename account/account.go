@@ -431,8 +431,9 @@ func (s *Service) newSession(user *authevents.User, c authevents.Client, now tim
 		ID: newID(), UserID: user.ID, ExpiresAt: now.Add(s.cfg.SessionMaxAge),
 		IP: c.IP, UserAgent: truncate(c.UserAgent, MaxUserAgentBytes),
 	}
-	s.nextRefresh(sess, newID(), now)
-	res, err := s.signPair(sess, now)
+	refresh, id := token.NewRefresh(sess.ID, user.ID)
+	s.nextRefresh(sess, id, now)
+	res, err := s.pair(sess, refresh, now)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -452,20 +453,27 @@ func (s *Service) nextRefresh(sess *authevents.Session, jti uuid.UUID, now time.
 	}
 }
 
-// signPair signs a fresh access token and the session's current refresh
-// token. Ed25519 is deterministic, so the refresh token comes out byte for
-// byte the same every time it is signed from the same session state.
-func (s *Service) signPair(sess *authevents.Session, now time.Time) (*Result, error) {
+// pair signs a fresh access token for the session and pairs it with the
+// session's current refresh token.
+func (s *Service) pair(sess *authevents.Session, refresh string, now time.Time) (*Result, error) {
 	access, err := s.tokens.Sign(token.Spec{Type: token.TypeAccess, UserID: sess.UserID, SessionID: sess.ID, ID: newID(), IssuedAt: now, TTL: s.cfg.AccessTTL})
 	if err != nil {
 		return nil, fmt.Errorf("sign access token: %w", err)
 	}
+	return &Result{Session: sess, AccessToken: access, RefreshToken: refresh, ExpiresIn: s.cfg.AccessTTL}, nil
+}
+
+// legacyRefresh re-signs the session's current refresh token as the JWT
+// it was when the session last rotated before opaque refresh tokens (no
+// child box): Ed25519 is deterministic, so it comes out byte for byte the
+// same. Only the grace window of such a rotation uses it.
+func (s *Service) legacyRefresh(sess *authevents.Session) (string, error) {
 	refresh, err := s.tokens.Sign(token.Spec{Type: token.TypeRefresh, UserID: sess.UserID, SessionID: sess.ID, ID: sess.RefreshJTI,
 		IssuedAt: sess.RefreshIssuedAt, TTL: sess.RefreshExpiresAt.Sub(sess.RefreshIssuedAt)})
 	if err != nil {
-		return nil, fmt.Errorf("sign refresh token: %w", err)
+		return "", fmt.Errorf("sign refresh token: %w", err)
 	}
-	return &Result{Session: sess, AccessToken: access, RefreshToken: refresh, ExpiresIn: s.cfg.AccessTTL}, nil
+	return refresh, nil
 }
 
 // event builds the outbox message of one auth event: a CloudEvents 1.0

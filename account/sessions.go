@@ -31,7 +31,7 @@ const (
 // ErrInvalidRefreshToken like for any refused token.
 func (s *Service) Refresh(ctx context.Context, raw string, c authevents.Client) (*Result, error) {
 	c = cleanClient(c)
-	v, err := s.tokens.Verify(raw, token.TypeRefresh)
+	v, err := s.presentedRefresh(raw)
 	if err != nil {
 		return nil, authevents.ErrInvalidRefreshToken
 	}
@@ -58,16 +58,18 @@ func (s *Service) Refresh(ctx context.Context, raw string, c authevents.Client) 
 	}
 	// The common case in one round trip: lock, compare-and-set and the
 	// event, committed together.
+	child, childID := token.NewRefresh(v.SessionID, v.UserID)
 	sess, err := postgres.Rotate(ctx, s.pool, v.UserID, postgres.Rotation{
-		SessionID: v.SessionID, PresentedID: v.ID, NewID: newID(),
+		SessionID: v.SessionID, PresentedID: v.ID, NewID: childID,
 		IssuedAt: iat, ExpiresAt: iat.Add(s.cfg.RefreshTTL), IdleTimeout: s.cfg.IdleTimeout,
+		ChildBox: token.SealChild(raw, child),
 	}, ev)
 	if err != nil {
 		return nil, err
 	}
 	if sess != nil {
 		s.committed(authevents.EventUserTokenRefreshed)
-		return s.signPair(sess, now)
+		return s.pair(sess, child, now)
 	}
 	// The compare-and-set did not match: find out why. The verdict is
 	// read without locks; only reuse changes anything, and it writes the
@@ -86,12 +88,39 @@ func (s *Service) Refresh(ctx context.Context, raw string, c authevents.Client) 
 	switch s.whyRefused(sess, v, dbNow) {
 	case refusedGrace:
 		// Lost response or parallel tab: the same child again, no new
-		// branch, nothing revoked, no event (no state changed).
-		return s.signPair(sess, now)
+		// branch, nothing revoked, no event (no state changed). Only the
+		// holder of the parent can open the sealed child.
+		if sess.RefreshChildBox == nil {
+			child, err := s.legacyRefresh(sess)
+			if err != nil {
+				return nil, err
+			}
+			return s.pair(sess, child, now)
+		}
+		child, err := token.OpenChild(raw, sess.RefreshChildBox)
+		if err != nil {
+			return nil, authevents.ErrInvalidRefreshToken
+		}
+		return s.pair(sess, child, now)
 	case refused:
 		return nil, authevents.ErrInvalidRefreshToken
 	}
 	return nil, s.reuseDetected(ctx, v, c, now)
+}
+
+// presentedRefresh identifies a presented refresh token: an opaque one
+// (its ids, and its id = hash of its secret; whether it is current is the
+// database's compare-and-set) or a JWT refresh token issued before opaque
+// ones, accepted until it expires.
+func (s *Service) presentedRefresh(raw string) (*token.Verified, error) {
+	if !token.IsOpaqueRefresh(raw) {
+		return s.tokens.Verify(raw, token.TypeRefresh)
+	}
+	r, err := token.ParseRefresh(raw)
+	if err != nil {
+		return nil, err
+	}
+	return &token.Verified{UserID: r.UserID, SessionID: r.SessionID, ID: r.ID()}, nil
 }
 
 // Verdicts of whyRefused.

@@ -79,7 +79,7 @@ func FuzzEndpoints(f *testing.F) {
 		for _, body := range []string{
 			`{"email":"fuzz@example.com","password":"` + goodPassword + `","name":"F"}`,
 			`{"email":"a\u0000@b.com","password":"x","name":"n\u0000"}`, `{"refreshToken":"a.b.c"}`,
-			`{"refreshToken":"\u0000"}`, "\xff\xfe", `{`, `null`, "0190e4c2-7d3b-7000-8000-000000000000",
+			`{"refreshToken":"\u0000"}`, `{"refreshToken":"rt_AAAA"}`, "\xff\xfe", `{`, `null`, "0190e4c2-7d3b-7000-8000-000000000000",
 		} {
 			f.Add(uint8(i), body, "fuzz/1.0")
 		}

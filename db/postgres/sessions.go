@@ -17,13 +17,14 @@ import (
 
 const sessionColumns = `id, user_id, created_at, last_used_at, expires_at, ip, user_agent,
 	refresh_jti, refresh_generation, refresh_issued_at, refresh_expires_at,
-	COALESCE(prev_refresh_jti, '00000000-0000-0000-0000-000000000000'), rotated_at, revoked_at, COALESCE(revoke_reason, '')`
+	COALESCE(prev_refresh_jti, '00000000-0000-0000-0000-000000000000'), rotated_at, revoked_at, COALESCE(revoke_reason, ''),
+	refresh_child_box`
 
 func scanSession(row pgx.Row) (*authevents.Session, error) {
 	var s authevents.Session
 	err := row.Scan(&s.ID, &s.UserID, &s.CreatedAt, &s.LastUsedAt, &s.ExpiresAt, &s.IP, &s.UserAgent,
 		&s.RefreshJTI, &s.RefreshGeneration, &s.RefreshIssuedAt, &s.RefreshExpiresAt,
-		&s.PrevRefreshJTI, &s.RotatedAt, &s.RevokedAt, &s.RevokeReason)
+		&s.PrevRefreshJTI, &s.RotatedAt, &s.RevokedAt, &s.RevokeReason, &s.RefreshChildBox)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, authevents.ErrNotFound
 	}
@@ -79,12 +80,16 @@ type Rotation struct {
 	IssuedAt    time.Time
 	ExpiresAt   time.Time
 	IdleTimeout time.Duration
+	// ChildBox is the new refresh token sealed under the presented one,
+	// for the grace window (nil: the child is re-signed instead).
+	ChildBox []byte
 }
 
 // rotateSQL is the compare-and-set at the heart of refresh: it moves the
 // session to the new jti only if the presented jti is still its current
 // refresh token and the session is live (not revoked, within its absolute
-// lifetime and idle timeout). A concurrent rotation makes it wait for the
+// lifetime and idle timeout), the presented token has not expired and
+// belongs to the user (an opaque token's ids are not signed). A concurrent rotation makes it wait for the
 // row lock and then re-check the condition against the committed row, so
 // exactly one caller wins. rotated_at is clock_timestamp(): microseconds,
 // never second-granular. The new refresh token never outlives the session.
@@ -93,8 +98,10 @@ const rotateSQL = `
 	   SET prev_refresh_jti = refresh_jti, refresh_jti = $3,
 	       refresh_generation = refresh_generation + 1,
 	       refresh_issued_at = $4, refresh_expires_at = LEAST($5, expires_at),
-	       rotated_at = clock_timestamp(), last_used_at = clock_timestamp()
-	 WHERE id = $1 AND refresh_jti = $2 AND revoked_at IS NULL
+	       rotated_at = clock_timestamp(), last_used_at = clock_timestamp(),
+	       refresh_child_box = $7
+	 WHERE id = $1 AND refresh_jti = $2 AND user_id = $8 AND revoked_at IS NULL
+	   AND refresh_expires_at > now()
 	   AND expires_at > now() AND last_used_at > now() - $6::interval
 	RETURNING ` + sessionColumns
 
@@ -107,7 +114,7 @@ const rotateSQL = `
 func Rotate(ctx context.Context, pool *pgxpool.Pool, userID uuid.UUID, r Rotation, ev outbox.Message) (*authevents.Session, error) {
 	b := &pgx.Batch{}
 	b.Queue(lockUserSQL, userLockKey(userID))
-	b.Queue(rotateSQL, r.SessionID, r.PresentedID, r.NewID, r.IssuedAt, r.ExpiresAt, r.IdleTimeout)
+	b.Queue(rotateSQL, r.SessionID, r.PresentedID, r.NewID, r.IssuedAt, r.ExpiresAt, r.IdleTimeout, r.ChildBox, userID)
 	if _, err := outbox.QueueAppendIf(b, ev, `SELECT 1 FROM sessions WHERE id = $5 AND refresh_jti = $6`, r.SessionID, r.NewID); err != nil {
 		return nil, err
 	}

@@ -7,6 +7,15 @@
 CREATE INDEX sessions_expires_at_idx ON sessions (expires_at);
 CREATE INDEX sessions_revoked_at_idx ON sessions (revoked_at) WHERE revoked_at IS NOT NULL;
 
+-- Opaque refresh tokens: refresh_jti now holds a hash of the token's
+-- secret. The grace window must hand out the same child again, which the
+-- database cannot rebuild from a hash: the rotation stores the child
+-- encrypted under a key derived from the parent token (AES-256-GCM), which
+-- only the holder of the parent can open. NULL for rotations made with
+-- JWT refresh tokens before (their child is re-signed as before).
+ALTER TABLE sessions ADD COLUMN refresh_child_box bytea;
+
 -- +goose Down
+ALTER TABLE sessions DROP COLUMN refresh_child_box;
 DROP INDEX sessions_revoked_at_idx;
 DROP INDEX sessions_expires_at_idx;
