@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"testing"
 	"time"
@@ -117,5 +118,51 @@ func TestSlowRedisDoesNotHoldTheUser(t *testing.T) {
 				t.Errorf("%d logged_out/reuse events, want 1", n)
 			}
 		})
+	}
+}
+
+// failWrites makes every Redis pipeline that writes (the denylist) fail,
+// while reads keep working.
+type failWrites struct{}
+
+func (failWrites) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (failWrites) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (failWrites) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, c := range cmds {
+			if c.Name() == "set" {
+				return errors.New("injected: denylist write failed")
+			}
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// TestDenylistWriteFailureChangesNothing: the denylist is written before
+// the transaction begins; when that write fails, logout and reuse
+// detection answer 503 with Retry-After and revoke nothing, write no
+// event.
+func TestDenylistWriteFailureChangesNothing(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	f := setup(t, api.Config{}, func(o *accounttest.Options) { o.RedisURL = srv.URL() })
+	reg := f.register(t, "nowrite@example.com")
+	sid := f.session(t, reg.AccessToken)
+	t1 := f.mustRefresh(t, f.mustRefresh(t, reg.RefreshToken).RefreshToken)
+	f.Redis.AddHook(failWrites{})
+	for name, r := range map[string]response{
+		"logout":          f.do(t, "POST", "/auth/logout", nil, "Authorization", "Bearer "+t1.AccessToken),
+		"logout/all":      f.do(t, "POST", "/auth/logout/all", nil, "Authorization", "Bearer "+t1.AccessToken),
+		"reuse detection": f.refresh(t, reg.RefreshToken),
+	} {
+		if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
+			t.Errorf("%s with a failing denylist write: %d (Retry-After %q) %s, want 503 with Retry-After", name, r.status, r.header.Get("Retry-After"), r.body)
+		}
+	}
+	if row := f.sessionRow(t, sid); row.revoked || row.generation != 3 {
+		t.Errorf("session changed by requests that failed closed: %+v", row)
+	}
+	if n := len(f.events(t, authevents.EventUserLoggedOut)) + len(f.events(t, authevents.EventTokenReuseDetected)); n != 0 {
+		t.Errorf("%d logged_out/reuse events written by requests that failed closed", n)
 	}
 }
