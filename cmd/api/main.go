@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
@@ -89,6 +90,10 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer) error
 	if err != nil {
 		return fmt.Errorf("ARGON2_*: %w", err)
 	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "authevents_password_hash_queued",
+		Help: "Password hashes waiting for a slot (at most HASH_QUEUE_DEPTH; beyond it requests get 503).",
+	}, func() float64 { return float64(hasher.Queued()) }))
 	notifier := outbox.NewNotifier(pool, cfg.OutboxNotifyInterval, log)
 	opts := []account.Option{account.WithCommitHook(func(eventType string) {
 		metrics.EventCommitted(eventType)

@@ -140,6 +140,9 @@ func TestServesAndShutsDownCleanly(t *testing.T) {
 	if res.StatusCode != 200 {
 		t.Errorf("/metrics = %d", res.StatusCode)
 	}
+	if !strings.Contains(metricsText(t, opsURL), "authevents_password_hash_queued 0") {
+		t.Error("authevents_password_hash_queued missing from /metrics")
+	}
 	testenv.WaitFor(t, "retention to prune the old session", 10*time.Second, func() bool {
 		return strings.Contains(metricsText(t, opsURL), "authevents_api_pruned_sessions_total 1")
 	})
