@@ -48,8 +48,8 @@ type Session struct {
 	// parent (see token.SealChild); nil before the first rotation and
 	// for rotations of legacy JWT refresh tokens.
 	RefreshChildBox []byte
-	RevokedAt         *time.Time
-	RevokeReason      string
+	RevokedAt       *time.Time
+	RevokeReason    string
 }
 
 // Client describes who made a request, as far as the service can tell.
