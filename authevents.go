@@ -44,8 +44,12 @@ type Session struct {
 	RefreshExpiresAt  time.Time // exp of that token
 	PrevRefreshJTI    uuid.UUID // jti of its parent, uuid.Nil before the first rotation
 	RotatedAt         *time.Time
-	RevokedAt         *time.Time
-	RevokeReason      string
+	// RefreshChildBox is the current refresh token sealed under its
+	// parent (see token.SealChild); nil before the first rotation and
+	// for rotations of legacy JWT refresh tokens.
+	RefreshChildBox []byte
+	RevokedAt       *time.Time
+	RevokeReason    string
 }
 
 // Client describes who made a request, as far as the service can tell.

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -36,9 +37,17 @@ type Config struct {
 	// GraceWindow is how long after a rotation the parent refresh token
 	// still returns the same child instead of counting as reuse.
 	GraceWindow time.Duration
+	// DeviceTTL is the lifetime of the device token a successful login
+	// returns; 0 issues none.
+	DeviceTTL time.Duration
 	// TokenLeeway is the verifier's clock-skew tolerance; denylist entries
 	// outlive the tokens they block by this much.
 	TokenLeeway time.Duration
+	// IPv6RatePrefix is the prefix length an IPv6 client is rate limited
+	// on (a host usually gets a whole /64, so the full address would be a
+	// fresh bucket per request); 0 means 64. IPv4 and IPv4-mapped
+	// addresses are limited per address.
+	IPv6RatePrefix int
 	// Event metadata carried by every CloudEvent.
 	Source         string
 	ServiceVersion string
@@ -64,6 +73,9 @@ const (
 	LimitLoginAccount   = "login_account"
 	LimitRegisterIP     = "register_ip"
 	LimitRefreshSession = "refresh_session"
+	// LimitLoginDevice replaces LimitLoginAccount for a login that
+	// presents a valid device token of that account.
+	LimitLoginDevice = "login_device"
 )
 
 // Service implements the auth use cases.
@@ -113,6 +125,9 @@ type Result struct {
 	AccessToken  string
 	RefreshToken string
 	ExpiresIn    time.Duration
+	// DeviceToken (login only) lets this device's later logins pass the
+	// per-account limit; see LoginInput.DeviceToken.
+	DeviceToken string
 }
 
 // RegisterInput is the register request.
@@ -123,6 +138,7 @@ type RegisterInput struct {
 
 // Register creates an account and its first session.
 func (s *Service) Register(ctx context.Context, in RegisterInput) (*Result, error) {
+	in.Client = cleanClient(in.Client)
 	var verr authevents.ValidationError
 	email, why := NormalizeEmail(in.Email)
 	if why != "" {
@@ -140,12 +156,12 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (*Result, erro
 	if err := verr.Err(); err != nil {
 		return nil, err
 	}
-	if err := s.allow(ctx, LimitRegisterIP, in.Client.IP); err != nil {
+	if err := s.allow(ctx, LimitRegisterIP, s.ipKey(in.Client.IP)); err != nil {
 		return nil, err
 	}
 	hash, err := s.hasher.Hash(ctx, in.Password)
 	if err != nil {
-		return nil, fmt.Errorf("hash password: %w", err)
+		return nil, hashError("hash password", err)
 	}
 	now := s.now()
 	user := &authevents.User{ID: newID(), Email: email, Name: name, PasswordHash: hash}
@@ -179,15 +195,25 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (*Result, erro
 type LoginInput struct {
 	Email, Password string
 	Client          authevents.Client
+	// DeviceToken is the token an earlier successful login of this
+	// account returned to this device, or "". When valid, the login is
+	// limited per device instead of per account, so someone guessing the
+	// password elsewhere cannot lock the owner out (OWASP device cookies).
+	DeviceToken string
 }
 
 // Login checks credentials and opens a session. Unknown email and wrong
 // password return the same ErrInvalidCredentials after the same amount of
 // hashing work, and each appends user.login_failed.
 func (s *Service) Login(ctx context.Context, in LoginInput) (*Result, error) {
+	in.Client = cleanClient(in.Client)
 	var verr authevents.ValidationError
 	if strings.TrimSpace(in.Email) == "" {
 		verr.Add("email", "is required")
+	} else if why := storable(in.Email); why != "" {
+		// The email reaches PostgreSQL (the login_failed event, its
+		// ordering key) even when it is not a valid address.
+		verr.Add("email", why)
 	}
 	if in.Password == "" {
 		verr.Add("password", "is required")
@@ -202,20 +228,40 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*Result, error) {
 	if why != "" {
 		email = truncate(in.Email, MaxEmailBytes)
 	}
-	if err := s.loginAllowed(ctx, email, in.Client); err != nil {
-		return nil, err
-	}
 	var user *authevents.User
-	if why == "" {
+	lookedUp := false
+	lookup := func() error {
+		lookedUp = true
 		u, err := postgres.UserByEmail(ctx, s.pool, email)
 		if err != nil && !errors.Is(err, authevents.ErrNotFound) {
-			return nil, fmt.Errorf("find user: %w", err)
+			return fmt.Errorf("find user: %w", err)
 		}
 		user = u
+		return nil
+	}
+	device := s.verifyDevice(in.DeviceToken)
+	if device != nil && why == "" {
+		// A device token counts only for the account it was issued to.
+		if err := lookup(); err != nil {
+			return nil, err
+		}
+		if user == nil || user.ID != device.UserID {
+			device = nil
+		}
+	} else {
+		device = nil
+	}
+	if err := s.loginAllowed(ctx, email, in.Client, device); err != nil {
+		return nil, err
+	}
+	if why == "" && !lookedUp {
+		if err := lookup(); err != nil {
+			return nil, err
+		}
 	}
 	if user == nil {
 		if err := s.hasher.VerifyDummy(ctx, in.Password); err != nil {
-			return nil, fmt.Errorf("verify password: %w", err)
+			return nil, hashError("verify password", err)
 		}
 		return nil, s.loginFailed(ctx, email, nil, in.Client, authevents.ReasonUnknownEmail)
 	}
@@ -223,10 +269,19 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*Result, error) {
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
+	if errors.Is(err, password.ErrBusy) {
+		return nil, hashError("verify password", err)
+	}
 	if err != nil {
 		// A stored hash we refuse to evaluate is an operator problem, not
-		// the client's: log it, answer as for a wrong password.
+		// the client's: log it, answer as for a wrong password, after the
+		// same work (the dummy hash), so timing does not single out
+		// accounts with a broken hash.
 		s.log.ErrorContext(ctx, "stored password hash unusable", "user_id", user.ID, "err", err)
+		if err := s.hasher.VerifyDummy(ctx, in.Password); err != nil {
+			return nil, hashError("verify password", err)
+		}
+		ok = false
 	}
 	if !ok {
 		return nil, s.loginFailed(ctx, email, user, in.Client, authevents.ReasonInvalidPassword)
@@ -234,7 +289,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*Result, error) {
 	var newHash string
 	if s.hasher.NeedsRehash(user.PasswordHash) {
 		if newHash, err = s.hasher.Hash(ctx, in.Password); err != nil {
-			return nil, fmt.Errorf("rehash password: %w", err)
+			return nil, hashError("rehash password", err)
 		}
 	}
 	now := s.now()
@@ -272,8 +327,41 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.log.InfoContext(ctx, "user logged in", "user_id", user.ID, "session_id", sess.ID, "rehashed", newHash != "")
+	if res.DeviceToken, err = s.signDevice(user, device, now); err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "user logged in", "user_id", user.ID, "session_id", sess.ID, "rehashed", newHash != "", "known_device", device != nil)
 	return res, nil
+}
+
+// verifyDevice returns the verified device token, or nil when raw is
+// empty, invalid or device tokens are off.
+func (s *Service) verifyDevice(raw string) *token.Verified {
+	if raw == "" || s.cfg.DeviceTTL <= 0 {
+		return nil
+	}
+	v, err := s.tokens.Verify(raw, token.TypeDevice)
+	if err != nil {
+		return nil
+	}
+	return v
+}
+
+// signDevice issues the device token of a successful login: the same
+// device id again when the login presented a valid one, else a new one.
+func (s *Service) signDevice(user *authevents.User, known *token.Verified, now time.Time) (string, error) {
+	if s.cfg.DeviceTTL <= 0 {
+		return "", nil
+	}
+	id := newID()
+	if known != nil {
+		id = known.ID
+	}
+	raw, err := s.tokens.Sign(token.Spec{Type: token.TypeDevice, UserID: user.ID, SessionID: id, ID: id, IssuedAt: now, TTL: s.cfg.DeviceTTL})
+	if err != nil {
+		return "", fmt.Errorf("sign device token: %w", err)
+	}
+	return raw, nil
 }
 
 // loginFailed appends user.login_failed and returns ErrInvalidCredentials,
@@ -341,10 +429,11 @@ func (s *Service) JWKS() token.JWKS { return s.tokens.JWKS() }
 func (s *Service) newSession(user *authevents.User, c authevents.Client, now time.Time) (*Result, *authevents.Session, error) {
 	sess := &authevents.Session{
 		ID: newID(), UserID: user.ID, ExpiresAt: now.Add(s.cfg.SessionMaxAge),
-		IP: c.IP, UserAgent: truncate(c.UserAgent, 512),
+		IP: c.IP, UserAgent: truncate(c.UserAgent, MaxUserAgentBytes),
 	}
-	s.nextRefresh(sess, newID(), now)
-	res, err := s.signPair(sess, now)
+	refresh, id := token.NewRefresh(sess.ID, user.ID)
+	s.nextRefresh(sess, id, now)
+	res, err := s.pair(sess, refresh, now)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -364,20 +453,27 @@ func (s *Service) nextRefresh(sess *authevents.Session, jti uuid.UUID, now time.
 	}
 }
 
-// signPair signs a fresh access token and the session's current refresh
-// token. Ed25519 is deterministic, so the refresh token comes out byte for
-// byte the same every time it is signed from the same session state.
-func (s *Service) signPair(sess *authevents.Session, now time.Time) (*Result, error) {
+// pair signs a fresh access token for the session and pairs it with the
+// session's current refresh token.
+func (s *Service) pair(sess *authevents.Session, refresh string, now time.Time) (*Result, error) {
 	access, err := s.tokens.Sign(token.Spec{Type: token.TypeAccess, UserID: sess.UserID, SessionID: sess.ID, ID: newID(), IssuedAt: now, TTL: s.cfg.AccessTTL})
 	if err != nil {
 		return nil, fmt.Errorf("sign access token: %w", err)
 	}
+	return &Result{Session: sess, AccessToken: access, RefreshToken: refresh, ExpiresIn: s.cfg.AccessTTL}, nil
+}
+
+// legacyRefresh re-signs the session's current refresh token as the JWT
+// it was when the session last rotated before opaque refresh tokens (no
+// child box): Ed25519 is deterministic, so it comes out byte for byte the
+// same. Only the grace window of such a rotation uses it.
+func (s *Service) legacyRefresh(sess *authevents.Session) (string, error) {
 	refresh, err := s.tokens.Sign(token.Spec{Type: token.TypeRefresh, UserID: sess.UserID, SessionID: sess.ID, ID: sess.RefreshJTI,
 		IssuedAt: sess.RefreshIssuedAt, TTL: sess.RefreshExpiresAt.Sub(sess.RefreshIssuedAt)})
 	if err != nil {
-		return nil, fmt.Errorf("sign refresh token: %w", err)
+		return "", fmt.Errorf("sign refresh token: %w", err)
 	}
-	return &Result{Session: sess, AccessToken: access, RefreshToken: refresh, ExpiresIn: s.cfg.AccessTTL}, nil
+	return refresh, nil
 }
 
 // event builds the outbox message of one auth event: a CloudEvents 1.0
@@ -428,6 +524,38 @@ func (s *Service) inTxDynamic(ctx context.Context, fn func(pgx.Tx) ([]string, er
 // front.
 func (s *Service) inTx(ctx context.Context, fn func(pgx.Tx) error, eventTypes ...string) error {
 	return s.inTxDynamic(ctx, func(tx pgx.Tx) ([]string, error) { return eventTypes, fn(tx) })
+}
+
+// hashError wraps a hashing failure; a full hashing queue is
+// ErrUnavailable (503 with Retry-After), not a 500.
+func hashError(op string, err error) error {
+	if errors.Is(err, password.ErrBusy) {
+		return fmt.Errorf("%s: %w: %w", op, authevents.ErrUnavailable, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// ipKey is the rate-limit key of a client address: an IPv4 address (also
+// when written IPv4-mapped, ::ffff:a.b.c.d) as is, an IPv6 address as its
+// prefix of cfg.IPv6RatePrefix bits, e.g. 2001:db8:1:2::/64.
+func (s *Service) ipKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.WithZone("").Unmap()
+	if a.Is4() {
+		return a.String()
+	}
+	bits := s.cfg.IPv6RatePrefix
+	if bits <= 0 || bits > 128 {
+		bits = 64
+	}
+	p, err := a.Prefix(bits)
+	if err != nil {
+		return a.String()
+	}
+	return p.String()
 }
 
 // newID returns a UUIDv7: time-ordered, so primary-key inserts stay local.

@@ -7,6 +7,8 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/authevents/authevents"
 )
 
 // MaxEmailBytes is the longest address SMTP can carry (RFC 5321 path limit).
@@ -96,4 +98,37 @@ func isForbidden(r rune) bool {
 		return true
 	}
 	return false
+}
+
+// storable returns why s cannot be stored in a PostgreSQL text column or a
+// JSON event (a NUL byte, invalid UTF-8), or "" when it can. Every field
+// of a request that reaches the database goes through it, so such input is
+// a 400 naming the field rather than a driver error.
+func storable(s string) string {
+	switch {
+	case !utf8.ValidString(s):
+		return "must be valid UTF-8"
+	case strings.IndexByte(s, 0) >= 0:
+		return "must not contain NUL bytes"
+	}
+	return ""
+}
+
+// MaxUserAgentBytes bounds the stored User-Agent.
+const MaxUserAgentBytes = 512
+
+// cleanClient makes the request facts safe to store: they come from
+// headers, not fields, so they are cleaned rather than refused. Invalid
+// UTF-8 becomes U+FFFD, control characters (NUL among them) are dropped.
+func cleanClient(c authevents.Client) authevents.Client {
+	clean := func(s string, n int) string {
+		s = strings.Map(func(r rune) rune {
+			if unicode.IsControl(r) {
+				return -1
+			}
+			return r
+		}, strings.ToValidUTF8(s, "\uFFFD"))
+		return truncate(s, n)
+	}
+	return authevents.Client{IP: clean(c.IP, 64), UserAgent: clean(c.UserAgent, MaxUserAgentBytes)}
 }

@@ -39,6 +39,9 @@ type TokenResponse struct {
 	TokenType    string        `json:"tokenType"`
 	ExpiresIn    int64         `json:"expiresIn"`
 	User         *UserResponse `json:"user,omitempty"`
+	// DeviceToken (login only): present it as X-Device-Token on this
+	// device's later logins.
+	DeviceToken string `json:"deviceToken,omitempty"`
 }
 
 type refreshRequest struct {
@@ -73,7 +76,7 @@ func userResponse(u *authevents.User) *UserResponse {
 func tokenResponse(r *account.Result) TokenResponse {
 	t := TokenResponse{
 		AccessToken: r.AccessToken, RefreshToken: r.RefreshToken, TokenType: "Bearer",
-		ExpiresIn: int64(r.ExpiresIn / time.Second),
+		ExpiresIn: int64(r.ExpiresIn / time.Second), DeviceToken: r.DeviceToken,
 	}
 	if r.User != nil {
 		t.User = userResponse(r.User)
@@ -109,7 +112,7 @@ func (s *Server) login(c *gin.Context) {
 		return
 	}
 	res, err := s.accounts.Login(c.Request.Context(), account.LoginInput{
-		Email: req.Email, Password: req.Password, Client: client(c),
+		Email: req.Email, Password: req.Password, Client: client(c), DeviceToken: c.GetHeader("X-Device-Token"),
 	})
 	if err != nil {
 		fail(c, err)

@@ -14,6 +14,7 @@ type Metrics struct {
 	duration     *prometheus.HistogramVec
 	hashDuration *prometheus.HistogramVec
 	appended     *prometheus.CounterVec
+	pruned       prometheus.Counter
 }
 
 // NewMetrics creates and registers the API's collectors on reg.
@@ -41,8 +42,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "authevents_outbox_appended_total",
 			Help: "Outbox rows committed by the API, by event type.",
 		}, []string{"type"}),
+		pruned: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "authevents_api_pruned_sessions_total",
+			Help: "Session rows deleted by retention (ended longer than SESSION_RETENTION ago).",
+		}),
 	}
-	reg.MustRegister(m.inFlight, m.requests, m.duration, m.hashDuration, m.appended)
+	reg.MustRegister(m.inFlight, m.requests, m.duration, m.hashDuration, m.appended, m.pruned)
 	return m
 }
 
@@ -55,6 +60,10 @@ func (m *Metrics) ObserveHash(op string, d time.Duration) {
 func (m *Metrics) EventCommitted(eventType string) {
 	m.appended.WithLabelValues(eventType).Inc()
 }
+
+// SessionsPruned counts session rows deleted by retention; pass it to
+// account.NewPruner.
+func (m *Metrics) SessionsPruned(n int) { m.pruned.Add(float64(n)) }
 
 func (m *Metrics) observeRequest(route, method string, status int, d time.Duration) {
 	s := strconv.Itoa(status)

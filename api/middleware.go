@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -46,28 +47,48 @@ func accessLog(log *slog.Logger, m *Metrics) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		start := time.Now()
 		m.inFlight.Inc()
+		// Deferred: a panic that recovery passes on (http.ErrAbortHandler)
+		// must not leave the gauge high, and is logged like any request.
+		defer func() { m.inFlight.Dec(); logRequest(c, log, m, start) }()
 		c.Next()
-		m.inFlight.Dec()
-		d := time.Since(start)
-		route := c.FullPath()
-		if route == "" {
-			route = "unmatched"
+	}
+}
+
+// logRequest writes the access-log line of a finished (or aborted)
+// request and records its metrics.
+func logRequest(c *gin.Context, log *slog.Logger, m *Metrics, start time.Time) {
+	d := time.Since(start)
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	status := c.Writer.Status()
+	m.observeRequest(route, c.Request.Method, status, d)
+	attrs := []any{
+		"method", c.Request.Method, "route", route, "path", c.Request.URL.Path,
+		"status", status, "duration_ms", float64(d.Microseconds()) / 1000,
+		"client_ip", c.ClientIP(), "bytes", c.Writer.Size(),
+	}
+	level := slog.LevelInfo
+	if len(c.Errors) > 0 {
+		attrs = append(attrs, "err", c.Errors.Last().Err.Error())
+		if status >= 500 {
+			level = slog.LevelError
 		}
-		status := c.Writer.Status()
-		m.observeRequest(route, c.Request.Method, status, d)
-		attrs := []any{
-			"method", c.Request.Method, "route", route, "path", c.Request.URL.Path,
-			"status", status, "duration_ms", float64(d.Microseconds()) / 1000,
-			"client_ip", c.ClientIP(), "bytes", c.Writer.Size(),
-		}
-		level := slog.LevelInfo
-		if len(c.Errors) > 0 {
-			attrs = append(attrs, "err", c.Errors.Last().Err.Error())
-			if status >= 500 {
-				level = slog.LevelError
-			}
-		}
-		log.Log(c.Request.Context(), level, "request", attrs...)
+	}
+	log.Log(c.Request.Context(), level, "request", attrs...)
+}
+
+// timeout bounds the request: handlers pass c.Request.Context() down, so
+// every database, Redis and hashing wait ends at the deadline, the open
+// transaction rolls back, and the error (context.DeadlineExceeded) answers
+// 503 service_unavailable with Retry-After.
+func timeout(d time.Duration) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), d)
+		defer cancel()
+		c.Request = c.Request.WithContext(ctx)
+		c.Next()
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -18,6 +19,9 @@ type Config struct {
 	// TrustedProxies are the CIDRs or IPs whose X-Forwarded-For is
 	// believed. Empty trusts nobody: the client IP is the peer address.
 	TrustedProxies []string
+	// RequestTimeout bounds every request: its context ends then, and a
+	// request that had not finished answers 503. 0 means no bound.
+	RequestTimeout time.Duration
 }
 
 // Server serves the auth API.
@@ -42,6 +46,9 @@ func New(accounts *account.Service, cfg Config, log *slog.Logger, m *Metrics) (h
 
 	s := &Server{accounts: accounts, log: log.With("component", "api")}
 	e.Use(requestID(), accessLog(s.log, m), recovery())
+	if cfg.RequestTimeout > 0 {
+		e.Use(timeout(cfg.RequestTimeout))
+	}
 	e.NoRoute(func(c *gin.Context) {
 		fail(c, newHTTPError(http.StatusNotFound, CodeNotFound, "no such endpoint", nil))
 	})

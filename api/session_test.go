@@ -453,14 +453,14 @@ func TestLifetimes(t *testing.T) {
 	sid := f.session(t, reg.AccessToken)
 	var expires time.Time
 	f.Pool.QueryRow(context.Background(), `SELECT expires_at FROM sessions WHERE id = $1`, sid).Scan(&expires)
+	var refreshExpires time.Time
+	f.Pool.QueryRow(context.Background(), `SELECT refresh_expires_at FROM sessions WHERE id = $1`, sid).Scan(&refreshExpires)
 	t1 := f.mustRefresh(t, reg.RefreshToken)
-	for _, rt := range []string{reg.RefreshToken, t1.RefreshToken} {
-		v, err := f.Tokens.Verify(rt, token.TypeRefresh)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if v.ExpiresAt.After(expires) {
-			t.Errorf("refresh token expires %s, after the session's absolute end %s", v.ExpiresAt, expires)
+	var rotatedExpires time.Time
+	f.Pool.QueryRow(context.Background(), `SELECT refresh_expires_at FROM sessions WHERE id = $1`, sid).Scan(&rotatedExpires)
+	for _, e := range []time.Time{refreshExpires, rotatedExpires} {
+		if e.After(expires) {
+			t.Errorf("refresh token expires %s, after the session's absolute end %s", e, expires)
 		}
 	}
 	// Absolute lifetime reached: refused even though the token is valid.
@@ -519,6 +519,7 @@ func limits(loginIP, loginAccount, register, refresh int) map[string]ratelimit.L
 	return map[string]ratelimit.Limit{
 		account.LimitLoginIP: l(loginIP), account.LimitLoginAccount: l(loginAccount),
 		account.LimitRegisterIP: l(register), account.LimitRefreshSession: l(refresh),
+		account.LimitLoginDevice: l(loginAccount),
 	}
 }
 
@@ -597,5 +598,81 @@ func TestRateLimitsPerIPAndRefresh(t *testing.T) {
 	// Login is limited separately: refresh exhaustion does not block it.
 	if r := g.do(t, "POST", "/auth/login", map[string]string{"email": "refresh@example.com", "password": goodPassword}); r.status != 200 {
 		t.Fatalf("login after refresh limit: %d", r.status)
+	}
+}
+
+// TestLogoutAllSkipsEndedSessions: logout/all used to revoke every
+// unrevoked row and append a user.logged_out for sessions that had already
+// expired. Only live sessions are ended and reported; the access tokens of
+// a session that expired moments ago are still denied.
+func TestLogoutAllSkipsEndedSessions(t *testing.T) {
+	t.Parallel()
+	f := setup(t, api.Config{})
+	reg := f.register(t, "ended@example.com")
+	var pairs []api.TokenResponse
+	for range 3 {
+		r := f.do(t, "POST", "/auth/login", map[string]string{"email": "ended@example.com", "password": goodPassword})
+		var tr api.TokenResponse
+		r.json(t, &tr)
+		pairs = append(pairs, tr)
+	}
+	ctx := context.Background()
+	expired, idle := f.session(t, pairs[0].AccessToken), f.session(t, pairs[1].AccessToken)
+	f.Pool.Exec(ctx, `UPDATE sessions SET expires_at = now() - interval '1 second' WHERE id = $1`, expired)
+	f.Pool.Exec(ctx, `UPDATE sessions SET last_used_at = now() - $2::interval - interval '1 second' WHERE id = $1`, idle, accounttest.Config.IdleTimeout)
+
+	wantError(t, f.do(t, "DELETE", "/auth/sessions/"+expired.String(), nil, "Authorization", "Bearer "+reg.AccessToken), http.StatusNotFound, api.CodeNotFound)
+	r := f.do(t, "POST", "/auth/logout/all", nil, "Authorization", "Bearer "+reg.AccessToken)
+	var out map[string]any
+	r.json(t, &out)
+	if r.status != 200 || out["sessionsEnded"] != float64(2) {
+		t.Fatalf("logout/all: %d %s, want 2 sessions ended (register's and the last login's)", r.status, r.body)
+	}
+	var got []string
+	for _, d := range f.eventData(t, authevents.EventUserLoggedOut, reg.User.ID) {
+		got = append(got, d["sessionId"].(string))
+	}
+	want := []string{f.session(t, reg.AccessToken).String(), f.session(t, pairs[2].AccessToken).String()}
+	if !cmp.Equal(sortStrings(got), sortStrings(want)) {
+		t.Errorf("logged_out events for sessions %v, want only the live ones %v", got, want)
+	}
+	if f.me(t, pairs[0].AccessToken) != http.StatusUnauthorized {
+		t.Error("an access token of the just-expired session survived logout/all")
+	}
+}
+
+// TestLoginLimitKeysIPv6OnItsPrefix: the per-IP key was the full address,
+// so twelve addresses of one IPv6 /64 (what one host usually gets) were
+// twelve fresh buckets. IPv6 clients now share a bucket per /64; IPv4 and
+// IPv4-mapped IPv6 addresses keep one bucket per address.
+func TestLoginLimitKeysIPv6OnItsPrefix(t *testing.T) {
+	t.Parallel()
+	f := setup(t, api.Config{TrustedProxies: []string{"127.0.0.1/32"}}, func(o *accounttest.Options) { o.Limits = limits(5, 100, 100, 100) })
+	f.register(t, "v6@example.com")
+	var statuses []int
+	for i := range 12 {
+		r := f.do(t, "POST", "/auth/login", map[string]string{"email": "v6@example.com", "password": "wrong password!"},
+			"X-Forwarded-For", fmt.Sprintf("2001:db8:1:2:%x::%x", i*7, i+1))
+		statuses = append(statuses, r.status)
+	}
+	want := []int{401, 401, 401, 401, 401, 429, 429, 429, 429, 429, 429, 429}
+	if !cmp.Equal(statuses, want) {
+		t.Fatalf("12 failed logins from one /64 = %v, want %v", statuses, want)
+	}
+	// Another /64 has its own bucket.
+	if r := f.do(t, "POST", "/auth/login", map[string]string{"email": "v6@example.com", "password": goodPassword}, "X-Forwarded-For", "2001:db8:1:3::1"); r.status != 200 {
+		t.Fatalf("login from another /64: %d %s", r.status, r.body)
+	}
+	// IPv4-mapped addresses are IPv4: ::ffff:198.51.100.7 and 198.51.100.7
+	// share a bucket, 198.51.100.8 is another.
+	for range 3 {
+		f.do(t, "POST", "/auth/login", map[string]string{"email": "v6@example.com", "password": "wrong password!"}, "X-Forwarded-For", "::ffff:198.51.100.7")
+	}
+	for range 2 {
+		f.do(t, "POST", "/auth/login", map[string]string{"email": "v6@example.com", "password": "wrong password!"}, "X-Forwarded-For", "198.51.100.7")
+	}
+	wantError(t, f.do(t, "POST", "/auth/login", map[string]string{"email": "v6@example.com", "password": goodPassword}, "X-Forwarded-For", "198.51.100.7"), http.StatusTooManyRequests, api.CodeRateLimited)
+	if r := f.do(t, "POST", "/auth/login", map[string]string{"email": "v6@example.com", "password": goodPassword}, "X-Forwarded-For", "198.51.100.8"); r.status != 200 {
+		t.Fatalf("login from the neighbouring IPv4 address: %d %s", r.status, r.body)
 	}
 }

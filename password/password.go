@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/argon2"
@@ -79,11 +80,38 @@ type Hasher struct {
 	slots   chan struct{}
 	dummy   string
 	observe Observer
+	// depth bounds how many callers may wait for a slot; waiting counts
+	// them.
+	depth   int64
+	waiting atomic.Int64
 }
+
+// HasherOption configures a Hasher.
+type HasherOption func(*Hasher)
+
+// WithQueueDepth bounds how many hashes may wait for a slot; past it Hash
+// and Verify fail at once with ErrBusy. n <= 0 keeps the default,
+// DefaultQueueFactor × concurrency.
+func WithQueueDepth(n int) HasherOption {
+	return func(h *Hasher) {
+		if n > 0 {
+			h.depth = int64(n)
+		}
+	}
+}
+
+// DefaultQueueFactor sets the default queue depth per hashing slot: at
+// OWASP cost (about 28 ms a hash) a full queue is about 8 × 28 ms ≈ 0.25 s
+// of waiting, enough to absorb a burst, far below any request deadline.
+const DefaultQueueFactor = 8
+
+// ErrBusy is returned when the hashing queue is full: the caller should
+// answer "try again shortly" rather than queue without limit.
+var ErrBusy = errors.New("password: hashing queue full")
 
 // NewHasher returns a Hasher with the given parameters that runs at most
 // concurrency hashes at once (GOMAXPROCS when concurrency <= 0).
-func NewHasher(p Params, concurrency int, observe Observer) (*Hasher, error) {
+func NewHasher(p Params, concurrency int, observe Observer, opts ...HasherOption) (*Hasher, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
@@ -93,7 +121,10 @@ func NewHasher(p Params, concurrency int, observe Observer) (*Hasher, error) {
 	if observe == nil {
 		observe = func(string, time.Duration) {}
 	}
-	h := &Hasher{params: p, slots: make(chan struct{}, concurrency), observe: observe}
+	h := &Hasher{params: p, slots: make(chan struct{}, concurrency), observe: observe, depth: int64(DefaultQueueFactor * concurrency)}
+	for _, o := range opts {
+		o(h)
+	}
 	// The dummy hash has the same cost as a real one, so checking a
 	// password for an unknown email takes as long as for a known one.
 	salt := make([]byte, p.SaltLength)
@@ -102,8 +133,22 @@ func NewHasher(p Params, concurrency int, observe Observer) (*Hasher, error) {
 	return h, nil
 }
 
+// Queued returns how many hashes are waiting for a slot.
+func (h *Hasher) Queued() int { return int(h.waiting.Load()) }
+
 // acquire waits for a hashing slot or for ctx to end.
 func (h *Hasher) acquire(ctx context.Context) error {
+	select {
+	case h.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	// No free slot: queue, unless the queue is full.
+	if h.waiting.Add(1) > h.depth {
+		h.waiting.Add(-1)
+		return ErrBusy
+	}
+	defer h.waiting.Add(-1)
 	select {
 	case h.slots <- struct{}{}:
 		return nil

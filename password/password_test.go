@@ -210,3 +210,42 @@ func TestCheck(t *testing.T) {
 		}
 	}
 }
+
+func TestQueueIsBounded(t *testing.T) {
+	t.Parallel()
+	h, err := NewHasher(cheap, 1, nil, WithQueueDepth(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.acquire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 2)
+	for range 2 {
+		go func() { _, err := h.Hash(context.Background(), "queued password"); done <- err }()
+	}
+	for deadline := time.Now().Add(5 * time.Second); h.Queued() != 2; {
+		if time.Now().After(deadline) {
+			t.Fatalf("Queued() = %d, want 2", h.Queued())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := h.Hash(context.Background(), "one too many"); !errors.Is(err, ErrBusy) {
+		t.Fatalf("Hash past the queue depth = %v, want ErrBusy", err)
+	}
+	if _, err := h.Verify(context.Background(), "one too many", h.dummy); !errors.Is(err, ErrBusy) {
+		t.Fatalf("Verify past the queue depth = %v, want ErrBusy", err)
+	}
+	h.release()
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatalf("queued Hash: %v", err)
+		}
+	}
+	if h.Queued() != 0 {
+		t.Fatalf("Queued() = %d after the queue drained", h.Queued())
+	}
+	if d := newHasher(t, cheap, 3, nil).depth; d != 3*DefaultQueueFactor {
+		t.Errorf("default depth = %d, want %d", d, 3*DefaultQueueFactor)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -19,6 +20,9 @@ import (
 const (
 	TypeAccess  = "access"
 	TypeRefresh = "refresh"
+	// TypeDevice marks a device token: proof that a device has signed in
+	// to the account (sub) before; sid and jti are the device id.
+	TypeDevice = "device"
 )
 
 // ErrInvalid wraps every verification failure. Callers map it to 401
@@ -105,7 +109,7 @@ type Spec struct {
 // Sign returns the compact JWT for s. Ed25519 signatures are deterministic,
 // so signing the same Spec twice yields the same token.
 func (m *Manager) Sign(s Spec) (string, error) {
-	if s.Type != TypeAccess && s.Type != TypeRefresh {
+	if s.Type != TypeAccess && s.Type != TypeRefresh && s.Type != TypeDevice {
 		return "", fmt.Errorf("token: unknown type %q", s.Type)
 	}
 	iat := s.IssuedAt.Truncate(time.Second)
@@ -123,7 +127,28 @@ func (m *Manager) Sign(s Spec) (string, error) {
 	}
 	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, c)
 	t.Header["kid"] = m.kid
+	if s.Type == TypeAccess {
+		// RFC 9068: a resource server using any standard JOSE library
+		// tells access tokens from every other JWT of ours by this header.
+		t.Header["typ"] = AccessHeaderType
+	}
 	return t.SignedString(m.signing)
+}
+
+// AccessHeaderType is the JOSE header typ of access tokens (RFC 9068).
+// Refresh and device tokens keep "JWT".
+const AccessHeaderType = "at+jwt"
+
+// headerTypeOK checks the JOSE header typ against the wanted token type:
+// at+jwt (or application/at+jwt) only on access tokens. Access tokens
+// signed before at+jwt was introduced carry "JWT"; they are accepted on
+// their claim typ until they expire (ACCESS_TOKEN_TTL).
+func headerTypeOK(typ, want string) bool {
+	at := strings.EqualFold(typ, AccessHeaderType) || strings.EqualFold(typ, "application/"+AccessHeaderType)
+	if want == TypeAccess {
+		return at || typ == "JWT"
+	}
+	return !at
 }
 
 // Verified is what a valid token proves.
@@ -139,7 +164,9 @@ type Verified struct {
 // issued-at and that the token is of type want.
 func (m *Manager) Verify(raw, want string) (*Verified, error) {
 	var c Claims
+	var headerType string
 	_, err := m.parser.ParseWithClaims(raw, &c, func(t *jwt.Token) (any, error) {
+		headerType, _ = t.Header["typ"].(string)
 		kid, ok := t.Header["kid"].(string)
 		if !ok {
 			return nil, errors.New("missing kid")
@@ -155,6 +182,9 @@ func (m *Manager) Verify(raw, want string) (*Verified, error) {
 	}
 	if c.Type != want {
 		return nil, fmt.Errorf("%w: type %q, want %q", ErrInvalid, c.Type, want)
+	}
+	if !headerTypeOK(headerType, want) {
+		return nil, fmt.Errorf("%w: header typ %q on a %s token", ErrInvalid, headerType, want)
 	}
 	if c.IssuedAt == nil {
 		return nil, fmt.Errorf("%w: missing iat", ErrInvalid)

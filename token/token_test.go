@@ -221,3 +221,45 @@ func TestKeyFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestAccessHeaderType: access tokens carry the RFC 9068 header typ
+// at+jwt; an access token from before (header typ JWT) verifies until it
+// expires; a token whose header says at+jwt is never a refresh token.
+func TestAccessHeaderType(t *testing.T) {
+	t.Parallel()
+	k := newKey(t)
+	m := newManager(t, k)
+	raw, _ := m.Sign(spec(TypeAccess))
+	var hdr map[string]any
+	b, _ := base64.RawURLEncoding.DecodeString(strings.Split(raw, ".")[0])
+	json.Unmarshal(b, &hdr)
+	if hdr["typ"] != "at+jwt" {
+		t.Errorf("access token header typ = %v, want at+jwt", hdr["typ"])
+	}
+	sign := func(headerTyp, claimTyp string) string {
+		s := spec(claimTyp)
+		tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, Claims{
+			RegisteredClaims: jwt.RegisteredClaims{Issuer: "https://auth.test", Audience: jwt.ClaimStrings{"authevents-test"},
+				Subject: s.UserID.String(), IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Minute)), ID: s.ID.String()},
+			SessionID: s.SessionID.String(), Type: claimTyp,
+		})
+		tok.Header["kid"], tok.Header["typ"] = m.KeyID(), headerTyp
+		raw, err := tok.SignedString(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	if _, err := m.Verify(sign("JWT", TypeAccess), TypeAccess); err != nil {
+		t.Errorf("legacy access token (header typ JWT) refused: %v", err)
+	}
+	if _, err := m.Verify(sign("application/at+jwt", TypeAccess), TypeAccess); err != nil {
+		t.Errorf("header typ application/at+jwt refused: %v", err)
+	}
+	if _, err := m.Verify(sign("at+jwt", TypeRefresh), TypeRefresh); err == nil {
+		t.Error("a token with header typ at+jwt verified as a refresh token")
+	}
+	if _, err := m.Verify(sign("foo", TypeAccess), TypeAccess); err == nil {
+		t.Error("an access token with header typ foo verified")
+	}
+}

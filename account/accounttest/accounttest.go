@@ -34,7 +34,7 @@ var CheapParams = password.Params{Memory: 256, Iterations: 1, Parallelism: 1, Sa
 // Config is the account configuration tests use.
 var Config = account.Config{
 	AccessTTL: 15 * time.Minute, RefreshTTL: 168 * time.Hour, SessionMaxAge: 720 * time.Hour,
-	IdleTimeout: 168 * time.Hour, GraceWindow: 10 * time.Second, TokenLeeway: time.Second,
+	IdleTimeout: 168 * time.Hour, GraceWindow: 10 * time.Second, TokenLeeway: time.Second, DeviceTTL: 2160 * time.Hour,
 	Source: "auth-service", ServiceVersion: "test", Environment: "test",
 }
 
@@ -62,6 +62,8 @@ type Options struct {
 	RedisURL string
 	// Limits enables rate limiting with these limits.
 	Limits map[string]ratelimit.Limit
+	// HashConcurrency and HashQueueDepth configure the hasher (0: defaults).
+	HashConcurrency, HashQueueDepth int
 	// Share makes a second service over the same database, Redis prefix
 	// and signing key, like a second API replica.
 	Share *Env
@@ -82,7 +84,7 @@ func New(t testing.TB, o Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hasher, err := password.NewHasher(CheapParams, 0, o.ObserveOp)
+	hasher, err := password.NewHasher(CheapParams, o.HashConcurrency, o.ObserveOp, password.WithQueueDepth(o.HashQueueDepth))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,6 +104,7 @@ func New(t testing.TB, o Options) *Env {
 	case o.RedisURL != "":
 		opts, _ := redis.ParseURL(o.RedisURL)
 		opts.MaxRetries = -1
+		opts.ContextTimeoutEnabled = true // as cmd/api
 		rdb, prefix = redis.NewClient(opts), "private:"
 		t.Cleanup(func() { rdb.Close() })
 	default:

@@ -30,13 +30,18 @@ type Config struct {
 	SessionMaxAge       time.Duration `env:"SESSION_MAX_AGE" envDefault:"720h"`
 	SessionIdleTimeout  time.Duration `env:"SESSION_IDLE_TIMEOUT" envDefault:"168h"`
 	RefreshGraceWindow  time.Duration `env:"REFRESH_GRACE_WINDOW" envDefault:"10s"`
+	DeviceTokenTTL      time.Duration `env:"DEVICE_TOKEN_TTL" envDefault:"2160h"`
+	SessionRetention    time.Duration `env:"SESSION_RETENTION" envDefault:"720h"`
+	SessionPruneEvery   time.Duration `env:"SESSION_PRUNE_INTERVAL" envDefault:"10m"`
 
 	RedisKeyPrefix        string `env:"REDIS_KEY_PREFIX" envDefault:"authevents:"`
 	RateLimitEnabled      bool   `env:"RATE_LIMIT_ENABLED" envDefault:"true"`
 	RateLimitLoginIP      string `env:"RATE_LIMIT_LOGIN_PER_IP" envDefault:"30/1m"`
 	RateLimitLoginAccount string `env:"RATE_LIMIT_LOGIN_PER_ACCOUNT" envDefault:"10/1m"`
+	RateLimitLoginDevice  string `env:"RATE_LIMIT_LOGIN_PER_DEVICE" envDefault:"10/1m"`
 	RateLimitRegisterIP   string `env:"RATE_LIMIT_REGISTER_PER_IP" envDefault:"10/1m"`
 	RateLimitRefresh      string `env:"RATE_LIMIT_REFRESH_PER_SESSION" envDefault:"30/1m"`
+	RateLimitIPv6Prefix   int    `env:"RATE_LIMIT_IPV6_PREFIX" envDefault:"64"`
 
 	AppEnv      string `env:"APP_ENV" envDefault:"development"`
 	ServiceName string `env:"SERVICE_NAME" envDefault:"auth-service"`
@@ -48,9 +53,13 @@ type Config struct {
 	Argon2Iterations  uint32 `env:"ARGON2_ITERATIONS" envDefault:"2"`
 	Argon2Parallelism uint8  `env:"ARGON2_PARALLELISM" envDefault:"1"`
 	HashConcurrency   int    `env:"HASH_CONCURRENCY" envDefault:"0"`
+	// HashQueueDepth bounds the hashes waiting for a slot; 0 means
+	// password.DefaultQueueFactor × HASH_CONCURRENCY.
+	HashQueueDepth int `env:"HASH_QUEUE_DEPTH" envDefault:"0"`
 
 	DBMaxConns      int32         `env:"DB_MAX_CONNS" envDefault:"10"`
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s"`
+	RequestTimeout  time.Duration `env:"REQUEST_TIMEOUT" envDefault:"10s"`
 	OpsPprof        bool          `env:"OPS_PPROF" envDefault:"false"`
 	// OutboxNotifyInterval debounces the NOTIFY that wakes relays.
 	OutboxNotifyInterval time.Duration `env:"OUTBOX_NOTIFY_INTERVAL" envDefault:"5ms"`
@@ -84,6 +93,24 @@ func (c Config) validate() error {
 	if c.RefreshGraceWindow < 0 || c.RefreshGraceWindow > time.Minute {
 		errs = append(errs, errors.New("REFRESH_GRACE_WINDOW must be between 0 and 1m"))
 	}
+	if c.SessionRetention < 0 {
+		errs = append(errs, errors.New("SESSION_RETENTION must not be negative"))
+	}
+	if c.SessionPruneEvery < time.Second {
+		errs = append(errs, errors.New("SESSION_PRUNE_INTERVAL must be at least 1s"))
+	}
+	if c.DeviceTokenTTL < 0 {
+		errs = append(errs, errors.New("DEVICE_TOKEN_TTL must not be negative (0 switches device tokens off)"))
+	}
+	if c.RequestTimeout <= 0 || c.RequestTimeout > 5*time.Minute {
+		errs = append(errs, errors.New("REQUEST_TIMEOUT must be between 0 and 5m (exclusive of 0)"))
+	}
+	if c.HashQueueDepth < 0 {
+		errs = append(errs, errors.New("HASH_QUEUE_DEPTH must not be negative"))
+	}
+	if c.RateLimitIPv6Prefix < 32 || c.RateLimitIPv6Prefix > 128 {
+		errs = append(errs, errors.New("RATE_LIMIT_IPV6_PREFIX must be between 32 and 128"))
+	}
 	if _, err := c.limits(); err != nil {
 		errs = append(errs, err)
 	}
@@ -96,6 +123,7 @@ func (c Config) limits() (map[string]ratelimit.Limit, error) {
 	for _, l := range []struct{ name, env, val string }{
 		{account.LimitLoginIP, "RATE_LIMIT_LOGIN_PER_IP", c.RateLimitLoginIP},
 		{account.LimitLoginAccount, "RATE_LIMIT_LOGIN_PER_ACCOUNT", c.RateLimitLoginAccount},
+		{account.LimitLoginDevice, "RATE_LIMIT_LOGIN_PER_DEVICE", c.RateLimitLoginDevice},
 		{account.LimitRegisterIP, "RATE_LIMIT_REGISTER_PER_IP", c.RateLimitRegisterIP},
 		{account.LimitRefreshSession, "RATE_LIMIT_REFRESH_PER_SESSION", c.RateLimitRefresh},
 	} {
@@ -124,10 +152,17 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("session_max_age", c.SessionMaxAge),
 		slog.Duration("session_idle_timeout", c.SessionIdleTimeout),
 		slog.Duration("refresh_grace_window", c.RefreshGraceWindow),
+		slog.Duration("device_token_ttl", c.DeviceTokenTTL),
+		slog.Duration("session_retention", c.SessionRetention),
+		slog.Duration("session_prune_interval", c.SessionPruneEvery),
 		slog.Bool("rate_limit_enabled", c.RateLimitEnabled),
+		slog.Int("rate_limit_ipv6_prefix", c.RateLimitIPv6Prefix),
 		slog.String("app_env", c.AppEnv),
 		slog.String("service_name", c.ServiceName),
 		slog.Any("trusted_proxies", c.TrustedProxies),
+		slog.Duration("request_timeout", c.RequestTimeout),
+		slog.Int("hash_concurrency", c.HashConcurrency),
+		slog.Int("hash_queue_depth", c.HashQueueDepth),
 		slog.String("argon2", fmt.Sprintf("m=%d,t=%d,p=%d", c.Argon2Memory, c.Argon2Iterations, c.Argon2Parallelism)),
 	)
 }

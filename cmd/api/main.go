@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
@@ -76,6 +77,9 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer) error
 	if err != nil {
 		return fmt.Errorf("REDIS_URL: %w", err)
 	}
+	// Redis waits end with the request's deadline (REQUEST_TIMEOUT), not
+	// only with the client's own read/write timeouts.
+	ropts.ContextTimeoutEnabled = true
 	rdb := redis.NewClient(ropts)
 	defer rdb.Close()
 
@@ -84,10 +88,14 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer) error
 	hasher, err := password.NewHasher(password.Params{
 		Memory: cfg.Argon2Memory, Iterations: cfg.Argon2Iterations, Parallelism: cfg.Argon2Parallelism,
 		SaltLength: 16, KeyLength: 32,
-	}, cfg.HashConcurrency, metrics.ObserveHash)
+	}, cfg.HashConcurrency, metrics.ObserveHash, password.WithQueueDepth(cfg.HashQueueDepth))
 	if err != nil {
 		return fmt.Errorf("ARGON2_*: %w", err)
 	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "authevents_password_hash_queued",
+		Help: "Password hashes waiting for a slot (at most HASH_QUEUE_DEPTH; beyond it requests get 503).",
+	}, func() float64 { return float64(hasher.Queued()) }))
 	notifier := outbox.NewNotifier(pool, cfg.OutboxNotifyInterval, log)
 	opts := []account.Option{account.WithCommitHook(func(eventType string) {
 		metrics.EventCommitted(eventType)
@@ -102,9 +110,10 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer) error
 	accounts := account.New(pool, hasher, tokens, revocation.New(rdb, cfg.RedisKeyPrefix), account.Config{
 		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL, SessionMaxAge: cfg.SessionMaxAge,
 		IdleTimeout: cfg.SessionIdleTimeout, GraceWindow: cfg.RefreshGraceWindow, TokenLeeway: cfg.JWTLeeway,
+		IPv6RatePrefix: cfg.RateLimitIPv6Prefix, DeviceTTL: cfg.DeviceTokenTTL,
 		Source: cfg.ServiceName, ServiceVersion: version, Environment: cfg.AppEnv,
 	}, log, opts...)
-	handler, err := api.New(accounts, api.Config{TrustedProxies: cfg.TrustedProxies}, log, metrics)
+	handler, err := api.New(accounts, api.Config{TrustedProxies: cfg.TrustedProxies, RequestTimeout: cfg.RequestTimeout}, log, metrics)
 	if err != nil {
 		return err
 	}
@@ -131,6 +140,8 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer) error
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { notifier.Run(gctx); return nil })
+	pruner := account.NewPruner(pool, account.PrunerConfig{Retention: cfg.SessionRetention, Interval: cfg.SessionPruneEvery}, log, metrics.SessionsPruned)
+	g.Go(func() error { pruner.Run(gctx); return nil })
 	g.Go(func() error { return serve.Run(gctx, serve.NewServer(handler, log), httpLn, cfg.ShutdownTimeout, log) })
 	g.Go(func() error {
 		return serve.Run(gctx, serve.NewServer(opsHandler, log), opsLn, cfg.ShutdownTimeout, log)

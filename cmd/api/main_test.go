@@ -49,6 +49,10 @@ func TestRefusesToStart(t *testing.T) {
 		{"unknown environment", func(e map[string]string) { e["APP_ENV"] = "staging" }, "APP_ENV"},
 		{"absurd argon2 memory", func(e map[string]string) { e["ARGON2_MEMORY_KIB"] = "2000000" }, "ARGON2"},
 		{"bad duration", func(e map[string]string) { e["ACCESS_TOKEN_TTL"] = "soon" }, "ACCESS_TOKEN_TTL"},
+		{"prune interval too short", func(e map[string]string) { e["SESSION_PRUNE_INTERVAL"] = "1ms" }, "SESSION_PRUNE_INTERVAL"},
+		{"zero request timeout", func(e map[string]string) { e["REQUEST_TIMEOUT"] = "0s" }, "REQUEST_TIMEOUT"},
+		{"negative hash queue", func(e map[string]string) { e["HASH_QUEUE_DEPTH"] = "-1" }, "HASH_QUEUE_DEPTH"},
+		{"IPv6 prefix out of range", func(e map[string]string) { e["RATE_LIMIT_IPV6_PREFIX"] = "129" }, "RATE_LIMIT_IPV6_PREFIX"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := baseEnv(t, migrated)
@@ -106,7 +110,15 @@ func get(t *testing.T, url string) (int, map[string]any) {
 
 func TestServesAndShutsDownCleanly(t *testing.T) {
 	t.Parallel()
-	_, dbURL := pgtest.NewWithURL(t)
+	pool, dbURL := pgtest.NewWithURL(t)
+	// A session that ended 31 days ago: the API's retention prunes it.
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `
+		WITH u AS (INSERT INTO users (id, email, name, password_hash) VALUES (gen_random_uuid(), 'old@example.com', 'O', 'x') RETURNING id)
+		INSERT INTO sessions (id, user_id, expires_at, refresh_jti, refresh_issued_at, refresh_expires_at)
+		SELECT gen_random_uuid(), id, now() - interval '31 days', gen_random_uuid(), now(), now() FROM u`); err != nil {
+		t.Fatal(err)
+	}
 	env := baseEnv(t, dbURL)
 	env["DATABASE_URL"] = dbURL + "&password=hunter2-secret"
 	apiURL, opsURL, logs, stop := start(t, env)
@@ -127,6 +139,17 @@ func TestServesAndShutsDownCleanly(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != 200 {
 		t.Errorf("/metrics = %d", res.StatusCode)
+	}
+	if !strings.Contains(metricsText(t, opsURL), "authevents_password_hash_queued 0") {
+		t.Error("authevents_password_hash_queued missing from /metrics")
+	}
+	testenv.WaitFor(t, "retention to prune the old session", 10*time.Second, func() bool {
+		return strings.Contains(metricsText(t, opsURL), "authevents_api_pruned_sessions_total 1")
+	})
+	var left int
+	pool.QueryRow(ctx, `SELECT count(*) FROM sessions`).Scan(&left)
+	if left != 0 {
+		t.Errorf("%d sessions left after retention, want 0", left)
 	}
 	if err := stop(); err != nil {
 		t.Fatalf("run after cancel = %v, want nil", err)

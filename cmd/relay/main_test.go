@@ -286,7 +286,7 @@ func TestPartitionedRelayReleasesItsRows(t *testing.T) {
 	defer func() { a.Process.Kill(); a.Wait() }()
 
 	// A is up and publishing; then its link to NATS turns slow, so each
-	// of its batches waits about 4 s for its PubAcks.
+	// of its batches waits 2 s for its PubAcks.
 	warmup := p.produce(t, 1, 1)
 	if got := p.streamIDs(t, 1); len(got) != 1 || got[0] != warmup[0].String() {
 		t.Fatalf("relay A not publishing: %v", got)

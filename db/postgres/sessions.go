@@ -17,13 +17,14 @@ import (
 
 const sessionColumns = `id, user_id, created_at, last_used_at, expires_at, ip, user_agent,
 	refresh_jti, refresh_generation, refresh_issued_at, refresh_expires_at,
-	COALESCE(prev_refresh_jti, '00000000-0000-0000-0000-000000000000'), rotated_at, revoked_at, COALESCE(revoke_reason, '')`
+	COALESCE(prev_refresh_jti, '00000000-0000-0000-0000-000000000000'), rotated_at, revoked_at, COALESCE(revoke_reason, ''),
+	refresh_child_box`
 
 func scanSession(row pgx.Row) (*authevents.Session, error) {
 	var s authevents.Session
 	err := row.Scan(&s.ID, &s.UserID, &s.CreatedAt, &s.LastUsedAt, &s.ExpiresAt, &s.IP, &s.UserAgent,
 		&s.RefreshJTI, &s.RefreshGeneration, &s.RefreshIssuedAt, &s.RefreshExpiresAt,
-		&s.PrevRefreshJTI, &s.RotatedAt, &s.RevokedAt, &s.RevokeReason)
+		&s.PrevRefreshJTI, &s.RotatedAt, &s.RevokedAt, &s.RevokeReason, &s.RefreshChildBox)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, authevents.ErrNotFound
 	}
@@ -79,12 +80,16 @@ type Rotation struct {
 	IssuedAt    time.Time
 	ExpiresAt   time.Time
 	IdleTimeout time.Duration
+	// ChildBox is the new refresh token sealed under the presented one,
+	// for the grace window (nil: the child is re-signed instead).
+	ChildBox []byte
 }
 
 // rotateSQL is the compare-and-set at the heart of refresh: it moves the
 // session to the new jti only if the presented jti is still its current
 // refresh token and the session is live (not revoked, within its absolute
-// lifetime and idle timeout). A concurrent rotation makes it wait for the
+// lifetime and idle timeout), the presented token has not expired and
+// belongs to the user (an opaque token's ids are not signed). A concurrent rotation makes it wait for the
 // row lock and then re-check the condition against the committed row, so
 // exactly one caller wins. rotated_at is clock_timestamp(): microseconds,
 // never second-granular. The new refresh token never outlives the session.
@@ -93,8 +98,10 @@ const rotateSQL = `
 	   SET prev_refresh_jti = refresh_jti, refresh_jti = $3,
 	       refresh_generation = refresh_generation + 1,
 	       refresh_issued_at = $4, refresh_expires_at = LEAST($5, expires_at),
-	       rotated_at = clock_timestamp(), last_used_at = clock_timestamp()
-	 WHERE id = $1 AND refresh_jti = $2 AND revoked_at IS NULL
+	       rotated_at = clock_timestamp(), last_used_at = clock_timestamp(),
+	       refresh_child_box = $7
+	 WHERE id = $1 AND refresh_jti = $2 AND user_id = $8 AND revoked_at IS NULL
+	   AND refresh_expires_at > now()
 	   AND expires_at > now() AND last_used_at > now() - $6::interval
 	RETURNING ` + sessionColumns
 
@@ -107,7 +114,7 @@ const rotateSQL = `
 func Rotate(ctx context.Context, pool *pgxpool.Pool, userID uuid.UUID, r Rotation, ev outbox.Message) (*authevents.Session, error) {
 	b := &pgx.Batch{}
 	b.Queue(lockUserSQL, userLockKey(userID))
-	b.Queue(rotateSQL, r.SessionID, r.PresentedID, r.NewID, r.IssuedAt, r.ExpiresAt, r.IdleTimeout)
+	b.Queue(rotateSQL, r.SessionID, r.PresentedID, r.NewID, r.IssuedAt, r.ExpiresAt, r.IdleTimeout, r.ChildBox, userID)
 	if _, err := outbox.QueueAppendIf(b, ev, `SELECT 1 FROM sessions WHERE id = $5 AND refresh_jti = $6`, r.SessionID, r.NewID); err != nil {
 		return nil, err
 	}
@@ -155,21 +162,62 @@ func RevokeSession(ctx context.Context, tx pgx.Tx, id, userID uuid.UUID, reason 
 	return tag.RowsAffected() == 1, nil
 }
 
-// RevokeUserSessions revokes every unrevoked session of a user and returns
-// their ids.
-func RevokeUserSessions(ctx context.Context, tx pgx.Tx, userID uuid.UUID, reason string) ([]uuid.UUID, error) {
+// SessionCandidate is an unrevoked session of a user that a logout may
+// end: Live ones are ended (and get an event); the others are past their
+// end but may still have access tokens to deny.
+type SessionCandidate struct {
+	ID   uuid.UUID
+	Live bool
+}
+
+// SessionsToEnd lists, without locking, the user's unrevoked sessions that
+// ended less than tokenLife ago or not at all (only those can still have
+// valid access tokens), restricted to ids unless ids is empty. A session
+// is live when it is within its absolute lifetime and idle timeout.
+func SessionsToEnd(ctx context.Context, q Querier, userID uuid.UUID, ids []uuid.UUID, idle, tokenLife time.Duration) ([]SessionCandidate, error) {
+	rows, err := q.Query(ctx, `
+		SELECT id, expires_at > now() AND last_used_at > now() - $3::interval
+		  FROM sessions
+		 WHERE user_id = $1 AND revoked_at IS NULL AND (coalesce(cardinality($2::uuid[]), 0) = 0 OR id = ANY($2))
+		   AND expires_at > now() - $4::interval
+		 ORDER BY id`, userID, ids, idle, tokenLife)
+	if err != nil {
+		return nil, fmt.Errorf("sessions to end: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (SessionCandidate, error) {
+		var c SessionCandidate
+		err := r.Scan(&c.ID, &c.Live)
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sessions to end: %w", err)
+	}
+	return out, nil
+}
+
+// RevokeLiveSessions revokes those of the given sessions of the user that
+// are still live (not revoked, within their absolute lifetime and idle
+// timeout) and returns their ids. Sessions that already ended are left
+// alone: ending them again would be a lie in the event stream.
+func RevokeLiveSessions(ctx context.Context, tx pgx.Tx, userID uuid.UUID, ids []uuid.UUID, reason string, idle time.Duration) ([]uuid.UUID, error) {
 	rows, err := tx.Query(ctx, `
-		UPDATE sessions SET revoked_at = clock_timestamp(), revoke_reason = $2
-		 WHERE user_id = $1 AND revoked_at IS NULL
-		RETURNING id`, userID, reason)
+		UPDATE sessions SET revoked_at = clock_timestamp(), revoke_reason = $3
+		 WHERE user_id = $1 AND id = ANY($2) AND revoked_at IS NULL
+		   AND expires_at > now() AND last_used_at > now() - $4::interval
+		RETURNING id`, userID, ids, reason, idle)
 	if err != nil {
 		return nil, fmt.Errorf("revoke sessions: %w", err)
 	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	ended, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
 	if err != nil {
 		return nil, fmt.Errorf("revoke sessions: %w", err)
 	}
-	return ids, nil
+	return ended, nil
+}
+
+// SessionByID reads a session without locking it.
+func SessionByID(ctx context.Context, q Querier, id uuid.UUID) (*authevents.Session, error) {
+	return scanSession(q.QueryRow(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = $1`, id))
 }
 
 // LiveSessions lists a user's sessions that are neither revoked, past
@@ -200,4 +248,21 @@ func ClockNow(ctx context.Context, q Querier) (time.Time, error) {
 	var t time.Time
 	err := q.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&t)
 	return t, err
+}
+
+// PruneSessions deletes at most limit sessions that ended (were revoked,
+// or reached their absolute end) before cutoff, and returns how many it
+// deleted. Rows are picked with SKIP LOCKED, so API replicas pruning at
+// once neither block each other nor a logout.
+func PruneSessions(ctx context.Context, q Querier, cutoff time.Time, limit int) (int, error) {
+	tag, err := q.Exec(ctx, `
+		DELETE FROM sessions WHERE id IN (
+			SELECT id FROM sessions
+			 WHERE expires_at < $1 OR revoked_at < $1
+			 LIMIT $2
+			   FOR UPDATE SKIP LOCKED)`, cutoff, limit)
+	if err != nil {
+		return 0, fmt.Errorf("prune sessions: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
 }

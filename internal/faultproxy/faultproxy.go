@@ -56,12 +56,11 @@ func (x *Proxy) BlackHole(t testing.TB) {
 	x.add(t, "blackhole-down", "timeout", "downstream", `{"timeout":0}`)
 }
 
-// Latency delays every chunk of data in both directions by d.
+// Latency delays every reply from upstream by d (toxiproxy's latency
+// toxic on the downstream stream), until Heal.
 func (x *Proxy) Latency(t testing.TB, d time.Duration) {
 	t.Helper()
-	attrs := fmt.Sprintf(`{"latency":%d}`, d.Milliseconds())
-	x.add(t, "latency-up", "latency", "upstream", attrs)
-	x.add(t, "latency-down", "latency", "downstream", attrs)
+	x.add(t, "latency-down", "latency", "downstream", fmt.Sprintf(`{"latency":%d}`, d.Milliseconds()))
 }
 
 // Heal removes every fault.
