@@ -189,6 +189,10 @@ func (c *Consumer) Run(ctx context.Context) error {
 	var infoWG sync.WaitGroup
 	infoWG.Go(func() { c.watchLag(ctx, cons) })
 	defer infoWG.Wait()
+	held := newHeld()
+	done := make(chan struct{})
+	defer close(done)
+	go held.keepAlive(done, keepAlivePeriod(c.cfg.AckWait))
 	failures := 0
 	for ctx.Err() == nil {
 		batch, err := cons.Fetch(c.cfg.Batch, jetstream.FetchMaxWait(time.Second))
@@ -201,10 +205,22 @@ func (c *Consumer) Run(ctx context.Context) error {
 			continue
 		}
 		failures = 0
-		for msg := range batch.Messages() {
+		// Every message is held (kept alive) from its arrival, not only
+		// from when its turn comes: the queue has room for the whole batch,
+		// so the reader never waits on the handler.
+		queue := make(chan jetstream.Msg, c.cfg.Batch)
+		go func() {
+			defer close(queue)
+			for msg := range batch.Messages() {
+				held.add(msg)
+				queue <- msg
+			}
+		}()
+		for msg := range queue {
 			// Messages already fetched are handled even if ctx ended: they
 			// are ours until acked, and handling beats waiting AckWait.
 			c.handle(context.WithoutCancel(ctx), msg)
+			held.remove(msg)
 		}
 	}
 	return nil
@@ -244,6 +260,13 @@ func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) {
 		}
 		c.forget(ctx, md)
 		c.m.processed.WithLabelValues(typ, "ok").Inc()
+		return
+	}
+	if errors.Is(herr, ErrClaimed) {
+		// Another replica is performing this effect: look again later,
+		// without spending an attempt (it was not a failure).
+		msg.NakWithDelay(c.cfg.Backoff[0])
+		c.m.processed.WithLabelValues(typ, "claimed_elsewhere").Inc()
 		return
 	}
 	failures := 0 // a permanent failure is not retried, whatever the count

@@ -1,0 +1,16 @@
+-- +goose Up
+-- A claim on one event's side effect, taken before an effect that cannot
+-- share a transaction with processed_events (an email). Two replicas never
+-- perform it at the same time; a crashed holder's lease expires and another
+-- replica takes over.
+CREATE TABLE consumer_leases (
+    consumer   text        NOT NULL,
+    event_id   uuid        NOT NULL,
+    owner      text        NOT NULL,
+    expires_at timestamptz NOT NULL,
+    PRIMARY KEY (consumer, event_id)
+);
+CREATE INDEX consumer_leases_expires_idx ON consumer_leases (expires_at);
+
+-- +goose Down
+DROP TABLE consumer_leases;
