@@ -78,6 +78,7 @@ type Config struct {
 	AckWait       time.Duration   // server redelivers after this without an ack
 	Batch         int             // messages per fetch
 	DLQStream     string          // dead-letter stream, auth-events-dlq
+	StateInterval time.Duration   // how often the consumer and stream state is read for metrics (5s)
 }
 
 // Defaults fills zero fields.
@@ -102,6 +103,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DLQStream == "" {
 		c.DLQStream = c.Stream + "-dlq"
+	}
+	if c.StateInterval <= 0 {
+		c.StateInterval = 5 * time.Second
 	}
 	return c
 }
@@ -186,9 +190,16 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 		return err
 	}
-	var infoWG sync.WaitGroup
-	infoWG.Go(func() { c.watchLag(ctx, cons) })
-	defer infoWG.Wait()
+	stream, err := c.js.Stream(ctx, c.cfg.Stream)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("stream %s: %w", c.cfg.Stream, err)
+	}
+	var stateWG sync.WaitGroup
+	stateWG.Go(func() { c.watchState(ctx, stream, cons) })
+	defer stateWG.Wait()
 	held := newHeld()
 	done := make(chan struct{})
 	defer close(done)
@@ -364,30 +375,6 @@ func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, ev *Event,
 	return true
 }
 
-// watchLag exports pending, ack-pending and lag from the consumer's info.
-func (c *Consumer) watchLag(ctx context.Context, cons jetstream.Consumer) {
-	t := time.NewTicker(5 * time.Second)
-	defer t.Stop()
-	for {
-		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		if info, err := cons.Info(ictx); err == nil {
-			c.m.pending.Set(float64(info.NumPending))
-			c.m.ackPending.Set(float64(info.NumAckPending))
-			if info.Delivered.Last != nil && info.NumPending > 0 {
-				c.m.lag.Set(time.Since(*info.Delivered.Last).Seconds())
-			} else {
-				c.m.lag.Set(0)
-			}
-		}
-		cancel()
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
@@ -402,9 +389,8 @@ type Metrics struct {
 	duration     *prometheus.HistogramVec
 	redeliveries *prometheus.CounterVec
 	deadLettered *prometheus.CounterVec
-	pending      *prometheus.GaugeVec
-	ackPending   *prometheus.GaugeVec
-	lag          *prometheus.GaugeVec
+	missed       *prometheus.CounterVec
+	state        *stateCollector
 }
 
 // NewMetrics registers the consumer metrics on reg.
@@ -418,14 +404,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Messages delivered more than once."}, []string{"consumer"}),
 		deadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "authevents_consumer_dead_lettered_total",
 			Help: "Messages moved to the dead-letter stream."}, []string{"consumer"}),
-		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "authevents_consumer_pending_messages",
-			Help: "Messages not yet delivered to the consumer (consumer info)."}, []string{"consumer"}),
-		ackPending: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "authevents_consumer_ack_pending_messages",
-			Help: "Messages delivered but not yet acknowledged."}, []string{"consumer"}),
-		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "authevents_consumer_lag_seconds",
-			Help: "Time since the last delivery while messages are pending (0 when caught up)."}, []string{"consumer"}),
+		missed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "authevents_consumer_missed_events_total",
+			Help: "Events the stream discarded (limits, max age) before the consumer processed them; counted once across replicas."}, []string{"consumer"}),
+		state: newStateCollector(),
 	}
-	reg.MustRegister(m.processed, m.duration, m.redeliveries, m.deadLettered, m.pending, m.ackPending, m.lag)
+	reg.MustRegister(m.processed, m.duration, m.redeliveries, m.deadLettered, m.missed, m.state)
 	return m
 }
 
@@ -434,9 +417,8 @@ type metrics struct {
 	duration     prometheus.Observer
 	redeliveries prometheus.Counter
 	deadLettered prometheus.Counter
-	pending      prometheus.Gauge
-	ackPending   prometheus.Gauge
-	lag          prometheus.Gauge
+	missed       prometheus.Counter
+	state        *stateCollector
 }
 
 func (m *Metrics) forConsumer(name string) *metrics {
@@ -445,8 +427,7 @@ func (m *Metrics) forConsumer(name string) *metrics {
 		duration:     m.duration.WithLabelValues(name),
 		redeliveries: m.redeliveries.WithLabelValues(name),
 		deadLettered: m.deadLettered.WithLabelValues(name),
-		pending:      m.pending.WithLabelValues(name),
-		ackPending:   m.ackPending.WithLabelValues(name),
-		lag:          m.lag.WithLabelValues(name),
+		missed:       m.missed.WithLabelValues(name),
+		state:        m.state,
 	}
 }

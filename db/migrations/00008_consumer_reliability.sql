@@ -12,5 +12,18 @@ CREATE TABLE consumer_leases (
 );
 CREATE INDEX consumer_leases_expires_idx ON consumer_leases (expires_at);
 
+-- Per consumer and stream: every sequence up to accounted_through was
+-- processed by the consumer or counted as missed (discarded by the stream's
+-- limits before it was processed). Replicas update it under a row lock, so
+-- a missed event is counted once.
+CREATE TABLE consumer_stream_marks (
+    consumer          text        NOT NULL,
+    stream            text        NOT NULL,
+    accounted_through bigint      NOT NULL,
+    updated_at        timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (consumer, stream)
+);
+
 -- +goose Down
+DROP TABLE consumer_stream_marks;
 DROP TABLE consumer_leases;
