@@ -46,7 +46,7 @@ type Config struct {
 	SubjectPrefix string          `env:"STREAM_SUBJECT_PREFIX" envDefault:"auth."`
 	DLQStream     string          `env:"DLQ_STREAM" envDefault:"auth-events-dlq"`
 	Attempts      int             `env:"CONSUMER_ATTEMPTS" envDefault:"3"`
-	Backoff       []time.Duration `env:"CONSUMER_BACKOFF" envSeparator:"," envDefault:"1s,5s"`
+	Backoff       []time.Duration `env:"CONSUMER_BACKOFF" envSeparator:"," envDefault:"1m,5m"`
 	AckWait       time.Duration   `env:"CONSUMER_ACK_WAIT" envDefault:"30s"`
 
 	SMTPURL  string `env:"SMTP_URL"`
@@ -94,6 +94,9 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout i
 		return errors.New("CONSUMER_ATTEMPTS must be >= 1, CONSUMER_ACK_WAIT >= 2s, CONSUMER_BACKOFF not empty")
 	}
 	log := logging.New(stdout, cfg.LogLevel).With("service", "consumer")
+	if h := consumer.RetryHorizon(cfg.Attempts, cfg.Backoff); h < 5*time.Minute {
+		log.Warn("a downstream outage longer than the retry horizon dead-letters every event it touches", "retry_horizon", h.String())
+	}
 
 	pool, err := postgres.Open(ctx, cfg.DatabaseURL, 8)
 	if err != nil {
