@@ -24,6 +24,19 @@ CREATE TABLE consumer_stream_marks (
     PRIMARY KEY (consumer, stream)
 );
 
+-- One row per security threshold alert raised: rule, key (account or
+-- address) and Window-aligned bucket. Inserted with ON CONFLICT DO NOTHING,
+-- it makes the alert fire once per window however many replicas see the
+-- threshold reached, in whatever order.
+CREATE TABLE security_alert_marks (
+    rule       text        NOT NULL,
+    key        text        NOT NULL,
+    bucket     timestamptz NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (rule, key, bucket)
+);
+
 -- +goose Down
+DROP TABLE security_alert_marks;
 DROP TABLE consumer_stream_marks;
 DROP TABLE consumer_leases;
