@@ -79,6 +79,7 @@ type Config struct {
 	Batch         int             // messages per fetch
 	DLQStream     string          // dead-letter stream, auth-events-dlq
 	StateInterval time.Duration   // how often the consumer and stream state is read for metrics (5s)
+	DBTimeout     time.Duration   // deadline of each bookkeeping round trip to Postgres (5s)
 }
 
 // DefaultBackoff spaces the three default attempts over six minutes (1 min,
@@ -114,6 +115,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.StateInterval <= 0 {
 		c.StateInterval = 5 * time.Second
+	}
+	if c.DBTimeout <= 0 {
+		c.DBTimeout = 5 * time.Second
 	}
 	return c
 }
@@ -331,8 +335,12 @@ func (c *Consumer) call(ctx context.Context, ev *Event) (err error) {
 }
 
 // recordFailure counts a handler failure of the message and returns the
-// count so far.
+// count so far. Like every bookkeeping round trip it has its own deadline
+// (DBTimeout): a Postgres that stops answering must not hold the message,
+// and the consumer, forever.
 func (c *Consumer) recordFailure(ctx context.Context, md *jetstream.MsgMetadata, cause error) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.DBTimeout)
+	defer cancel()
 	var n int
 	err := c.pool.QueryRow(ctx, `
 		INSERT INTO consumer_failures (consumer, stream, stream_seq, failures, last_error) VALUES ($1, $2, $3, 1, $4)
@@ -349,8 +357,11 @@ func (c *Consumer) forget(ctx context.Context, md *jetstream.MsgMetadata) {
 	if md.NumDelivered <= 1 {
 		return
 	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.DBTimeout)
+	defer cancel()
 	if _, err := c.pool.Exec(ctx, `DELETE FROM consumer_failures WHERE consumer = $1 AND stream = $2 AND stream_seq = $3`,
 		c.cfg.Durable, md.Stream, int64(md.Sequence.Stream)); err != nil {
+		// The row is left for retention to prune (CONSUMER_RETENTION).
 		c.log.Debug("could not clear failure count", "err", err)
 	}
 }

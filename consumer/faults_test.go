@@ -13,6 +13,7 @@ import (
 
 	"github.com/authevents/authevents"
 	"github.com/authevents/authevents/consumer"
+	"github.com/authevents/authevents/consumer/audit"
 	"github.com/authevents/authevents/consumer/email"
 	"github.com/authevents/authevents/db/postgres/pgtest"
 	"github.com/authevents/authevents/internal/testenv"
@@ -141,4 +142,54 @@ func TestLeaseIsExclusiveAndExpires(t *testing.T) {
 	if claim("a", time.Minute) {
 		t.Fatal("a's release of a lease it lost freed b's lease")
 	}
+}
+
+// TestFailureBookkeepingHasADeadline is issue 8, item 15: recordFailure
+// and forget ran without a deadline, so a Postgres that stops answering
+// (here: a lock on consumer_failures held by another session) hung the
+// consumer on the message. Each round trip has its own timeout: the failed
+// attempt is retried without being counted, the success is acked.
+func TestFailureBookkeepingHasADeadline(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ctx := context.Background()
+	lock, err := e.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lock.Exec(ctx, `LOCK TABLE consumer_failures IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	e.publish(t, "user.logged_in", uuid.NewString(), "")
+	cfg := e.config()
+	cfg.DBTimeout = 300 * time.Millisecond
+	reg := prometheus.NewRegistry()
+	h := &flaky{h: audit.New(e.pool), n: 1, calls: map[string]int{}}
+	e.runWith(t, cfg, h, reg)
+	t.Cleanup(func() { lock.Rollback(context.Background()) }) // before the consumer stops
+	testenv.WaitFor(t, "the event handled while consumer_failures is locked", 10*time.Second, func() bool {
+		return counterValue(t, reg, "authevents_consumer_processed_total", "result", "ok") == 1
+	})
+	if r := counterValue(t, reg, "authevents_consumer_processed_total", "result", "retry"); r != 1 {
+		t.Errorf("retries = %v, want 1", r)
+	}
+}
+
+func counterValue(t *testing.T, reg *prometheus.Registry, name, labelName, labelValue string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				if label(m, labelName) == labelValue {
+					sum += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return sum
 }
