@@ -80,6 +80,9 @@ type Config struct {
 	DLQStream     string          // dead-letter stream, auth-events-dlq
 	StateInterval time.Duration   // how often the consumer and stream state is read for metrics (5s)
 	DBTimeout     time.Duration   // deadline of each bookkeeping round trip to Postgres (5s)
+	Retention     Retention       // how long the consumer's rows are kept (DefaultRetention)
+	PruneInterval time.Duration   // how often expired rows are deleted; 0: never (cmd/consumer: 10m)
+	PruneBatch    int             // rows per DELETE (1000)
 }
 
 // DefaultBackoff spaces the three default attempts over six minutes (1 min,
@@ -118,6 +121,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DBTimeout <= 0 {
 		c.DBTimeout = 5 * time.Second
+	}
+	if c.Retention == (Retention{}) {
+		c.Retention = DefaultRetention
 	}
 	return c
 }
@@ -216,6 +222,16 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	var stateWG sync.WaitGroup
 	stateWG.Go(func() { c.watchState(ctx, stream, cons) })
+	if c.cfg.PruneInterval > 0 {
+		// A processed_events record must outlive every redelivery of its
+		// event from the stream (see Retention).
+		if sc := stream.CachedInfo().Config; sc.MaxAge > 0 && c.cfg.Retention.Processed > 0 && c.cfg.Retention.Processed < sc.MaxAge+sc.Duplicates {
+			c.log.Error("CONSUMER_RETENTION is shorter than the stream keeps events; using the stream's max age plus dedupe window",
+				"retention", c.cfg.Retention.Processed.String(), "stream_max_age", sc.MaxAge.String(), "duplicates", sc.Duplicates.String())
+			c.cfg.Retention.Processed = sc.MaxAge + sc.Duplicates
+		}
+		stateWG.Go(func() { c.prune(ctx) })
+	}
 	defer stateWG.Wait()
 	held := newHeld()
 	done := make(chan struct{})
@@ -415,6 +431,7 @@ type Metrics struct {
 	deadLettered *prometheus.CounterVec
 	missed       *prometheus.CounterVec
 	state        *stateCollector
+	pruned       *prometheus.CounterVec
 }
 
 // NewMetrics registers the consumer metrics on reg.
@@ -433,6 +450,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		state: newStateCollector(),
 	}
 	reg.MustRegister(m.processed, m.duration, m.redeliveries, m.deadLettered, m.missed, m.state)
+	m.pruned = NewPrunedCounter(reg)
 	return m
 }
 
@@ -443,6 +461,7 @@ type metrics struct {
 	deadLettered prometheus.Counter
 	missed       prometheus.Counter
 	state        *stateCollector
+	pruned       *prometheus.CounterVec
 }
 
 func (m *Metrics) forConsumer(name string) *metrics {
@@ -453,6 +472,7 @@ func (m *Metrics) forConsumer(name string) *metrics {
 		deadLettered: m.deadLettered.WithLabelValues(name),
 		missed:       m.missed.WithLabelValues(name),
 		state:        m.state,
+		pruned:       m.pruned,
 	}
 }
 
