@@ -164,6 +164,8 @@ type Consumer struct {
 	h    Handler
 	log  *slog.Logger
 	m    *metrics
+
+	markSeen uint64 // last consumer_stream_marks value seen (watchState's goroutine only)
 }
 
 // New returns a Consumer. Metrics are labelled with the durable name, so

@@ -185,8 +185,10 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name, labelName, label
 	for _, mf := range mfs {
 		if mf.GetName() == name {
 			for _, m := range mf.GetMetric() {
-				if label(m, labelName) == labelValue {
-					sum += m.GetCounter().GetValue()
+				for _, l := range m.GetLabel() {
+					if l.GetName() == labelName && l.GetValue() == labelValue {
+						sum += m.GetCounter().GetValue()
+					}
 				}
 			}
 		}

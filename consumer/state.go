@@ -193,7 +193,16 @@ func (c *Consumer) readState(ctx context.Context, stream jetstream.Stream, cons 
 // subjects that a filtered consumer never acknowledges are not counted when
 // they expire.
 func (c *Consumer) countMissed(ctx context.Context, si *jetstream.StreamInfo, ci *jetstream.ConsumerInfo, caughtUp bool) error {
-	var missed, from uint64
+	// An idle or healthy consumer costs no query: the row's mark only
+	// grows (unless the stream is recreated), so with the last mark this
+	// process saw nothing can be missed when the stream's first sequence
+	// is not past both the ack floor and that mark, and the mark need not
+	// move unless the consumer is caught up with new sequences.
+	if known := c.markSeen; si.State.LastSeq >= known &&
+		si.State.FirstSeq <= max(ci.AckFloor.Stream, known)+1 && (!caughtUp || si.State.LastSeq <= known) {
+		return nil
+	}
+	var missed, from, newMark uint64
 	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	err := postgres.WithTx(dctx, c.pool, func(tx pgx.Tx) error {
@@ -221,6 +230,7 @@ func (c *Consumer) countMissed(ctx context.Context, si *jetstream.StreamInfo, ci
 		if caughtUp {
 			next = max(next, si.State.LastSeq)
 		}
+		newMark = next
 		if next == uint64(mark) {
 			return nil
 		}
@@ -231,6 +241,7 @@ func (c *Consumer) countMissed(ctx context.Context, si *jetstream.StreamInfo, ci
 	if err != nil {
 		return fmt.Errorf("count missed events: %w", err)
 	}
+	c.markSeen = newMark // committed
 	if missed > 0 {
 		c.m.missed.Add(float64(missed))
 		c.log.Error("the stream discarded events this consumer never processed: they are lost to it",

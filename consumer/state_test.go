@@ -11,7 +11,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/authevents/authevents/consumer"
 	"github.com/authevents/authevents/consumer/audit"
@@ -31,21 +30,14 @@ func gauge(t *testing.T, reg *prometheus.Registry, name, durable string) (float6
 			continue
 		}
 		for _, m := range mf.GetMetric() {
-			if label(m, "consumer") == durable {
-				return m.GetGauge().GetValue(), true
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "consumer" && l.GetValue() == durable {
+					return m.GetGauge().GetValue(), true
+				}
 			}
 		}
 	}
 	return 0, false
-}
-
-func label(m *dto.Metric, name string) string {
-	for _, l := range m.GetLabel() {
-		if l.GetName() == name {
-			return l.GetValue()
-		}
-	}
-	return ""
 }
 
 // TestLagIsTheAgeOfTheOldestUnackedEvent is issue 8, item 7: a busy
