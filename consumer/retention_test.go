@@ -102,3 +102,35 @@ func TestConsumerPrunesItsTables(t *testing.T) {
 		}
 	}
 }
+
+// TestProcessedEventsOutliveTheStream: a CONSUMER_RETENTION shorter than
+// the stream keeps events (here 1 h + a 1 min dedupe window) would let a
+// redelivery apply an effect twice; the consumer keeps records that long.
+func TestProcessedEventsOutliveTheStream(t *testing.T) {
+	t.Parallel()
+	e := setup(t) // stream: MaxAge 1h, Duplicates 1m
+	ctx := context.Background()
+	young, old := uuid.New(), uuid.New()
+	if _, err := e.pool.Exec(ctx, `INSERT INTO processed_events (consumer, event_id, processed_at) VALUES
+		('audit-log', $1, now() - interval '45 minutes'), ('audit-log', $2, now() - interval '2 hours')`, young, old); err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.config()
+	cfg.Retention = consumer.Retention{Processed: 30 * time.Minute, Failures: time.Hour}
+	cfg.PruneInterval = 50 * time.Millisecond
+	reg := prometheus.NewRegistry()
+	e.runWith(t, cfg, consumer.HandlerFunc(func(context.Context, *consumer.Event) error { return nil }), reg)
+	testenv.WaitFor(t, "the 2-hour-old record pruned", 10*time.Second, func() bool {
+		return counterValue(t, reg, "authevents_consumer_pruned_rows_total", "table", "processed_events") == 1
+	})
+	var ids []uuid.UUID
+	rows, _ := e.pool.Query(ctx, `SELECT event_id FROM processed_events`)
+	for rows.Next() {
+		var id uuid.UUID
+		rows.Scan(&id)
+		ids = append(ids, id)
+	}
+	if len(ids) != 1 || ids[0] != young {
+		t.Fatalf("processed_events left = %v, want only the 45-minute-old record %v (the stream still holds such events)", ids, young)
+	}
+}
