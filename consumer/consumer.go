@@ -11,6 +11,15 @@
 // the messages it held. The server's MaxDeliver is a generous backstop
 // (MaxDeliveries); the delivery that reaches it goes to the dead-letter
 // stream instead of falling silently below the consumer's ack floor.
+//
+// Held messages: every fetched, unsettled message is kept alive with
+// InProgress (keepalive.go), so a slow handler does not let the server hand
+// the rest of its batch to another replica. Effects that cannot share a
+// transaction with processed_events take a lease first (lease.go).
+//
+// State: the lag, pending and headroom gauges and the missed-events count
+// come from the server's view of the consumer and its stream (state.go);
+// expired rows of the consumer's tables are pruned (retention.go).
 package consumer
 
 import (
