@@ -1,6 +1,9 @@
 package main
 
 import (
+	"context"
+	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,5 +25,23 @@ func TestDefaultRetriesRideOutAFiveMinuteOutage(t *testing.T) {
 	}
 	if h := consumer.RetryHorizon(cfg.Attempts, cfg.Backoff); h < 5*time.Minute {
 		t.Errorf("RetryHorizon(%d, %v) = %v, want at least 5m", cfg.Attempts, cfg.Backoff, h)
+	}
+}
+
+// TestRetentionSettingsAreValidated: a retention that would break
+// idempotency or a prune batch of zero is refused at start-up, with the
+// variable named, before any connection is made.
+func TestRetentionSettingsAreValidated(t *testing.T) {
+	for _, env := range []map[string]string{
+		{"CONSUMER_RETENTION": "30m"},
+		{"CONSUMER_FAILURES_RETENTION": "1m"},
+		{"SECURITY_RETENTION": "10m", "SECURITY_WINDOW": "15m"},
+		{"CONSUMER_PRUNE_BATCH": "0"},
+		{"CONSUMER_PRUNE_INTERVAL": "-1s"},
+	} {
+		err := run(context.Background(), []string{"--service", "audit"}, env, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "RETENTION") {
+			t.Errorf("run with %v = %v, want an error naming the retention settings", env, err)
+		}
 	}
 }
