@@ -174,7 +174,8 @@ type Consumer struct {
 	log  *slog.Logger
 	m    *metrics
 
-	markSeen uint64 // last consumer_stream_marks value seen (watchState's goroutine only)
+	markSeen uint64 // last consumer_stream_marks value committed (watchState's goroutine only)
+	markSet  bool   // markSeen is known
 }
 
 // New returns a Consumer. Metrics are labelled with the durable name, so
@@ -196,6 +197,19 @@ func (c *Consumer) Ensure(ctx context.Context) (jetstream.Consumer, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s on %s: %w", c.cfg.Durable, c.cfg.Stream, err)
+	}
+	// The missed-events mark starts where the consumer is (see countMissed).
+	if s, err := c.js.Stream(ctx, c.cfg.Stream); err == nil {
+		at := cons.CachedInfo().AckFloor.Stream
+		if first := s.CachedInfo().State.FirstSeq; first > 0 {
+			at = max(at, first-1)
+		}
+		dctx, cancel := context.WithTimeout(ctx, c.cfg.DBTimeout)
+		err := c.initMark(dctx, c.pool, at)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("consumer %s: missed-events mark: %w", c.cfg.Durable, err)
+		}
 	}
 	return cons, nil
 }

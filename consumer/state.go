@@ -170,6 +170,28 @@ func (c *Consumer) readState(ctx context.Context, stream jetstream.Stream, cons 
 			st.oldest, next = m.Time, m.Sequence
 		}
 	}
+	// settled: every sequence up to it was processed, is held by a
+	// replica, or is of another subject.
+	settled := ci.AckFloor.Stream
+	if ci.NumPending == 0 {
+		settled = max(settled, si.State.LastSeq)
+	} else {
+		filter := c.cfg.FilterSubject
+		if filter == "" {
+			filter = ">"
+		}
+		gctx, cancel := rt()
+		m, err := stream.GetMsg(gctx, max(ci.Delivered.Stream+1, si.State.FirstSeq), jetstream.WithGetMsgSubject(filter))
+		cancel()
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+			settled = max(settled, si.State.LastSeq)
+		case err != nil:
+			return nil, fmt.Errorf("next undelivered message: %w", err)
+		default:
+			settled = max(settled, m.Sequence-1)
+		}
+	}
 	if si.Config.MaxMsgs > 0 {
 		st.hasHeadroom = true
 		st.headroom = float64(si.Config.MaxMsgs)
@@ -177,75 +199,86 @@ func (c *Consumer) readState(ctx context.Context, stream jetstream.Stream, cons 
 			st.headroom -= float64(si.State.LastSeq - next + 1)
 		}
 	}
-	if err := c.countMissed(ctx, si, ci, caughtUp); err != nil {
+	if err := c.countMissed(ctx, si, settled); err != nil {
 		return nil, err
 	}
 	return st, nil
 }
 
 // countMissed counts the events the stream discarded (limits, MaxAge)
-// before this consumer acknowledged them: stream sequences from the
-// consumer's next one (ack floor + 1) up to below the stream's first. Each
-// sequence is counted once across replicas and restarts: the row
-// consumer_stream_marks holds the sequence up to which everything was
-// processed or counted, under a row lock. While the consumer is caught up
-// the mark moves to the stream's last sequence, so the messages of other
-// subjects that a filtered consumer never acknowledges are not counted when
-// they expire.
-func (c *Consumer) countMissed(ctx context.Context, si *jetstream.StreamInfo, ci *jetstream.ConsumerInfo, caughtUp bool) error {
+// before this consumer processed them. The row consumer_stream_marks holds
+// the sequence up to which everything was processed or counted; every
+// sequence after it and below the stream's first sequence was discarded
+// unprocessed. The mark, not the consumer's ack floor, is the reference:
+// on its next fetch the server moves the ack floor past discarded
+// messages, so a floor read after that hides them. The mark advances
+// after counting, to the settled sequence the caller read (ack floor, held
+// messages, other subjects), under a row lock: each sequence is counted
+// once across replicas and restarts.
+//
+// Exact for a consumer of all the stream's subjects. For a filtered
+// consumer (email) the mark passes other subjects only at a state read, so
+// other subjects' messages that arrive and are discarded between two reads
+// (or while it is stopped) count too: an upper bound. So do messages
+// processed and then discarded between two reads.
+func (c *Consumer) countMissed(ctx context.Context, si *jetstream.StreamInfo, settled uint64) error {
+	first, last := si.State.FirstSeq, si.State.LastSeq
+	floor := settled
+	if first > 0 {
+		floor = max(floor, first-1)
+	}
 	// An idle or healthy consumer costs no query: the row's mark only
 	// grows (unless the stream is recreated), so with the last mark this
-	// process saw nothing can be missed when the stream's first sequence
-	// is not past both the ack floor and that mark, and the mark need not
-	// move unless the consumer is caught up with new sequences.
-	if known := c.markSeen; si.State.LastSeq >= known &&
-		si.State.FirstSeq <= max(ci.AckFloor.Stream, known)+1 && (!caughtUp || si.State.LastSeq <= known) {
+	// process committed nothing can be missed when the stream's first
+	// sequence is not past it, and nothing is to write when the mark would
+	// not move.
+	if known := c.markSeen; c.markSet && last >= known && first <= known+1 && floor <= known {
 		return nil
 	}
 	var missed, from, newMark uint64
-	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	dctx, cancel := context.WithTimeout(ctx, c.cfg.DBTimeout)
 	defer cancel()
 	err := postgres.WithTx(dctx, c.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(dctx, `INSERT INTO consumer_stream_marks (consumer, stream, accounted_through) VALUES ($1, $2, 0) ON CONFLICT DO NOTHING`,
-			c.cfg.Durable, c.cfg.Stream); err != nil {
+		if err := c.initMark(dctx, tx, floor); err != nil {
 			return err
 		}
-		var mark int64
+		var stored int64
 		if err := tx.QueryRow(dctx, `SELECT accounted_through FROM consumer_stream_marks WHERE consumer = $1 AND stream = $2 FOR UPDATE`,
-			c.cfg.Durable, c.cfg.Stream).Scan(&mark); err != nil {
+			c.cfg.Durable, c.cfg.Stream).Scan(&stored); err != nil {
 			return err
 		}
-		accounted := uint64(mark)
-		if accounted > si.State.LastSeq {
-			accounted = 0 // the stream was recreated: sequences start again
+		mark := uint64(stored)
+		if mark > last {
+			mark = floor // the stream was recreated: sequences start again
 		}
-		from = max(ci.AckFloor.Stream+1, accounted+1)
-		if si.State.FirstSeq > from {
-			missed = si.State.FirstSeq - from
+		from = mark + 1
+		if first > from {
+			missed = first - from
 		}
-		next := max(accounted, ci.AckFloor.Stream)
-		if si.State.FirstSeq > 0 {
-			next = max(next, si.State.FirstSeq-1)
-		}
-		if caughtUp {
-			next = max(next, si.State.LastSeq)
-		}
-		newMark = next
-		if next == uint64(mark) {
+		newMark = max(mark, floor)
+		if newMark == uint64(stored) {
 			return nil
 		}
 		_, err := tx.Exec(dctx, `UPDATE consumer_stream_marks SET accounted_through = $3, updated_at = now() WHERE consumer = $1 AND stream = $2`,
-			c.cfg.Durable, c.cfg.Stream, int64(next))
+			c.cfg.Durable, c.cfg.Stream, int64(newMark))
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("count missed events: %w", err)
 	}
-	c.markSeen = newMark // committed
+	c.markSeen, c.markSet = newMark, true // committed
 	if missed > 0 {
 		c.m.missed.Add(float64(missed))
 		c.log.Error("the stream discarded events this consumer never processed: they are lost to it",
-			"missed", missed, "first_missed_seq", from, "last_missed_seq", si.State.FirstSeq-1, "stream", c.cfg.Stream)
+			"missed", missed, "first_missed_seq", from, "last_missed_seq", first-1, "stream", c.cfg.Stream)
 	}
 	return nil
+}
+
+// initMark creates the consumer's mark at start if it has none: nothing
+// before the consumer's present position is counted as missed.
+func (c *Consumer) initMark(ctx context.Context, q postgres.Querier, at uint64) error {
+	_, err := q.Exec(ctx, `INSERT INTO consumer_stream_marks (consumer, stream, accounted_through) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+		c.cfg.Durable, c.cfg.Stream, int64(at))
+	return err
 }

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -118,13 +119,7 @@ func TestDiscardedEventsAreCounted(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
 	ctx := context.Background()
-	if err := e.js.DeleteStream(ctx, e.names.Stream); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.js.CreateStream(ctx, jetstream.StreamConfig{Name: e.names.Stream, Subjects: []string{e.names.Subject},
-		MaxMsgs: 10, Discard: jetstream.DiscardOld, MaxAge: time.Hour, Storage: jetstream.MemoryStorage}); err != nil {
-		t.Fatal(err)
-	}
+	limitStream(t, e, 10)
 	cfg := e.config()
 	cfg.StateInterval = 100 * time.Millisecond
 	// The durable exists (the consumer ran before), then it is stopped.
@@ -184,5 +179,59 @@ func TestRetryHorizon(t *testing.T) {
 	}
 	if h := consumer.RetryHorizon(3, consumer.DefaultBackoff); h < 5*time.Minute {
 		t.Errorf("default retry horizon %v rides out less than a 5-minute outage", h)
+	}
+}
+
+// limitStream replaces the test stream by one keeping maxMsgs messages,
+// discarding the oldest.
+func limitStream(t *testing.T, e *env, maxMsgs int64) {
+	t.Helper()
+	ctx := context.Background()
+	if err := e.js.DeleteStream(ctx, e.names.Stream); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.js.CreateStream(ctx, jetstream.StreamConfig{Name: e.names.Stream, Subjects: []string{e.names.Subject},
+		MaxMsgs: maxMsgs, Discard: jetstream.DiscardOld, MaxAge: time.Hour, Storage: jetstream.MemoryStorage}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDiscardWhileRunningIsCounted: a running consumer stuck on one
+// message while 30 more arrive in a 10-message stream. When it fetches
+// again the server skips its ack floor past the 20 discarded events, so a
+// check that trusts the ack floor at the next state read sees nothing;
+// the persisted mark still counts them.
+func TestDiscardWhileRunningIsCounted(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	limitStream(t, e, 10)
+	e.publish(t, "user.logged_in", uuid.NewString(), "")
+	gate := make(chan struct{})
+	var once sync.Once
+	release := func() { once.Do(func() { close(gate) }) }
+	var handled atomic.Int32
+	h := consumer.HandlerFunc(func(ctx context.Context, ev *consumer.Event) error {
+		if handled.Add(1) == 1 {
+			<-gate
+		}
+		return nil
+	})
+	cfg := e.config()
+	cfg.Batch = 1
+	cfg.StateInterval = 2 * time.Second // longer than it takes the consumer to fetch past the gap
+	reg := prometheus.NewRegistry()
+	e.runWith(t, cfg, h, reg)
+	t.Cleanup(release)
+	testenv.WaitFor(t, "the first event held", 10*time.Second, func() bool { return handled.Load() == 1 })
+	for range 30 {
+		e.publish(t, "user.logged_in", uuid.NewString(), "")
+	}
+	release()
+	testenv.WaitFor(t, "the 10 stored events handled", 10*time.Second, func() bool { return handled.Load() == 11 && e.settled(t, audit.Durable) })
+	testenv.WaitFor(t, "20 missed events counted", 10*time.Second, func() bool {
+		return counterSum(t, reg, "authevents_consumer_missed_events_total") >= 20
+	})
+	if m := counterSum(t, reg, "authevents_consumer_missed_events_total"); m != 20 {
+		t.Errorf("missed events = %v, want 20", m)
 	}
 }
