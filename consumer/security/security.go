@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -228,6 +229,20 @@ func (h *Handler) threshold(ctx context.Context, tx pgx.Tx, rule, key string, at
 	keyCol, counted := "email", "count(*)"
 	if rule == RuleCredentialStuff {
 		keyCol, counted = "ip", "count(DISTINCT f.email)"
+	}
+	// Cheap guard first: every window containing at lies within
+	// (at-Window, at+Window); below n there, no window reaches n. The
+	// per-window scan below is quadratic in the failures of one key
+	// within a window (bounded by the login rate limits, which are not
+	// recorded as failures), so it runs only near a threshold.
+	var near int
+	if err := tx.QueryRow(ctx, `SELECT `+strings.Replace(counted, "f.", "", 1)+` FROM security_failed_logins
+		WHERE `+keyCol+` = $1 AND at > $2::timestamptz - $3::interval AND at < $2::timestamptz + $3::interval`,
+		key, at, h.th.Window).Scan(&near); err != nil {
+		return nil, fmt.Errorf("%s window: %w", rule, err)
+	}
+	if near < n {
+		return nil, nil
 	}
 	var end time.Time
 	var count int
