@@ -11,6 +11,15 @@
 // the messages it held. The server's MaxDeliver is a generous backstop
 // (MaxDeliveries); the delivery that reaches it goes to the dead-letter
 // stream instead of falling silently below the consumer's ack floor.
+//
+// Held messages: every fetched, unsettled message is kept alive with
+// InProgress (keepalive.go), so a slow handler does not let the server hand
+// the rest of its batch to another replica. Effects that cannot share a
+// transaction with processed_events take a lease first (lease.go).
+//
+// State: the lag, pending and headroom gauges and the missed-events count
+// come from the server's view of the consumer and its stream (state.go);
+// expired rows of the consumer's tables are pruned (retention.go).
 package consumer
 
 import (
@@ -78,7 +87,20 @@ type Config struct {
 	AckWait       time.Duration   // server redelivers after this without an ack
 	Batch         int             // messages per fetch
 	DLQStream     string          // dead-letter stream, auth-events-dlq
+	StateInterval time.Duration   // how often the consumer and stream state is read for metrics (5s)
+	DBTimeout     time.Duration   // deadline of each bookkeeping round trip to Postgres (5s)
+	Retention     Retention       // how long the consumer's rows are kept (DefaultRetention)
+	PruneInterval time.Duration   // how often expired rows are deleted; 0: never (cmd/consumer: 10m)
+	PruneBatch    int             // rows per DELETE (1000)
 }
+
+// DefaultBackoff spaces the three default attempts over six minutes (1 min,
+// then 5 min), so a downstream outage of five minutes is ridden out rather
+// than dead-lettering every event it touched (1s,5s gave up after 6 s).
+// A nak'ed message waits on the server, not in the process: it holds no
+// handler, needs no keep-alive and does not count against AckWait, but it
+// does count against MaxAckPending (1000) while it waits.
+var DefaultBackoff = []time.Duration{time.Minute, 5 * time.Minute}
 
 // Defaults fills zero fields.
 func (c Config) withDefaults() Config {
@@ -92,7 +114,7 @@ func (c Config) withDefaults() Config {
 		c.MaxDeliveries = 10 * c.Attempts
 	}
 	if len(c.Backoff) == 0 {
-		c.Backoff = []time.Duration{time.Second, 5 * time.Second}
+		c.Backoff = DefaultBackoff
 	}
 	if c.AckWait <= 0 {
 		c.AckWait = 30 * time.Second
@@ -102,6 +124,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DLQStream == "" {
 		c.DLQStream = c.Stream + "-dlq"
+	}
+	if c.StateInterval <= 0 {
+		c.StateInterval = 5 * time.Second
+	}
+	if c.DBTimeout <= 0 {
+		c.DBTimeout = 5 * time.Second
+	}
+	if c.Retention == (Retention{}) {
+		c.Retention = DefaultRetention
 	}
 	return c
 }
@@ -142,6 +173,9 @@ type Consumer struct {
 	h    Handler
 	log  *slog.Logger
 	m    *metrics
+
+	markSeen uint64 // last consumer_stream_marks value committed (watchState's goroutine only)
+	markSet  bool   // markSeen is known
 }
 
 // New returns a Consumer. Metrics are labelled with the durable name, so
@@ -164,15 +198,33 @@ func (c *Consumer) Ensure(ctx context.Context) (jetstream.Consumer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s on %s: %w", c.cfg.Durable, c.cfg.Stream, err)
 	}
+	// The missed-events mark starts where the consumer is (see countMissed).
+	if s, err := c.js.Stream(ctx, c.cfg.Stream); err == nil {
+		at := cons.CachedInfo().AckFloor.Stream
+		if first := s.CachedInfo().State.FirstSeq; first > 0 {
+			at = max(at, first-1)
+		}
+		dctx, cancel := context.WithTimeout(ctx, c.cfg.DBTimeout)
+		err := c.initMark(dctx, c.pool, at)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("consumer %s: missed-events mark: %w", c.cfg.Durable, err)
+		}
+	}
 	return cons, nil
 }
 
 // delay is the wait before attempt n+1 after attempt n failed.
-func (c *Consumer) delay(n int) time.Duration {
-	if n-1 < len(c.cfg.Backoff) {
-		return c.cfg.Backoff[n-1]
+func (c *Consumer) delay(n int) time.Duration { return delayAfter(c.cfg.Backoff, n) }
+
+func delayAfter(backoff []time.Duration, n int) time.Duration {
+	if len(backoff) == 0 {
+		return 0
 	}
-	return c.cfg.Backoff[len(c.cfg.Backoff)-1]
+	if n-1 < len(backoff) {
+		return backoff[n-1]
+	}
+	return backoff[len(backoff)-1]
 }
 
 // Run fetches and handles messages until ctx ends. On ctx end it stops
@@ -186,9 +238,30 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 		return err
 	}
-	var infoWG sync.WaitGroup
-	infoWG.Go(func() { c.watchLag(ctx, cons) })
-	defer infoWG.Wait()
+	stream, err := c.js.Stream(ctx, c.cfg.Stream)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("stream %s: %w", c.cfg.Stream, err)
+	}
+	var stateWG sync.WaitGroup
+	stateWG.Go(func() { c.watchState(ctx, stream, cons) })
+	if c.cfg.PruneInterval > 0 {
+		// A processed_events record must outlive every redelivery of its
+		// event from the stream (see Retention).
+		if sc := stream.CachedInfo().Config; sc.MaxAge > 0 && c.cfg.Retention.Processed > 0 && c.cfg.Retention.Processed < sc.MaxAge+sc.Duplicates {
+			c.log.Error("CONSUMER_RETENTION is shorter than the stream keeps events; using the stream's max age plus dedupe window",
+				"retention", c.cfg.Retention.Processed.String(), "stream_max_age", sc.MaxAge.String(), "duplicates", sc.Duplicates.String())
+			c.cfg.Retention.Processed = sc.MaxAge + sc.Duplicates
+		}
+		stateWG.Go(func() { c.prune(ctx) })
+	}
+	defer stateWG.Wait()
+	held := newHeld()
+	done := make(chan struct{})
+	defer close(done)
+	go held.keepAlive(done, keepAlivePeriod(c.cfg.AckWait))
 	failures := 0
 	for ctx.Err() == nil {
 		batch, err := cons.Fetch(c.cfg.Batch, jetstream.FetchMaxWait(time.Second))
@@ -201,10 +274,22 @@ func (c *Consumer) Run(ctx context.Context) error {
 			continue
 		}
 		failures = 0
-		for msg := range batch.Messages() {
+		// Every message is held (kept alive) from its arrival, not only
+		// from when its turn comes: the queue has room for the whole batch,
+		// so the reader never waits on the handler.
+		queue := make(chan jetstream.Msg, c.cfg.Batch)
+		go func() {
+			defer close(queue)
+			for msg := range batch.Messages() {
+				held.add(msg)
+				queue <- msg
+			}
+		}()
+		for msg := range queue {
 			// Messages already fetched are handled even if ctx ended: they
 			// are ours until acked, and handling beats waiting AckWait.
 			c.handle(context.WithoutCancel(ctx), msg)
+			held.remove(msg)
 		}
 	}
 	return nil
@@ -246,6 +331,13 @@ func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) {
 		c.m.processed.WithLabelValues(typ, "ok").Inc()
 		return
 	}
+	if errors.Is(herr, ErrClaimed) {
+		// Another replica is performing this effect: look again later,
+		// without spending an attempt (it was not a failure).
+		msg.NakWithDelay(min(c.cfg.Backoff[0], c.cfg.AckWait))
+		c.m.processed.WithLabelValues(typ, "claimed_elsewhere").Inc()
+		return
+	}
 	failures := 0 // a permanent failure is not retried, whatever the count
 	if !IsPermanent(herr) {
 		var err error
@@ -284,8 +376,12 @@ func (c *Consumer) call(ctx context.Context, ev *Event) (err error) {
 }
 
 // recordFailure counts a handler failure of the message and returns the
-// count so far.
+// count so far. Like every bookkeeping round trip it has its own deadline
+// (DBTimeout): a Postgres that stops answering must not hold the message,
+// and the consumer, forever.
 func (c *Consumer) recordFailure(ctx context.Context, md *jetstream.MsgMetadata, cause error) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.DBTimeout)
+	defer cancel()
 	var n int
 	err := c.pool.QueryRow(ctx, `
 		INSERT INTO consumer_failures (consumer, stream, stream_seq, failures, last_error) VALUES ($1, $2, $3, 1, $4)
@@ -302,8 +398,11 @@ func (c *Consumer) forget(ctx context.Context, md *jetstream.MsgMetadata) {
 	if md.NumDelivered <= 1 {
 		return
 	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.DBTimeout)
+	defer cancel()
 	if _, err := c.pool.Exec(ctx, `DELETE FROM consumer_failures WHERE consumer = $1 AND stream = $2 AND stream_seq = $3`,
 		c.cfg.Durable, md.Stream, int64(md.Sequence.Stream)); err != nil {
+		// The row is left for retention to prune (CONSUMER_RETENTION).
 		c.log.Debug("could not clear failure count", "err", err)
 	}
 }
@@ -341,30 +440,6 @@ func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, ev *Event,
 	return true
 }
 
-// watchLag exports pending, ack-pending and lag from the consumer's info.
-func (c *Consumer) watchLag(ctx context.Context, cons jetstream.Consumer) {
-	t := time.NewTicker(5 * time.Second)
-	defer t.Stop()
-	for {
-		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		if info, err := cons.Info(ictx); err == nil {
-			c.m.pending.Set(float64(info.NumPending))
-			c.m.ackPending.Set(float64(info.NumAckPending))
-			if info.Delivered.Last != nil && info.NumPending > 0 {
-				c.m.lag.Set(time.Since(*info.Delivered.Last).Seconds())
-			} else {
-				c.m.lag.Set(0)
-			}
-		}
-		cancel()
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
@@ -379,9 +454,9 @@ type Metrics struct {
 	duration     *prometheus.HistogramVec
 	redeliveries *prometheus.CounterVec
 	deadLettered *prometheus.CounterVec
-	pending      *prometheus.GaugeVec
-	ackPending   *prometheus.GaugeVec
-	lag          *prometheus.GaugeVec
+	missed       *prometheus.CounterVec
+	state        *stateCollector
+	pruned       *prometheus.CounterVec
 }
 
 // NewMetrics registers the consumer metrics on reg.
@@ -395,14 +470,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Messages delivered more than once."}, []string{"consumer"}),
 		deadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "authevents_consumer_dead_lettered_total",
 			Help: "Messages moved to the dead-letter stream."}, []string{"consumer"}),
-		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "authevents_consumer_pending_messages",
-			Help: "Messages not yet delivered to the consumer (consumer info)."}, []string{"consumer"}),
-		ackPending: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "authevents_consumer_ack_pending_messages",
-			Help: "Messages delivered but not yet acknowledged."}, []string{"consumer"}),
-		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "authevents_consumer_lag_seconds",
-			Help: "Time since the last delivery while messages are pending (0 when caught up)."}, []string{"consumer"}),
+		missed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "authevents_consumer_missed_events_total",
+			Help: "Events the stream discarded (limits, max age) before the consumer processed them; counted once across replicas."}, []string{"consumer"}),
+		state: newStateCollector(),
 	}
-	reg.MustRegister(m.processed, m.duration, m.redeliveries, m.deadLettered, m.pending, m.ackPending, m.lag)
+	reg.MustRegister(m.processed, m.duration, m.redeliveries, m.deadLettered, m.missed, m.state)
+	m.pruned = NewPrunedCounter(reg)
 	return m
 }
 
@@ -411,9 +484,9 @@ type metrics struct {
 	duration     prometheus.Observer
 	redeliveries prometheus.Counter
 	deadLettered prometheus.Counter
-	pending      prometheus.Gauge
-	ackPending   prometheus.Gauge
-	lag          prometheus.Gauge
+	missed       prometheus.Counter
+	state        *stateCollector
+	pruned       *prometheus.CounterVec
 }
 
 func (m *Metrics) forConsumer(name string) *metrics {
@@ -422,8 +495,19 @@ func (m *Metrics) forConsumer(name string) *metrics {
 		duration:     m.duration.WithLabelValues(name),
 		redeliveries: m.redeliveries.WithLabelValues(name),
 		deadLettered: m.deadLettered.WithLabelValues(name),
-		pending:      m.pending.WithLabelValues(name),
-		ackPending:   m.ackPending.WithLabelValues(name),
-		lag:          m.lag.WithLabelValues(name),
+		missed:       m.missed.WithLabelValues(name),
+		state:        m.state,
+		pruned:       m.pruned,
 	}
+}
+
+// RetryHorizon is the time from a message's first failed attempt to its
+// last attempt: the length of a downstream outage the consumer rides out
+// before it dead-letters. Handler time is not included.
+func RetryHorizon(attempts int, backoff []time.Duration) time.Duration {
+	var h time.Duration
+	for n := 1; n < attempts; n++ {
+		h += delayAfter(backoff, n)
+	}
+	return h
 }

@@ -150,9 +150,10 @@ func TestSecurityRules(t *testing.T) {
 
 // smtpSink is a real SMTP server on loopback that keeps what it receives.
 type smtpSink struct {
-	mu   sync.Mutex
-	msgs [][]byte
-	fail bool
+	mu    sync.Mutex
+	msgs  [][]byte
+	fail  bool
+	delay time.Duration // time taken by each DATA command, like a slow server
 }
 
 type smtpSession struct{ s *smtpSink }
@@ -175,6 +176,10 @@ func (ss smtpSession) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
+	ss.s.mu.Lock()
+	delay := ss.s.delay
+	ss.s.mu.Unlock()
+	time.Sleep(delay) // the server's own slowness, not a wait for a condition
 	ss.s.mu.Lock()
 	defer ss.s.mu.Unlock()
 	if ss.s.fail {

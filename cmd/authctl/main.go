@@ -41,6 +41,9 @@ commands:
   stats [--since T]           analytics: events per type and hour, active users per day
   security alerts [--since T] security alerts, newest first
   audit --user ID [--since T] a user's audit log, oldest first
+  prune [--dry-run]           delete consumer rows past retention (processed_events,
+                              consumer_failures, consumer_leases, security_failed_logins,
+                              security_alert_marks), in batches; --dry-run counts them
   keygen [--if-missing] FILE
                     write a new Ed25519 signing key (PKCS#8 PEM, mode 0600);
                     with --if-missing, keep a valid key that is already there
@@ -53,6 +56,8 @@ environment:
   NATS_URL          default nats://127.0.0.1:4222 (outbox status: publish rate)
   STREAM_NAME       default auth-events
   DLQ_STREAM        default auth-events-dlq
+  CONSUMER_RETENTION, CONSUMER_FAILURES_RETENTION, SECURITY_RETENTION
+                    retention for prune, defaults 744h, 168h, 192h (as bin/consumer)
 
 T is RFC 3339 (2026-11-28T10:00:00Z) or a duration back from now (24h).
 `
@@ -81,6 +86,7 @@ type cli struct {
 	json      bool
 	ifMissing bool
 	all       bool
+	dryRun    bool
 	interval  time.Duration
 	user      string
 	since     time.Time
@@ -111,6 +117,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			c.ifMissing = true
 		case "--all":
 			c.all = true
+		case "--dry-run":
+			c.dryRun = true
 		case "-h", "--help", "help":
 			fmt.Fprint(out, usage)
 			return nil
@@ -133,6 +141,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return c.dlqCmd(ctx, rest[1:])
 	case "stats", "security", "audit":
 		return c.reportCmd(ctx, rest)
+	case "prune":
+		if len(rest) != 1 {
+			return usageError("prune takes no arguments")
+		}
+		return c.prune(ctx)
 	case "db":
 		if len(rest) != 2 || rest[1] != "create" {
 			return usageError("db needs create")

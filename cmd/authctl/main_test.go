@@ -199,3 +199,54 @@ func TestConsumerCommands(t *testing.T) {
 		t.Error("audit without --user succeeded")
 	}
 }
+
+// TestPrune: authctl prune --dry-run counts the rows past retention per
+// table and deletes nothing; without --dry-run it deletes exactly them.
+// Not parallel: authctl reads its configuration from the process environment.
+func TestPrune(t *testing.T) {
+	pool, dbURL := pgtest.NewWithURL(t)
+	t.Setenv("DATABASE_URL", dbURL)
+	t.Setenv("CONSUMER_RETENTION", "24h")
+	t.Setenv("CONSUMER_FAILURES_RETENTION", "24h")
+	t.Setenv("SECURITY_RETENTION", "48h")
+	ctx := context.Background()
+	exec := func(sql string, args ...any) {
+		t.Helper()
+		if _, err := pool.Exec(ctx, sql, args...); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	for i := range 3 {
+		exec(`INSERT INTO processed_events (consumer, event_id, processed_at) VALUES ($1, $2, now() - interval '3 days')`, fmt.Sprint("c", i), uuid.New())
+	}
+	exec(`INSERT INTO processed_events (consumer, event_id) VALUES ('c0', $1)`, uuid.New())
+	exec(`INSERT INTO consumer_failures (consumer, stream, stream_seq, failures, last_error, updated_at) VALUES ('c0', 's', 1, 1, 'x', now() - interval '3 days'), ('c0', 's', 2, 1, 'x', now())`)
+	exec(`INSERT INTO consumer_leases (consumer, event_id, owner, expires_at) VALUES ('c0', $1, 'o', now() - interval '3 hours')`, uuid.New())
+	exec(`INSERT INTO security_failed_logins (event_id, email, ip, at) VALUES ($1, 'a', 'b', now() - interval '3 days'), ($2, 'a', 'b', now())`, uuid.New(), uuid.New())
+	exec(`INSERT INTO security_alert_marks (rule, key, bucket) VALUES ('r', 'k', now() - interval '3 days')`)
+	want := map[string]any{"processed_events": 3.0, "consumer_failures": 1.0, "consumer_leases": 1.0, "security_failed_logins": 1.0, "security_alert_marks": 1.0}
+
+	dry, err := runCLI(t, "prune", "--dry-run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(dry["tables"]) != fmt.Sprint(want) || dry["total"] != 7.0 || dry["dryRun"] != true {
+		t.Fatalf("prune --dry-run = %v, want tables %v, total 7", dry, want)
+	}
+	var left int
+	pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM processed_events) + (SELECT count(*) FROM security_failed_logins)`).Scan(&left)
+	if left != 6 {
+		t.Fatalf("--dry-run deleted rows: %d left, want 6", left)
+	}
+	done, err := runCLI(t, "prune")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(done["tables"]) != fmt.Sprint(want) || done["total"] != 7.0 || done["dryRun"] != false {
+		t.Fatalf("prune = %v, want tables %v, total 7", done, want)
+	}
+	again, err := runCLI(t, "prune", "--dry-run")
+	if err != nil || again["total"] != 0.0 {
+		t.Fatalf("after prune, prune --dry-run = %v, %v; want total 0", again, err)
+	}
+}

@@ -46,8 +46,14 @@ type Config struct {
 	SubjectPrefix string          `env:"STREAM_SUBJECT_PREFIX" envDefault:"auth."`
 	DLQStream     string          `env:"DLQ_STREAM" envDefault:"auth-events-dlq"`
 	Attempts      int             `env:"CONSUMER_ATTEMPTS" envDefault:"3"`
-	Backoff       []time.Duration `env:"CONSUMER_BACKOFF" envSeparator:"," envDefault:"1s,5s"`
+	Backoff       []time.Duration `env:"CONSUMER_BACKOFF" envSeparator:"," envDefault:"1m,5m"`
 	AckWait       time.Duration   `env:"CONSUMER_ACK_WAIT" envDefault:"30s"`
+
+	Retention         time.Duration `env:"CONSUMER_RETENTION" envDefault:"744h"`
+	FailuresRetention time.Duration `env:"CONSUMER_FAILURES_RETENTION" envDefault:"168h"`
+	SecurityRetention time.Duration `env:"SECURITY_RETENTION" envDefault:"192h"`
+	PruneInterval     time.Duration `env:"CONSUMER_PRUNE_INTERVAL" envDefault:"10m"`
+	PruneBatch        int           `env:"CONSUMER_PRUNE_BATCH" envDefault:"1000"`
 
 	SMTPURL  string `env:"SMTP_URL"`
 	MailDir  string `env:"MAIL_DIR" envDefault:"./var/mail"`
@@ -93,7 +99,13 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout i
 	if cfg.Attempts < 1 || cfg.AckWait < 2*time.Second || len(cfg.Backoff) == 0 {
 		return errors.New("CONSUMER_ATTEMPTS must be >= 1, CONSUMER_ACK_WAIT >= 2s, CONSUMER_BACKOFF not empty")
 	}
+	if cfg.Retention < time.Hour || cfg.FailuresRetention < time.Hour || cfg.SecurityRetention < cfg.SecurityWindow || cfg.PruneInterval < 0 || cfg.PruneBatch < 1 {
+		return errors.New("CONSUMER_RETENTION and CONSUMER_FAILURES_RETENTION must be >= 1h, SECURITY_RETENTION >= SECURITY_WINDOW, CONSUMER_PRUNE_INTERVAL >= 0 (0: off), CONSUMER_PRUNE_BATCH >= 1")
+	}
 	log := logging.New(stdout, cfg.LogLevel).With("service", "consumer")
+	if h := consumer.RetryHorizon(cfg.Attempts, cfg.Backoff); h < 5*time.Minute {
+		log.Warn("a downstream outage longer than the retry horizon dead-letters every event it touches", "retry_horizon", h.String())
+	}
 
 	pool, err := postgres.Open(ctx, cfg.DatabaseURL, 8, postgres.Session{AppName: "authevents-consumer",
 		StatementTimeout: 10 * time.Second, IdleInTxTimeout: 30 * time.Second})
@@ -121,6 +133,8 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout i
 	var consumers []*consumer.Consumer
 	add := func(c consumer.Config, h consumer.Handler) {
 		c.Attempts, c.Backoff, c.AckWait, c.DLQStream = cfg.Attempts, cfg.Backoff, cfg.AckWait, cfg.DLQStream
+		c.Retention = consumer.Retention{Processed: cfg.Retention, Failures: cfg.FailuresRetention}
+		c.PruneInterval, c.PruneBatch = cfg.PruneInterval, cfg.PruneBatch
 		consumers = append(consumers, consumer.New(js, pool, c, h, m, log))
 	}
 	if selected["email"] {
@@ -141,7 +155,7 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout i
 	}
 	if selected["security"] {
 		add(security.Config(cfg.Stream, all), security.New(pool, security.Thresholds{
-			FailedLogins: cfg.SecurityFailedLogins, StuffingAccounts: cfg.SecurityStuffingAccounts, Window: cfg.SecurityWindow}, reg))
+			FailedLogins: cfg.SecurityFailedLogins, StuffingAccounts: cfg.SecurityStuffingAccounts, Window: cfg.SecurityWindow}, reg).KeepFor(cfg.SecurityRetention))
 	}
 	if selected["audit"] {
 		add(audit.Config(cfg.Stream, all), audit.New(pool))

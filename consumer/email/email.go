@@ -2,9 +2,12 @@
 // through SMTP with go-mail, or, when no SMTP server is configured
 // (development), writes each message as an .eml file.
 //
-// Once per user: the event id is recorded after a successful send, and a
+// Once per user: a replica claims the event (a lease row in Postgres, see
+// consumer.Claim) before sending, so two replicas never send one event at
+// the same time; the event id is recorded after a successful send, and a
 // recorded event is never sent again. A crash between the send and the
-// record sends once more on redelivery; that message carries the same
+// record sends once more on redelivery, after the crashed holder's lease
+// expired; that message carries the same
 // Message-ID (derived from the event id), so a receiving server or client
 // can drop the repeat. The .eml writer is idempotent by construction (one
 // file per event id).
@@ -51,11 +54,12 @@ type Handler struct {
 	sender Sender
 	from   string
 	domain string
+	owner  string // lease owner, unique per handler instance
 }
 
 // New returns the email handler.
 func New(pool *pgxpool.Pool, sender Sender, from string) *Handler {
-	return &Handler{pool: pool, sender: sender, from: from, domain: "authevents"}
+	return &Handler{pool: pool, sender: sender, from: from, domain: "authevents", owner: consumer.NewOwner()}
 }
 
 // MessageID is the Message-ID of the welcome email of an event.
@@ -74,19 +78,60 @@ func (h *Handler) Handle(ctx context.Context, ev *consumer.Event) error {
 	if err := json.Unmarshal(ev.Data, &d); err != nil || d.Email == "" {
 		return consumer.Permanent(fmt.Errorf("user.registered data without an email: %v", err))
 	}
+	m, err := h.message(ev, d)
+	if err != nil {
+		return err
+	}
+	// Claim, then check: a replica that checked first could see the event
+	// unprocessed just before the holder records it and releases.
+	ttl := time.Minute
+	if dl, ok := ctx.Deadline(); ok {
+		ttl = time.Until(dl) + 5*time.Second // the send cannot outlive the handler's deadline
+	}
+	claimed, err := consumer.Claim(ctx, h.pool, Durable, id, h.owner, ttl)
+	if err != nil {
+		return err
+	}
+	if !claimed {
+		return consumer.ErrClaimed
+	}
 	var done bool
 	if err := h.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM processed_events WHERE consumer = $1 AND event_id = $2)`, Durable, id).Scan(&done); err != nil {
+		h.release(ctx, id)
 		return err
 	}
 	if done {
+		h.release(ctx, id)
 		return nil
 	}
+	if err := h.sender.Send(ctx, ev.ID, m); err != nil {
+		h.release(ctx, id)
+		return fmt.Errorf("send welcome email: %w", err)
+	}
+	return postgres.WithTx(ctx, h.pool, func(tx pgx.Tx) error {
+		if _, err := consumer.Once(ctx, tx, Durable, id); err != nil {
+			return err
+		}
+		return consumer.Release(ctx, tx, Durable, id, h.owner)
+	})
+}
+
+// release gives the lease up after a failure, so a retry need not wait for
+// it to expire; it has its own deadline, since ctx may be the one that ran out.
+func (h *Handler) release(ctx context.Context, id uuid.UUID) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	consumer.Release(rctx, h.pool, Durable, id, h.owner) // if it fails, the lease expires
+}
+
+// message builds the welcome email of a registration.
+func (h *Handler) message(ev *consumer.Event, d authevents.UserRegistered) (*mail.Msg, error) {
 	m := mail.NewMsg()
 	if err := m.From(h.from); err != nil {
-		return consumer.Permanent(fmt.Errorf("MAIL_FROM: %w", err))
+		return nil, consumer.Permanent(fmt.Errorf("MAIL_FROM: %w", err))
 	}
 	if err := m.To(d.Email); err != nil {
-		return consumer.Permanent(fmt.Errorf("recipient: %w", err))
+		return nil, consumer.Permanent(fmt.Errorf("recipient: %w", err))
 	}
 	m.Subject("Welcome to authevents, " + d.Name)
 	m.SetMessageIDWithValue(MessageID(ev.ID))
@@ -96,13 +141,7 @@ func (h *Handler) Handle(ctx context.Context, ev *consumer.Event) error {
 		m.SetDate()
 	}
 	m.SetBodyString(mail.TypeTextPlain, "Hello "+d.Name+",\r\n\r\nyour account "+d.Email+" is ready.\r\n\r\n-- authevents\r\n")
-	if err := h.sender.Send(ctx, ev.ID, m); err != nil {
-		return fmt.Errorf("send welcome email: %w", err)
-	}
-	return postgres.WithTx(ctx, h.pool, func(tx pgx.Tx) error {
-		_, err := consumer.Once(ctx, tx, Durable, id)
-		return err
-	})
+	return m, nil
 }
 
 // SMTP sends through an SMTP server.

@@ -11,7 +11,9 @@ package security
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -57,9 +59,42 @@ func Config(stream, subjects string) consumer.Config {
 
 // Handler evaluates the rules.
 type Handler struct {
-	pool   *pgxpool.Pool
-	th     Thresholds
-	alerts *prometheus.CounterVec
+	pool      *pgxpool.Pool
+	th        Thresholds
+	alerts    *prometheus.CounterVec
+	retention time.Duration
+}
+
+// DefaultRetention keeps failed logins and alert markers 8 days: longer
+// than the stream keeps an event (7 days) plus a window, so an event
+// delivered late still finds the failures of its window.
+const DefaultRetention = 8 * 24 * time.Hour
+
+// KeepFor sets how long security_failed_logins and security_alert_marks
+// keep their rows (at least the window; DefaultRetention when unset).
+func (h *Handler) KeepFor(d time.Duration) *Handler {
+	h.retention = d
+	return h
+}
+
+// PruneTargets are the retention rules of the security tables; the
+// consumer running the handler prunes them (consumer.Pruning).
+func (h *Handler) PruneTargets() []consumer.PruneTarget {
+	d := h.retention
+	if d <= 0 {
+		d = DefaultRetention
+	}
+	return PruneTargets(max(d, h.th.Window))
+}
+
+// PruneTargets are the retention rules of the security tables for
+// rows older than retention (authctl prune uses them directly).
+// security_alerts is the record of what was raised and is not pruned.
+func PruneTargets(retention time.Duration) []consumer.PruneTarget {
+	return []consumer.PruneTarget{
+		{Table: "security_failed_logins", Where: "at < now() - $1::interval", Args: []any{retention}},
+		{Table: "security_alert_marks", Where: "bucket < now() - $1::interval", Args: []any{retention}},
+	}
 }
 
 // New returns the security handler; alerts are counted on reg.
@@ -131,22 +166,31 @@ func (h *Handler) Handle(ctx context.Context, ev *consumer.Event) error {
 			if d.Reason == authevents.ReasonRateLimited {
 				return nil // the limiter already acted; counting it again would double the failures
 			}
+			// One account's and one address's failures are counted under
+			// a transaction lock on each (account first, then address, in
+			// every transaction: no deadlock), so of two replicas the later
+			// one sees the earlier one's failure.
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(1, hashtext($1)), pg_advisory_xact_lock(2, hashtext($2))`, d.Email, d.IP); err != nil {
+				return err
+			}
 			if _, err := tx.Exec(ctx, `INSERT INTO security_failed_logins (event_id, email, ip, at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, id, d.Email, d.IP, at); err != nil {
 				return err
 			}
-			var perAccount, accountsFromIP int
-			if err := tx.QueryRow(ctx, `
-				SELECT (SELECT count(*) FROM security_failed_logins WHERE email = $1 AND at > $3::timestamptz - $4::interval AND at <= $3),
-				       (SELECT count(DISTINCT email) FROM security_failed_logins WHERE ip = $2 AND at > $3::timestamptz - $4::interval AND at <= $3)`,
-				d.Email, d.IP, at, h.th.Window).Scan(&perAccount, &accountsFromIP); err != nil {
-				return err
-			}
-			// Alert when a threshold is crossed, not on every failure after it.
-			if perAccount == h.th.FailedLogins {
-				raised = append(raised, alert{RuleFailedLogins, SeverityMedium, map[string]any{"failures": perAccount, "window": h.th.Window.String()}})
-			}
-			if accountsFromIP == h.th.StuffingAccounts {
-				raised = append(raised, alert{RuleCredentialStuff, SeverityHigh, map[string]any{"accounts": accountsFromIP, "window": h.th.Window.String()}})
+			for _, r := range []struct {
+				rule, severity, key string
+				threshold           int
+			}{
+				{RuleFailedLogins, SeverityMedium, d.Email, h.th.FailedLogins},
+				{RuleCredentialStuff, SeverityHigh, d.IP, h.th.StuffingAccounts},
+			} {
+				a, err := h.threshold(ctx, tx, r.rule, r.key, at, r.threshold)
+				if err != nil {
+					return err
+				}
+				if a != nil {
+					a.severity = r.severity
+					raised = append(raised, *a)
+				}
 			}
 		case authevents.EventTokenReuseDetected:
 			raised = append(raised, alert{RuleTokenReuse, SeverityHigh, map[string]any{"sessionId": d.SessionID, "userAgent": d.UserAgent}})
@@ -168,6 +212,65 @@ func (h *Handler) Handle(ctx context.Context, ev *consumer.Event) error {
 		h.alerts.WithLabelValues(a.rule, a.severity).Inc()
 	}
 	return nil
+}
+
+// threshold raises rule for key (an account for failed_logins, an address
+// for credential_stuffing) when some window of length Window that contains
+// the event at has reached n: failures for the account, or distinct
+// accounts failing from the address. Deliveries come in any order, so the
+// windows checked are those ending at each failure from at to at+Window
+// (a window reaching n is seen whole by the last of its failures to be
+// handled), and the comparison is >=. The alert is raised once per rule,
+// key and fixed window bucket (the Window-aligned bucket of the first
+// window end reaching n): a marker row in security_alert_marks, inserted
+// with ON CONFLICT DO NOTHING, decides which event raises it. A burst that
+// crosses a bucket boundary can alert once in each bucket.
+func (h *Handler) threshold(ctx context.Context, tx pgx.Tx, rule, key string, at time.Time, n int) (*alert, error) {
+	keyCol, counted := "email", "count(*)"
+	if rule == RuleCredentialStuff {
+		keyCol, counted = "ip", "count(DISTINCT f.email)"
+	}
+	// Cheap guard first: every window containing at lies within
+	// (at-Window, at+Window); below n there, no window reaches n. The
+	// per-window scan below is quadratic in the failures of one key
+	// within a window (bounded by the login rate limits, which are not
+	// recorded as failures), so it runs only near a threshold.
+	var near int
+	if err := tx.QueryRow(ctx, `SELECT `+strings.Replace(counted, "f.", "", 1)+` FROM security_failed_logins
+		WHERE `+keyCol+` = $1 AND at > $2::timestamptz - $3::interval AND at < $2::timestamptz + $3::interval`,
+		key, at, h.th.Window).Scan(&near); err != nil {
+		return nil, fmt.Errorf("%s window: %w", rule, err)
+	}
+	if near < n {
+		return nil, nil
+	}
+	var end time.Time
+	var count int
+	err := tx.QueryRow(ctx, `
+		SELECT e.at, w.n FROM security_failed_logins e
+		CROSS JOIN LATERAL (SELECT `+counted+` AS n FROM security_failed_logins f
+		                    WHERE f.`+keyCol+` = $1 AND f.at > e.at - $3::interval AND f.at <= e.at) w
+		WHERE e.`+keyCol+` = $1 AND e.at >= $2 AND e.at < $2::timestamptz + $3::interval AND w.n >= $4
+		ORDER BY e.at LIMIT 1`, key, at, h.th.Window, n).Scan(&end, &count)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s window: %w", rule, err)
+	}
+	bucket := end.Truncate(h.th.Window)
+	tag, err := tx.Exec(ctx, `INSERT INTO security_alert_marks (rule, key, bucket) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, rule, key, bucket)
+	if err != nil {
+		return nil, fmt.Errorf("%s marker: %w", rule, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return nil, nil // already raised for this window
+	}
+	what := "failures"
+	if rule == RuleCredentialStuff {
+		what = "accounts"
+	}
+	return &alert{rule: rule, details: map[string]any{what: count, "window": h.th.Window.String(), "windowEnd": end.UTC().Format(time.RFC3339Nano)}}, nil
 }
 
 // seen records value for the user and returns an alert if the user had

@@ -1,0 +1,197 @@
+package consumer_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/authevents/authevents"
+	"github.com/authevents/authevents/consumer"
+	"github.com/authevents/authevents/consumer/audit"
+	"github.com/authevents/authevents/consumer/email"
+	"github.com/authevents/authevents/db/postgres/pgtest"
+	"github.com/authevents/authevents/internal/testenv"
+)
+
+// publishData puts an event with the given data on the test stream.
+func (e *env) publishData(t *testing.T, eventType string, data any) uuid.UUID {
+	t.Helper()
+	id := uuid.Must(uuid.NewV7())
+	d, _ := json.Marshal(data)
+	body, _ := json.Marshal(authevents.CloudEvent{SpecVersion: "1.0", ID: id.String(), Source: "auth-service", Type: eventType,
+		Time: time.Now().UTC().Format(authevents.TimestampLayout), DataContentType: "application/json", Data: d})
+	e.publishRaw(t, e.names.For(eventType), body, id.String())
+	return id
+}
+
+// runWith starts a consumer with cfg and returns a stop function.
+func (e *env) runWith(t *testing.T, cfg consumer.Config, h consumer.Handler, reg prometheus.Registerer) func() {
+	t.Helper()
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	c := consumer.New(e.js, e.pool, cfg, h, consumer.NewMetrics(reg), quiet)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("consumer Run: %v", err)
+		}
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func (e *env) settled(t *testing.T, durable string) bool {
+	t.Helper()
+	c, err := e.js.Consumer(context.Background(), e.names.Stream, durable)
+	if err != nil {
+		return false
+	}
+	info, err := c.Info(context.Background())
+	return err == nil && info.NumPending == 0 && info.NumAckPending == 0
+}
+
+var messageIDHeader = regexp.MustCompile(`(?m)^Message-ID: <([^>]+)>`)
+
+// TestSlowReplicasSendEachWelcomeEmailOnce is issue 8, item 6: two
+// replicas of email-service, an ack wait of 3 s and an SMTP server taking
+// 0.3 s a message. A fetched batch takes longer than the ack wait to work
+// through, so without keep-alives the server hands the waiting messages to
+// the other replica, and without a claim both send.
+func TestSlowReplicasSendEachWelcomeEmailOnce(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	sink, url := startSMTP(t)
+	sink.delay = 300 * time.Millisecond
+	sender, err := email.NewSMTP(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 40
+	for i := range n {
+		e.publishData(t, authevents.EventUserRegistered, authevents.UserRegistered{UserID: uuid.NewString(), Email: fmt.Sprintf("u%d@example.com", i), Name: "U"})
+	}
+	cfg := email.Config(e.names.Stream, e.names.Prefix+".")
+	cfg.AckWait = 3 * time.Second
+	cfg.Backoff = []time.Duration{100 * time.Millisecond}
+	cfg.DLQStream = e.dlq
+	e.runWith(t, cfg, email.New(e.pool, sender, "authevents <no-reply@authevents.test>"), nil)
+	e.runWith(t, cfg, email.New(e.pool, sender, "authevents <no-reply@authevents.test>"), nil)
+
+	testenv.WaitFor(t, "every registration settled", 60*time.Second, func() bool {
+		return len(sink.received()) >= n && e.settled(t, email.Durable)
+	})
+	perID := map[string]int{}
+	for _, m := range sink.received() {
+		match := messageIDHeader.FindSubmatch(m)
+		if match == nil {
+			t.Fatalf("email without a Message-ID:\n%s", m)
+		}
+		perID[string(match[1])]++
+	}
+	dups := 0
+	for id, c := range perID {
+		if c != 1 {
+			dups++
+			t.Errorf("%s received %d times", id, c)
+		}
+	}
+	t.Logf("%d emails, %d distinct, %d sent more than once", len(sink.received()), len(perID), dups)
+	if len(perID) != n {
+		t.Errorf("%d distinct emails, want %d", len(perID), n)
+	}
+}
+
+// TestLeaseIsExclusiveAndExpires: of two owners only one holds an event's
+// lease; the holder may renew it; once it expires (the holder crashed) the
+// other takes over; a release by a former holder does not free it.
+func TestLeaseIsExclusiveAndExpires(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.New(t)
+	ctx := context.Background()
+	id := uuid.New()
+	claim := func(owner string, ttl time.Duration) bool {
+		t.Helper()
+		ok, err := consumer.Claim(ctx, pool, "email-service", id, owner, ttl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if !claim("a", 300*time.Millisecond) || claim("b", time.Minute) || !claim("a", 300*time.Millisecond) {
+		t.Fatal("want a to claim and renew, b refused")
+	}
+	testenv.WaitFor(t, "b to take over the expired lease", 5*time.Second, func() bool { return claim("b", time.Minute) })
+	if err := consumer.Release(ctx, pool, "email-service", id, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if claim("a", time.Minute) {
+		t.Fatal("a's release of a lease it lost freed b's lease")
+	}
+}
+
+// TestFailureBookkeepingHasADeadline is issue 8, item 15: recordFailure
+// and forget ran without a deadline, so a Postgres that stops answering
+// (here: a lock on consumer_failures held by another session) hung the
+// consumer on the message. Each round trip has its own timeout: the failed
+// attempt is retried without being counted, the success is acked.
+func TestFailureBookkeepingHasADeadline(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ctx := context.Background()
+	lock, err := e.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lock.Exec(ctx, `LOCK TABLE consumer_failures IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	e.publish(t, "user.logged_in", uuid.NewString(), "")
+	cfg := e.config()
+	cfg.DBTimeout = 300 * time.Millisecond
+	reg := prometheus.NewRegistry()
+	h := &flaky{h: audit.New(e.pool), n: 1, calls: map[string]int{}}
+	e.runWith(t, cfg, h, reg)
+	t.Cleanup(func() { lock.Rollback(context.Background()) }) // before the consumer stops
+	testenv.WaitFor(t, "the event handled while consumer_failures is locked", 10*time.Second, func() bool {
+		return counterValue(t, reg, "authevents_consumer_processed_total", "result", "ok") == 1
+	})
+	if r := counterValue(t, reg, "authevents_consumer_processed_total", "result", "retry"); r != 1 {
+		t.Errorf("retries = %v, want 1", r)
+	}
+}
+
+func counterValue(t *testing.T, reg *prometheus.Registry, name, labelName, labelValue string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == labelName && l.GetValue() == labelValue {
+						sum += m.GetCounter().GetValue()
+					}
+				}
+			}
+		}
+	}
+	return sum
+}
