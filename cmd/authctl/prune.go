@@ -41,7 +41,7 @@ func (c *cli) prune(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	pool, err := postgres.Open(ctx, databaseURL(), 2)
+	pool, err := postgres.Open(ctx, databaseURL(), 2, authctlSession)
 	if err != nil {
 		return err
 	}
