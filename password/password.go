@@ -84,6 +84,9 @@ type Hasher struct {
 	// them.
 	depth   int64
 	waiting atomic.Int64
+	// work, when set, runs every hash on one of the hasher's own threads
+	// of lowered scheduling priority (WithLowPriority).
+	work chan func()
 }
 
 // HasherOption configures a Hasher.
@@ -98,6 +101,19 @@ func WithQueueDepth(n int) HasherOption {
 			h.depth = int64(n)
 		}
 	}
+}
+
+// WithLowPriority runs the hashes on dedicated OS threads (one per slot)
+// whose scheduling priority is lowered (nice 10 on Linux). Hashing still
+// takes every idle cycle, but when a request that is not hashing (a
+// refresh, /readyz) needs a core, the kernel gives it that core first: a
+// flood of logins no longer starves the users already signed in. The
+// caller must leave the Go scheduler processors for that other work
+// (GOMAXPROCS = cores + concurrency; see cmd/api), or the hashing threads
+// would hold every processor and the kernel would have nothing to favour.
+// Close stops the threads.
+func WithLowPriority() HasherOption {
+	return func(h *Hasher) { h.work = make(chan func()) }
 }
 
 // DefaultQueueFactor sets the default queue depth per hashing slot: at
@@ -125,12 +141,49 @@ func NewHasher(p Params, concurrency int, observe Observer, opts ...HasherOption
 	for _, o := range opts {
 		o(h)
 	}
+	if h.work != nil {
+		for range concurrency {
+			go func() {
+				// Never unlocked: the thread carries the lowered priority
+				// and ends with this goroutine, never serving other work.
+				runtime.LockOSThread()
+				lowerThreadPriority()
+				for f := range h.work {
+					f()
+				}
+			}()
+		}
+	}
 	// The dummy hash has the same cost as a real one, so checking a
 	// password for an unknown email takes as long as for a known one.
 	salt := make([]byte, p.SaltLength)
 	rand.Read(salt)
 	h.dummy = encode(p, salt, argon2.IDKey([]byte("dummy-password"), salt, p.Iterations, p.Memory, p.Parallelism, p.KeyLength))
 	return h, nil
+}
+
+// Close stops the hashing threads of WithLowPriority; the Hasher must not
+// be used afterwards.
+func (h *Hasher) Close() {
+	if h.work != nil {
+		close(h.work)
+	}
+}
+
+// key computes an argon2id key, on a hashing thread when there are any.
+// The caller holds a slot, so a thread is free.
+func (h *Hasher) key(password, salt []byte, p Params, keyLen uint32) []byte {
+	if h.work == nil {
+		return argon2.IDKey(password, salt, p.Iterations, p.Memory, p.Parallelism, keyLen)
+	}
+	var key []byte
+	done := make(chan struct{})
+	h.work <- func() {
+		defer close(done)
+		key = argon2.IDKey(password, salt, p.Iterations, p.Memory, p.Parallelism, keyLen)
+	}
+	<-done
+	return key
 }
 
 // Queued returns how many hashes are waiting for a slot.
@@ -168,7 +221,7 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	}
 	defer h.release()
 	start := time.Now()
-	key := argon2.IDKey([]byte(password), salt, h.params.Iterations, h.params.Memory, h.params.Parallelism, h.params.KeyLength)
+	key := h.key([]byte(password), salt, h.params, h.params.KeyLength)
 	h.observe("hash", time.Since(start))
 	return encode(h.params, salt, key), nil
 }
@@ -186,7 +239,7 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (bool, er
 	}
 	defer h.release()
 	start := time.Now()
-	got := argon2.IDKey([]byte(password), salt, p.Iterations, p.Memory, p.Parallelism, uint32(len(want)))
+	got := h.key([]byte(password), salt, p, uint32(len(want)))
 	h.observe("verify", time.Since(start))
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }

@@ -56,6 +56,10 @@ type Config struct {
 	// HashQueueDepth bounds the hashes waiting for a slot; 0 means
 	// password.DefaultQueueFactor × HASH_CONCURRENCY.
 	HashQueueDepth int `env:"HASH_QUEUE_DEPTH" envDefault:"0"`
+	// HashPriority "low" runs hashes on threads of lowered priority with
+	// processors left for other requests (password.WithLowPriority), so a
+	// login flood cannot starve refresh and /readyz; "normal" does not.
+	HashPriority string `env:"HASH_PRIORITY" envDefault:"low"`
 
 	DBMaxConns      int32         `env:"DB_MAX_CONNS" envDefault:"10"`
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s"`
@@ -107,6 +111,9 @@ func (c Config) validate() error {
 	}
 	if c.HashQueueDepth < 0 {
 		errs = append(errs, errors.New("HASH_QUEUE_DEPTH must not be negative"))
+	}
+	if c.HashPriority != "low" && c.HashPriority != "normal" {
+		errs = append(errs, errors.New("HASH_PRIORITY must be low or normal"))
 	}
 	if c.RateLimitIPv6Prefix < 32 || c.RateLimitIPv6Prefix > 128 {
 		errs = append(errs, errors.New("RATE_LIMIT_IPV6_PREFIX must be between 32 and 128"))
@@ -162,6 +169,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Any("trusted_proxies", c.TrustedProxies),
 		slog.Duration("request_timeout", c.RequestTimeout),
 		slog.Int("hash_concurrency", c.HashConcurrency),
+		slog.String("hash_priority", c.HashPriority),
 		slog.Int("hash_queue_depth", c.HashQueueDepth),
 		slog.String("argon2", fmt.Sprintf("m=%d,t=%d,p=%d", c.Argon2Memory, c.Argon2Iterations, c.Argon2Parallelism)),
 	)

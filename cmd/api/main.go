@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -85,13 +86,27 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer) error
 
 	reg := ops.NewRegistry()
 	metrics := api.NewMetrics(reg)
+	hashOpts := []password.HasherOption{password.WithQueueDepth(cfg.HashQueueDepth)}
+	hashSlots := cfg.HashConcurrency
+	if hashSlots <= 0 {
+		hashSlots = runtime.GOMAXPROCS(0)
+	}
+	if cfg.HashPriority == "low" {
+		// Hashing threads run at lowered priority, each holding a Go
+		// processor while it hashes: add one processor per slot so that
+		// as many as there are cores remain for everything else, and the
+		// kernel, not the Go scheduler's 10 ms slices, decides who runs.
+		hashOpts = append(hashOpts, password.WithLowPriority())
+		runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + hashSlots)
+	}
 	hasher, err := password.NewHasher(password.Params{
 		Memory: cfg.Argon2Memory, Iterations: cfg.Argon2Iterations, Parallelism: cfg.Argon2Parallelism,
 		SaltLength: 16, KeyLength: 32,
-	}, cfg.HashConcurrency, metrics.ObserveHash, password.WithQueueDepth(cfg.HashQueueDepth))
+	}, hashSlots, metrics.ObserveHash, hashOpts...)
 	if err != nil {
 		return fmt.Errorf("ARGON2_*: %w", err)
 	}
+	defer hasher.Close()
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "authevents_password_hash_queued",
 		Help: "Password hashes waiting for a slot (at most HASH_QUEUE_DEPTH; beyond it requests get 503).",

@@ -25,6 +25,9 @@ func benchAPI(ctx context.Context, args []string) error {
 	par := fs.Uint("p", 1, "argon2id parallelism, as the API is configured")
 	cfast := fs.Int("cr", 16, "concurrent clients for refresh and /auth/me")
 	fastOnly := fs.Bool("fast-only", false, "only the refresh and /auth/me phases")
+	floodOnly := fs.Bool("flood-only", false, "only the login-flood phase")
+	opsURL := fs.String("ops", "http://127.0.0.1:19090", "ops URL of the running API (/readyz)")
+	flooders := fs.Int("flooders", 32, "concurrent clients sending failed logins in the flood phase")
 	c, d, rounds := commonFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -72,7 +75,7 @@ func benchAPI(ctx context.Context, args []string) error {
 	var loginRatios, regRatios []float64
 	var emails [][]string
 	hashPhases := *rounds
-	if *fastOnly {
+	if *fastOnly || *floodOnly {
 		hashPhases = 0
 		for i := range *cfast {
 			email := fmt.Sprintf("bench-%d-fast-%d@example.com", run0, i)
@@ -118,7 +121,7 @@ func benchAPI(ctx context.Context, args []string) error {
 		regRatios = append(regRatios, reg.rate()/hash.rate())
 	}
 	var hash, reg, login result
-	if !*fastOnly {
+	if hashPhases > 0 {
 		hash, reg, login = median(hashRounds), median(regRounds), median(loginRounds)
 	}
 
@@ -132,15 +135,42 @@ func benchAPI(ctx context.Context, args []string) error {
 			return fmt.Errorf("login for refresh phase: %w", err)
 		}
 	}
+	refreshOwn := func(ctx context.Context, w int) error {
+		var next pair
+		if err := do(ctx, "POST", "/auth/refresh", "", map[string]string{"refreshToken": pairs[w].RefreshToken}, http.StatusOK, &next); err != nil {
+			return err
+		}
+		pairs[w] = next
+		return nil
+	}
+	// 6. (run first when asked alone) A login flood against refresh and
+	// /readyz: 4 refreshing clients, as in production most users are
+	// signed in and few are logging in.
+	floodPhaseRun := func() {
+		failLogin := func(ctx context.Context) (int, error) {
+			b, _ := json.Marshal(map[string]string{"email": fmt.Sprintf("nobody-%d@example.com", time.Now().UnixNano()), "password": "wrong password, flood"})
+			req, _ := http.NewRequestWithContext(ctx, "POST", *url+"/auth/login", bytes.NewReader(b))
+			req.Header.Set("Content-Type", "application/json")
+			res, err := client.Do(req)
+			if err != nil {
+				return 0, err
+			}
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			return res.StatusCode, nil
+		}
+		c := min(4, len(pairs))
+		base, flood := floodPhase(ctx, *d, *rounds, c, *flooders, *opsURL, refreshOwn, failLogin, client)
+		printFlood(*d, c, *flooders, base, flood)
+	}
+	if *floodOnly {
+		floodPhaseRun()
+		return nil
+	}
 	var refRounds, meRounds []result
 	for range *rounds {
 		refRounds = append(refRounds, run(ctx, *cfast, *d, func(ctx context.Context, w, _ int) error {
-			var next pair
-			if err := do(ctx, "POST", "/auth/refresh", "", map[string]string{"refreshToken": pairs[w].RefreshToken}, http.StatusOK, &next); err != nil {
-				return err
-			}
-			pairs[w] = next
-			return nil
+			return refreshOwn(ctx, w)
 		}))
 		// 5. GET /auth/me: verify, denylist check, one user lookup.
 		meRounds = append(meRounds, run(ctx, *cfast, *d, func(ctx context.Context, w, _ int) error {
@@ -172,5 +202,6 @@ func benchAPI(ctx context.Context, args []string) error {
 		fmt.Printf("round %d: hash %.1f/s, register %.1f/s, login %.1f/s, login/hash %.1f %%\n", i+1,
 			hashRounds[i].rate(), regRounds[i].rate(), loginRounds[i].rate(), 100*loginRatios[i])
 	}
+	floodPhaseRun()
 	return nil
 }
