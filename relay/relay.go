@@ -174,7 +174,7 @@ func (t *throttle) allow() bool {
 // from the whole outbox again.
 func (r *Relay) work(ctx context.Context) {
 	idle := r.cfg.MinPollInterval
-	failures, busy := 0, 0
+	failures, misses := 0, 0
 	lane, next := anyLane, rand.IntN(outbox.Lanes)
 	// A lane claim asking for more rows than its lane has eligible (the
 	// oldest pending row of each key) scans the rest of the lane, a per-key
@@ -206,18 +206,21 @@ func (r *Relay) work(ctx context.Context) {
 		}
 		r.m.up.Set(1)
 		failures = 0
-		if laneBusy {
-			// Another claimer has it: the next lane, or, with every lane
-			// taken (more claimers than lanes), the whole outbox.
+		if laneBusy || (lane != anyLane && n == 0) {
+			// Another claimer has this lane, or it is drained: the next
+			// lane, and after a whole round of lanes without rows (the
+			// backlog is gone, or there are more claimers than lanes) the
+			// whole outbox. Falling back at the first empty lane made
+			// claimers meet in whole-outbox claims again, mid-backlog.
 			next++
-			if busy++; busy < outbox.Lanes {
+			if misses++; misses < outbox.Lanes {
 				lane = next % outbox.Lanes
 			} else {
-				busy, lane = 0, anyLane
+				misses, lane = 0, anyLane
 			}
 			continue
 		}
-		busy = 0
+		misses = 0
 		if lane != anyLane && n > 0 {
 			if n < limit {
 				laneLimit = max(n, minLaneLimit)
@@ -234,9 +237,6 @@ func (r *Relay) work(ctx context.Context) {
 			next++
 			lane = next % outbox.Lanes
 			r.poke()
-			continue
-		case lane != anyLane:
-			lane = anyLane // this lane is drained: look at the whole outbox, at once
 			continue
 		}
 		if n > 0 {
