@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -104,12 +106,15 @@ func benchRelay(ctx context.Context, args []string) error {
 	// 2. Drain a backlog inserted directly into the outbox.
 	drain := map[int][]float64{}
 	var peakRSS []int
+	// CPU time per 1,000 rows drained, by process, for the scaling model.
+	cpuPerK := map[string][]float64{}
 	for _, replicas := range []int{1, 3} {
 		for range *rounds {
 			if err := fillBacklog(ctx, pool, subject, *rows, *keys); err != nil {
 				return err
 			}
 			start := time.Now()
+			cpu0 := cpuByName("postgres", "nats-server")
 			procs, err := startRelays(*relayBin, env, replicas)
 			if err != nil {
 				return err
@@ -129,7 +134,19 @@ func benchRelay(ctx context.Context, args []string) error {
 				time.Sleep(20 * time.Millisecond)
 			}
 			drain[replicas] = append(drain[replicas], float64(*rows)/time.Since(start).Seconds())
+			cpu1 := cpuByName("postgres", "nats-server")
+			var relayCPU time.Duration
+			for _, p := range procs {
+				relayCPU += cpuOf(p.Process.Pid)
+			}
 			stopRelays(procs)
+			if replicas == 1 {
+				k := float64(*rows) / 1000
+				cpuPerK["relay"] = append(cpuPerK["relay"], relayCPU.Seconds()*1000/k)
+				for _, name := range []string{"postgres", "nats-server"} {
+					cpuPerK[name] = append(cpuPerK[name], (cpu1[name]-cpu0[name]).Seconds()*1000/k)
+				}
+			}
 			if replicas == 1 {
 				peakRSS = append(peakRSS, peak)
 			}
@@ -182,9 +199,51 @@ func benchRelay(ctx context.Context, args []string) error {
 	fmt.Printf("commit-to-stream latency at %d events/s (%d events): p50 %s, p95 %s, p99 %s (goal p99 <= 15 ms)\n",
 		*rate, len(lats), ms(pct(0.50)), ms(pct(0.95)), ms(pct(0.99)))
 	fmt.Printf("idle relay: %.1f database transactions/s (goal < 5)\n", idleTPS)
+	rel, pg, ns := medianOf(cpuPerK["relay"]), medianOf(cpuPerK["postgres"]), medianOf(cpuPerK["nats-server"])
+	fmt.Printf("CPU per 1,000 rows drained (1 replica, median): relay %.1f ms, postgres %.1f ms, nats-server %.1f ms, total %.1f ms\n", rel, pg, ns, rel+pg+ns)
+	fmt.Printf("model: all on %d cores -> at most %.0f rows/s; each part on cores of its own -> relay %.0f rows/s per core, postgres %.0f, nats-server %.0f\n",
+		runtime.NumCPU(), float64(runtime.NumCPU())*1e6/(rel+pg+ns), 1e6/rel, 1e6/pg, 1e6/ns)
 	slices.Sort(peakRSS)
 	fmt.Printf("relay peak RSS while draining: %.1f MB (median of rounds; goal < 100 MB)\n", float64(peakRSS[len(peakRSS)/2])/1024)
 	return nil
+}
+
+// cpuOf is a process's user + system CPU time so far (Linux /proc), or 0
+// once it has exited.
+func cpuOf(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
+}
+
+// cpuByName sums cpuOf over every process whose command name is one of
+// names (all PostgreSQL backends, the nats-server).
+func cpuByName(names ...string) map[string]time.Duration {
+	out := map[string]time.Duration{}
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, p := range stats {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		i, j := strings.IndexByte(string(b), '('), strings.LastIndexByte(string(b), ')')
+		if i < 0 || j < i {
+			continue
+		}
+		comm := string(b[i+1 : j])
+		for _, n := range names {
+			if comm == n {
+				pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+				out[n] += cpuOf(pid)
+			}
+		}
+	}
+	return out
 }
 
 // xactCommits is the benchmark database's committed transaction count
