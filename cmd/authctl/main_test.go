@@ -224,14 +224,21 @@ func TestPrune(t *testing.T) {
 	exec(`INSERT INTO consumer_leases (consumer, event_id, owner, expires_at) VALUES ('c0', $1, 'o', now() - interval '3 hours')`, uuid.New())
 	exec(`INSERT INTO security_failed_logins (event_id, email, ip, at) VALUES ($1, 'a', 'b', now() - interval '3 days'), ($2, 'a', 'b', now())`, uuid.New(), uuid.New())
 	exec(`INSERT INTO security_alert_marks (rule, key, bucket) VALUES ('r', 'k', now() - interval '3 days')`)
-	want := map[string]any{"processed_events": 3.0, "consumer_failures": 1.0, "consumer_leases": 1.0, "security_failed_logins": 1.0, "security_alert_marks": 1.0}
+	// Sessions (SESSION_RETENTION, as bin/api prunes them): one that ended
+	// long ago goes, a live one and one ended recently stay.
+	user := uuid.New()
+	exec(`INSERT INTO users (id, email, name, password_hash) VALUES ($1, 'prune@example.com', 'P', 'x')`, user)
+	exec(`INSERT INTO sessions (id, user_id, expires_at, refresh_jti, refresh_issued_at, refresh_expires_at) VALUES ($1, $4, now() - interval '40 days', $2, now(), now()),
+		($3, $4, now() + interval '1 day', $2, now(), now()), ($5, $4, now() + interval '1 day', $2, now(), now())`, uuid.New(), uuid.New(), uuid.New(), user, uuid.New())
+	exec(`UPDATE sessions SET revoked_at = now() - interval '1 day' WHERE id = (SELECT id FROM sessions WHERE expires_at > now() LIMIT 1)`)
+	want := map[string]any{"processed_events": 3.0, "consumer_failures": 1.0, "consumer_leases": 1.0, "security_failed_logins": 1.0, "security_alert_marks": 1.0, "sessions": 1.0}
 
 	dry, err := runCLI(t, "prune", "--dry-run")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(dry["tables"]) != fmt.Sprint(want) || dry["total"] != 7.0 || dry["dryRun"] != true {
-		t.Fatalf("prune --dry-run = %v, want tables %v, total 7", dry, want)
+	if fmt.Sprint(dry["tables"]) != fmt.Sprint(want) || dry["total"] != 8.0 || dry["dryRun"] != true {
+		t.Fatalf("prune --dry-run = %v, want tables %v, total 8", dry, want)
 	}
 	var left int
 	pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM processed_events) + (SELECT count(*) FROM security_failed_logins)`).Scan(&left)
@@ -242,8 +249,8 @@ func TestPrune(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(done["tables"]) != fmt.Sprint(want) || done["total"] != 7.0 || done["dryRun"] != false {
-		t.Fatalf("prune = %v, want tables %v, total 7", done, want)
+	if fmt.Sprint(done["tables"]) != fmt.Sprint(want) || done["total"] != 8.0 || done["dryRun"] != false {
+		t.Fatalf("prune = %v, want tables %v, total 8", done, want)
 	}
 	again, err := runCLI(t, "prune", "--dry-run")
 	if err != nil || again["total"] != 0.0 {

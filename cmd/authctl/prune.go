@@ -26,8 +26,9 @@ func envDuration(key string, def time.Duration) (time.Duration, error) {
 	return d, nil
 }
 
-// prune deletes (or with --dry-run counts) the consumer rows past
-// retention, with the retention variables and defaults of bin/consumer.
+// prune deletes (or with --dry-run counts) the rows past retention of the
+// consumer tables and of ended sessions, with the retention variables and
+// defaults of bin/consumer and bin/api.
 func (c *cli) prune(ctx context.Context) error {
 	ret := consumer.DefaultRetention
 	var err error
@@ -41,12 +42,19 @@ func (c *cli) prune(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Ended sessions, by the rule and default bin/api prunes them with.
+	sessions, err := envDuration("SESSION_RETENTION", 720*time.Hour)
+	if err != nil {
+		return err
+	}
 	pool, err := postgres.Open(ctx, databaseURL(), 2, authctlSession)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
 	targets := append(consumer.PruneTargets("", ret), security.PruneTargets(sec)...)
+	targets = append(targets, consumer.PruneTarget{Table: "sessions",
+		Where: "expires_at < now() - $1::interval OR revoked_at < now() - $1::interval", Args: []any{sessions}})
 	counts, err := (&consumer.Pruner{Pool: pool}).Prune(ctx, targets, c.dryRun)
 	if err != nil {
 		return err
