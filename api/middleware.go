@@ -72,7 +72,13 @@ func logRequest(c *gin.Context, log *slog.Logger, m *Metrics, start time.Time) {
 	level := slog.LevelInfo
 	if len(c.Errors) > 0 {
 		attrs = append(attrs, "err", c.Errors.Last().Err.Error())
-		if status >= 500 {
+		switch {
+		case status == http.StatusServiceUnavailable:
+			// Overload shedding, a request deadline, Redis down: expected
+			// conditions that metrics and alerts count; at error level a
+			// login flood would also flood the error log.
+			level = slog.LevelWarn
+		case status >= 500:
 			level = slog.LevelError
 		}
 	}
