@@ -15,6 +15,7 @@ import (
 
 	"github.com/authevents/authevents/consumer"
 	"github.com/authevents/authevents/consumer/audit"
+	"github.com/authevents/authevents/internal/metrictest"
 	"github.com/authevents/authevents/internal/testenv"
 )
 
@@ -22,23 +23,7 @@ import (
 // whether it is there at all.
 func gauge(t *testing.T, reg *prometheus.Registry, name, durable string) (float64, bool) {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "consumer" && l.GetValue() == durable {
-					return m.GetGauge().GetValue(), true
-				}
-			}
-		}
-	}
-	return 0, false
+	return metrictest.Value(t, reg, name, "consumer", durable)
 }
 
 // TestLagIsTheAgeOfTheOldestUnackedEvent is issue 8, item 7: a busy

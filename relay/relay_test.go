@@ -18,11 +18,11 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/authevents/authevents/db/postgres"
 	"github.com/authevents/authevents/db/postgres/pgtest"
 	"github.com/authevents/authevents/internal/faultproxy"
+	"github.com/authevents/authevents/internal/metrictest"
 	"github.com/authevents/authevents/internal/natstest"
 	"github.com/authevents/authevents/outbox"
 	"github.com/authevents/authevents/relay"
@@ -265,7 +265,7 @@ func TestThreeRelaysKeepOrderAndPublishOnce(t *testing.T) {
 	// Every relay did some of the work: throughput is shared, not serialized on one.
 	busy := 0
 	for _, reg := range regs {
-		if countMetric(t, reg, "authevents_relay_published_total", "ok") > 0 {
+		if n, _ := metrictest.Value(t, reg, "authevents_relay_published_total", "result", "ok"); n > 0 {
 			busy++
 		}
 	}
@@ -275,25 +275,6 @@ func TestThreeRelaysKeepOrderAndPublishOnce(t *testing.T) {
 	if s := e.stats(t); s.Backlog != 0 {
 		t.Errorf("backlog %d after drain", s.Backlog)
 	}
-}
-
-func countMetric(t *testing.T, reg *prometheus.Registry, name, result string) float64 {
-	t.Helper()
-	mfs, _ := reg.Gather()
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "result" && l.GetValue() == result {
-					sum += m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return sum
 }
 
 // TestPoisonRowsDoNotBlock: a subject no stream binds and a payload over
@@ -342,10 +323,10 @@ func TestPoisonRowsDoNotBlock(t *testing.T) {
 			t.Fatalf("behind a dead row: %+v, want 1 parked pending row", s)
 		}
 	}
-	if got := testutil.ToFloat64(gauge(t, reg, "authevents_outbox_dead_rows")); got != 2 {
+	if got := metrictest.Must(t, reg, "authevents_outbox_dead_rows"); got != 2 {
 		t.Errorf("dead rows metric = %v, want 2", got)
 	}
-	if got := testutil.ToFloat64(gauge(t, reg, "authevents_outbox_parked_rows")); got != 1 {
+	if got := metrictest.Must(t, reg, "authevents_outbox_parked_rows"); got != 1 {
 		t.Errorf("parked rows metric = %v, want 1", got)
 	}
 	if got := natstest.Collect(t, e.js, e.names.Stream, 2, 300*time.Millisecond); len(got) != 1 {
@@ -383,22 +364,6 @@ func TestPoisonRowsDoNotBlock(t *testing.T) {
 	}
 }
 
-func gauge(t *testing.T, reg *prometheus.Registry, name string) prometheus.Collector {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
-			v := mf.GetMetric()[0].GetGauge().GetValue()
-			return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "x"}, func() float64 { return v })
-		}
-	}
-	t.Fatalf("metric %s not found", name)
-	return nil
-}
-
 // TestBrokerDown stops a private nats-server while rows are produced: they
 // accumulate (no attempt is charged), the lag metric rises, and the relay
 // drains everything once the server is back.
@@ -423,8 +388,8 @@ func TestBrokerDown(t *testing.T) {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		lag := testutil.ToFloat64(gauge(t, reg, "authevents_outbox_oldest_unsent_age_seconds"))
-		backlog := testutil.ToFloat64(gauge(t, reg, "authevents_outbox_backlog"))
+		lag := metrictest.Must(t, reg, "authevents_outbox_oldest_unsent_age_seconds")
+		backlog := metrictest.Must(t, reg, "authevents_outbox_backlog")
 		if backlog == 20 && lag > 0.2 {
 			break
 		}
@@ -504,11 +469,11 @@ func TestIdleRelayStaysIdle(t *testing.T) {
 	}
 	// Let the idle backoff reach PollInterval (10ms doubling: under 2 s).
 	time.Sleep(2500 * time.Millisecond)
-	before := batches(t, reg)
+	before := metrictest.Must(t, reg, "authevents_relay_batch_size")
 	xactBefore := commits(t, e.pool)
 	const window = 3 * time.Second
 	time.Sleep(window)
-	perSec := (batches(t, reg) - before) / window.Seconds()
+	perSec := (metrictest.Must(t, reg, "authevents_relay_batch_size") - before) / window.Seconds()
 	xactPerSec := float64(commits(t, e.pool)-xactBefore) / window.Seconds()
 	t.Logf("idle: %.1f batches/s, %.1f transactions/s", perSec, xactPerSec)
 	if perSec >= 5 {
@@ -517,22 +482,6 @@ func TestIdleRelayStaysIdle(t *testing.T) {
 	if xactPerSec >= 5+1 { // +1: this test's own two stats queries
 		t.Errorf("idle relay ran %.1f database transactions per second, want < 5", xactPerSec)
 	}
-}
-
-// batches is the number of batches the relay has run.
-func batches(t *testing.T, reg *prometheus.Registry) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == "authevents_relay_batch_size" {
-			return float64(mf.GetMetric()[0].GetHistogram().GetSampleCount())
-		}
-	}
-	t.Fatal("authevents_relay_batch_size not found")
-	return 0
 }
 
 // commits is the test database's committed transaction count. Backends
@@ -597,7 +546,7 @@ func TestJetStreamOutageCostsNoAttempt(t *testing.T) {
 			t.Fatalf("during the outage: max attempts %d, dead rows %d; an unavailable broker must cost nothing", attempts, dead)
 		}
 	}
-	if got := testutil.ToFloat64(gauge(t, reg, "authevents_relay_jetstream_available")); got != 0 {
+	if got := metrictest.Must(t, reg, "authevents_relay_jetstream_available"); got != 0 {
 		t.Errorf("authevents_relay_jetstream_available = %v during the outage, want 0", got)
 	}
 
@@ -644,7 +593,7 @@ func TestDeletedStreamIsReprovisioned(t *testing.T) {
 		t.Fatalf("after the stream was deleted: %d messages, want 5", len(msgs))
 	}
 	assertKeyOrder(t, msgs)
-	if got := counter(t, reg, "authevents_relay_stream_provisioned_total", "reason", "missing"); got < 1 {
+	if got := metrictest.Must(t, reg, "authevents_relay_stream_provisioned_total", "reason", "missing"); got < 1 {
 		t.Errorf("stream re-provisioning not counted")
 	}
 	var attempts int
@@ -671,28 +620,6 @@ func assertKeyOrder(t *testing.T, msgs []jetstream.Msg) {
 		}
 		last[p.Key] = p.N
 	}
-}
-
-// counter returns the value of a counter with one label set to value.
-func counter(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == label && l.GetValue() == value {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
 }
 
 // start runs r until the test ends.
