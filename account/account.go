@@ -431,7 +431,7 @@ func (s *Service) newSession(user *authevents.User, c authevents.Client, now tim
 		ID: newID(), UserID: user.ID, ExpiresAt: now.Add(s.cfg.SessionMaxAge),
 		IP: c.IP, UserAgent: truncate(c.UserAgent, MaxUserAgentBytes),
 	}
-	refresh, id := token.NewRefresh(sess.ID, user.ID)
+	refresh, id := s.tokens.NewRefresh(sess.ID, user.ID)
 	s.nextRefresh(sess, id, now)
 	res, err := s.pair(sess, refresh, now)
 	if err != nil {

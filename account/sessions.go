@@ -58,7 +58,7 @@ func (s *Service) Refresh(ctx context.Context, raw string, c authevents.Client) 
 	}
 	// The common case in one round trip: lock, compare-and-set and the
 	// event, committed together.
-	child, childID := token.NewRefresh(v.SessionID, v.UserID)
+	child, childID := s.tokens.NewRefresh(v.SessionID, v.UserID)
 	sess, err := postgres.Rotate(ctx, s.pool, v.UserID, postgres.Rotation{
 		SessionID: v.SessionID, PresentedID: v.ID, NewID: childID,
 		IssuedAt: iat, ExpiresAt: iat.Add(s.cfg.RefreshTTL), IdleTimeout: s.cfg.IdleTimeout,
@@ -116,7 +116,7 @@ func (s *Service) presentedRefresh(raw string) (*token.Verified, error) {
 	if !token.IsOpaqueRefresh(raw) {
 		return s.tokens.Verify(raw, token.TypeRefresh)
 	}
-	r, err := token.ParseRefresh(raw)
+	r, err := s.tokens.VerifyRefresh(raw)
 	if err != nil {
 		return nil, err
 	}

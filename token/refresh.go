@@ -3,6 +3,8 @@ package token
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/ed25519"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -20,30 +22,81 @@ const RefreshPrefix = "rt_"
 // bits from crypto/rand).
 const refreshSecretBytes = 32
 
-// Refresh is an opaque refresh token: the ids of its session and user
-// (not secret, not signed) and a 256-bit secret. Only RefreshID(secret),
-// a hash, is ever stored.
+// refreshMACBytes is the size of the tag that authenticates a refresh
+// token as one this service issued (HMAC-SHA256, truncated to 128 bits).
+const refreshMACBytes = 16
+
+// refreshBytes is the decoded size: session id, user id, secret, tag.
+const refreshBytes = 16 + 16 + refreshSecretBytes + refreshMACBytes
+
+// Refresh is an opaque refresh token: the ids of its session and user (not
+// secret), a 256-bit secret, and a tag by a key of this service over all
+// three. Only ID(), a hash of the secret, is ever stored.
+//
+// The tag is what makes reuse detection safe: a token that is neither the
+// session's current one nor its parent is judged a replay of a rotated
+// token, which revokes the session. Without the tag anyone who knows a
+// session's ids (they are in every access token, and in events) could
+// make up such a token and end someone else's session.
 type Refresh struct {
 	SessionID uuid.UUID
 	UserID    uuid.UUID
 	secret    []byte
+	mac       []byte
 }
 
-// NewRefresh makes a refresh token for the session with a fresh secret
-// and returns it with its id (the hash the database stores).
-func NewRefresh(sessionID, userID uuid.UUID) (raw string, id uuid.UUID) {
+// refreshMACKey derives the key that tags refresh tokens from a signing
+// key's seed, so no further secret needs configuring: the signing key is
+// the one secret the API holds.
+func refreshMACKey(signing ed25519.PrivateKey) []byte {
+	h := hmac.New(sha256.New, signing.Seed())
+	h.Write([]byte("authevents refresh-token tag v1"))
+	return h.Sum(nil)
+}
+
+func (r Refresh) tag(key []byte) []byte {
+	h := hmac.New(sha256.New, key)
+	h.Write(r.SessionID[:])
+	h.Write(r.UserID[:])
+	h.Write(r.secret)
+	return h.Sum(nil)[:refreshMACBytes]
+}
+
+// NewRefresh makes a refresh token for the session with a fresh secret,
+// tagged with the current signing key, and returns it with its id (the
+// hash the database stores).
+func (m *Manager) NewRefresh(sessionID, userID uuid.UUID) (raw string, id uuid.UUID) {
 	r := Refresh{SessionID: sessionID, UserID: userID, secret: make([]byte, refreshSecretBytes)}
 	rand.Read(r.secret)
+	r.mac = r.tag(m.refreshKeys[0])
 	return r.String(), r.ID()
 }
 
+// VerifyRefresh decodes an opaque refresh token and checks, in constant
+// time, that this service issued it (its tag, under the current signing
+// key or a previous private one). Whether it is the session's current
+// token is the database's compare-and-set on ID().
+func (m *Manager) VerifyRefresh(raw string) (Refresh, error) {
+	r, err := ParseRefresh(raw)
+	if err != nil {
+		return Refresh{}, err
+	}
+	for _, k := range m.refreshKeys {
+		if hmac.Equal(r.mac, r.tag(k)) {
+			return r, nil
+		}
+	}
+	return Refresh{}, fmt.Errorf("%w: refresh token not issued by this service", ErrInvalid)
+}
+
 // String is the token as handed to the client:
-// "rt_" + base64url(session id ‖ user id ‖ secret).
+// "rt_" + base64url(session id ‖ user id ‖ secret ‖ tag).
 func (r Refresh) String() string {
-	b := make([]byte, 0, 32+len(r.secret))
+	b := make([]byte, 0, refreshBytes)
 	b = append(b, r.SessionID[:]...)
 	b = append(b, r.UserID[:]...)
 	b = append(b, r.secret...)
+	b = append(b, r.mac...)
 	return RefreshPrefix + base64.RawURLEncoding.EncodeToString(b)
 }
 
@@ -61,19 +114,18 @@ func (r Refresh) ID() uuid.UUID {
 // opposed to a legacy JWT refresh token).
 func IsOpaqueRefresh(raw string) bool { return strings.HasPrefix(raw, RefreshPrefix) }
 
-// ParseRefresh decodes an opaque refresh token. It checks only the
-// format: whether the token is the session's current one is the
-// database's compare-and-set on ID().
+// ParseRefresh decodes an opaque refresh token's format only, without
+// checking its tag (tests, tools); the API uses Manager.VerifyRefresh.
 func ParseRefresh(raw string) (Refresh, error) {
 	enc, ok := strings.CutPrefix(raw, RefreshPrefix)
 	if !ok {
 		return Refresh{}, fmt.Errorf("%w: not an opaque refresh token", ErrInvalid)
 	}
 	b, err := base64.RawURLEncoding.DecodeString(enc)
-	if err != nil || len(b) != 32+refreshSecretBytes {
+	if err != nil || len(b) != refreshBytes {
 		return Refresh{}, fmt.Errorf("%w: malformed refresh token", ErrInvalid)
 	}
-	r := Refresh{secret: b[32:]}
+	r := Refresh{secret: b[32 : 32+refreshSecretBytes], mac: b[32+refreshSecretBytes:]}
 	copy(r.SessionID[:], b[:16])
 	copy(r.UserID[:], b[16:32])
 	if r.SessionID == uuid.Nil || r.UserID == uuid.Nil {

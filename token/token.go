@@ -55,6 +55,9 @@ type Manager struct {
 	keys    map[string]ed25519.PublicKey
 	order   []Key
 	parser  *jwt.Parser
+	// refreshKeys tag opaque refresh tokens: the current signing key's
+	// first, then those of previous private keys (AcceptRefreshFrom).
+	refreshKeys [][]byte
 }
 
 // NewManager returns a Manager that signs with signing and also accepts
@@ -69,7 +72,8 @@ func NewManager(cfg Config, signing ed25519.PrivateKey, previous ...ed25519.Publ
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	m := &Manager{cfg: cfg, signing: signing, keys: map[string]ed25519.PublicKey{}}
+	m := &Manager{cfg: cfg, signing: signing, keys: map[string]ed25519.PublicKey{},
+		refreshKeys: [][]byte{refreshMACKey(signing)}}
 	pub := signing.Public().(ed25519.PublicKey)
 	m.kid = KeyID(pub)
 	for _, k := range append([]ed25519.PublicKey{pub}, previous...) {
@@ -91,6 +95,16 @@ func NewManager(cfg Config, signing ed25519.PrivateKey, previous ...ed25519.Publ
 		jwt.WithStrictDecoding(),
 	)
 	return m, nil
+}
+
+// AcceptRefreshFrom keeps accepting the refresh tokens tagged under a
+// previous signing key (given as its private key) after a key rotation.
+// A previous key given as a public key keeps access tokens verifiable, but
+// its refresh tokens are refused: their holders log in again.
+func (m *Manager) AcceptRefreshFrom(previous ed25519.PrivateKey) {
+	if len(previous) == ed25519.PrivateKeySize {
+		m.refreshKeys = append(m.refreshKeys, refreshMACKey(previous))
+	}
 }
 
 // KeyID returns the kid of the signing key.

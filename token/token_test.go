@@ -263,3 +263,37 @@ func TestAccessHeaderType(t *testing.T) {
 		t.Error("an access token with header typ foo verified")
 	}
 }
+
+// TestRefreshTokensAreTagged: only refresh tokens this service issued
+// verify; a made-up one (right ids, any secret and tag) does not, so it
+// can never pass for a replayed rotated token. After a key rotation the
+// previous key's tokens verify when it is given as a private key.
+func TestRefreshTokensAreTagged(t *testing.T) {
+	cfg := Config{Issuer: "i", Audience: "a"}
+	_, k1, _ := ed25519.GenerateKey(nil)
+	_, k2, _ := ed25519.GenerateKey(nil)
+	m1, _ := NewManager(cfg, k1)
+	sid, uid := uuid.New(), uuid.New()
+	raw, id := m1.NewRefresh(sid, uid)
+	r, err := m1.VerifyRefresh(raw)
+	if err != nil || r.SessionID != sid || r.UserID != uid || r.ID() != id {
+		t.Fatalf("VerifyRefresh(issued) = %+v, %v", r, err)
+	}
+	b, _ := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(raw, RefreshPrefix))
+	for _, i := range []int{40, len(b) - 1} { // a secret byte, a tag byte
+		forged := append([]byte{}, b...)
+		forged[i] ^= 1
+		if _, err := m1.VerifyRefresh(RefreshPrefix + base64.RawURLEncoding.EncodeToString(forged)); !errors.Is(err, ErrInvalid) {
+			t.Errorf("byte %d flipped: VerifyRefresh = %v, want ErrInvalid", i, err)
+		}
+	}
+	rotatedPublic, _ := NewManager(cfg, k2, k1.Public().(ed25519.PublicKey))
+	if _, err := rotatedPublic.VerifyRefresh(raw); !errors.Is(err, ErrInvalid) {
+		t.Errorf("after rotation with the old key as public key: %v, want ErrInvalid", err)
+	}
+	rotated, _ := NewManager(cfg, k2, k1.Public().(ed25519.PublicKey))
+	rotated.AcceptRefreshFrom(k1)
+	if _, err := rotated.VerifyRefresh(raw); err != nil {
+		t.Errorf("after rotation with the old key as private key: %v", err)
+	}
+}

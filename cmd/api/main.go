@@ -55,13 +55,16 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer) error
 	log := logging.New(stdout, cfg.LogLevel).With("service", cfg.ServiceName)
 	version := buildinfo.Version()
 
-	signing, previous, err := loadKeys(cfg, log)
+	signing, previous, previousPrivate, err := loadKeys(cfg, log)
 	if err != nil {
 		return err
 	}
 	tokens, err := token.NewManager(token.Config{Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, Leeway: cfg.JWTLeeway}, signing, previous...)
 	if err != nil {
 		return err
+	}
+	for _, k := range previousPrivate {
+		tokens.AcceptRefreshFrom(k)
 	}
 
 	pool, err := postgres.Open(ctx, cfg.DatabaseURL, cfg.DBMaxConns, postgres.Session{AppName: "authevents-api",
@@ -169,33 +172,38 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer) error
 // loadKeys loads the signing key and the verify-only previous keys. In
 // development without a configured key it makes an ephemeral one (tokens
 // then die with the process); in production a key is required.
-func loadKeys(cfg Config, log *slog.Logger) (ed25519.PrivateKey, []ed25519.PublicKey, error) {
+func loadKeys(cfg Config, log *slog.Logger) (ed25519.PrivateKey, []ed25519.PublicKey, []ed25519.PrivateKey, error) {
 	var signing ed25519.PrivateKey
 	var err error
 	if cfg.JWTPrivateKeyFile == "" {
 		log.Warn("JWT_PRIVATE_KEY_FILE not set: using an ephemeral development key; tokens will not survive a restart")
 		_, signing, err = ed25519.GenerateKey(nil)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	} else if signing, err = token.LoadPrivateKeyFile(cfg.JWTPrivateKeyFile); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, nil, fmt.Errorf("JWT_PRIVATE_KEY_FILE %s does not exist (make one with `authctl keygen %s`)", cfg.JWTPrivateKeyFile, cfg.JWTPrivateKeyFile)
+			return nil, nil, nil, fmt.Errorf("JWT_PRIVATE_KEY_FILE %s does not exist (make one with `authctl keygen %s`)", cfg.JWTPrivateKeyFile, cfg.JWTPrivateKeyFile)
 		}
-		return nil, nil, fmt.Errorf("JWT_PRIVATE_KEY_FILE: %w", err)
+		return nil, nil, nil, fmt.Errorf("JWT_PRIVATE_KEY_FILE: %w", err)
 	}
 	var previous []ed25519.PublicKey
+	var previousPrivate []ed25519.PrivateKey
 	for _, f := range cfg.JWTPreviousKeyFiles {
 		if f = strings.TrimSpace(f); f == "" {
 			continue
 		}
 		k, err := token.LoadPublicKeyFile(f)
 		if err != nil {
-			return nil, nil, fmt.Errorf("JWT_PREVIOUS_KEY_FILES: %w", err)
+			return nil, nil, nil, fmt.Errorf("JWT_PREVIOUS_KEY_FILES: %w", err)
 		}
 		previous = append(previous, k)
+		// A private key also keeps the refresh tokens it tagged valid.
+		if priv, err := token.LoadPrivateKeyFile(f); err == nil {
+			previousPrivate = append(previousPrivate, priv)
+		}
 	}
-	return signing, previous, nil
+	return signing, previous, previousPrivate, nil
 }
 
 // redisLogger routes go-redis's internal messages (dial failures, pool

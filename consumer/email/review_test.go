@@ -1,0 +1,67 @@
+package email_test
+
+import (
+	"context"
+	"encoding/json"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/wneessen/go-mail"
+
+	"github.com/authevents/authevents"
+	"github.com/authevents/authevents/consumer"
+	"github.com/authevents/authevents/consumer/email"
+	"github.com/authevents/authevents/db/postgres/pgtest"
+)
+
+// slowSender succeeds, but only just before the handler's deadline (an
+// SMTP server slow to answer the final "250 OK").
+type slowSender struct {
+	sent   atomic.Int32
+	margin time.Duration
+}
+
+func (s *slowSender) Send(ctx context.Context, id string, m *mail.Msg) error {
+	if dl, ok := ctx.Deadline(); ok && s.sent.Load() == 0 {
+		time.Sleep(time.Until(dl) - s.margin)
+	}
+	s.sent.Add(1)
+	return nil
+}
+
+// Review (issue 8): the handler records the send (Once) and releases the
+// lease with the handler's own ctx. A send that succeeds just before the
+// deadline leaves the record no time: Handle fails, the event is retried,
+// and the retry (this replica or another one, once the lease expired)
+// finds the event unprocessed and sends the email a second time.
+func TestReviewSendNearDeadlineIsSentTwice(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.New(t)
+	twice := 0
+	for _, margin := range []time.Duration{time.Millisecond} {
+		s := &slowSender{margin: margin}
+		h := email.New(pool, s, "authevents <no-reply@authevents.test>")
+		data, _ := json.Marshal(authevents.UserRegistered{UserID: uuid.NewString(), Email: "ada@example.com", Name: "Ada"})
+		ev := &consumer.Event{CloudEvent: authevents.CloudEvent{SpecVersion: "1.0", ID: uuid.NewString(), Source: "test",
+			Type: authevents.EventUserRegistered, Data: data, DataContentType: "application/json"}}
+		for attempt := 1; attempt <= 2; attempt++ {
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			err := h.Handle(ctx, ev)
+			cancel()
+			t.Logf("attempt %d: err %v", attempt, err)
+			if err == nil {
+				break
+			}
+			time.Sleep(6 * time.Second) // the lease (deadline + 5 s) expires; the consumer retries after its backoff
+		}
+		t.Logf("send %s before the deadline: sent %d times", margin, s.sent.Load())
+		if s.sent.Load() > 1 {
+			twice++
+		}
+	}
+	if twice > 0 {
+		t.Errorf("%d welcome email(s) sent twice for one event", twice)
+	}
+}
