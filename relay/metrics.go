@@ -54,7 +54,7 @@ func newMetrics(reg prometheus.Registerer, pool *pgxpool.Pool, log *slog.Logger)
 	})
 	m.provisioned = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "authevents_relay_stream_provisioned_total",
-		Help: "Stream create-or-update calls that succeeded, by reason: start, or missing (the stream disappeared under a running relay).",
+		Help: "Stream create-or-update calls that succeeded, by reason: start, missing (the stream disappeared under a running relay) or changed (it no longer bound the relay's subjects).",
 	}, []string{"reason"})
 	m.jsAvailable.Set(1)
 	reg.MustRegister(m.published, m.latency, m.duplicates, m.batchSize, m.up, m.jsAvailable, m.provisioned,

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -134,13 +135,22 @@ func (r *Relay) checkStream(ctx context.Context) {
 	}
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	_, err := r.js.Stream(sctx, r.cfg.Stream.Name)
+	st, err := r.js.Stream(sctx, r.cfg.Stream.Name)
 	switch {
 	case errors.Is(err, jetstream.ErrStreamNotFound):
 		r.log.Warn("stream is missing; provisioning it again", "stream", r.cfg.Stream.Name)
 		r.provisionMu.Lock()
 		defer r.provisionMu.Unlock()
 		r.provision(ctx, "missing")
+	case err == nil && !coversAll(st.CachedInfo().Config.Subjects, r.cfg.Stream.Subjects):
+		// The stream is there but no longer binds the relay's subjects
+		// (updated by hand or by another deployment): every publish gets
+		// "no responders" until it is put back.
+		r.log.Warn("stream does not bind the relay's subjects; provisioning it again", "stream", r.cfg.Stream.Name,
+			"has", st.CachedInfo().Config.Subjects, "want", r.cfg.Stream.Subjects)
+		r.provisionMu.Lock()
+		defer r.provisionMu.Unlock()
+		r.provision(ctx, "changed")
 	case err != nil:
 		if r.unavailableLog.allow() {
 			r.log.Warn("JetStream unavailable; rows wait pending", "stream", r.cfg.Stream.Name, "err", err)
@@ -500,19 +510,23 @@ const (
 
 // classify tells a refusal of the message itself, which costs the row an
 // attempt, from unavailability on the broker's side, which never does.
-//   - A JetStream API error with a 4xx code other than 404 is about the
-//     message (too large, header too large, bad TTL); 404 (stream not
-//     found), 503 (insufficient resources, no leader, JetStream off) and
-//     5xx are the broker's.
+//   - A JetStream API error is about the message only for the codes that
+//     say so (messageRefusals: too large, header too large, bad TTL). Every
+//     other one is the broker's: stream not found, insufficient resources,
+//     no leader, an overloaded ingest queue (429), account limits, a
+//     sealed stream, a message id still in process. An unknown code costs
+//     nothing either: a row is never lost to an error we cannot read; it
+//     waits, with the batch's backoff, as in an outage.
 //   - "No responders" means no stream took the subject: with a configured
-//     stream, a subject it binds means JetStream or the stream is down; a
+//     stream, a subject it binds means JetStream or the stream is down (or
+//     the stream binds other subjects now: checkStream repairs it); a
 //     subject it does not bind can never be stored (a refusal).
 //   - Too large for the server, invalid subject or message: refusals.
 func (r *Relay) classify(subject string, err error) failure {
 	var apiErr *jetstream.APIError
 	switch {
 	case errors.As(err, &apiErr):
-		if apiErr.Code >= 400 && apiErr.Code < 500 && apiErr.Code != 404 && apiErr.Code != 408 {
+		if messageRefusals[apiErr.ErrorCode] {
 			return refusedMessage
 		}
 		return brokerUnavailable
@@ -528,6 +542,26 @@ func (r *Relay) classify(subject string, err error) failure {
 	return connectionFailure
 }
 
+// messageRefusals are the JetStream error codes of a publish that refuse
+// the message itself: sending it again can never succeed.
+var messageRefusals = map[jetstream.ErrorCode]bool{
+	jetstream.JSErrCodeStreamMessageExceedsMaximum: true, // 10054: message size exceeds the stream's maximum
+	10097: true, // JSStreamHeaderExceedsMaximumErr: header size exceeds the maximum
+	10165: true, // JSMessageTTLInvalidErr: invalid per-message TTL
+	10166: true, // JSMessageTTLDisabledErr: per-message TTL on a stream without it
+}
+
+// coversAll reports whether the stream's subject filters include every
+// subject filter the relay was configured with.
+func coversAll(have, want []string) bool {
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			return false
+		}
+	}
+	return true
+}
+
 // bindsAny reports whether subject matches one of the stream's subject
 // filters (NATS wildcards: * one token, > the rest).
 func bindsAny(filters []string, subject string) bool {
@@ -541,6 +575,13 @@ func bindsAny(filters []string, subject string) bool {
 
 func matchSubject(filter, subject string) bool {
 	ft, st := strings.Split(filter, "."), strings.Split(subject, ".")
+	for _, tok := range st {
+		// A subject with an empty token ("a..b", "a.b.") is no subject at
+		// all: no stream can bind it, whatever its filter says.
+		if tok == "" {
+			return false
+		}
+	}
 	for i, f := range ft {
 		if f == ">" {
 			return len(st) > i
