@@ -84,9 +84,6 @@ type Hasher struct {
 	// them.
 	depth   int64
 	waiting atomic.Int64
-	// work, when set, runs every hash on one of the hasher's own threads
-	// of lowered scheduling priority (WithLowPriority).
-	work chan func()
 }
 
 // HasherOption configures a Hasher.
@@ -101,19 +98,6 @@ func WithQueueDepth(n int) HasherOption {
 			h.depth = int64(n)
 		}
 	}
-}
-
-// WithLowPriority runs the hashes on dedicated OS threads (one per slot)
-// whose scheduling priority is lowered (nice 10 on Linux). Hashing still
-// takes every idle cycle, but when a request that is not hashing (a
-// refresh, /readyz) needs a core, the kernel gives it that core first: a
-// flood of logins no longer starves the users already signed in. The
-// caller must leave the Go scheduler processors for that other work
-// (GOMAXPROCS = cores + concurrency; see cmd/api), or the hashing threads
-// would hold every processor and the kernel would have nothing to favour.
-// Close stops the threads.
-func WithLowPriority() HasherOption {
-	return func(h *Hasher) { h.work = make(chan func()) }
 }
 
 // DefaultQueueFactor sets the default queue depth per hashing slot: at
@@ -141,19 +125,6 @@ func NewHasher(p Params, concurrency int, observe Observer, opts ...HasherOption
 	for _, o := range opts {
 		o(h)
 	}
-	if h.work != nil {
-		for range concurrency {
-			go func() {
-				// Never unlocked: the thread carries the lowered priority
-				// and ends with this goroutine, never serving other work.
-				runtime.LockOSThread()
-				lowerThreadPriority()
-				for f := range h.work {
-					f()
-				}
-			}()
-		}
-	}
 	// The dummy hash has the same cost as a real one, so checking a
 	// password for an unknown email takes as long as for a known one.
 	salt := make([]byte, p.SaltLength)
@@ -162,28 +133,9 @@ func NewHasher(p Params, concurrency int, observe Observer, opts ...HasherOption
 	return h, nil
 }
 
-// Close stops the hashing threads of WithLowPriority; the Hasher must not
-// be used afterwards.
-func (h *Hasher) Close() {
-	if h.work != nil {
-		close(h.work)
-	}
-}
-
-// key computes an argon2id key, on a hashing thread when there are any.
-// The caller holds a slot, so a thread is free.
+// key computes an argon2id key.
 func (h *Hasher) key(password, salt []byte, p Params, keyLen uint32) []byte {
-	if h.work == nil {
-		return argon2.IDKey(password, salt, p.Iterations, p.Memory, p.Parallelism, keyLen)
-	}
-	var key []byte
-	done := make(chan struct{})
-	h.work <- func() {
-		defer close(done)
-		key = argon2.IDKey(password, salt, p.Iterations, p.Memory, p.Parallelism, keyLen)
-	}
-	<-done
-	return key
+	return argon2.IDKey(password, salt, p.Iterations, p.Memory, p.Parallelism, keyLen)
 }
 
 // Queued returns how many hashes are waiting for a slot.

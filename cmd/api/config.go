@@ -56,9 +56,9 @@ type Config struct {
 	// HashQueueDepth bounds the hashes waiting for a slot; 0 means
 	// password.DefaultQueueFactor × HASH_CONCURRENCY.
 	HashQueueDepth int `env:"HASH_QUEUE_DEPTH" envDefault:"0"`
-	// HashPriority "low" runs hashes on threads of lowered priority with
-	// processors left for other requests (password.WithLowPriority), so a
-	// login flood cannot starve refresh and /readyz; "normal" does not.
+	// HashPriority "low" gives the Go scheduler one processor per hashing
+	// slot beyond the cores (see processors), so a login flood cannot
+	// starve refresh and /readyz; "normal" does not.
 	HashPriority string `env:"HASH_PRIORITY" envDefault:"low"`
 
 	DBMaxConns      int32         `env:"DB_MAX_CONNS" envDefault:"10"`

@@ -89,27 +89,18 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer) error
 
 	reg := ops.NewRegistry()
 	metrics := api.NewMetrics(reg)
-	hashOpts := []password.HasherOption{password.WithQueueDepth(cfg.HashQueueDepth)}
 	hashSlots := cfg.HashConcurrency
 	if hashSlots <= 0 {
 		hashSlots = runtime.GOMAXPROCS(0)
 	}
-	if cfg.HashPriority == "low" {
-		// Hashing threads run at lowered priority, each holding a Go
-		// processor while it hashes: add one processor per slot so that
-		// as many as there are cores remain for everything else, and the
-		// kernel, not the Go scheduler's 10 ms slices, decides who runs.
-		hashOpts = append(hashOpts, password.WithLowPriority())
-		runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + hashSlots)
-	}
+	runtime.GOMAXPROCS(processors(cfg.HashPriority, runtime.GOMAXPROCS(0), hashSlots))
 	hasher, err := password.NewHasher(password.Params{
 		Memory: cfg.Argon2Memory, Iterations: cfg.Argon2Iterations, Parallelism: cfg.Argon2Parallelism,
 		SaltLength: 16, KeyLength: 32,
-	}, hashSlots, metrics.ObserveHash, hashOpts...)
+	}, hashSlots, metrics.ObserveHash, password.WithQueueDepth(cfg.HashQueueDepth))
 	if err != nil {
 		return fmt.Errorf("ARGON2_*: %w", err)
 	}
-	defer hasher.Close()
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "authevents_password_hash_queued",
 		Help: "Password hashes waiting for a slot (at most HASH_QUEUE_DEPTH; beyond it requests get 503).",
@@ -167,6 +158,19 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer) error
 	err = g.Wait()
 	log.Info("api stopped")
 	return err
+}
+
+// processors is the API's GOMAXPROCS. With HASH_PRIORITY=low it adds one
+// processor per hashing slot: hashes (at most slots at a time) then never
+// hold every Go processor, so a refresh or /readyz never waits behind
+// them for the Go scheduler's 10 ms time slices; the kernel shares the
+// cores among all runnable threads instead. A login flood thus delays
+// signed-in users by a few milliseconds, not by tens.
+func processors(priority string, procs, slots int) int {
+	if priority == "low" {
+		return procs + slots
+	}
+	return procs
 }
 
 // loadKeys loads the signing key and the verify-only previous keys. In

@@ -240,3 +240,18 @@ func metricsText(t *testing.T, opsURL string) string {
 	b, _ := io.ReadAll(res.Body)
 	return string(b)
 }
+
+// TestProcessorsLeaveRoomBesideHashing: with HASH_PRIORITY=low the API
+// keeps as many Go processors as cores free of hashing.
+func TestProcessorsLeaveRoomBesideHashing(t *testing.T) {
+	for _, tc := range []struct {
+		priority           string
+		procs, slots, want int
+	}{
+		{"low", 2, 2, 4}, {"low", 8, 3, 11}, {"normal", 2, 2, 2},
+	} {
+		if got := processors(tc.priority, tc.procs, tc.slots); got != tc.want {
+			t.Errorf("processors(%q, %d, %d) = %d, want %d", tc.priority, tc.procs, tc.slots, got, tc.want)
+		}
+	}
+}
