@@ -86,7 +86,9 @@ func (h *Handler) Handle(ctx context.Context, ev *consumer.Event) error {
 	// unprocessed just before the holder records it and releases.
 	ttl := time.Minute
 	if dl, ok := ctx.Deadline(); ok {
-		ttl = time.Until(dl) + 5*time.Second // the send cannot outlive the handler's deadline
+		// The send cannot outlive the handler's deadline, and recording it
+		// has recordTimeout more: the lease outlasts both.
+		ttl = time.Until(dl) + recordTimeout + 5*time.Second
 	}
 	claimed, err := consumer.Claim(ctx, h.pool, Durable, id, h.owner, ttl)
 	if err != nil {
@@ -108,13 +110,21 @@ func (h *Handler) Handle(ctx context.Context, ev *consumer.Event) error {
 		h.release(ctx, id)
 		return fmt.Errorf("send welcome email: %w", err)
 	}
-	return postgres.WithTx(ctx, h.pool, func(tx pgx.Tx) error {
-		if _, err := consumer.Once(ctx, tx, Durable, id); err != nil {
+	// The mail is out: record it whatever is left of the handler's
+	// deadline. On a send that ended just before the deadline, recording
+	// on ctx failed, and the retry sent the mail again.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	return postgres.WithTx(rctx, h.pool, func(tx pgx.Tx) error {
+		if _, err := consumer.Once(rctx, tx, Durable, id); err != nil {
 			return err
 		}
-		return consumer.Release(ctx, tx, Durable, id, h.owner)
+		return consumer.Release(rctx, tx, Durable, id, h.owner)
 	})
 }
+
+// recordTimeout bounds recording a sent mail, a deadline of its own.
+const recordTimeout = 5 * time.Second
 
 // release gives the lease up after a failure, so a retry need not wait for
 // it to expire; it has its own deadline, since ctx may be the one that ran out.
