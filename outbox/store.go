@@ -223,12 +223,14 @@ type Stats struct {
 	Parked int64 `json:"parked"`
 }
 
-// ExactBacklogLimit is how far ReadStats counts pending rows one by one.
-// Beyond it the backlog is the span of pending seq values, read from the
-// two ends of an index: an upper bound, exact while the backlog is one
-// contiguous run of rows, which is its shape when the relay falls behind
-// (it drains in seq order). Counting 1,000,000 rows at every scrape would
-// take longer than a scrape may.
+// ExactBacklogLimit is how far ReadStats counts pending rows one by one;
+// counting a million at every scrape would take longer than a scrape may.
+// Beyond it the backlog is estimated from index lookups: the rows that
+// linger at the front for their own reasons are counted exactly (parked
+// behind a dead row, waiting to retry a refusal), and the rest, the run
+// the relay is working through, is taken as the span of its seq values:
+// an upper bound, exact while that run is contiguous, above the truth by
+// the rows already published out of seq order (other lanes, other keys).
 const ExactBacklogLimit = 10_000
 
 // ReadStats reads backlog, outbox lag, dead and parked rows in one
@@ -238,25 +240,39 @@ func ReadStats(ctx context.Context, q interface {
 	QueryRow(context.Context, string, ...any) pgx.Row
 }) (Stats, error) {
 	var s Stats
-	var counted, span int64
+	var counted, lingering int64
+	var maxSeq, runStart *int64
 	var age float64
 	err := q.QueryRow(ctx, `
+		WITH heads AS MATERIALIZED ( -- the first dead row of each key: it parks the key's later rows
+		     SELECT ordering_key, min(seq) AS seq FROM outbox
+		      WHERE state = 'dead' AND ordering_key <> '' GROUP BY ordering_key),
+		run AS MATERIALIZED ( -- where the run the relay is working through starts
+		     SELECT o.seq AS start FROM outbox o
+		      WHERE o.state = 'pending' AND o.attempts = 0
+		        AND NOT EXISTS (SELECT 1 FROM heads d WHERE d.ordering_key = o.ordering_key AND d.seq < o.seq)
+		      ORDER BY o.seq LIMIT 1)
 		SELECT (SELECT count(*) FROM (SELECT FROM outbox WHERE state = 'pending' LIMIT $1) c),
-		       COALESCE((SELECT max(seq) FROM outbox WHERE state = 'pending')
-		              - (SELECT min(seq) FROM outbox WHERE state = 'pending') + 1, 0),
+		       (SELECT max(seq) FROM outbox WHERE state = 'pending'),
+		       (SELECT start FROM run),
+		       -- rows lingering before the run: parked, or waiting to retry a refusal
+		       (SELECT count(*) FROM outbox o
+		         WHERE o.state = 'pending' AND o.seq < COALESCE((SELECT start FROM run), 9223372036854775807)
+		           AND (o.attempts > 0 OR EXISTS (SELECT 1 FROM heads d WHERE d.ordering_key = o.ordering_key AND d.seq < o.seq))),
 		       COALESCE(EXTRACT(EPOCH FROM now() - (SELECT min(created_at) FROM outbox WHERE state = 'pending')), 0),
 		       (SELECT count(*) FROM outbox WHERE state = 'dead'),
-		       (SELECT count(*)
-		          FROM (SELECT ordering_key, min(seq) AS seq FROM outbox
-		                 WHERE state = 'dead' AND ordering_key <> '' GROUP BY ordering_key) d
-		          JOIN outbox p ON p.ordering_key = d.ordering_key AND p.seq > d.seq AND p.state = 'pending')`,
-		ExactBacklogLimit+1).Scan(&counted, &span, &age, &s.Dead, &s.Parked)
+		       (SELECT count(*) FROM heads d JOIN outbox p ON p.ordering_key = d.ordering_key AND p.seq > d.seq AND p.state = 'pending')`,
+		ExactBacklogLimit+1).Scan(&counted, &maxSeq, &runStart, &lingering, &age, &s.Dead, &s.Parked)
 	if err != nil {
 		return s, fmt.Errorf("outbox stats: %w", err)
 	}
 	s.Backlog = counted
 	if counted > ExactBacklogLimit {
-		s.Backlog = span
+		s.Backlog = lingering
+		if runStart != nil && maxSeq != nil {
+			s.Backlog += *maxSeq - *runStart + 1
+		}
+		s.Backlog = max(s.Backlog, ExactBacklogLimit+1)
 	}
 	s.OldestUnsentSecs = max(age, 0)
 	return s, nil
