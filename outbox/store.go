@@ -225,12 +225,12 @@ type Stats struct {
 
 // ExactBacklogLimit is how far ReadStats counts pending rows one by one;
 // counting a million at every scrape would take longer than a scrape may.
-// Beyond it the backlog is estimated from index lookups: the rows that
-// linger at the front for their own reasons are counted exactly (parked
-// behind a dead row, waiting to retry a refusal), and the rest, the run
-// the relay is working through, is taken as the span of its seq values:
-// an upper bound, exact while that run is contiguous, above the truth by
-// the rows already published out of seq order (other lanes, other keys).
+// Beyond it the backlog is PostgreSQL's own count of live rows in the
+// table (pg_stat_user_tables.n_live_tup, kept up to date by every insert
+// and delete, at most seconds behind) less the dead rows, counted: the
+// table holds only pending and dead rows. Unlike any estimate from seq
+// values it does not care where the rows are (a row parked or retrying
+// since long ago, rows published out of order by other lanes).
 const ExactBacklogLimit = 10_000
 
 // ReadStats reads backlog, outbox lag, dead and parked rows in one
@@ -240,39 +240,25 @@ func ReadStats(ctx context.Context, q interface {
 	QueryRow(context.Context, string, ...any) pgx.Row
 }) (Stats, error) {
 	var s Stats
-	var counted, lingering int64
-	var maxSeq, runStart *int64
+	var counted, live int64
 	var age float64
 	err := q.QueryRow(ctx, `
-		WITH heads AS MATERIALIZED ( -- the first dead row of each key: it parks the key's later rows
-		     SELECT ordering_key, min(seq) AS seq FROM outbox
-		      WHERE state = 'dead' AND ordering_key <> '' GROUP BY ordering_key),
-		run AS MATERIALIZED ( -- where the run the relay is working through starts
-		     SELECT o.seq AS start FROM outbox o
-		      WHERE o.state = 'pending' AND o.attempts = 0
-		        AND NOT EXISTS (SELECT 1 FROM heads d WHERE d.ordering_key = o.ordering_key AND d.seq < o.seq)
-		      ORDER BY o.seq LIMIT 1)
 		SELECT (SELECT count(*) FROM (SELECT FROM outbox WHERE state = 'pending' LIMIT $1) c),
-		       (SELECT max(seq) FROM outbox WHERE state = 'pending'),
-		       (SELECT start FROM run),
-		       -- rows lingering before the run: parked, or waiting to retry a refusal
-		       (SELECT count(*) FROM outbox o
-		         WHERE o.state = 'pending' AND o.seq < COALESCE((SELECT start FROM run), 9223372036854775807)
-		           AND (o.attempts > 0 OR EXISTS (SELECT 1 FROM heads d WHERE d.ordering_key = o.ordering_key AND d.seq < o.seq))),
+		       COALESCE((SELECT n_live_tup FROM pg_stat_user_tables WHERE relid = 'outbox'::regclass), 0),
 		       COALESCE(EXTRACT(EPOCH FROM now() - (SELECT min(created_at) FROM outbox WHERE state = 'pending')), 0),
 		       (SELECT count(*) FROM outbox WHERE state = 'dead'),
-		       (SELECT count(*) FROM heads d JOIN outbox p ON p.ordering_key = d.ordering_key AND p.seq > d.seq AND p.state = 'pending')`,
-		ExactBacklogLimit+1).Scan(&counted, &maxSeq, &runStart, &lingering, &age, &s.Dead, &s.Parked)
+		       (SELECT count(*)
+		          FROM (SELECT ordering_key, min(seq) AS seq FROM outbox
+		                 WHERE state = 'dead' AND ordering_key <> '' GROUP BY ordering_key) d
+		          JOIN LATERAL (SELECT FROM outbox p
+		                 WHERE p.ordering_key = d.ordering_key AND p.seq > d.seq AND p.state = 'pending') p ON true)`,
+		ExactBacklogLimit+1).Scan(&counted, &live, &age, &s.Dead, &s.Parked)
 	if err != nil {
 		return s, fmt.Errorf("outbox stats: %w", err)
 	}
 	s.Backlog = counted
 	if counted > ExactBacklogLimit {
-		s.Backlog = lingering
-		if runStart != nil && maxSeq != nil {
-			s.Backlog += *maxSeq - *runStart + 1
-		}
-		s.Backlog = max(s.Backlog, ExactBacklogLimit+1)
+		s.Backlog = max(live-s.Dead, ExactBacklogLimit+1)
 	}
 	s.OldestUnsentSecs = max(age, 0)
 	return s, nil

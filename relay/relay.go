@@ -125,6 +125,28 @@ func (r *Relay) provision(ctx context.Context, reason string) {
 	}
 }
 
+// provisionOnce tries once to put the stream back. A refusal (e.g. the
+// subjects now overlap another stream's) is logged and left to the next
+// failing batch, after its backoff: a worker never waits here for an
+// operator, and rows of subjects that are still bound keep flowing.
+func (r *Relay) provisionOnce(ctx context.Context, reason string) {
+	if !r.provisionMu.TryLock() {
+		return // another worker is at it
+	}
+	defer r.provisionMu.Unlock()
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := EnsureStream(sctx, r.js, r.cfg.Stream); err != nil {
+		if r.unavailableLog.allow() {
+			r.log.Error("stream cannot be provisioned; rows of its subjects wait pending", "stream", r.cfg.Stream.Name, "reason", reason, "err", err)
+		}
+		return
+	}
+	r.m.provisioned.WithLabelValues(reason).Inc()
+	r.m.jsAvailable.Set(1)
+	r.log.Info("stream ready", "stream", r.cfg.Stream.Name, "reason", reason)
+}
+
 // checkStream runs after publishes that JetStream did not answer for a
 // subject the stream binds: the stream is gone (provision it again), or
 // JetStream is unavailable (wait; the rows stay pending at no cost).
@@ -139,18 +161,14 @@ func (r *Relay) checkStream(ctx context.Context) {
 	switch {
 	case errors.Is(err, jetstream.ErrStreamNotFound):
 		r.log.Warn("stream is missing; provisioning it again", "stream", r.cfg.Stream.Name)
-		r.provisionMu.Lock()
-		defer r.provisionMu.Unlock()
-		r.provision(ctx, "missing")
+		r.provisionOnce(ctx, "missing")
 	case err == nil && !coversAll(st.CachedInfo().Config.Subjects, r.cfg.Stream.Subjects):
 		// The stream is there but no longer binds the relay's subjects
 		// (updated by hand or by another deployment): every publish gets
 		// "no responders" until it is put back.
 		r.log.Warn("stream does not bind the relay's subjects; provisioning it again", "stream", r.cfg.Stream.Name,
 			"has", st.CachedInfo().Config.Subjects, "want", r.cfg.Stream.Subjects)
-		r.provisionMu.Lock()
-		defer r.provisionMu.Unlock()
-		r.provision(ctx, "changed")
+		r.provisionOnce(ctx, "changed")
 	case err != nil:
 		if r.unavailableLog.allow() {
 			r.log.Warn("JetStream unavailable; rows wait pending", "stream", r.cfg.Stream.Name, "err", err)

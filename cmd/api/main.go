@@ -93,7 +93,7 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer) error
 	if hashSlots <= 0 {
 		hashSlots = runtime.GOMAXPROCS(0)
 	}
-	runtime.GOMAXPROCS(processors(cfg.HashPriority, runtime.GOMAXPROCS(0), hashSlots))
+	runtime.GOMAXPROCS(processors(cfg.HashPriority, runtime.GOMAXPROCS(0), hashSlots, int(cfg.Argon2Parallelism)))
 	hasher, err := password.NewHasher(password.Params{
 		Memory: cfg.Argon2Memory, Iterations: cfg.Argon2Iterations, Parallelism: cfg.Argon2Parallelism,
 		SaltLength: 16, KeyLength: 32,
@@ -161,14 +161,15 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer) error
 }
 
 // processors is the API's GOMAXPROCS. With HASH_PRIORITY=low it adds one
-// processor per hashing slot: hashes (at most slots at a time) then never
+// processor per goroutine hashing can run at once (slots × argon2
+// parallelism: argon2 runs one goroutine per lane): hashes then never
 // hold every Go processor, so a refresh or /readyz never waits behind
 // them for the Go scheduler's 10 ms time slices; the kernel shares the
 // cores among all runnable threads instead. A login flood thus delays
 // signed-in users by a few milliseconds, not by tens.
-func processors(priority string, procs, slots int) int {
+func processors(priority string, procs, slots, parallelism int) int {
 	if priority == "low" {
-		return procs + slots
+		return procs + slots*max(parallelism, 1)
 	}
 	return procs
 }

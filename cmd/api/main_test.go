@@ -245,13 +245,15 @@ func metricsText(t *testing.T, opsURL string) string {
 // keeps as many Go processors as cores free of hashing.
 func TestProcessorsLeaveRoomBesideHashing(t *testing.T) {
 	for _, tc := range []struct {
-		priority           string
-		procs, slots, want int
+		priority                        string
+		procs, slots, parallelism, want int
 	}{
-		{"low", 2, 2, 4}, {"low", 8, 3, 11}, {"normal", 2, 2, 2},
+		// argon2 runs one goroutine per lane: ARGON2_PARALLELISM=4 with 2
+		// slots is 8 hashing goroutines (found in the second review).
+		{"low", 2, 2, 1, 4}, {"low", 8, 3, 1, 11}, {"low", 2, 2, 4, 10}, {"normal", 2, 2, 1, 2},
 	} {
-		if got := processors(tc.priority, tc.procs, tc.slots); got != tc.want {
-			t.Errorf("processors(%q, %d, %d) = %d, want %d", tc.priority, tc.procs, tc.slots, got, tc.want)
+		if got := processors(tc.priority, tc.procs, tc.slots, tc.parallelism); got != tc.want {
+			t.Errorf("processors(%q, %d, %d, %d) = %d, want %d", tc.priority, tc.procs, tc.slots, tc.parallelism, got, tc.want)
 		}
 	}
 }

@@ -12,7 +12,6 @@ DROP INDEX outbox_pending_key_idx;
 -- index lookup however large the backlog (1,000,000 pending rows: < 50 ms).
 CREATE INDEX outbox_pending_created_idx ON outbox (created_at) WHERE state = 'pending';
 CREATE INDEX outbox_dead_key_seq_idx ON outbox (ordering_key, seq) WHERE state = 'dead';
-CREATE INDEX outbox_retrying_seq_idx ON outbox (seq) WHERE state = 'pending' AND attempts > 0;
 
 -- Claim lanes (outbox.Lanes = 16): claimers working through a backlog each
 -- take a lane, runs of 64 consecutive rows ((seq / 64) % 16 = lane), in seq
@@ -22,7 +21,6 @@ CREATE INDEX outbox_lane_seq_idx ON outbox (((seq / 64) % 16), seq);
 
 -- +goose Down
 DROP INDEX outbox_lane_seq_idx;
-DROP INDEX outbox_retrying_seq_idx;
 DROP INDEX outbox_dead_key_seq_idx;
 DROP INDEX outbox_pending_created_idx;
 CREATE INDEX outbox_pending_key_idx ON outbox (ordering_key, seq) WHERE state = 'pending';
