@@ -148,25 +148,31 @@ func (c *Consumer) readState(ctx context.Context, stream jetstream.Stream, cons 
 	}
 	st := &state{validUntil: time.Now().Add(3 * c.cfg.StateInterval), pending: ci.NumPending, ackPending: ci.NumAckPending, maxAge: si.Config.MaxAge}
 	caughtUp := ci.NumPending == 0 && ci.NumAckPending == 0
+	filter := c.cfg.FilterSubject
+	if filter == "" {
+		filter = ">"
+	}
+	// firstFrom is the first message of the consumer's subjects at or
+	// after seq (nil when there is none), skipping other subjects and
+	// sequences deleted or discarded.
+	firstFrom := func(seq uint64) (*jetstream.RawStreamMsg, error) {
+		gctx, cancel := rt()
+		defer cancel()
+		m, err := stream.GetMsg(gctx, max(seq, si.State.FirstSeq), jetstream.WithGetMsgSubject(filter))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return nil, nil
+		}
+		return m, err
+	}
 	var next uint64 // stream sequence of the oldest unacknowledged event; 0 when caught up
 	if !caughtUp {
 		// The first event of the consumer's subjects after its ack floor is
-		// unacknowledged by definition of the floor. Asking for the next
-		// message of the filter at or after it skips other subjects and
-		// sequences that were deleted or discarded.
-		filter := c.cfg.FilterSubject
-		if filter == "" {
-			filter = ">"
-		}
-		gctx, cancel := rt()
-		m, err := stream.GetMsg(gctx, max(ci.AckFloor.Stream+1, si.State.FirstSeq), jetstream.WithGetMsgSubject(filter))
-		cancel()
-		switch {
-		case errors.Is(err, jetstream.ErrMsgNotFound):
-			// settled between the two reads
-		case err != nil:
+		// unacknowledged by definition of the floor.
+		m, err := firstFrom(ci.AckFloor.Stream + 1)
+		if err != nil {
 			return nil, fmt.Errorf("oldest unacknowledged message: %w", err)
-		default:
+		}
+		if m != nil { // else settled between the two reads
 			st.oldest, next = m.Time, m.Sequence
 		}
 	}
@@ -176,18 +182,12 @@ func (c *Consumer) readState(ctx context.Context, stream jetstream.Stream, cons 
 	if ci.NumPending == 0 {
 		settled = max(settled, si.State.LastSeq)
 	} else {
-		filter := c.cfg.FilterSubject
-		if filter == "" {
-			filter = ">"
-		}
-		gctx, cancel := rt()
-		m, err := stream.GetMsg(gctx, max(ci.Delivered.Stream+1, si.State.FirstSeq), jetstream.WithGetMsgSubject(filter))
-		cancel()
+		m, err := firstFrom(ci.Delivered.Stream + 1)
 		switch {
-		case errors.Is(err, jetstream.ErrMsgNotFound):
-			settled = max(settled, si.State.LastSeq)
 		case err != nil:
 			return nil, fmt.Errorf("next undelivered message: %w", err)
+		case m == nil:
+			settled = max(settled, si.State.LastSeq)
 		default:
 			settled = max(settled, m.Sequence-1)
 		}

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -9,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,27 +17,9 @@ import (
 	"github.com/authevents/authevents/internal/testenv"
 )
 
-// syncBuffer collects a process's output while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // makeRun starts scripts/run.sh (what `make run` runs) with binaries from
 // bin, on private ports, a database and stream names of its own.
-func makeRun(t *testing.T, bin string, env ...string) (*exec.Cmd, *syncBuffer, <-chan error) {
+func makeRun(t *testing.T, bin string, env ...string) (*exec.Cmd, *testenv.Buffer, <-chan error) {
 	t.Helper()
 	root, _ := filepath.Abs("..")
 	_, dbURL := pgtest.NewWithURL(t)
@@ -54,7 +34,7 @@ func makeRun(t *testing.T, bin string, env ...string) (*exec.Cmd, *syncBuffer, <
 		"STREAM_SUBJECTS="+names.Subject, "STREAM_SUBJECT_PREFIX="+names.Prefix+".",
 		"DLQ_STREAM="+names.Stream+"-dlq")
 	cmd.Env = append(cmd.Env, env...)
-	out := &syncBuffer{}
+	out := &testenv.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -90,7 +70,7 @@ func buildAll(t *testing.T) string {
 }
 
 // waitExit waits for run.sh to end and returns its error (nil = status 0).
-func waitExit(t *testing.T, done <-chan error, out *syncBuffer, within time.Duration) error {
+func waitExit(t *testing.T, done <-chan error, out *testenv.Buffer, within time.Duration) error {
 	t.Helper()
 	select {
 	case err := <-done:

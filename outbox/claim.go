@@ -32,15 +32,22 @@ type Row struct {
 //     retries it (it is then the oldest pending row of its key) or
 //     discards it.
 const claimSQL = `
-	SELECT o.id, o.seq, o.subject, o.payload, o.ordering_key, o.attempts, o.created_at
+	SELECT ` + claimColumns + `
 	  FROM outbox o
-	 WHERE o.state = 'pending' AND o.next_attempt_at <= now()
-	   AND (o.ordering_key = '' OR NOT EXISTS (
-	        SELECT 1 FROM outbox p
-	         WHERE p.ordering_key = o.ordering_key AND p.seq < o.seq))
+	 WHERE ` + claimable + `
 	 ORDER BY o.seq
 	 LIMIT $1
 	   FOR UPDATE OF o SKIP LOCKED`
+
+// claimColumns are the columns of a claimed Row (collectRows scans them).
+const claimColumns = `o.id, o.seq, o.subject, o.payload, o.ordering_key, o.attempts, o.created_at`
+
+// claimable is the condition both claims share: pending, due, and the
+// oldest row of its key, pending or dead.
+const claimable = `o.state = 'pending' AND o.next_attempt_at <= now()
+	   AND (o.ordering_key = '' OR NOT EXISTS (
+	        SELECT 1 FROM outbox p
+	         WHERE p.ordering_key = o.ordering_key AND p.seq < o.seq))`
 
 // Lanes partitions the outbox by seq for concurrent claimers working
 // through a backlog: lane l holds the rows with (seq / 64) % Lanes = l,
@@ -64,17 +71,14 @@ const laneLockClass = 1869574001
 // partial so that PostgreSQL keeps statistics on its expression; with
 // them it scans the lane in seq order and stops at the limit.
 var claimLaneSQL = fmt.Sprintf(`
-	SELECT o.id, o.seq, o.subject, o.payload, o.ordering_key, o.attempts, o.created_at
+	SELECT %[3]s
 	  FROM outbox o
 	 WHERE (SELECT pg_try_advisory_xact_lock(%[2]d, $2::int))
 	   AND (o.seq / 64) %% %[1]d = $2
-	   AND o.state = 'pending' AND o.next_attempt_at <= now()
-	   AND (o.ordering_key = '' OR NOT EXISTS (
-	        SELECT 1 FROM outbox p
-	         WHERE p.ordering_key = o.ordering_key AND p.seq < o.seq))
+	   AND %[4]s
 	 ORDER BY o.seq
 	 LIMIT $1
-	   FOR UPDATE OF o SKIP LOCKED`, Lanes, laneLockClass)
+	   FOR UPDATE OF o SKIP LOCKED`, Lanes, laneLockClass, claimColumns, claimable)
 
 // BeginClaim begins a transaction and claims up to limit rows in it, in
 // one round trip (pgx Batch.BeginTx). The row locks hold until tx ends,

@@ -27,15 +27,17 @@ import (
 func TestUnroutableSubjectIsChargedAndDies(t *testing.T) {
 	t.Parallel()
 	e := setup(t, "")
-	cfg := fastConfig()
-	cfg.Stream = streamConfig(e.names)
-	reg := prometheus.NewRegistry()
-	r := e.newRelay(t, cfg, reg)
+	r, reg := e.streamRelay(t, fastConfig())
 	for _, subj := range []string{e.names.Prefix + ".user.", e.names.Prefix + ".user.a b", e.names.Prefix + ".user.*"} {
 		e.insert(t, "k-"+subj, subj, []byte(`{}`))
 	}
 	start(t, r)
-	time.Sleep(4 * time.Second)
+	// Wait for every row to be settled: published, or dead after its
+	// attempts (a row the relay took for an outage would stay pending).
+	deadline := time.Now().Add(10 * time.Second)
+	for s := e.stats(t); s.Backlog > 0 && time.Now().Before(deadline); s = e.stats(t) {
+		time.Sleep(20 * time.Millisecond)
+	}
 	rows, err := e.pool.Query(context.Background(), `SELECT subject, state, attempts, COALESCE(last_error,'') FROM outbox ORDER BY seq`)
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +48,7 @@ func TestUnroutableSubjectIsChargedAndDies(t *testing.T) {
 		rows.Scan(&subj, &state, &attempts, &lastErr)
 		t.Logf("row %q: state %s attempts %d last_error %q", subj, state, attempts, lastErr)
 		if state != "dead" {
-			t.Errorf("row %q with a subject no stream can ever store: state %s after 4 s (MaxAttempts %d, backoff <= 50ms), attempts %d; want charged and dead", subj, state, cfg.MaxAttempts, attempts)
+			t.Errorf("row %q with a subject no stream can ever store: state %s after 10 s (MaxAttempts %d, backoff <= 50ms), attempts %d; want charged and dead", subj, state, fastConfig().MaxAttempts, attempts)
 		}
 	}
 	t.Logf("jetstream_available = %v, relay_up = %v", metrictest.Must(t, reg, "authevents_relay_jetstream_available"), metrictest.Must(t, reg, "authevents_relay_up"))
@@ -62,10 +64,7 @@ func TestUnroutableSubjectIsChargedAndDies(t *testing.T) {
 func TestStreamWithOtherSubjectsIsRepaired(t *testing.T) {
 	t.Parallel()
 	e := setup(t, "")
-	cfg := fastConfig()
-	cfg.Stream = streamConfig(e.names)
-	reg := prometheus.NewRegistry()
-	r := e.newRelay(t, cfg, reg)
+	r, reg := e.streamRelay(t, fastConfig())
 	start(t, r)
 	e.insert(t, "k", e.names.For("user.registered"), payload("k", 0))
 	if got := natstest.Collect(t, e.js, e.names.Stream, 1, 10*time.Second); len(got) != 1 {
@@ -85,6 +84,9 @@ func TestStreamWithOtherSubjectsIsRepaired(t *testing.T) {
 		e.stats(t), metrictest.Must(t, reg, "authevents_relay_jetstream_available"))
 	if len(msgs) != 4 {
 		t.Errorf("the relay did not restore its stream's subjects: %d of 4 events published", len(msgs))
+	}
+	if n := metrictest.Must(t, reg, "authevents_relay_stream_provisioned_total", "reason", "changed"); n < 1 {
+		t.Errorf("repair not counted: authevents_relay_stream_provisioned_total{reason=changed} = %v", n)
 	}
 }
 

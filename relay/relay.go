@@ -104,20 +104,13 @@ func (r *Relay) Run(ctx context.Context) error {
 }
 
 // provision creates or updates the stream, retrying with backoff until it
-// succeeds or ctx ends. reason labels the metric: "start", or "missing"
-// when the stream disappeared under a running relay.
+// succeeds or ctx ends (at start: nothing can be published before).
 func (r *Relay) provision(ctx context.Context, reason string) {
 	for attempt := 1; ctx.Err() == nil; attempt++ {
-		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		_, err := EnsureStream(sctx, r.js, r.cfg.Stream)
-		cancel()
+		err := r.ensureStream(ctx, reason)
 		if err == nil {
-			r.m.provisioned.WithLabelValues(reason).Inc()
-			r.m.jsAvailable.Set(1)
-			r.log.Info("stream ready", "stream", r.cfg.Stream.Name, "reason", reason)
 			return
 		}
-		r.m.jsAvailable.Set(0)
 		if ctx.Err() == nil {
 			r.log.Warn("stream not provisioned yet; rows wait pending", "stream", r.cfg.Stream.Name, "err", err, "attempt", attempt)
 		}
@@ -134,17 +127,25 @@ func (r *Relay) provisionOnce(ctx context.Context, reason string) {
 		return // another worker is at it
 	}
 	defer r.provisionMu.Unlock()
+	if err := r.ensureStream(ctx, reason); err != nil && r.unavailableLog.allow() {
+		r.log.Error("stream cannot be provisioned; rows of its subjects wait pending", "stream", r.cfg.Stream.Name, "reason", reason, "err", err)
+	}
+}
+
+// ensureStream creates or updates the stream once; reason labels the
+// metric: "start", "missing" (it disappeared under a running relay) or
+// "changed" (it no longer bound the relay's subjects).
+func (r *Relay) ensureStream(ctx context.Context, reason string) error {
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if _, err := EnsureStream(sctx, r.js, r.cfg.Stream); err != nil {
-		if r.unavailableLog.allow() {
-			r.log.Error("stream cannot be provisioned; rows of its subjects wait pending", "stream", r.cfg.Stream.Name, "reason", reason, "err", err)
-		}
-		return
+		r.m.jsAvailable.Set(0)
+		return err
 	}
 	r.m.provisioned.WithLabelValues(reason).Inc()
 	r.m.jsAvailable.Set(1)
 	r.log.Info("stream ready", "stream", r.cfg.Stream.Name, "reason", reason)
+	return nil
 }
 
 // checkStream runs after publishes that JetStream did not answer for a

@@ -24,6 +24,7 @@ import (
 	"github.com/authevents/authevents/internal/faultproxy"
 	"github.com/authevents/authevents/internal/metrictest"
 	"github.com/authevents/authevents/internal/natstest"
+	"github.com/authevents/authevents/internal/testenv"
 	"github.com/authevents/authevents/outbox"
 	"github.com/authevents/authevents/relay"
 )
@@ -384,11 +385,7 @@ func TestBrokerDown(t *testing.T) {
 	}
 	// In the stream is not yet marked sent: wait for the relay to have its
 	// PubAcks and delete the rows, or one may rightly stay pending.
-	for deadline := time.Now().Add(10 * time.Second); e.stats(t).Backlog != 0; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("rows published before the outage not marked sent: %+v", e.stats(t))
-		}
-	}
+	testenv.WaitFor(t, "rows published before the outage to be marked sent", 10*time.Second, func() bool { return e.stats(t).Backlog == 0 })
 	srv.Stop()
 	for i := range 20 {
 		all = append(all, e.insert(t, fmt.Sprintf("k%d", i%7), e.names.For("user.logged_in"), payload("k", 100+i)))
@@ -507,18 +504,11 @@ func commits(t *testing.T, pool *pgxpool.Pool) int64 {
 // waitListening waits until the relay's LISTEN connection is set up.
 func (e *env) waitListening(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testenv.WaitFor(t, "the relay to LISTEN", 10*time.Second, func() bool {
 		var listening bool
 		e.pool.QueryRow(context.Background(), `SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN `+outbox.NotifyChannel+`')`).Scan(&listening)
-		if listening {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("relay never listened")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return listening
+	})
 }
 
 // TestJetStreamOutageCostsNoAttempt: core NATS answers but JetStream does
@@ -530,10 +520,7 @@ func TestJetStreamOutageCostsNoAttempt(t *testing.T) {
 	t.Parallel()
 	srv := natstest.Start(t)
 	e := setup(t, srv.URL())
-	cfg := fastConfig()
-	cfg.Stream = streamConfig(e.names)
-	reg := prometheus.NewRegistry()
-	r := e.newRelay(t, cfg, reg)
+	r, reg := e.streamRelay(t, fastConfig())
 	start(t, r)
 	e.insert(t, "first", e.names.For("user.registered"), payload("first", 0))
 	if got := natstest.Collect(t, e.js, e.names.Stream, 1, 10*time.Second); len(got) != 1 {
@@ -572,10 +559,7 @@ func TestJetStreamOutageCostsNoAttempt(t *testing.T) {
 func TestDeletedStreamIsReprovisioned(t *testing.T) {
 	t.Parallel()
 	e := setup(t, "")
-	cfg := fastConfig()
-	cfg.Stream = streamConfig(e.names)
-	reg := prometheus.NewRegistry()
-	r := e.newRelay(t, cfg, reg)
+	r, reg := e.streamRelay(t, fastConfig())
 	start(t, r)
 
 	e.insert(t, "k", e.names.For("user.registered"), []byte(`{"n":0}`))
@@ -588,13 +572,7 @@ func TestDeletedStreamIsReprovisioned(t *testing.T) {
 	for i := range 5 {
 		e.insert(t, "k", e.names.For("user.logged_in"), payload("k", i+1))
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for _, err := e.js.Stream(context.Background(), e.names.Stream); err != nil; _, err = e.js.Stream(context.Background(), e.names.Stream) {
-		if time.Now().After(deadline) {
-			t.Fatalf("stream not re-provisioned: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	e.waitStream(t, e.names.Stream)
 	msgs := natstest.Collect(t, e.js, e.names.Stream, 5, 20*time.Second)
 	if len(msgs) != 5 {
 		t.Fatalf("after the stream was deleted: %d messages, want 5", len(msgs))
@@ -627,6 +605,24 @@ func assertKeyOrder(t *testing.T, msgs []jetstream.Msg) {
 		}
 		last[p.Key] = p.N
 	}
+}
+
+// streamRelay is a relay with cfg that also owns the test's stream
+// (provisions and repairs it), and its metrics registry.
+func (e *env) streamRelay(t *testing.T, cfg relay.Config) (*relay.Relay, *prometheus.Registry) {
+	t.Helper()
+	cfg.Stream = streamConfig(e.names)
+	reg := prometheus.NewRegistry()
+	return e.newRelay(t, cfg, reg), reg
+}
+
+// waitStream waits until the stream named name exists.
+func (e *env) waitStream(t *testing.T, name string) {
+	t.Helper()
+	testenv.WaitFor(t, "stream "+name, 10*time.Second, func() bool {
+		_, err := e.js.Stream(context.Background(), name)
+		return err == nil
+	})
 }
 
 // start runs r until the test ends.
@@ -678,4 +674,30 @@ func TestShutdownWithASilentDatabase(t *testing.T) {
 	// pool.Close waits (up to pgxpool's 15 s) for the server to close each
 	// silent connection; bin/relay bounds that wait at exit.
 	go pool.Close()
+}
+
+// TestOutboxGaugesAbsentWhenUnreadable: when the outbox statistics cannot
+// be read the gauges are absent from the scrape (not stale, not 0), the
+// failure is counted, and the rest of /metrics is still served.
+func TestOutboxGaugesAbsentWhenUnreadable(t *testing.T) {
+	t.Parallel()
+	e := setup(t, "")
+	reg := prometheus.NewRegistry()
+	e.newRelay(t, fastConfig(), reg)
+	if _, ok := metrictest.Value(t, reg, "authevents_outbox_backlog"); !ok {
+		t.Fatal("backlog gauge absent while Postgres answers")
+	}
+	e.pool.Close() // the stats query now fails
+	for _, name := range []string{"authevents_outbox_backlog", "authevents_outbox_oldest_unsent_age_seconds",
+		"authevents_outbox_dead_rows", "authevents_outbox_parked_rows"} {
+		if v, ok := metrictest.Value(t, reg, name); ok {
+			t.Errorf("%s = %v with the stats unreadable, want it absent", name, v)
+		}
+	}
+	if n := metrictest.Must(t, reg, "authevents_outbox_stats_errors_total"); n < 1 {
+		t.Errorf("authevents_outbox_stats_errors_total = %v, want the failed reads counted", n)
+	}
+	if _, ok := metrictest.Value(t, reg, "authevents_relay_up"); !ok {
+		t.Error("authevents_relay_up missing: one failing collector must not empty the scrape")
+	}
 }

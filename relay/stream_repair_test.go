@@ -6,10 +6,10 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/authevents/authevents/internal/metrictest"
 	"github.com/authevents/authevents/internal/natstest"
+	"github.com/authevents/authevents/internal/testenv"
 )
 
 // Found in the second review (issue 8), now fixed: checkStream's new "changed" branch provisions in a loop that
@@ -21,12 +21,9 @@ import (
 func TestUnrepairableStreamDoesNotStopTheRelay(t *testing.T) {
 	t.Parallel()
 	e := setup(t, "")
-	cfg := fastConfig()
-	cfg.Stream = streamConfig(e.names)
-	reg := prometheus.NewRegistry()
-	r := e.newRelay(t, cfg, reg)
+	r, reg := e.streamRelay(t, fastConfig())
 	start(t, r)
-	time.Sleep(time.Second)
+	e.waitStream(t, e.names.Stream)
 	// Operator moves user.registered to a stream of its own.
 	sc := streamConfigJS(t, e)
 	sc.Subjects = []string{e.names.Prefix + ".other.*"}
@@ -45,7 +42,9 @@ func TestUnrepairableStreamDoesNotStopTheRelay(t *testing.T) {
 	}
 	// One row no stream binds now.
 	e.insert(t, "b", e.names.For("user.logged_in"), payload("b", 0))
-	time.Sleep(2 * time.Second)
+	testenv.WaitFor(t, "the relay to find its stream unrepairable", 10*time.Second, func() bool {
+		return metrictest.Must(t, reg, "authevents_relay_jetstream_available") == 0
+	})
 	for i := range 3 {
 		e.insert(t, "c", e.names.For("user.registered"), payload("c", i))
 	}
