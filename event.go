@@ -2,6 +2,7 @@ package authevents
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -97,6 +98,30 @@ type CloudEvent struct {
 	ServiceVersion  string          `json:"serviceversion"`
 	Environment     string          `json:"environment"`
 	Data            json.RawMessage `json:"data"`
+}
+
+// EventSource is what every CloudEvent of one deployment carries besides
+// its data: where it comes from, which build wrote it and where it runs.
+type EventSource struct {
+	Source         string // the CloudEvents source, e.g. "auth-service"
+	ServiceVersion string
+	Environment    string
+}
+
+// NewCloudEvent builds the envelope of one event: data encoded as JSON
+// inside a CloudEvents 1.0 structured envelope with the given id, type,
+// subject (the user id, or "" when there is none) and time.
+func NewCloudEvent(src EventSource, id, eventType, subject string, at time.Time, data any) (CloudEvent, error) {
+	body, err := json.Marshal(data)
+	if err != nil {
+		return CloudEvent{}, fmt.Errorf("encode %s data: %w", eventType, err)
+	}
+	return CloudEvent{
+		SpecVersion: "1.0", ID: id, Source: src.Source, Type: eventType,
+		Time: at.UTC().Format(TimestampLayout), Subject: subject,
+		DataContentType: "application/json", ServiceVersion: src.ServiceVersion,
+		Environment: src.Environment, Data: body,
+	}, nil
 }
 
 // ContentTypeCloudEvents is the media type of a structured CloudEvent.

@@ -9,10 +9,9 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/authevents/authevents"
-	"github.com/authevents/authevents/outbox"
 )
 
 const sessionColumns = `id, user_id, created_at, last_used_at, expires_at, ip, user_agent,
@@ -105,44 +104,37 @@ const rotateSQL = `
 	   AND expires_at > now() AND last_used_at > now() - $6::interval
 	RETURNING ` + sessionColumns
 
-// Rotate sends, in one round trip and one implicit transaction, the user
-// lock, the rotation compare-and-set and the insert of ev, which is made
-// only if the compare-and-set matched (the session then carries r.NewID).
-// It returns the rotated session, or nil when the compare-and-set did not
-// match, in which case nothing but the lock happened and ev was not
-// written.
-func Rotate(ctx context.Context, pool *pgxpool.Pool, userID uuid.UUID, r Rotation, ev outbox.Message) (*authevents.Session, error) {
-	b := &pgx.Batch{}
-	b.Queue(lockUserSQL, userLockKey(userID))
-	b.Queue(rotateSQL, r.SessionID, r.PresentedID, r.NewID, r.IssuedAt, r.ExpiresAt, r.IdleTimeout, r.ChildBox, userID)
-	if _, err := outbox.QueueAppendIf(b, ev, `SELECT 1 FROM sessions WHERE id = $5 AND refresh_jti = $6`, r.SessionID, r.NewID); err != nil {
-		return nil, err
-	}
-	br := pool.SendBatch(ctx, b)
-	defer br.Close()
-	if _, err := br.Exec(); err != nil {
-		return nil, fmt.Errorf("lock user: %w", err)
-	}
-	sess, err := scanSession(br.QueryRow())
-	if errors.Is(err, authevents.ErrNotFound) {
-		sess = nil
-	} else if err != nil {
-		return nil, fmt.Errorf("rotate session: %w", err)
-	}
-	tag, err := br.Exec()
-	if err != nil {
-		return nil, fmt.Errorf("outbox append %s: %w", ev.Subject, err)
-	}
-	if err := br.Close(); err != nil {
-		return nil, fmt.Errorf("rotate session: %w", err)
-	}
-	if (sess != nil) != (tag.RowsAffected() == 1) {
-		// Cannot happen: both statements test the same row in one
-		// transaction. Checked because an event must never go missing.
-		return nil, fmt.Errorf("rotate session: rotation and event disagree (rotated=%v, events=%d)", sess != nil, tag.RowsAffected())
-	}
-	return sess, nil
+// QueueLockUser queues LockUser's lock into b, for a change sent as one
+// pipelined batch (which PostgreSQL runs as one implicit transaction).
+func QueueLockUser(b *pgx.Batch, userID uuid.UUID) {
+	b.Queue(lockUserSQL, userLockKey(userID)).Exec(func(pgconn.CommandTag) error { return nil })
 }
+
+// QueueRotate queues into b the rotation compare-and-set of r for the
+// session of userID. When the batch has run, *rotated is the rotated
+// session, or nil when the compare-and-set did not match (nothing
+// changed).
+func QueueRotate(b *pgx.Batch, userID uuid.UUID, r Rotation, rotated **authevents.Session) {
+	b.Queue(rotateSQL, r.SessionID, r.PresentedID, r.NewID, r.IssuedAt, r.ExpiresAt, r.IdleTimeout, r.ChildBox, userID).
+		QueryRow(func(row pgx.Row) error {
+			sess, err := scanSession(row)
+			if errors.Is(err, authevents.ErrNotFound) {
+				*rotated = nil
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("rotate session: %w", err)
+			}
+			*rotated = sess
+			return nil
+		})
+}
+
+// RotatedSQL is a query that returns a row, later in the same batch, only
+// if QueueRotate's compare-and-set matched: its parameters $5 and $6 are
+// Rotation.SessionID and Rotation.NewID (the shape outbox.QueueAppendIf
+// takes, so the rotation's event is written exactly when the rotation is).
+const RotatedSQL = `SELECT 1 FROM sessions WHERE id = $5 AND refresh_jti = $6`
 
 // SessionForUpdate reads a session and locks it for the rest of tx.
 func SessionForUpdate(ctx context.Context, tx pgx.Tx, id uuid.UUID) (*authevents.Session, error) {

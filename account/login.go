@@ -1,0 +1,280 @@
+package account
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/authevents/authevents"
+	"github.com/authevents/authevents/db/postgres"
+	"github.com/authevents/authevents/outbox"
+	"github.com/authevents/authevents/password"
+	"github.com/authevents/authevents/token"
+)
+
+// LoginInput is the login request.
+type LoginInput struct {
+	Email, Password string
+	Client          authevents.Client
+	// DeviceToken is the token an earlier successful login of this
+	// account returned to this device, or "". When valid, the login is
+	// limited per device instead of per account, so someone guessing the
+	// password elsewhere cannot lock the owner out (OWASP device cookies).
+	DeviceToken string
+}
+
+// Login checks credentials and opens a session. Unknown email and wrong
+// password return the same ErrInvalidCredentials after the same amount of
+// hashing work, and each appends user.login_failed.
+func (s *Service) Login(ctx context.Context, in LoginInput) (*Result, error) {
+	in.Client = cleanClient(in.Client)
+	var verr authevents.ValidationError
+	if strings.TrimSpace(in.Email) == "" {
+		verr.Add("email", "is required")
+	} else if why := storable(in.Email); why != "" {
+		// The email reaches PostgreSQL (the login_failed event, its
+		// ordering key) even when it is not a valid address.
+		verr.Add("email", why)
+	}
+	if in.Password == "" {
+		verr.Add("password", "is required")
+	} else if utf8.RuneCountInString(in.Password) > password.MaxLength {
+		// Refused before hashing: a megabyte "password" must not cost a hash.
+		verr.Add("password", "must be at most 256 characters")
+	}
+	if err := verr.Err(); err != nil {
+		return nil, err
+	}
+	email, why := NormalizeEmail(in.Email)
+	if why != "" {
+		email = truncate(in.Email, MaxEmailBytes)
+	}
+	var user *authevents.User
+	lookedUp := false
+	lookup := func() error {
+		lookedUp = true
+		u, err := postgres.UserByEmail(ctx, s.pool, email)
+		if err != nil && !errors.Is(err, authevents.ErrNotFound) {
+			return fmt.Errorf("find user: %w", err)
+		}
+		user = u
+		return nil
+	}
+	device := s.verifyDevice(in.DeviceToken)
+	if device != nil && why == "" {
+		// A device token counts only for the account it was issued to.
+		if err := lookup(); err != nil {
+			return nil, err
+		}
+		if user == nil || user.ID != device.UserID {
+			device = nil
+		}
+	} else {
+		device = nil
+	}
+	if err := s.loginAllowed(ctx, email, in.Client, device); err != nil {
+		return nil, err
+	}
+	if why == "" && !lookedUp {
+		if err := lookup(); err != nil {
+			return nil, err
+		}
+	}
+	if user == nil {
+		if err := s.hasher.VerifyDummy(ctx, in.Password); err != nil {
+			return nil, hashError("verify password", err)
+		}
+		return nil, s.loginFailed(ctx, email, nil, in.Client, authevents.ReasonUnknownEmail)
+	}
+	ok, err := s.hasher.Verify(ctx, in.Password, user.PasswordHash)
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if errors.Is(err, password.ErrBusy) {
+		return nil, hashError("verify password", err)
+	}
+	if err != nil {
+		// A stored hash we refuse to evaluate is an operator problem, not
+		// the client's: log it, answer as for a wrong password, after the
+		// same work (the dummy hash), so timing does not single out
+		// accounts with a broken hash.
+		s.log.ErrorContext(ctx, "stored password hash unusable", "user_id", user.ID, "err", err)
+		if err := s.hasher.VerifyDummy(ctx, in.Password); err != nil {
+			return nil, hashError("verify password", err)
+		}
+		ok = false
+	}
+	if !ok {
+		return nil, s.loginFailed(ctx, email, user, in.Client, authevents.ReasonInvalidPassword)
+	}
+	var newHash string
+	if s.hasher.NeedsRehash(user.PasswordHash) {
+		if newHash, err = s.hasher.Hash(ctx, in.Password); err != nil {
+			return nil, hashError("rehash password", err)
+		}
+	}
+	now := s.now()
+	res, sess, err := s.newSession(user, in.Client, now)
+	if err != nil {
+		return nil, err
+	}
+	ev, err := s.event(authevents.EventUserLoggedIn, user.ID.String(), now, authevents.UserLoggedIn{
+		UserID: user.ID.String(), Email: user.Email, Timestamp: authevents.Timestamp(now),
+		IP: in.Client.IP, UserAgent: in.Client.UserAgent,
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		// The user lock orders this user's transactions, and with them
+		// the outbox rows they append.
+		if err := postgres.LockUser(ctx, tx, user.ID); err != nil {
+			return err
+		}
+		u, err := postgres.RecordLogin(ctx, tx, user.ID, newHash)
+		if err != nil {
+			return err
+		}
+		res.User = u
+		if err := postgres.CreateSession(ctx, tx, sess); err != nil {
+			return err
+		}
+		return outbox.Append(ctx, tx, ev)
+	}, authevents.EventUserLoggedIn)
+	if errors.Is(err, authevents.ErrNotFound) {
+		// Deleted between lookup and update.
+		return nil, authevents.ErrInvalidCredentials
+	}
+	if err != nil {
+		return nil, err
+	}
+	if res.DeviceToken, err = s.signDevice(user, device, now); err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "user logged in", "user_id", user.ID, "session_id", sess.ID, "rehashed", newHash != "", "known_device", device != nil)
+	return res, nil
+}
+
+// loginAllowed applies the per-IP and per-account login limits (per-device
+// instead of per-account when device is a valid device token of the
+// account). Both
+// buckets are charged on every attempt. When either is exhausted, one
+// user.login_failed with reason rate_limited is appended per window and
+// key, not one per request.
+func (s *Service) loginAllowed(ctx context.Context, email string, c authevents.Client, device *token.Verified) error {
+	if s.limiter == nil {
+		return nil
+	}
+	var limited *authevents.RateLimitedError
+	ipKey := s.ipKey(c.IP)
+	second := struct{ name, key string }{LimitLoginAccount, email}
+	if device != nil {
+		second.name, second.key = LimitLoginDevice, device.ID.String()
+	}
+	for _, l := range []struct{ name, key string }{{LimitLoginIP, ipKey}, second} {
+		err := s.allow(ctx, l.name, l.key)
+		var rl *authevents.RateLimitedError
+		if errors.As(err, &rl) {
+			if limited == nil || rl.RetryAfter > limited.RetryAfter {
+				limited = rl
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if limited == nil {
+		return nil
+	}
+	key := "login_failed:" + limited.Limit + ":"
+	switch limited.Limit {
+	case LimitLoginIP:
+		key += ipKey
+	case LimitLoginDevice:
+		key += device.ID.String()
+	default:
+		key += email
+	}
+	first, err := s.limiter.Once(ctx, key, s.limiter.Period(limited.Limit))
+	if err != nil {
+		return fmt.Errorf("%w: %w", authevents.ErrUnavailable, err)
+	}
+	if first {
+		var user *authevents.User
+		if norm, why := NormalizeEmail(email); why == "" {
+			user, _ = postgres.UserByEmail(ctx, s.pool, norm)
+		}
+		if err := s.loginFailed(ctx, email, user, c, authevents.ReasonRateLimited); !errors.Is(err, authevents.ErrInvalidCredentials) {
+			return err
+		}
+	}
+	return limited
+}
+
+// loginFailed appends user.login_failed and returns ErrInvalidCredentials,
+// or the error that kept the event from being written.
+func (s *Service) loginFailed(ctx context.Context, email string, user *authevents.User, c authevents.Client, reason string) error {
+	now := s.now()
+	data := authevents.UserLoginFailed{Email: email, IP: c.IP, UserAgent: c.UserAgent, Reason: reason, Timestamp: authevents.Timestamp(now)}
+	subject := ""
+	if user != nil {
+		data.UserID = user.ID.String()
+		subject = data.UserID
+	}
+	ev, err := s.event(authevents.EventUserLoginFailed, subject, now, data)
+	if err != nil {
+		return err
+	}
+	if ev.OrderingKey == "" {
+		ev.OrderingKey = "email:" + email
+	}
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		if user != nil {
+			if err := postgres.LockUser(ctx, tx, user.ID); err != nil {
+				return err
+			}
+		}
+		return outbox.Append(ctx, tx, ev)
+	}, authevents.EventUserLoginFailed)
+	if err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "login failed", "reason", reason, "user_known", user != nil)
+	return authevents.ErrInvalidCredentials
+}
+
+// verifyDevice returns the verified device token, or nil when raw is
+// empty, invalid or device tokens are off.
+func (s *Service) verifyDevice(raw string) *token.Verified {
+	if raw == "" || s.cfg.DeviceTTL <= 0 {
+		return nil
+	}
+	v, err := s.tokens.Verify(raw, token.TypeDevice)
+	if err != nil {
+		return nil
+	}
+	return v
+}
+
+// signDevice issues the device token of a successful login: the same
+// device id again when the login presented a valid one, else a new one.
+func (s *Service) signDevice(user *authevents.User, known *token.Verified, now time.Time) (string, error) {
+	if s.cfg.DeviceTTL <= 0 {
+		return "", nil
+	}
+	id := newID()
+	if known != nil {
+		id = known.ID
+	}
+	raw, err := s.tokens.Sign(token.Spec{Type: token.TypeDevice, UserID: user.ID, SessionID: id, ID: id, IssuedAt: now, TTL: s.cfg.DeviceTTL})
+	if err != nil {
+		return "", fmt.Errorf("sign device token: %w", err)
+	}
+	return raw, nil
+}

@@ -1,0 +1,247 @@
+// Package account holds the auth use cases, one file per request:
+// register.go, login.go, refresh.go, logout.go, sessions.go (list, end one,
+// me), tokens.go (signing, and the checks behind authenticated requests),
+// with the wiring and transaction helpers in service.go. Each use case
+// that changes state owns its transaction and appends the event describing
+// the change to the outbox inside it, so the change and its event commit
+// together or not at all. Password hashing always happens before a
+// transaction begins.
+package account
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/authevents/authevents"
+	"github.com/authevents/authevents/db/postgres"
+	"github.com/authevents/authevents/outbox"
+	"github.com/authevents/authevents/password"
+	"github.com/authevents/authevents/token"
+)
+
+// Config holds the settings of the use cases.
+type Config struct {
+	AccessTTL     time.Duration
+	RefreshTTL    time.Duration
+	SessionMaxAge time.Duration
+	// IdleTimeout ends a session not refreshed for this long.
+	IdleTimeout time.Duration
+	// GraceWindow is how long after a rotation the parent refresh token
+	// still returns the same child instead of counting as reuse.
+	GraceWindow time.Duration
+	// DeviceTTL is the lifetime of the device token a successful login
+	// returns; 0 issues none.
+	DeviceTTL time.Duration
+	// TokenLeeway is the verifier's clock-skew tolerance; denylist entries
+	// outlive the tokens they block by this much.
+	TokenLeeway time.Duration
+	// IPv6RatePrefix is the prefix length an IPv6 client is rate limited
+	// on (a host usually gets a whole /64, so the full address would be a
+	// fresh bucket per request); 0 means 64. IPv4 and IPv4-mapped
+	// addresses are limited per address.
+	IPv6RatePrefix int
+	// Event metadata carried by every CloudEvent.
+	Source         string
+	ServiceVersion string
+	Environment    string
+}
+
+// EventSource is the metadata of the events this configuration writes.
+func (c Config) EventSource() authevents.EventSource {
+	return authevents.EventSource{Source: c.Source, ServiceVersion: c.ServiceVersion, Environment: c.Environment}
+}
+
+// Denylist is the fast store of revoked sessions and access tokens.
+type Denylist interface {
+	RevokeSessions(ctx context.Context, ttl time.Duration, jti uuid.UUID, sessions ...uuid.UUID) error
+	Revoked(ctx context.Context, session, jti uuid.UUID) (bool, error)
+}
+
+// Limiter applies the named rate limits (Limit* constants).
+type Limiter interface {
+	Allow(ctx context.Context, name, key string) (retryAfter time.Duration, err error)
+	Period(name string) time.Duration
+	Once(ctx context.Context, key string, window time.Duration) (bool, error)
+}
+
+// Names of the rate limits a Limiter must know.
+const (
+	LimitLoginIP        = "login_ip"
+	LimitLoginAccount   = "login_account"
+	LimitRegisterIP     = "register_ip"
+	LimitRefreshSession = "refresh_session"
+	// LimitLoginDevice replaces LimitLoginAccount for a login that
+	// presents a valid device token of that account.
+	LimitLoginDevice = "login_device"
+)
+
+// Service implements the auth use cases.
+type Service struct {
+	pool    *pgxpool.Pool
+	hasher  *password.Hasher
+	tokens  *token.Manager
+	deny    Denylist
+	limiter Limiter // nil when rate limiting is switched off
+	cfg     Config
+	log     *slog.Logger
+	now     func() time.Time
+	// committed is told the type of every event whose transaction committed.
+	committed func(eventType string)
+	// beforeCommit, when set (tests only), runs inside every transaction
+	// after all writes; an error from it rolls the transaction back.
+	beforeCommit func(tx pgx.Tx) error
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithClock replaces time.Now.
+func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
+
+// WithCommitHook is called once per event after its transaction commits,
+// e.g. to count appended outbox rows.
+func WithCommitHook(f func(eventType string)) Option { return func(s *Service) { s.committed = f } }
+
+// WithRateLimiter enables rate limiting; without it there is none.
+func WithRateLimiter(l Limiter) Option { return func(s *Service) { s.limiter = l } }
+
+// New returns a Service.
+func New(pool *pgxpool.Pool, hasher *password.Hasher, tokens *token.Manager, deny Denylist, cfg Config, log *slog.Logger, opts ...Option) *Service {
+	s := &Service{pool: pool, hasher: hasher, tokens: tokens, deny: deny, cfg: cfg, log: log.With("component", "account"),
+		now: time.Now, committed: func(string) {}}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Result is what register and login hand back to the client.
+type Result struct {
+	User         *authevents.User
+	Session      *authevents.Session
+	AccessToken  string
+	RefreshToken string
+	ExpiresIn    time.Duration
+	// DeviceToken (login only) lets this device's later logins pass the
+	// per-account limit; see LoginInput.DeviceToken.
+	DeviceToken string
+}
+
+// event builds the outbox message of one auth event: a CloudEvents 1.0
+// structured JSON envelope around data.
+func (s *Service) event(eventType, subject string, now time.Time, data any) (outbox.Message, error) {
+	id := newID()
+	ce, err := authevents.NewCloudEvent(s.cfg.EventSource(), id.String(), eventType, subject, now, data)
+	if err != nil {
+		return outbox.Message{}, err
+	}
+	payload, err := json.Marshal(ce)
+	if err != nil {
+		return outbox.Message{}, fmt.Errorf("encode %s envelope: %w", eventType, err)
+	}
+	return outbox.Message{ID: id, Subject: authevents.Subject(eventType), Payload: payload, OrderingKey: subject}, nil
+}
+
+// inTxDynamic runs fn in a transaction, with the test hook before the
+// commit, and reports the event types fn says it appended once they are
+// committed.
+func (s *Service) inTxDynamic(ctx context.Context, fn func(pgx.Tx) ([]string, error)) error {
+	var types []string
+	err := postgres.WithTx(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		if types, err = fn(tx); err != nil {
+			return err
+		}
+		if s.beforeCommit != nil {
+			return s.beforeCommit(tx)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, t := range types {
+		s.committed(t)
+	}
+	return nil
+}
+
+// inTx is inTxDynamic for transactions whose event types are known up
+// front.
+func (s *Service) inTx(ctx context.Context, fn func(pgx.Tx) error, eventTypes ...string) error {
+	return s.inTxDynamic(ctx, func(tx pgx.Tx) ([]string, error) { return eventTypes, fn(tx) })
+}
+
+// allow applies one rate limit; over the limit is *RateLimitedError, an
+// unreachable Redis is ErrUnavailable (fail closed).
+func (s *Service) allow(ctx context.Context, name, key string) error {
+	if s.limiter == nil {
+		return nil
+	}
+	wait, err := s.limiter.Allow(ctx, name, key)
+	if err != nil {
+		return fmt.Errorf("%w: %w", authevents.ErrUnavailable, err)
+	}
+	if wait > 0 {
+		return &authevents.RateLimitedError{Limit: name, RetryAfter: wait}
+	}
+	return nil
+}
+
+// hashError wraps a hashing failure; a full hashing queue is
+// ErrUnavailable (503 with Retry-After), not a 500.
+func hashError(op string, err error) error {
+	if errors.Is(err, password.ErrBusy) {
+		return fmt.Errorf("%s: %w: %w", op, authevents.ErrUnavailable, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// ipKey is the rate-limit key of a client address: an IPv4 address (also
+// when written IPv4-mapped, ::ffff:a.b.c.d) as is, an IPv6 address as its
+// prefix of cfg.IPv6RatePrefix bits, e.g. 2001:db8:1:2::/64.
+func (s *Service) ipKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.WithZone("").Unmap()
+	if a.Is4() {
+		return a.String()
+	}
+	bits := s.cfg.IPv6RatePrefix
+	if bits <= 0 || bits > 128 {
+		bits = 64
+	}
+	p, err := a.Prefix(bits)
+	if err != nil {
+		return a.String()
+	}
+	return p.String()
+}
+
+// newID returns a UUIDv7: time-ordered, so primary-key inserts stay local.
+func newID() uuid.UUID { return uuid.Must(uuid.NewV7()) }
+
+// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
+func truncate(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
