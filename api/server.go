@@ -4,14 +4,18 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
 
+	"github.com/authevents/authevents"
 	"github.com/authevents/authevents/account"
+	"github.com/authevents/authevents/token"
 )
 
 // Config configures the transport.
@@ -24,14 +28,33 @@ type Config struct {
 	RequestTimeout time.Duration
 }
 
+// Accounts is what the transport needs from the use cases; *account.Service
+// implements it. It is defined here, where it is used, so transport tests
+// can put a fake behind the router and need no database.
+type Accounts interface {
+	Register(ctx context.Context, in account.RegisterInput) (*account.Result, error)
+	Login(ctx context.Context, in account.LoginInput) (*account.Result, error)
+	Refresh(ctx context.Context, refreshToken string, c authevents.Client) (*account.Result, error)
+	// Authenticate verifies an access token (signature, claims, denylist).
+	Authenticate(ctx context.Context, accessToken string) (*token.Verified, error)
+	Me(ctx context.Context, userID uuid.UUID) (*authevents.User, error)
+	Logout(ctx context.Context, v *token.Verified) error
+	LogoutAll(ctx context.Context, v *token.Verified) (int, error)
+	Sessions(ctx context.Context, userID uuid.UUID) ([]authevents.Session, error)
+	EndSession(ctx context.Context, v *token.Verified, id uuid.UUID) error
+	JWKS() token.JWKS
+}
+
+var _ Accounts = (*account.Service)(nil)
+
 // Server serves the auth API.
 type Server struct {
-	accounts *account.Service
+	accounts Accounts
 	log      *slog.Logger
 }
 
 // New returns the HTTP handler of the auth API.
-func New(accounts *account.Service, cfg Config, log *slog.Logger, m *Metrics) (http.Handler, error) {
+func New(accounts Accounts, cfg Config, log *slog.Logger, m *Metrics) (http.Handler, error) {
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
 	// gin trusts every proxy by default; we trust only configured ones.
