@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/authevents/authevents/consumer"
@@ -18,32 +17,6 @@ import (
 	"github.com/authevents/authevents/consumer/security"
 	"github.com/authevents/authevents/db/postgres"
 )
-
-// DeadLetter is one message of the dead-letter stream.
-type DeadLetter struct {
-	Seq             uint64    `json:"seq"`
-	Time            time.Time `json:"time"`
-	EventID         string    `json:"eventId"`
-	OriginalSubject string    `json:"originalSubject"`
-	Stream          string    `json:"stream"`
-	StreamSeq       string    `json:"streamSeq"`
-	Consumer        string    `json:"consumer"`
-	Deliveries      string    `json:"deliveries"`
-	LastError       string    `json:"lastError"`
-	Body            string    `json:"body,omitempty"`
-}
-
-func deadLetter(m *jetstream.RawStreamMsg, withBody bool) DeadLetter {
-	h := m.Header
-	d := DeadLetter{Seq: m.Sequence, Time: m.Time.UTC(), EventID: h.Get(consumer.HeaderEventID),
-		OriginalSubject: h.Get(consumer.HeaderOriginalSubject), Stream: h.Get(consumer.HeaderStream),
-		StreamSeq: h.Get(consumer.HeaderStreamSeq), Consumer: h.Get(consumer.HeaderConsumer),
-		Deliveries: h.Get(consumer.HeaderDeliveries), LastError: h.Get(consumer.HeaderLastError)}
-	if withBody {
-		d.Body = string(m.Data)
-	}
-	return d
-}
 
 // dlqCmd runs `authctl dlq list|show|replay|purge`.
 func (c *cli) dlqCmd(ctx context.Context, args []string) error {
@@ -55,10 +28,9 @@ func (c *cli) dlqCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	defer closeNATS()
-	name := getenv("DLQ_STREAM", "auth-events-dlq")
-	s, err := js.Stream(ctx, name)
+	dls, err := consumer.OpenDeadLetters(ctx, js, getenv("DLQ_STREAM", "auth-events-dlq"))
 	if err != nil {
-		return fmt.Errorf("dead-letter stream %s: %w", name, err)
+		return err
 	}
 	var seqs []uint64
 	for _, a := range args[1:] {
@@ -71,55 +43,31 @@ func (c *cli) dlqCmd(ctx context.Context, args []string) error {
 	if (args[0] == "replay" || args[0] == "purge") && len(seqs) == 0 && !c.all {
 		return usageError("name the dead-letter sequence numbers, or --all")
 	}
-	if args[0] == "list" || c.all {
-		info, err := s.Info(ctx)
-		if err != nil {
+	if args[0] == "list" || (c.all && len(seqs) == 0) {
+		if seqs, err = dls.Seqs(ctx); err != nil {
 			return err
 		}
-		if args[0] == "list" || len(seqs) == 0 {
-			seqs = seqs[:0]
-			for n := info.State.FirstSeq; n <= info.State.LastSeq && info.State.Msgs > 0; n++ {
-				seqs = append(seqs, n)
-			}
-		}
 	}
-	var out []DeadLetter
+	out := []consumer.DeadLetter{}
 	for _, n := range seqs {
-		m, err := s.GetMsg(ctx, n)
+		var d consumer.DeadLetter
+		switch args[0] {
+		case "list", "show":
+			d, err = dls.Get(ctx, n, args[0] == "show")
+		case "replay":
+			d, err = dls.Replay(ctx, n)
+		case "purge":
+			d, err = dls.Purge(ctx, n)
+		default:
+			return usageError(fmt.Sprintf("unknown dlq command %q", args[0]))
+		}
 		if errors.Is(err, jetstream.ErrMsgNotFound) && args[0] != "show" {
 			continue // deleted (replayed or purged)
 		}
 		if err != nil {
-			return fmt.Errorf("dead letter %d: %w", n, err)
+			return err
 		}
-		switch args[0] {
-		case "list", "show":
-			out = append(out, deadLetter(m, args[0] == "show"))
-		case "replay":
-			// A fresh Nats-Msg-Id: the original id may still be inside the
-			// duplicate window. Handlers are idempotent by event id, so the
-			// other consumers that see it again apply nothing.
-			msg := &nats.Msg{Subject: m.Header.Get(consumer.HeaderOriginalSubject), Data: m.Data, Header: nats.Header{}}
-			msg.Header.Set(jetstream.MsgIDHeader, m.Header.Get(consumer.HeaderEventID)+":replay:"+strconv.FormatUint(n, 10))
-			msg.Header.Set("Content-Type", "application/cloudevents+json")
-			if _, err := js.PublishMsg(ctx, msg); err != nil {
-				return fmt.Errorf("replay %d: %w", n, err)
-			}
-			if err := s.DeleteMsg(ctx, n); err != nil {
-				return fmt.Errorf("replayed %d but could not remove it: %w", n, err)
-			}
-			out = append(out, deadLetter(m, false))
-		case "purge":
-			if err := s.DeleteMsg(ctx, n); err != nil {
-				return fmt.Errorf("purge %d: %w", n, err)
-			}
-			out = append(out, deadLetter(m, false))
-		default:
-			return usageError(fmt.Sprintf("unknown dlq command %q", args[0]))
-		}
-	}
-	if out == nil {
-		out = []DeadLetter{}
+		out = append(out, d)
 	}
 	if c.json {
 		key := map[string]string{"list": "deadLetters", "show": "deadLetters", "replay": "replayed", "purge": "purged"}[args[0]]
