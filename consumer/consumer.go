@@ -76,12 +76,14 @@ type Config struct {
 	DLQStream     string          // dead-letter stream, auth-events-dlq
 	StateInterval time.Duration   // how often the consumer and stream state is read for metrics (5s)
 	DBTimeout     time.Duration   // deadline of each bookkeeping round trip to Postgres (5s)
-	Retention     Retention       // how long the consumer's rows are kept (DefaultRetention)
+	Retention     Retention       // how long the consumer's rows are kept (DefaultRetention())
 	PruneInterval time.Duration   // how often expired rows are deleted; 0: never (cmd/consumer: 10m)
 	PruneBatch    int             // rows per DELETE (1000)
 }
 
-// Defaults fills zero fields.
+// withDefaults returns c with each zero field set to its default: stream
+// auth-events, 3 attempts, DefaultBackoff, AckWait 30s, batches of 50, the
+// dead-letter stream <stream>-dlq, DefaultRetention, and so on.
 func (c Config) withDefaults() Config {
 	if c.Stream == "" {
 		c.Stream = "auth-events"
@@ -93,7 +95,7 @@ func (c Config) withDefaults() Config {
 		c.MaxDeliveries = 10 * c.Attempts
 	}
 	if len(c.Backoff) == 0 {
-		c.Backoff = DefaultBackoff
+		c.Backoff = DefaultBackoff()
 	}
 	if c.AckWait <= 0 {
 		c.AckWait = 30 * time.Second
@@ -111,7 +113,7 @@ func (c Config) withDefaults() Config {
 		c.DBTimeout = 5 * time.Second
 	}
 	if c.Retention == (Retention{}) {
-		c.Retention = DefaultRetention
+		c.Retention = DefaultRetention()
 	}
 	return c
 }

@@ -8,13 +8,15 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// DefaultBackoff spaces the three default attempts over six minutes (1 min,
-// then 5 min), so a downstream outage of five minutes is ridden out rather
-// than dead-lettering every event it touched (1s,5s gave up after 6 s).
-// A nak'ed message waits on the server, not in the process: it holds no
-// handler, needs no keep-alive and does not count against AckWait, but it
-// does count against MaxAckPending (1000) while it waits.
-var DefaultBackoff = []time.Duration{time.Minute, 5 * time.Minute}
+// DefaultBackoff returns the delays that space the three default attempts
+// over six minutes (1 min, then 5 min), so a downstream outage of five
+// minutes is ridden out rather than dead-lettering every event it touched
+// (1s,5s gave up after 6 s). A nak'ed message waits on the server, not in
+// the process: it holds no handler, needs no keep-alive and does not count
+// against AckWait, but it does count against MaxAckPending (1000) while it
+// waits. A function, not a variable: no caller can change the default of
+// the whole process by writing to a shared slice.
+func DefaultBackoff() []time.Duration { return []time.Duration{time.Minute, 5 * time.Minute} }
 
 type permanent struct{ err error }
 

@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/authevents/authevents/consumer"
+	"github.com/authevents/authevents/consumer/security"
 )
 
 // unreachable points every server at a closed port: the tests in this
@@ -150,8 +153,8 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 	}
 	cfg, err := loadConfig(map[string]string{"DATABASE_URL": "", "DLQ_STREAM": "x-dlq"})
 	if err != nil || cfg.DatabaseURL != "postgres://127.0.0.1:5432/authevents?sslmode=disable" || cfg.DLQStream != "x-dlq" ||
-		cfg.Stream != "auth-events" || cfg.NATSURL != "nats://127.0.0.1:4222" || cfg.Retention != 744*time.Hour ||
-		cfg.FailuresRetention != 168*time.Hour || cfg.SecurityRetention != 192*time.Hour || cfg.SessionRetention != 720*time.Hour {
+		cfg.Stream != "auth-events" || cfg.NATSURL != "nats://127.0.0.1:4222" || cfg.Retention != consumer.DefaultRetention().Processed ||
+		cfg.FailuresRetention != consumer.DefaultRetention().Failures || cfg.SecurityRetention != security.DefaultRetention || cfg.SessionRetention != 720*time.Hour {
 		t.Errorf("loadConfig = %+v, %v; want the binaries' defaults (an empty value is unset)", cfg, err)
 	}
 }

@@ -47,8 +47,11 @@ type Thresholds struct {
 	Window           time.Duration //
 }
 
-// DefaultThresholds are the defaults of cmd/consumer.
-var DefaultThresholds = Thresholds{FailedLogins: 5, StuffingAccounts: 5, Window: 15 * time.Minute}
+// DefaultThresholds returns the thresholds of cmd/consumer when its
+// SECURITY_* variables are unset.
+func DefaultThresholds() Thresholds {
+	return Thresholds{FailedLogins: 5, StuffingAccounts: 5, Window: 15 * time.Minute}
+}
 
 // Config subscribes to every auth event (nats-server 2.9 has a single
 // filter subject per consumer); the handler ignores the types it does not
