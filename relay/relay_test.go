@@ -71,7 +71,7 @@ func setup(t *testing.T, natsURL string) *env {
 }
 
 func streamConfig(n natstest.Names) relay.StreamConfig {
-	c := relay.DefaultStream
+	c := relay.DefaultStream()
 	c.Name, c.Subjects = n.Stream, []string{n.Subject}
 	return c
 }
