@@ -167,6 +167,7 @@ func (c *Consumer) Ensure(ctx context.Context) (jetstream.Consumer, error) {
 	return cons, nil
 }
 
+// Run fetches and handles messages until ctx ends. On ctx end it stops
 // fetching and finishes the messages it holds (each is acked, nak'ed or
 // dead-lettered; none is dropped).
 func (c *Consumer) Run(ctx context.Context) error {

@@ -46,7 +46,7 @@ func delayAfter(backoff []time.Duration, n int) time.Duration {
 	return backoff[len(backoff)-1]
 }
 
-// Run fetches and handles messages until ctx ends. On ctx end it stops
+// recordFailure counts a handler failure of the message and returns the
 // count so far. Like every bookkeeping round trip it has its own deadline
 // (DBTimeout): a Postgres that stops answering must not hold the message,
 // and the consumer, forever.
