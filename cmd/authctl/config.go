@@ -45,6 +45,7 @@ func loadConfig(environ map[string]string) (Config, error) {
 	return c, nil
 }
 
-// authctl's sessions: operator commands may scan (prune, dead lists) but
-// never hold a transaction open waiting on a person.
+// authctlSession is the session every authctl connection opens: operator
+// commands may scan (prune, dead lists) but never hold a transaction open
+// waiting on a person.
 var authctlSession = postgres.Session{AppName: "authevents-authctl", StatementTimeout: 5 * time.Minute, IdleInTxTimeout: time.Minute}
