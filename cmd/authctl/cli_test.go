@@ -114,6 +114,7 @@ func TestUsageErrorsAreOneLineAndAHint(t *testing.T) {
 		{[]string{"keygen", "a", "b"}, "authctl keygen: needs one file path", " keygen"},
 		{[]string{"migrate", "sideways"}, "authctl migrate: needs one of: up, down, status", " migrate"},
 		{[]string{"migrate", "up", "now"}, `authctl migrate up: takes no arguments, got "now"`, " migrate up"},
+		{[]string{"outbox", "status", "--interval", "0s"}, "authctl outbox status: --interval 0s: want a positive duration", " outbox status"},
 		{[]string{"prune", "--json", "all"}, `authctl prune: takes no arguments, got "all"`, " prune"},
 	} {
 		code, out, errOut := authctl(tc.args...)

@@ -34,6 +34,9 @@ func (c *cli) openPool(ctx context.Context) (*pgxpool.Pool, error) {
 // outboxStatus prints backlog, lag and dead rows from Postgres, and the
 // publish rate measured on the stream: its last sequence over --interval.
 func (c *cli) outboxStatus(ctx context.Context, _ []string) error {
+	if c.interval <= 0 {
+		return usageError{cmd: "outbox status", msg: fmt.Sprintf("--interval %s: want a positive duration", c.interval)}
+	}
 	pool, err := c.openPool(ctx)
 	if err != nil {
 		return err
