@@ -20,6 +20,11 @@
 // State: the lag, pending and headroom gauges and the missed-events count
 // come from the server's view of the consumer and its stream (state.go);
 // expired rows of the consumer's tables are pruned (retention.go).
+//
+// Files, one concern each: consumer.go is the fetch loop and the settling
+// of each message; failures.go counts failed attempts and spaces the
+// retries; deadletter.go writes the dead-letter stream and holds the
+// operator's tools to list, replay and purge it; metrics.go the collectors.
 package consumer
 
 import (
@@ -28,14 +33,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/authevents/authevents"
 )
@@ -61,21 +63,6 @@ type HandlerFunc func(ctx context.Context, ev *Event) error
 // Handle calls f.
 func (f HandlerFunc) Handle(ctx context.Context, ev *Event) error { return f(ctx, ev) }
 
-type permanent struct{ err error }
-
-func (p permanent) Error() string { return p.err.Error() }
-func (p permanent) Unwrap() error { return p.err }
-
-// Permanent marks err as not worth retrying: the message goes to the
-// dead-letter stream at once.
-func Permanent(err error) error { return permanent{err} }
-
-// IsPermanent reports whether err was marked with Permanent.
-func IsPermanent(err error) bool {
-	var p permanent
-	return errors.As(err, &p)
-}
-
 // Config configures one durable consumer.
 type Config struct {
 	Stream        string          // source stream, auth-events
@@ -89,20 +76,14 @@ type Config struct {
 	DLQStream     string          // dead-letter stream, auth-events-dlq
 	StateInterval time.Duration   // how often the consumer and stream state is read for metrics (5s)
 	DBTimeout     time.Duration   // deadline of each bookkeeping round trip to Postgres (5s)
-	Retention     Retention       // how long the consumer's rows are kept (DefaultRetention)
+	Retention     Retention       // how long the consumer's rows are kept (DefaultRetention())
 	PruneInterval time.Duration   // how often expired rows are deleted; 0: never (cmd/consumer: 10m)
 	PruneBatch    int             // rows per DELETE (1000)
 }
 
-// DefaultBackoff spaces the three default attempts over six minutes (1 min,
-// then 5 min), so a downstream outage of five minutes is ridden out rather
-// than dead-lettering every event it touched (1s,5s gave up after 6 s).
-// A nak'ed message waits on the server, not in the process: it holds no
-// handler, needs no keep-alive and does not count against AckWait, but it
-// does count against MaxAckPending (1000) while it waits.
-var DefaultBackoff = []time.Duration{time.Minute, 5 * time.Minute}
-
-// Defaults fills zero fields.
+// withDefaults returns c with each zero field set to its default: stream
+// auth-events, 3 attempts, DefaultBackoff, AckWait 30s, batches of 50, the
+// dead-letter stream <stream>-dlq, DefaultRetention, and so on.
 func (c Config) withDefaults() Config {
 	if c.Stream == "" {
 		c.Stream = "auth-events"
@@ -114,7 +95,7 @@ func (c Config) withDefaults() Config {
 		c.MaxDeliveries = 10 * c.Attempts
 	}
 	if len(c.Backoff) == 0 {
-		c.Backoff = DefaultBackoff
+		c.Backoff = DefaultBackoff()
 	}
 	if c.AckWait <= 0 {
 		c.AckWait = 30 * time.Second
@@ -132,37 +113,9 @@ func (c Config) withDefaults() Config {
 		c.DBTimeout = 5 * time.Second
 	}
 	if c.Retention == (Retention{}) {
-		c.Retention = DefaultRetention
+		c.Retention = DefaultRetention()
 	}
 	return c
-}
-
-// Headers of a dead-lettered message.
-const (
-	HeaderOriginalSubject = "Authevents-Original-Subject"
-	HeaderStream          = "Authevents-Stream"
-	HeaderStreamSeq       = "Authevents-Stream-Seq"
-	HeaderConsumer        = "Authevents-Consumer"
-	HeaderDeliveries      = "Authevents-Deliveries"
-	HeaderFailures        = "Authevents-Failures"
-	HeaderLastError       = "Authevents-Last-Error"
-	HeaderEventID         = "Authevents-Event-Id"
-)
-
-// DLQSubject is where a consumer's dead letters go.
-func DLQSubject(dlqStream, durable string) string { return dlqStream + "." + durable }
-
-// EnsureDLQ creates or updates the dead-letter stream (subjects
-// "<name>.>"), file storage, kept 30 days.
-func EnsureDLQ(ctx context.Context, js jetstream.JetStream, name string) error {
-	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name: name, Subjects: []string{name + ".>"}, Storage: jetstream.FileStorage,
-		MaxAge: 30 * 24 * time.Hour, Duplicates: 2 * time.Minute,
-	})
-	if err != nil {
-		return fmt.Errorf("dead-letter stream %s: %w", name, err)
-	}
-	return nil
 }
 
 // Consumer runs one durable consumer.
@@ -212,19 +165,6 @@ func (c *Consumer) Ensure(ctx context.Context) (jetstream.Consumer, error) {
 		}
 	}
 	return cons, nil
-}
-
-// delay is the wait before attempt n+1 after attempt n failed.
-func (c *Consumer) delay(n int) time.Duration { return delayAfter(c.cfg.Backoff, n) }
-
-func delayAfter(backoff []time.Duration, n int) time.Duration {
-	if len(backoff) == 0 {
-		return 0
-	}
-	if n-1 < len(backoff) {
-		return backoff[n-1]
-	}
-	return backoff[len(backoff)-1]
 }
 
 // Run fetches and handles messages until ctx ends. On ctx end it stops
@@ -373,141 +313,4 @@ func (c *Consumer) call(ctx context.Context, ev *Event) (err error) {
 		}
 	}()
 	return c.h.Handle(hctx, ev)
-}
-
-// recordFailure counts a handler failure of the message and returns the
-// count so far. Like every bookkeeping round trip it has its own deadline
-// (DBTimeout): a Postgres that stops answering must not hold the message,
-// and the consumer, forever.
-func (c *Consumer) recordFailure(ctx context.Context, md *jetstream.MsgMetadata, cause error) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.DBTimeout)
-	defer cancel()
-	var n int
-	err := c.pool.QueryRow(ctx, `
-		INSERT INTO consumer_failures (consumer, stream, stream_seq, failures, last_error) VALUES ($1, $2, $3, 1, $4)
-		ON CONFLICT (consumer, stream, stream_seq)
-		DO UPDATE SET failures = consumer_failures.failures + 1, last_error = $4, updated_at = now()
-		RETURNING failures`, c.cfg.Durable, md.Stream, int64(md.Sequence.Stream), truncate(cause.Error(), 1000)).Scan(&n)
-	return n, err
-}
-
-// forget removes the failure count of a settled message. A first
-// delivery cannot have one (failures are recorded before a redelivery),
-// so the common case costs no query.
-func (c *Consumer) forget(ctx context.Context, md *jetstream.MsgMetadata) {
-	if md.NumDelivered <= 1 {
-		return
-	}
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.DBTimeout)
-	defer cancel()
-	if _, err := c.pool.Exec(ctx, `DELETE FROM consumer_failures WHERE consumer = $1 AND stream = $2 AND stream_seq = $3`,
-		c.cfg.Durable, md.Stream, int64(md.Sequence.Stream)); err != nil {
-		// The row is left for retention to prune (CONSUMER_RETENTION).
-		c.log.Debug("could not clear failure count", "err", err)
-	}
-}
-
-// deadLetter copies the message with its metadata to the dead-letter
-// stream, then terminates it in the source consumer. If the copy fails the
-// message is nak'ed instead, so it is never dropped silently.
-func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, ev *Event, md *jetstream.MsgMetadata, failures int, cause error) bool {
-	out := &nats.Msg{Subject: DLQSubject(c.cfg.DLQStream, c.cfg.Durable), Data: msg.Data(), Header: nats.Header{}}
-	out.Header.Set(jetstream.MsgIDHeader, c.cfg.Durable+":"+md.Stream+":"+strconv.FormatUint(md.Sequence.Stream, 10))
-	out.Header.Set(HeaderOriginalSubject, msg.Subject())
-	out.Header.Set(HeaderStream, md.Stream)
-	out.Header.Set(HeaderStreamSeq, strconv.FormatUint(md.Sequence.Stream, 10))
-	out.Header.Set(HeaderConsumer, c.cfg.Durable)
-	out.Header.Set(HeaderDeliveries, strconv.FormatUint(md.NumDelivered, 10))
-	out.Header.Set(HeaderFailures, strconv.Itoa(failures))
-	out.Header.Set(HeaderLastError, truncate(cause.Error(), 1000))
-	if id := msg.Headers().Get(jetstream.MsgIDHeader); id != "" {
-		out.Header.Set(HeaderEventID, id)
-	} else if ev.ID != "" {
-		out.Header.Set(HeaderEventID, ev.ID)
-	}
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if _, err := c.js.PublishMsg(pctx, out); err != nil {
-		c.log.Error("dead-letter publish failed; message left for redelivery", "seq", ev.StreamSeq, "err", err)
-		msg.NakWithDelay(c.delay(c.cfg.Attempts))
-		return false
-	}
-	if err := msg.Term(); err != nil {
-		c.log.Warn("term after dead-lettering failed", "seq", ev.StreamSeq, "err", err)
-	}
-	c.m.deadLettered.Inc()
-	c.log.Error("message dead-lettered", "event_id", ev.ID, "type", ev.Type, "seq", ev.StreamSeq, "deliveries", md.NumDelivered, "failures", failures, "err", cause)
-	return true
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
-}
-
-// Metrics are the consumer collectors, shared by every consumer of a
-// process and labelled by consumer.
-type Metrics struct {
-	processed    *prometheus.CounterVec
-	duration     *prometheus.HistogramVec
-	redeliveries *prometheus.CounterVec
-	deadLettered *prometheus.CounterVec
-	missed       *prometheus.CounterVec
-	state        *stateCollector
-	pruned       *prometheus.CounterVec
-}
-
-// NewMetrics registers the consumer metrics on reg.
-func NewMetrics(reg prometheus.Registerer) *Metrics {
-	m := &Metrics{
-		processed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "authevents_consumer_processed_total",
-			Help: "Messages handled, by consumer, event type and result (ok, retry, dead_lettered)."}, []string{"consumer", "type", "result"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "authevents_consumer_processing_duration_seconds",
-			Help: "Handler time per message.", Buckets: prometheus.DefBuckets}, []string{"consumer"}),
-		redeliveries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "authevents_consumer_redeliveries_total",
-			Help: "Messages delivered more than once."}, []string{"consumer"}),
-		deadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "authevents_consumer_dead_lettered_total",
-			Help: "Messages moved to the dead-letter stream."}, []string{"consumer"}),
-		missed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "authevents_consumer_missed_events_total",
-			Help: "Events the stream discarded (limits, max age) before the consumer processed them; counted once across replicas."}, []string{"consumer"}),
-		state: newStateCollector(),
-	}
-	reg.MustRegister(m.processed, m.duration, m.redeliveries, m.deadLettered, m.missed, m.state)
-	m.pruned = NewPrunedCounter(reg)
-	return m
-}
-
-type metrics struct {
-	processed    *prometheus.CounterVec
-	duration     prometheus.Observer
-	redeliveries prometheus.Counter
-	deadLettered prometheus.Counter
-	missed       prometheus.Counter
-	state        *stateCollector
-	pruned       *prometheus.CounterVec
-}
-
-func (m *Metrics) forConsumer(name string) *metrics {
-	return &metrics{
-		processed:    m.processed.MustCurryWith(prometheus.Labels{"consumer": name}),
-		duration:     m.duration.WithLabelValues(name),
-		redeliveries: m.redeliveries.WithLabelValues(name),
-		deadLettered: m.deadLettered.WithLabelValues(name),
-		missed:       m.missed.WithLabelValues(name),
-		state:        m.state,
-		pruned:       m.pruned,
-	}
-}
-
-// RetryHorizon is the time from a message's first failed attempt to its
-// last attempt: the length of a downstream outage the consumer rides out
-// before it dead-letters. Handler time is not included.
-func RetryHorizon(attempts int, backoff []time.Duration) time.Duration {
-	var h time.Duration
-	for n := 1; n < attempts; n++ {
-		h += delayAfter(backoff, n)
-	}
-	return h
 }

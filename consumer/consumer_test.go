@@ -224,8 +224,9 @@ func TestRedeliveryAfterFailure(t *testing.T) {
 }
 
 // TestDeadLetterAndReplay: three failures put the message in the
-// dead-letter stream with its metadata and terminate it; republishing it
-// (what authctl dlq replay does) makes it succeed once the handler works.
+// dead-letter stream with its metadata and terminate it; replaying it
+// (DeadLetters.Replay, authctl dlq replay) makes it succeed once the
+// handler works.
 func TestDeadLetterAndReplay(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
@@ -281,7 +282,17 @@ func TestDeadLetterAndReplay(t *testing.T) {
 	}
 
 	broken.Store(false)
-	e.publishRaw(t, hdr.Get(consumer.HeaderOriginalSubject), dl.Data(), hdr.Get(consumer.HeaderEventID)+":replay:1")
+	md, err := dl.Metadata()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dls, err := consumer.OpenDeadLetters(context.Background(), e.js, e.dlq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dls.Replay(context.Background(), md.Sequence.Stream); err != nil {
+		t.Fatal(err)
+	}
 	testenv.WaitFor(t, "the replayed event in the audit log", 10*time.Second, func() bool { return e.auditRows(t) == 1 })
 }
 

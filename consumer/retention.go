@@ -23,8 +23,11 @@ type Retention struct {
 	Failures  time.Duration // consumer_failures by updated_at (CONSUMER_FAILURES_RETENTION, 168h)
 }
 
-// DefaultRetention is the default of cmd/consumer and authctl prune.
-var DefaultRetention = Retention{Processed: 31 * 24 * time.Hour, Failures: 7 * 24 * time.Hour}
+// DefaultRetention returns the retention of cmd/consumer and authctl prune
+// when their variables are unset.
+func DefaultRetention() Retention {
+	return Retention{Processed: 31 * 24 * time.Hour, Failures: 7 * 24 * time.Hour}
+}
 
 // expiredLeaseGrace is how long an expired lease row is kept (for
 // inspection) before it is pruned; an expired lease is already void.

@@ -93,7 +93,7 @@ func TestConsumerPrunesItsTables(t *testing.T) {
 	cfg.PruneInterval = 100 * time.Millisecond
 	cfg.PruneBatch = 7 // 20 expired processed_events take three DELETEs
 	reg := prometheus.NewRegistry()
-	h := security.New(e.pool, security.DefaultThresholds, reg).KeepFor(48 * time.Hour)
+	h := security.New(e.pool, security.DefaultThresholds(), reg).KeepFor(48 * time.Hour)
 	e.runWith(t, cfg, h, reg)
 	testenv.WaitFor(t, "expired rows pruned", 10*time.Second, func() bool { return fmt.Sprint(rowCounts(t, e)) == fmt.Sprint(want) })
 	for table, n := range map[string]float64{"processed_events": 20, "consumer_failures": 4, "consumer_leases": 2, "security_failed_logins": 6, "security_alert_marks": 3} {

@@ -154,15 +154,15 @@ func TestRetryHorizon(t *testing.T) {
 		want     time.Duration
 	}{
 		{3, []time.Duration{time.Second, 5 * time.Second}, 6 * time.Second},
-		{3, consumer.DefaultBackoff, 6 * time.Minute},
+		{3, consumer.DefaultBackoff(), 6 * time.Minute},
 		{4, []time.Duration{time.Minute}, 3 * time.Minute}, // the last value repeats
-		{1, consumer.DefaultBackoff, 0},
+		{1, consumer.DefaultBackoff(), 0},
 	} {
 		if got := consumer.RetryHorizon(tc.attempts, tc.backoff); got != tc.want {
 			t.Errorf("RetryHorizon(%d, %v) = %v, want %v", tc.attempts, tc.backoff, got, tc.want)
 		}
 	}
-	if h := consumer.RetryHorizon(3, consumer.DefaultBackoff); h < 5*time.Minute {
+	if h := consumer.RetryHorizon(3, consumer.DefaultBackoff()); h < 5*time.Minute {
 		t.Errorf("default retry horizon %v rides out less than a 5-minute outage", h)
 	}
 }

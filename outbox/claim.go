@@ -290,9 +290,13 @@ func ListDead(ctx context.Context, pool *pgxpool.Pool, limit int) ([]DeadRow, er
 		             WHERE p.ordering_key = d.ordering_key AND p.seq > d.seq AND p.state = 'pending') END
 		  FROM outbox d WHERE d.state = 'dead' ORDER BY d.seq LIMIT $1`, limit)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("list dead outbox rows: %w", err)
 	}
-	return pgx.CollectRows(rows, pgx.RowToStructByPos[DeadRow])
+	dead, err := pgx.CollectRows(rows, pgx.RowToStructByPos[DeadRow])
+	if err != nil {
+		return nil, fmt.Errorf("list dead outbox rows: %w", err)
+	}
+	return dead, nil
 }
 
 // RetryDead makes dead rows pending again with a fresh attempt count (all
@@ -301,7 +305,7 @@ func RetryDead(ctx context.Context, pool *pgxpool.Pool, ids []uuid.UUID) (int64,
 	tag, err := pool.Exec(ctx, `UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = now()
 		WHERE state = 'dead' AND (COALESCE(cardinality($1::uuid[]), 0) = 0 OR id = ANY($1))`, ids)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("retry dead outbox rows: %w", err)
 	}
 	return tag.RowsAffected(), nil
 }
@@ -310,7 +314,7 @@ func RetryDead(ctx context.Context, pool *pgxpool.Pool, ids []uuid.UUID) (int64,
 func DiscardDead(ctx context.Context, pool *pgxpool.Pool, ids []uuid.UUID) (int64, error) {
 	tag, err := pool.Exec(ctx, `DELETE FROM outbox WHERE state = 'dead' AND (COALESCE(cardinality($1::uuid[]), 0) = 0 OR id = ANY($1))`, ids)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("discard dead outbox rows: %w", err)
 	}
 	return tag.RowsAffected(), nil
 }

@@ -29,9 +29,12 @@ type Params struct {
 	KeyLength   uint32
 }
 
-// OWASP is the OWASP Password Storage Cheat Sheet's argon2id baseline:
-// m=19 MiB, t=2, p=1.
-var OWASP = Params{Memory: 19 * 1024, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+// OWASP returns the OWASP Password Storage Cheat Sheet's argon2id
+// baseline: m=19 MiB, t=2, p=1. A function, not a variable, so that no
+// importer can weaken the baseline for the whole process.
+func OWASP() Params {
+	return Params{Memory: 19 * 1024, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+}
 
 // Bounds a stored hash's parameters must stay within before Verify spends
 // anything on it: a tampered or corrupted row must not make the service

@@ -56,7 +56,7 @@ func TestHashVerify(t *testing.T) {
 
 func TestOWASPRoundTrip(t *testing.T) {
 	t.Parallel()
-	h := newHasher(t, OWASP, 0, nil)
+	h := newHasher(t, OWASP(), 0, nil)
 	enc, err := h.Hash(context.Background(), "a long enough password")
 	if err != nil {
 		t.Fatal(err)
@@ -176,7 +176,7 @@ func TestNeedsRehash(t *testing.T) {
 	if h.NeedsRehash(enc) {
 		t.Error("NeedsRehash(current) = true")
 	}
-	h2 := newHasher(t, OWASP, 0, nil)
+	h2 := newHasher(t, OWASP(), 0, nil)
 	if !h2.NeedsRehash(enc) {
 		t.Error("NeedsRehash(cheaper params) = false")
 	}

@@ -14,9 +14,9 @@ const (
 	MaxLength = 256
 )
 
-// common_passwords.txt holds the 17,950 passwords of at least MinLength
-// characters from the zxcvbn-ts common-password list (MIT; top passwords
-// from public breach corpora), one per line, lower case.
+// commonList is common_passwords.txt: the 17,950 passwords of at least
+// MinLength characters from the zxcvbn-ts common-password list (MIT; top
+// passwords from public breach corpora), one per line, lower case.
 //
 //go:embed common_passwords.txt
 var commonList string

@@ -46,11 +46,14 @@ type Config struct {
 	Stream StreamConfig
 }
 
-// DefaultConfig is what cmd/relay starts from.
-var DefaultConfig = Config{
-	BatchSize: 2000, Workers: 2, MinPollInterval: 10 * time.Millisecond, PollInterval: time.Second,
-	PublishTimeout: 5 * time.Second, MaxAttempts: 10, RetryBackoff: time.Second,
-	MaxRetryBackoff: 5 * time.Minute, ContentType: "application/cloudevents+json",
+// DefaultConfig returns what cmd/relay starts from. A function, not a
+// variable: no caller can change the defaults of the whole process.
+func DefaultConfig() Config {
+	return Config{
+		BatchSize: 2000, Workers: 2, MinPollInterval: 10 * time.Millisecond, PollInterval: time.Second,
+		PublishTimeout: 5 * time.Second, MaxAttempts: 10, RetryBackoff: time.Second,
+		MaxRetryBackoff: 5 * time.Minute, ContentType: "application/cloudevents+json",
+	}
 }
 
 // Relay is one relay replica. Any number may run against one database.

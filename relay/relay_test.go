@@ -32,7 +32,7 @@ import (
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func fastConfig() relay.Config {
-	c := relay.DefaultConfig
+	c := relay.DefaultConfig()
 	c.BatchSize = 100
 	c.MinPollInterval = 5 * time.Millisecond
 	c.PollInterval = 50 * time.Millisecond
@@ -71,7 +71,7 @@ func setup(t *testing.T, natsURL string) *env {
 }
 
 func streamConfig(n natstest.Names) relay.StreamConfig {
-	c := relay.DefaultStream
+	c := relay.DefaultStream()
 	c.Name, c.Subjects = n.Stream, []string{n.Subject}
 	return c
 }

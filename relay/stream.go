@@ -19,11 +19,15 @@ type StreamConfig struct {
 	Replicas   int
 }
 
-// DefaultStream is auth-events as the contract fixes it.
-var DefaultStream = StreamConfig{
-	Name: "auth-events", Subjects: []string{"auth.user.*"},
-	MaxAge: 7 * 24 * time.Hour, MaxMsgs: 100_000, MaxBytes: 100 << 20,
-	Duplicates: DefaultDuplicateWindow, Replicas: 1,
+// DefaultStream returns auth-events as the contract fixes it. A function,
+// not a variable: no caller can change it, or its Subjects slice, for the
+// whole process.
+func DefaultStream() StreamConfig {
+	return StreamConfig{
+		Name: "auth-events", Subjects: []string{"auth.user.*"},
+		MaxAge: 7 * 24 * time.Hour, MaxMsgs: 100_000, MaxBytes: 100 << 20,
+		Duplicates: DefaultDuplicateWindow, Replicas: 1,
+	}
 }
 
 // The duplicate window must outlast the longest path by which a row that

@@ -25,7 +25,7 @@ import (
 	"github.com/authevents/authevents/relay"
 )
 
-// A CloudEvent of the size the API writes (user.logged_in, ~390 bytes).
+// benchPayload returns a CloudEvent of the size the API writes (user.logged_in, ~390 bytes).
 func benchPayload(id uuid.UUID, user string) []byte {
 	return []byte(`{"specversion":"1.0","id":"` + id.String() + `","source":"auth-service","type":"user.logged_in",` +
 		`"time":"2026-11-28T12:00:00.000Z","subject":"` + user + `","datacontenttype":"application/json",` +

@@ -1,290 +1,217 @@
 // Command authctl is the operator CLI of authevents.
 //
-//	authctl migrate up|down|status [--json]
-//	authctl keygen FILE
+//	authctl <command> [flags] [arguments]
+//	authctl help [command]
 //
-// It reads DATABASE_URL like the services do.
+// Each command has its own flags (authctl help <command> lists them);
+// output is text unless --json asks for the machine-readable form, whose
+// shape is a contract. Configuration comes from the environment, read
+// through internal/config like the other binaries (DATABASE_URL, NATS_URL,
+// ...; see authctl help).
 package main
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
-	"github.com/authevents/authevents/db/postgres"
-	"github.com/authevents/authevents/token"
+	"github.com/authevents/authevents/internal/config"
 )
-
-const usage = `usage: authctl <command> [arguments]
-
-commands:
-  migrate up        apply every pending migration
-  migrate down      roll back the most recent migration
-  migrate status    list migrations and whether each is applied
-  db create         create the database named in DATABASE_URL if it does not exist
-  outbox status     backlog, lag (age of the oldest unsent row), dead rows, publish rate
-  outbox dead list  rows the relay gave up on
-  outbox dead retry ID... | --all
-                    make dead rows pending again (attempts reset)
-  outbox dead discard ID... | --all
-                    delete dead rows
-  dlq list|show SEQ...        dead letters of the consumers (auth-events-dlq)
-  dlq replay SEQ... | --all   republish to the original subject, remove from the DLQ
-  dlq purge SEQ... | --all    remove dead letters
-  stats [--since T]           analytics: events per type and hour, active users per day
-  security alerts [--since T] security alerts, newest first
-  audit --user ID [--since T] a user's audit log, oldest first
-  prune [--dry-run]           delete consumer rows past retention (processed_events,
-                              consumer_failures, consumer_leases, security_failed_logins,
-                              security_alert_marks), in batches; --dry-run counts them
-  keygen [--if-missing] FILE
-                    write a new Ed25519 signing key (PKCS#8 PEM, mode 0600);
-                    with --if-missing, keep a valid key that is already there
-
-flags:
-  --json            machine-readable output (status commands)
-
-environment:
-  DATABASE_URL      default postgres://127.0.0.1:5432/authevents?sslmode=disable
-  NATS_URL          default nats://127.0.0.1:4222 (outbox status: publish rate)
-  STREAM_NAME       default auth-events
-  DLQ_STREAM        default auth-events-dlq
-  CONSUMER_RETENTION, CONSUMER_FAILURES_RETENTION, SECURITY_RETENTION
-                    retention for prune, defaults 744h, 168h, 192h (as bin/consumer)
-
-T is RFC 3339 (2026-11-28T10:00:00Z) or a duration back from now (24h).
-`
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "authctl: "+err.Error())
-		var ue usageError
-		if errors.As(err, &ue) {
-			fmt.Fprint(os.Stderr, usage)
-			os.Exit(2)
-		}
-		os.Exit(1)
+	code := runMain(ctx, os.Args[1:], config.Environ(), os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// runMain runs authctl and returns its exit status: 0, 1 when the command
+// failed, 2 when it was called wrongly. Errors are one line on stderr; a
+// usage error adds a second line naming the help to read, never the whole
+// usage.
+func runMain(ctx context.Context, args []string, environ map[string]string, stdout, stderr io.Writer) int {
+	err := run(ctx, args, environ, stdout)
+	if err == nil {
+		return 0
 	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		prefix, topic := "authctl", ""
+		if ue.cmd != "" {
+			prefix, topic = "authctl "+ue.cmd, " "+ue.cmd
+		}
+		fmt.Fprintf(stderr, "%s: %s\nRun 'authctl help%s' for usage.\n", prefix, ue.msg, topic)
+		return 2
+	}
+	fmt.Fprintln(stderr, "authctl: "+oneLine(err.Error()))
+	return 1
 }
 
-type usageError string
+// oneLine keeps an error on one line: a driver or server message may
+// carry newlines.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
-func (e usageError) Error() string { return string(e) }
+// usageError is a command called wrongly: cmd is the command (or group)
+// whose help explains the right way.
+type usageError struct{ cmd, msg string }
 
-// cli holds what every command needs.
+func (e usageError) Error() string { return e.msg }
+
+// cli is what a command runs with: its output, the configuration and the
+// values of its flags.
 type cli struct {
-	out       io.Writer
-	json      bool
-	ifMissing bool
-	all       bool
-	dryRun    bool
-	interval  time.Duration
-	user      string
-	since     time.Time
+	out io.Writer
+	cfg Config
+	opts
 }
 
-func run(ctx context.Context, args []string, out io.Writer) error {
-	c := &cli{out: out, interval: 2 * time.Second}
-	var rest []string
+// run parses args, finds the command, parses its flags, loads the
+// configuration and runs the command.
+func run(ctx context.Context, args []string, environ map[string]string, out io.Writer) error {
+	cmd, o, rest, err := parse(args)
+	if err != nil || cmd == nil {
+		if errors.Is(err, errHelp) {
+			return printHelp(out, rest)
+		}
+		return err
+	}
+	cfg, err := loadConfig(environ)
+	if err != nil {
+		return err
+	}
+	return cmd.run(&cli{out: out, cfg: cfg, opts: o}, ctx, rest)
+}
+
+// errHelp: help was asked for; the topic is in parse's rest.
+var errHelp = errors.New("help")
+
+// parse finds the command in args and parses its flags, returning the
+// command, the flag values and the command's arguments. Flags may stand
+// before, between or after the command's words, as they always could
+// (authctl --json outbox status). With help asked for (the word help, -h
+// or --help) it returns errHelp and the words naming the topic.
+func parse(args []string) (*command, opts, []string, error) {
+	var o opts
+	words, help := commandWords(args)
+	if help {
+		return nil, o, slices.DeleteFunc(words, func(w string) bool { return w == "help" }), errHelp
+	}
+	if len(words) == 0 {
+		return nil, o, nil, usageError{msg: "no command"}
+	}
+	cmd := lookup(words)
+	if cmd == nil {
+		if g := group(words); g != "" {
+			return nil, o, nil, usageError{cmd: g, msg: fmt.Sprintf("needs one of: %s", strings.Join(subcommands(g), ", "))}
+		}
+		return nil, o, nil, usageError{msg: fmt.Sprintf("unknown command %q", words[0])}
+	}
+	fs := cmd.flagSet(&o)
+	if err := parseInterspersed(fs, withoutWords(args, strings.Fields(cmd.name))); err != nil {
+		return nil, o, nil, usageError{cmd: cmd.name, msg: err.Error()}
+	}
+	if cmd.args == "" && fs.NArg() > 0 {
+		return nil, o, nil, usageError{cmd: cmd.name, msg: fmt.Sprintf("takes no arguments, got %q", fs.Arg(0))}
+	}
+	return cmd, o, fs.Args(), nil
+}
+
+// commandWords returns the words of args that are not flags or flag
+// values, and whether help was asked for (the word help, -h or --help).
+func commandWords(args []string) (words []string, help bool) {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
-		if (a == "--user" || a == "--since") && i+1 < len(args) {
-			i++
-			if a == "--user" {
-				c.user = args[i]
-				continue
+		switch {
+		case a == "--":
+			return append(words, args[i+1:]...), help
+		case a == "-h" || a == "-help" || a == "--help":
+			help = true
+		case strings.HasPrefix(a, "-") && len(a) > 1:
+			if name := strings.TrimLeft(a, "-"); valueFlags[name] {
+				i++ // its value is not a word
 			}
-			t, err := parseSince(args[i])
-			if err != nil {
-				return usageError(err.Error())
-			}
-			c.since = t
-			continue
-		}
-		switch a {
-		case "--json", "-json":
-			c.json = true
-		case "--if-missing":
-			c.ifMissing = true
-		case "--all":
-			c.all = true
-		case "--dry-run":
-			c.dryRun = true
-		case "-h", "--help", "help":
-			fmt.Fprint(out, usage)
-			return nil
 		default:
-			rest = append(rest, a)
-		}
-	}
-	if len(rest) == 0 {
-		return usageError("no command")
-	}
-	switch rest[0] {
-	case "migrate":
-		if len(rest) != 2 {
-			return usageError("migrate needs one of up, down, status")
-		}
-		return c.migrate(ctx, rest[1])
-	case "outbox":
-		return c.outboxCmd(ctx, rest[1:])
-	case "dlq":
-		return c.dlqCmd(ctx, rest[1:])
-	case "stats", "security", "audit":
-		return c.reportCmd(ctx, rest)
-	case "prune":
-		if len(rest) != 1 {
-			return usageError("prune takes no arguments")
-		}
-		return c.prune(ctx)
-	case "db":
-		if len(rest) != 2 || rest[1] != "create" {
-			return usageError("db needs create")
-		}
-		created, err := postgres.CreateDatabase(ctx, databaseURL())
-		if err != nil {
-			return err
-		}
-		if c.json {
-			return c.printJSON(map[string]bool{"created": created})
-		}
-		if created {
-			fmt.Fprintln(out, "database created")
-		} else {
-			fmt.Fprintln(out, "database exists")
-		}
-		return nil
-	case "keygen":
-		if len(rest) != 2 {
-			return usageError("keygen needs a file path")
-		}
-		if c.ifMissing {
-			if _, err := token.LoadPrivateKeyFile(rest[1]); err == nil {
-				fmt.Fprintf(out, "keeping the existing signing key %s\n", rest[1])
-				return nil
+			if a == "help" {
+				help = true
 			}
+			words = append(words, a)
 		}
-		if err := token.GenerateKeyFile(rest[1]); err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "wrote Ed25519 signing key to %s\n", rest[1])
-		return nil
 	}
-	return usageError(fmt.Sprintf("unknown command %q", rest[0]))
+	return words, help
 }
 
-// authctl's sessions: operator commands may scan (prune, dead lists) but
-// never hold a transaction open waiting on a person.
-var authctlSession = postgres.Session{AppName: "authevents-authctl", StatementTimeout: 5 * time.Minute, IdleInTxTimeout: time.Minute}
-
-func databaseURL() string {
-	if v := os.Getenv("DATABASE_URL"); v != "" {
-		return v
+// withoutWords removes the first occurrence of each command word, in
+// order, leaving the flags and the command's own arguments.
+func withoutWords(args, cmdWords []string) []string {
+	rest := slices.Clone(args)
+	from := 0
+	for _, w := range cmdWords {
+		for i := from; i < len(rest); i++ {
+			if rest[i] == w {
+				rest = slices.Delete(rest, i, i+1)
+				from = i
+				break
+			}
+		}
 	}
-	return "postgres://127.0.0.1:5432/authevents?sslmode=disable"
+	return rest
 }
 
-func (c *cli) migrate(ctx context.Context, verb string) error {
-	pool, err := postgres.Open(ctx, databaseURL(), 2, authctlSession)
-	if err != nil {
-		return err
+// parseInterspersed parses fs allowing flags after arguments, which the
+// flag package alone stops at; fs.Args() is then the arguments in order.
+func parseInterspersed(fs *flag.FlagSet, args []string) error {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if consumed := args[:len(args)-len(rest)]; len(consumed) > 0 && consumed[len(consumed)-1] == "--" {
+			positional = append(positional, rest...) // after --, nothing is a flag
+			break
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
 	}
-	defer pool.Close()
-	m, err := postgres.NewMigrator(pool, nil)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	switch verb {
-	case "up":
-		res, err := m.Up(ctx)
-		if err != nil {
-			return err
-		}
-		cur, _, err := m.Versions(ctx)
-		if err != nil {
-			return err
-		}
-		type applied struct {
-			Version    int64   `json:"version"`
-			Source     string  `json:"source"`
-			DurationMS float64 `json:"durationMs"`
-		}
-		out := struct {
-			Applied []applied `json:"applied"`
-			Version int64     `json:"version"`
-		}{Applied: []applied{}, Version: cur}
-		for _, r := range res {
-			out.Applied = append(out.Applied, applied{r.Source.Version, r.Source.Path, float64(r.Duration.Microseconds()) / 1000})
-		}
-		if c.json {
-			return c.printJSON(out)
-		}
-		for _, a := range out.Applied {
-			fmt.Fprintf(c.out, "applied %d %s (%.1f ms)\n", a.Version, a.Source, a.DurationMS)
-		}
-		fmt.Fprintf(c.out, "schema at version %d\n", cur)
-		return nil
-	case "down":
-		r, err := m.Down(ctx)
-		if err != nil {
-			return err
-		}
-		if c.json {
-			return c.printJSON(map[string]any{"rolledBack": r.Source.Version, "source": r.Source.Path})
-		}
-		fmt.Fprintf(c.out, "rolled back %d %s\n", r.Source.Version, r.Source.Path)
-		return nil
-	case "status":
-		st, err := m.Status(ctx)
-		if err != nil {
-			return err
-		}
-		type row struct {
-			Version   int64      `json:"version"`
-			Source    string     `json:"source"`
-			Applied   bool       `json:"applied"`
-			AppliedAt *time.Time `json:"appliedAt"`
-		}
-		rows := []row{}
-		for _, s := range st {
-			r := row{Version: s.Source.Version, Source: s.Source.Path, Applied: s.State == "applied"}
-			if r.Applied {
-				t := s.AppliedAt.UTC()
-				r.AppliedAt = &t
-			}
-			rows = append(rows, r)
-		}
-		if c.json {
-			return c.printJSON(map[string]any{"migrations": rows})
-		}
-		tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "VERSION\tAPPLIED AT\tSOURCE")
-		for _, r := range rows {
-			at := "pending"
-			if r.AppliedAt != nil {
-				at = r.AppliedAt.Format(time.RFC3339)
-			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\n", r.Version, at, r.Source)
-		}
-		return tw.Flush()
-	}
-	return usageError(fmt.Sprintf("unknown migrate command %q", verb))
+	return fs.Parse(append([]string{"--"}, positional...))
 }
 
 func (c *cli) printJSON(v any) error {
 	enc := json.NewEncoder(c.out)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// sinceFlag is a --since value: an RFC 3339 time or a duration back from
+// now (24h).
+type sinceFlag struct{ t *time.Time }
+
+func (s sinceFlag) String() string {
+	if s.t == nil || s.t.IsZero() {
+		return ""
+	}
+	return s.t.Format(time.RFC3339)
+}
+
+func (s sinceFlag) Set(v string) error {
+	t, err := parseSince(v)
+	if err != nil {
+		return err
+	}
+	*s.t = t
+	return nil
 }
 
 // parseSince reads an RFC 3339 time or a duration back from now.
@@ -295,5 +222,5 @@ func parseSince(s string) (time.Time, error) {
 	if d, err := time.ParseDuration(s); err == nil {
 		return time.Now().Add(-d), nil
 	}
-	return time.Time{}, fmt.Errorf("--since %q: want RFC 3339 or a duration", s)
+	return time.Time{}, errors.New("want RFC 3339 (2026-11-28T10:00:00Z) or a duration back from now (24h)")
 }

@@ -3,93 +3,17 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"text/tabwriter"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/authevents/authevents/db/postgres"
 	"github.com/authevents/authevents/outbox"
 )
-
-func getenv(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
-}
-
-// outboxCmd runs `authctl outbox status` and `authctl outbox dead ...`.
-func (c *cli) outboxCmd(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		return usageError("outbox needs status or dead")
-	}
-	pool, err := postgres.Open(ctx, databaseURL(), 2, authctlSession)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	switch args[0] {
-	case "status":
-		return c.outboxStatus(ctx, pool)
-	case "dead":
-		if len(args) < 2 {
-			return usageError("outbox dead needs list, retry or discard")
-		}
-		var ids []uuid.UUID
-		for _, a := range args[2:] {
-			id, err := uuid.Parse(a)
-			if err != nil {
-				return usageError(fmt.Sprintf("%q is not an event id", a))
-			}
-			ids = append(ids, id)
-		}
-		switch args[1] {
-		case "list":
-			rows, err := outbox.ListDead(ctx, pool, 1000)
-			if err != nil {
-				return err
-			}
-			if rows == nil {
-				rows = []outbox.DeadRow{}
-			}
-			if c.json {
-				return c.printJSON(map[string]any{"dead": rows})
-			}
-			tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tSUBJECT\tATTEMPTS\tPARKED BEHIND\tCREATED\tLAST ERROR")
-			for _, r := range rows {
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", r.ID, r.Subject, r.Attempts, r.ParkedBehind, r.CreatedAt.UTC().Format(time.RFC3339), r.LastError)
-			}
-			return tw.Flush()
-		case "retry", "discard":
-			if len(ids) == 0 && !c.all {
-				return usageError("name the event ids, or --all")
-			}
-			f := outbox.RetryDead
-			if args[1] == "discard" {
-				f = outbox.DiscardDead
-			}
-			n, err := f(ctx, pool, ids)
-			if err != nil {
-				return err
-			}
-			past := map[string]string{"retry": "retried", "discard": "discarded"}[args[1]]
-			if c.json {
-				return c.printJSON(map[string]any{past: n})
-			}
-			fmt.Fprintf(c.out, "%s %d dead rows\n", past, n)
-			return nil
-		}
-		return usageError(fmt.Sprintf("unknown outbox dead command %q", args[1]))
-	}
-	return usageError(fmt.Sprintf("unknown outbox command %q", args[0]))
-}
 
 // Status is the output of `authctl outbox status --json`.
 type Status struct {
@@ -103,13 +27,25 @@ type Status struct {
 	Note             string   `json:"note,omitempty"`
 }
 
+func (c *cli) openPool(ctx context.Context) (*pgxpool.Pool, error) {
+	return postgres.Open(ctx, c.cfg.DatabaseURL, 2, authctlSession)
+}
+
 // outboxStatus prints backlog, lag and dead rows from Postgres, and the
 // publish rate measured on the stream: its last sequence over --interval.
-func (c *cli) outboxStatus(ctx context.Context, pool *pgxpool.Pool) error {
-	st := Status{Stream: getenv("STREAM_NAME", "auth-events")}
+func (c *cli) outboxStatus(ctx context.Context, _ []string) error {
+	if c.interval <= 0 {
+		return usageError{cmd: "outbox status", msg: fmt.Sprintf("--interval %s: want a positive duration", c.interval)}
+	}
+	pool, err := c.openPool(ctx)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	st := Status{Stream: c.cfg.Stream}
 	var first, last uint64
 	var t0, t1 time.Time
-	js, closeNATS, err := connectJS()
+	js, closeNATS, err := c.connectJS()
 	if err == nil {
 		defer closeNATS()
 		first, t0, err = lastSeq(ctx, js, st.Stream)
@@ -148,8 +84,71 @@ func (c *cli) outboxStatus(ctx context.Context, pool *pgxpool.Pool) error {
 	return nil
 }
 
-func connectJS() (jetstream.JetStream, func(), error) {
-	nc, err := nats.Connect(getenv("NATS_URL", "nats://127.0.0.1:4222"), nats.Timeout(2*time.Second))
+// outboxDeadList runs `authctl outbox dead list`.
+func (c *cli) outboxDeadList(ctx context.Context, _ []string) error {
+	pool, err := c.openPool(ctx)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	rows, err := outbox.ListDead(ctx, pool, 1000)
+	if err != nil {
+		return err
+	}
+	if rows == nil {
+		rows = []outbox.DeadRow{}
+	}
+	if c.json {
+		return c.printJSON(map[string]any{"dead": rows})
+	}
+	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSUBJECT\tATTEMPTS\tPARKED BEHIND\tCREATED\tLAST ERROR")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", r.ID, r.Subject, r.Attempts, r.ParkedBehind, r.CreatedAt.UTC().Format(time.RFC3339), r.LastError)
+	}
+	return tw.Flush()
+}
+
+// outboxDeadRetry runs `authctl outbox dead retry ID... | --all`.
+func (c *cli) outboxDeadRetry(ctx context.Context, args []string) error {
+	return c.outboxDeadSettle(ctx, "retry", "retried", outbox.RetryDead, args)
+}
+
+// outboxDeadDiscard runs `authctl outbox dead discard ID... | --all`.
+func (c *cli) outboxDeadDiscard(ctx context.Context, args []string) error {
+	return c.outboxDeadSettle(ctx, "discard", "discarded", outbox.DiscardDead, args)
+}
+
+func (c *cli) outboxDeadSettle(ctx context.Context, verb, past string, settle func(context.Context, *pgxpool.Pool, []uuid.UUID) (int64, error), args []string) error {
+	var ids []uuid.UUID
+	for _, a := range args {
+		id, err := uuid.Parse(a)
+		if err != nil {
+			return usageError{cmd: "outbox dead " + verb, msg: fmt.Sprintf("%q is not an event id", a)}
+		}
+		ids = append(ids, id)
+	}
+	if len(ids) == 0 && !c.all {
+		return usageError{cmd: "outbox dead " + verb, msg: "name the event ids, or --all"}
+	}
+	pool, err := c.openPool(ctx)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	n, err := settle(ctx, pool, ids)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return c.printJSON(map[string]any{past: n})
+	}
+	fmt.Fprintf(c.out, "%s %d dead rows\n", past, n)
+	return nil
+}
+
+func (c *cli) connectJS() (jetstream.JetStream, func(), error) {
+	nc, err := nats.Connect(c.cfg.NATSURL, nats.Name("authevents-authctl"), nats.Timeout(2*time.Second))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -122,7 +122,7 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer) error
 	r, err := relay.New(pool, nc, relay.Config{
 		BatchSize: cfg.BatchSize, Workers: cfg.Workers, MinPollInterval: cfg.MinPollInterval, PollInterval: cfg.PollInterval,
 		PublishTimeout: cfg.PublishTimeout, MaxAttempts: cfg.MaxAttempts, RetryBackoff: cfg.RetryBackoff,
-		MaxRetryBackoff: cfg.MaxRetryBackoff, ContentType: relay.DefaultConfig.ContentType,
+		MaxRetryBackoff: cfg.MaxRetryBackoff, ContentType: relay.DefaultConfig().ContentType,
 		Stream: relay.StreamConfig{
 			Name: cfg.StreamName, Subjects: cfg.StreamSubjects, MaxAge: cfg.StreamMaxAge,
 			MaxMsgs: cfg.StreamMaxMsgs, MaxBytes: cfg.StreamMaxBytes, Duplicates: cfg.StreamDuplicates,

@@ -352,7 +352,7 @@ func TestDefaultDuplicateWindowCoversRepublishing(t *testing.T) {
 	if cfg.StreamDuplicates < longest+time.Minute {
 		t.Errorf("STREAM_DUPLICATE_WINDOW default %s, want at least the longest republish path (%s) plus a minute", cfg.StreamDuplicates, longest)
 	}
-	if relay.DefaultStream.Duplicates != cfg.StreamDuplicates {
-		t.Errorf("relay.DefaultStream.Duplicates = %s, binary default %s", relay.DefaultStream.Duplicates, cfg.StreamDuplicates)
+	if relay.DefaultStream().Duplicates != cfg.StreamDuplicates {
+		t.Errorf("relay.DefaultStream().Duplicates = %s, binary default %s", relay.DefaultStream().Duplicates, cfg.StreamDuplicates)
 	}
 }

@@ -47,8 +47,11 @@ type Thresholds struct {
 	Window           time.Duration //
 }
 
-// DefaultThresholds are the defaults of cmd/consumer.
-var DefaultThresholds = Thresholds{FailedLogins: 5, StuffingAccounts: 5, Window: 15 * time.Minute}
+// DefaultThresholds returns the thresholds of cmd/consumer when its
+// SECURITY_* variables are unset.
+func DefaultThresholds() Thresholds {
+	return Thresholds{FailedLogins: 5, StuffingAccounts: 5, Window: 15 * time.Minute}
+}
 
 // Config subscribes to every auth event (nats-server 2.9 has a single
 // filter subject per consumer); the handler ignores the types it does not
@@ -152,8 +155,11 @@ func (h *Handler) Handle(ctx context.Context, ev *consumer.Event) error {
 		switch ev.Type {
 		case authevents.EventUserLoggedIn:
 			if user != nil {
-				for _, k := range []struct{ kind, value, rule string }{{"ip", d.IP, RuleNewIP}, {"user_agent", d.UserAgent, RuleNewUserAgent}} {
-					a, err := h.seen(ctx, tx, *user, k.kind, k.value, k.rule, at)
+				for _, k := range []struct{ kind, key, value, rule string }{
+					{"ip", "ip", d.IP, RuleNewIP},
+					{"user_agent", "userAgent", d.UserAgent, RuleNewUserAgent},
+				} {
+					a, err := h.seen(ctx, tx, *user, k.kind, k.key, k.value, k.rule, at)
 					if err != nil {
 						return err
 					}
@@ -274,8 +280,10 @@ func (h *Handler) threshold(ctx context.Context, tx pgx.Tx, rule, key string, at
 }
 
 // seen records value for the user and returns an alert if the user had
-// values of that kind before and this one is new.
-func (h *Handler) seen(ctx context.Context, tx pgx.Tx, user uuid.UUID, kind, value, rule string, at time.Time) (*alert, error) {
+// values of that kind before and this one is new. kind is what
+// security_seen stores (ip, user_agent); key names the value in the
+// alert's details (ip, userAgent).
+func (h *Handler) seen(ctx context.Context, tx pgx.Tx, user uuid.UUID, kind, key, value, rule string, at time.Time) (*alert, error) {
 	var known int
 	if err := tx.QueryRow(ctx, `SELECT count(*) FROM security_seen WHERE user_id = $1 AND kind = $2`, user, kind).Scan(&known); err != nil {
 		return nil, err
@@ -285,12 +293,13 @@ func (h *Handler) seen(ctx context.Context, tx pgx.Tx, user uuid.UUID, kind, val
 		return nil, err
 	}
 	if known > 0 && tag.RowsAffected() == 1 {
-		return &alert{rule, SeverityMedium, map[string]any{kind: value}}, nil
+		return &alert{rule, SeverityMedium, map[string]any{key: value}}, nil
 	}
 	return nil, nil
 }
 
-// Alert is one stored alert, as authctl prints it.
+// Alert is one stored alert, as authctl prints it. Details keys are
+// camelCase, like every JSON the service writes.
 type Alert struct {
 	ID        int64           `json:"id"`
 	EventID   uuid.UUID       `json:"eventId"`
@@ -315,6 +324,28 @@ func List(ctx context.Context, q postgres.Querier, since time.Time, limit int) (
 		var det []byte
 		err := r.Scan(&a.ID, &a.EventID, &a.Rule, &a.Severity, &a.UserID, &a.Email, &a.IP, &det, &a.CreatedAt)
 		a.Details = det
+		if err == nil && a.Rule == RuleNewUserAgent {
+			a.Details, err = withUserAgentAlias(det)
+		}
 		return a, err
 	})
+}
+
+// withUserAgentAlias gives new_user_agent details both keys: userAgent,
+// written since the details became camelCase, and user_agent, written
+// before and read by existing scripts (authctl security alerts --json is a
+// contract). Alerts stored either way then list alike. user_agent is
+// deprecated.
+func withUserAgentAlias(details []byte) (json.RawMessage, error) {
+	var m map[string]any
+	if err := json.Unmarshal(details, &m); err != nil {
+		return nil, fmt.Errorf("new_user_agent details: %w", err)
+	}
+	if _, ok := m["userAgent"]; !ok {
+		m["userAgent"] = m["user_agent"]
+	}
+	if _, ok := m["user_agent"]; !ok {
+		m["user_agent"] = m["userAgent"]
+	}
+	return json.Marshal(m)
 }

@@ -33,7 +33,7 @@ type Names struct {
 	Subject string // the stream's filter, Prefix + ".user.*"
 }
 
-// Subject returns the test's subject for an event type ("user.registered").
+// For returns the test's subject for an event type ("user.registered").
 func (n Names) For(eventType string) string { return n.Prefix + "." + eventType }
 
 // NewNames returns fresh names.

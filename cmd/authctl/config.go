@@ -1,0 +1,51 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/authevents/authevents/db/postgres"
+	"github.com/authevents/authevents/internal/config"
+)
+
+// Config is authctl's configuration, from the environment. The variables
+// and defaults are those of the binaries that own them: bin/relay and
+// bin/consumer (streams), bin/consumer (consumer and security retention)
+// and bin/api (session retention), so authctl sees what they see.
+type Config struct {
+	DatabaseURL string `env:"DATABASE_URL" envDefault:"postgres://127.0.0.1:5432/authevents?sslmode=disable"`
+	NATSURL     string `env:"NATS_URL" envDefault:"nats://127.0.0.1:4222"`
+	Stream      string `env:"STREAM_NAME" envDefault:"auth-events"`
+	DLQStream   string `env:"DLQ_STREAM" envDefault:"auth-events-dlq"`
+
+	Retention         time.Duration `env:"CONSUMER_RETENTION" envDefault:"744h"`
+	FailuresRetention time.Duration `env:"CONSUMER_FAILURES_RETENTION" envDefault:"168h"`
+	SecurityRetention time.Duration `env:"SECURITY_RETENTION" envDefault:"192h"`
+	SessionRetention  time.Duration `env:"SESSION_RETENTION" envDefault:"720h"`
+}
+
+// loadConfig reads and checks Config; an error is one line naming the
+// variable.
+func loadConfig(environ map[string]string) (Config, error) {
+	c, err := config.Load[Config](environ)
+	if err != nil {
+		return c, err
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"CONSUMER_RETENTION", c.Retention}, {"CONSUMER_FAILURES_RETENTION", c.FailuresRetention},
+		{"SECURITY_RETENTION", c.SecurityRetention}, {"SESSION_RETENTION", c.SessionRetention},
+	} {
+		if d.v <= 0 {
+			return c, fmt.Errorf("%s=%s: want a positive duration", d.name, d.v)
+		}
+	}
+	return c, nil
+}
+
+// authctlSession is the session every authctl connection opens: operator
+// commands may scan (prune, dead lists) but never hold a transaction open
+// waiting on a person.
+var authctlSession = postgres.Session{AppName: "authevents-authctl", StatementTimeout: 5 * time.Minute, IdleInTxTimeout: time.Minute}
