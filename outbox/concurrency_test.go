@@ -214,7 +214,7 @@ func TestOneRowPerKeyAcrossLanes(t *testing.T) {
 	}
 }
 
-// TestLateCommitIsNotSkipped: seq is assigned at insert, not at commit,
+// TestClaimTakesLateCommittedRows: seq is assigned at insert, not at commit,
 // so a writer transaction that commits late leaves a row with a lower seq
 // than rows already claimed and published. The claim keeps no cursor: the
 // late row is claimed as soon as it is visible, whatever its seq, for the
@@ -222,7 +222,7 @@ func TestOneRowPerKeyAcrossLanes(t *testing.T) {
 // uncommitted earlier row and takes the later one: publishing a key in
 // commit order relies on its writers serializing, which account does on
 // the user lock.)
-func TestLateCommitIsNotSkipped(t *testing.T) {
+func TestClaimTakesLateCommittedRows(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct{ name, lateKey, laterKey string }{
 		{"same key", "k", "k"},
