@@ -21,7 +21,9 @@ type Querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-// CloudEvent is a decoded structured-mode CloudEvents 1.0 envelope.
+// CloudEvent is a decoded structured-mode CloudEvents 1.0 envelope: the
+// standard attributes of authevents.CloudEvent, declared again here so that
+// the outbox packages stay free of the domain root.
 type CloudEvent struct {
 	SpecVersion     string          `json:"specversion"`
 	ID              string          `json:"id"`
