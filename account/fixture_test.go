@@ -56,7 +56,7 @@ func setup(t testing.TB, opts ...func(*accounttest.Options)) *fixture {
 
 func withConfig(edit func(*account.Config)) func(*accounttest.Options) {
 	return func(o *accounttest.Options) {
-		cfg := accounttest.Config
+		cfg := accounttest.Config()
 		edit(&cfg)
 		o.Config = &cfg
 	}

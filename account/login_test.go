@@ -25,7 +25,7 @@ func TestLogin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.User.ID != reg.User.ID || res.ExpiresIn != accounttest.Config.AccessTTL || res.DeviceToken == "" {
+	if res.User.ID != reg.User.ID || res.ExpiresIn != accounttest.Config().AccessTTL || res.DeviceToken == "" {
 		t.Fatalf("login result = %+v", res)
 	}
 	if sessionOf(t, f, res.AccessToken) == sessionOf(t, f, reg.AccessToken) {
@@ -144,7 +144,7 @@ func TestLoginUpgradesOutdatedHash(t *testing.T) {
 	f.register(t, "old@example.com")
 	// Store a hash made with other (cheaper) parameters, as after a
 	// parameter change.
-	old := accounttest.CheapParams
+	old := accounttest.CheapParams()
 	old.Memory = 64
 	h, _ := passwordHasher(t, old).Hash(ctx, goodPassword)
 	f.Pool.Exec(ctx, `UPDATE users SET password_hash = $1`, h)

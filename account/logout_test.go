@@ -107,7 +107,7 @@ func TestLogoutAllSkipsEndedSessions(t *testing.T) {
 	ctx := context.Background()
 	expired, idle := logins[0].Session.ID, logins[1].Session.ID
 	f.Pool.Exec(ctx, `UPDATE sessions SET expires_at = now() - interval '1 second' WHERE id = $1`, expired)
-	f.Pool.Exec(ctx, `UPDATE sessions SET last_used_at = now() - $2::interval - interval '1 second' WHERE id = $1`, idle, accounttest.Config.IdleTimeout)
+	f.Pool.Exec(ctx, `UPDATE sessions SET last_used_at = now() - $2::interval - interval '1 second' WHERE id = $1`, idle, accounttest.Config().IdleTimeout)
 
 	v := f.authenticate(t, reg.AccessToken)
 	wantErr(t, f.Service.EndSession(ctx, v, expired), authevents.ErrNotFound)

@@ -33,7 +33,7 @@ func TestRegister(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.User.Email != "ada@example.com" || res.User.Name != "Ada Lovelace" || res.ExpiresIn != accounttest.Config.AccessTTL {
+	if res.User.Email != "ada@example.com" || res.User.Name != "Ada Lovelace" || res.ExpiresIn != accounttest.Config().AccessTTL {
 		t.Fatalf("result = %+v", res)
 	}
 	access, err := f.Tokens.Verify(res.AccessToken, token.TypeAccess)

@@ -28,14 +28,18 @@ const (
 	Audience = "authevents-test"
 )
 
-// CheapParams keeps hashing fast in tests.
-var CheapParams = password.Params{Memory: 256, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+// CheapParams returns argon2id parameters that keep hashing fast in tests.
+func CheapParams() password.Params {
+	return password.Params{Memory: 256, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+}
 
-// Config is the account configuration tests use.
-var Config = account.Config{
-	AccessTTL: 15 * time.Minute, RefreshTTL: 168 * time.Hour, SessionMaxAge: 720 * time.Hour,
-	IdleTimeout: 168 * time.Hour, GraceWindow: 10 * time.Second, TokenLeeway: time.Second, DeviceTTL: 2160 * time.Hour,
-	Source: "auth-service", ServiceVersion: "test", Environment: "test",
+// Config returns the account configuration tests use.
+func Config() account.Config {
+	return account.Config{
+		AccessTTL: 15 * time.Minute, RefreshTTL: 168 * time.Hour, SessionMaxAge: 720 * time.Hour,
+		IdleTimeout: 168 * time.Hour, GraceWindow: 10 * time.Second, TokenLeeway: time.Second, DeviceTTL: 2160 * time.Hour,
+		Source: "auth-service", ServiceVersion: "test", Environment: "test",
+	}
 }
 
 // Env is everything a test needs to drive and inspect the service.
@@ -84,7 +88,7 @@ func New(t testing.TB, o Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hasher, err := password.NewHasher(CheapParams, o.HashConcurrency, o.ObserveOp, password.WithQueueDepth(o.HashQueueDepth))
+	hasher, err := password.NewHasher(CheapParams(), o.HashConcurrency, o.ObserveOp, password.WithQueueDepth(o.HashQueueDepth))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +96,7 @@ func New(t testing.TB, o Options) *Env {
 	if log == nil {
 		log = slog.New(slog.NewJSONHandler(io.Discard, nil))
 	}
-	cfg := Config
+	cfg := Config()
 	if o.Config != nil {
 		cfg = *o.Config
 	}
