@@ -105,7 +105,11 @@ func fail(c *gin.Context, err error) {
 		body.Fields = map[string]string{}
 	}
 	if status == http.StatusUnauthorized && body.Code == CodeUnauthorized {
-		c.Header("WWW-Authenticate", `Bearer error="invalid_token"`)
+		if errors.Is(err, errNoCredentials) {
+			c.Header("WWW-Authenticate", "Bearer")
+		} else {
+			c.Header("WWW-Authenticate", `Bearer error="invalid_token"`)
+		}
 	}
 	var rl *authevents.RateLimitedError
 	if errors.As(err, &rl) {
