@@ -4,12 +4,18 @@ package api_test
 // as a new user would (issue 12). Each test failed before its fix.
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/authevents/authevents"
 	"github.com/authevents/authevents/account"
@@ -154,4 +160,54 @@ func TestCORS(t *testing.T) {
 			t.Error("a grant with no allowed origins")
 		}
 	})
+}
+
+// TestServesItsContract: /openapi.json is the embedded document, and
+// /docs renders it with assets from the binary, never from elsewhere.
+func TestServesItsContract(t *testing.T) {
+	t.Parallel()
+	tr := newTransport(t, api.Config{})
+	r := tr.call(t, "GET", "/openapi.json", "")
+	var doc map[string]any
+	if err := json.Unmarshal(r.body, &doc); err != nil || r.status != 200 {
+		t.Fatalf("%d %v", r.status, err)
+	}
+	var fromYAML any
+	if err := yaml.Unmarshal(api.OpenAPI(), &fromYAML); err != nil {
+		t.Fatal(err)
+	}
+	var want map[string]any // numbers as JSON has them
+	b, _ := json.Marshal(fromYAML)
+	json.Unmarshal(b, &want)
+	if d := cmp.Diff(want, doc); d != "" {
+		t.Errorf("/openapi.json is not openapi.yaml (-yaml +json):\n%s", d)
+	}
+
+	page := tr.call(t, "GET", "/docs", "")
+	if page.status != 200 || !strings.HasPrefix(page.header.Get("Content-Type"), "text/html") {
+		t.Fatalf("/docs: %d %q", page.status, page.header.Get("Content-Type"))
+	}
+	if !strings.Contains(string(page.body), `spec-url="openapi.json"`) || !strings.Contains(string(page.body), `src="docs/redoc.standalone.js"`) {
+		t.Errorf("/docs does not load the document and script from this server:\n%s", page.body)
+	}
+	if strings.Contains(string(page.body), "://") && !strings.Contains(string(page.body), `a[href^="https://redocly.com"]`) {
+		t.Errorf("/docs names another server:\n%s", page.body)
+	}
+	if csp := page.header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || strings.Contains(csp, "http") {
+		t.Errorf("Content-Security-Policy %q lets the page load from elsewhere", csp)
+	}
+
+	gz := tr.call(t, "GET", "/docs/redoc.standalone.js", "", "Accept-Encoding", "gzip, br")
+	plain := tr.call(t, "GET", "/docs/redoc.standalone.js", "")
+	if gz.status != 200 || gz.header.Get("Content-Encoding") != "gzip" || plain.header.Get("Content-Encoding") != "" {
+		t.Fatalf("script: %d, encodings %q and %q", gz.status, gz.header.Get("Content-Encoding"), plain.header.Get("Content-Encoding"))
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(gz.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unzipped, _ := io.ReadAll(zr)
+	if !bytes.Equal(unzipped, plain.body) || !bytes.Contains(plain.body, []byte("Redoc")) || len(plain.body) < 500_000 {
+		t.Errorf("the gzip and plain scripts differ, or are not Redoc (%d and %d bytes)", len(unzipped), len(plain.body))
+	}
 }

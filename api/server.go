@@ -94,5 +94,10 @@ func New(accounts Accounts, cfg Config, log *slog.Logger, m *Metrics) (http.Hand
 	e.GET("/auth/sessions", s.authenticated, s.sessions)
 	e.DELETE("/auth/sessions/:id", s.authenticated, s.endSession)
 	e.GET("/.well-known/jwks.json", s.jwks)
+	ref, err := loadReference()
+	if err != nil {
+		return nil, err
+	}
+	ref.routes(e)
 	return e, nil
 }
