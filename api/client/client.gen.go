@@ -18,51 +18,51 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
-// Defines values for ErrorErrorCode.
+// Defines values for ErrorCode.
 const (
-	ErrorErrorCodeEmailTaken           ErrorErrorCode = "email_taken"
-	ErrorErrorCodeInternalError        ErrorErrorCode = "internal_error"
-	ErrorErrorCodeInvalidCredentials   ErrorErrorCode = "invalid_credentials"
-	ErrorErrorCodeInvalidJson          ErrorErrorCode = "invalid_json"
-	ErrorErrorCodeInvalidRefreshToken  ErrorErrorCode = "invalid_refresh_token"
-	ErrorErrorCodeMethodNotAllowed     ErrorErrorCode = "method_not_allowed"
-	ErrorErrorCodeNotFound             ErrorErrorCode = "not_found"
-	ErrorErrorCodeRateLimited          ErrorErrorCode = "rate_limited"
-	ErrorErrorCodeRequestTooLarge      ErrorErrorCode = "request_too_large"
-	ErrorErrorCodeServiceUnavailable   ErrorErrorCode = "service_unavailable"
-	ErrorErrorCodeUnauthorized         ErrorErrorCode = "unauthorized"
-	ErrorErrorCodeUnsupportedMediaType ErrorErrorCode = "unsupported_media_type"
-	ErrorErrorCodeValidationFailed     ErrorErrorCode = "validation_failed"
+	ErrorCodeEmailTaken           ErrorCode = "email_taken"
+	ErrorCodeInternalError        ErrorCode = "internal_error"
+	ErrorCodeInvalidCredentials   ErrorCode = "invalid_credentials"
+	ErrorCodeInvalidJson          ErrorCode = "invalid_json"
+	ErrorCodeInvalidRefreshToken  ErrorCode = "invalid_refresh_token"
+	ErrorCodeMethodNotAllowed     ErrorCode = "method_not_allowed"
+	ErrorCodeNotFound             ErrorCode = "not_found"
+	ErrorCodeRateLimited          ErrorCode = "rate_limited"
+	ErrorCodeRequestTooLarge      ErrorCode = "request_too_large"
+	ErrorCodeServiceUnavailable   ErrorCode = "service_unavailable"
+	ErrorCodeUnauthorized         ErrorCode = "unauthorized"
+	ErrorCodeUnsupportedMediaType ErrorCode = "unsupported_media_type"
+	ErrorCodeValidationFailed     ErrorCode = "validation_failed"
 )
 
-// Valid indicates whether the value is a known member of the ErrorErrorCode enum.
-func (e ErrorErrorCode) Valid() bool {
+// Valid indicates whether the value is a known member of the ErrorCode enum.
+func (e ErrorCode) Valid() bool {
 	switch e {
-	case ErrorErrorCodeEmailTaken:
+	case ErrorCodeEmailTaken:
 		return true
-	case ErrorErrorCodeInternalError:
+	case ErrorCodeInternalError:
 		return true
-	case ErrorErrorCodeInvalidCredentials:
+	case ErrorCodeInvalidCredentials:
 		return true
-	case ErrorErrorCodeInvalidJson:
+	case ErrorCodeInvalidJson:
 		return true
-	case ErrorErrorCodeInvalidRefreshToken:
+	case ErrorCodeInvalidRefreshToken:
 		return true
-	case ErrorErrorCodeMethodNotAllowed:
+	case ErrorCodeMethodNotAllowed:
 		return true
-	case ErrorErrorCodeNotFound:
+	case ErrorCodeNotFound:
 		return true
-	case ErrorErrorCodeRateLimited:
+	case ErrorCodeRateLimited:
 		return true
-	case ErrorErrorCodeRequestTooLarge:
+	case ErrorCodeRequestTooLarge:
 		return true
-	case ErrorErrorCodeServiceUnavailable:
+	case ErrorCodeServiceUnavailable:
 		return true
-	case ErrorErrorCodeUnauthorized:
+	case ErrorCodeUnauthorized:
 		return true
-	case ErrorErrorCodeUnsupportedMediaType:
+	case ErrorCodeUnsupportedMediaType:
 		return true
-	case ErrorErrorCodeValidationFailed:
+	case ErrorCodeValidationFailed:
 		return true
 	default:
 		return false
@@ -149,20 +149,23 @@ type AccessToken = string
 
 // Error defines model for Error.
 type Error struct {
-	Error struct {
-		// Code Stable machine code; clients switch on it.
-		Code ErrorErrorCode `json:"code"`
-
-		// Fields For `validation_failed`, every bad field and why; otherwise empty.
-		Fields map[string]string `json:"fields"`
-
-		// Message For people; may change.
-		Message string `json:"message"`
-	} `json:"error"`
+	Error ErrorDetail `json:"error"`
 }
 
-// ErrorErrorCode Stable machine code; clients switch on it.
-type ErrorErrorCode string
+// ErrorCode Stable machine code; clients switch on it.
+type ErrorCode string
+
+// ErrorDetail defines model for ErrorDetail.
+type ErrorDetail struct {
+	// Code Stable machine code; clients switch on it.
+	Code ErrorCode `json:"code"`
+
+	// Fields For `validation_failed`, every bad field and why; otherwise empty.
+	Fields map[string]string `json:"fields"`
+
+	// Message For people; may change.
+	Message string `json:"message"`
+}
 
 // ExpiresIn Seconds until the access token expires.
 //

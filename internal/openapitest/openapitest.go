@@ -218,3 +218,45 @@ func decodeJSON(b []byte) (any, error) {
 	}
 	return v, nil
 }
+
+// Transport returns an http.RoundTripper that checks every exchange it
+// carries against the document, like Wrap, for tests that talk to a
+// running API over the network (base nil: http.DefaultTransport).
+func Transport(t testing.TB, base http.RoundTripper) http.RoundTripper {
+	t.Helper()
+	spec, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	return roundTripper(func(r *http.Request) (*http.Response, error) {
+		var body []byte
+		if r.Body != nil {
+			body, _ = io.ReadAll(r.Body)
+			r.Body.Close()
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		res, err := base.RoundTrip(r)
+		if err != nil {
+			return nil, err
+		}
+		resBody, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		res.Body = io.NopCloser(bytes.NewReader(resBody))
+		check := *res
+		check.Body = io.NopCloser(bytes.NewReader(resBody))
+		for _, problem := range spec.Check(r, body, &check) {
+			t.Errorf("contract: %s %s -> %d: %s", r.Method, r.URL.Path, res.StatusCode, problem)
+		}
+		return res, nil
+	})
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
