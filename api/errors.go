@@ -113,7 +113,9 @@ func fail(c *gin.Context, err error) {
 	}
 	var rl *authevents.RateLimitedError
 	if errors.As(err, &rl) {
-		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(rl.RetryAfter.Seconds()))))
+		// At least 1: "Retry-After: 0" invites an immediate retry that the
+		// limiter refuses again.
+		c.Header("Retry-After", strconv.Itoa(max(1, int(math.Ceil(rl.RetryAfter.Seconds())))))
 	}
 	if status == http.StatusServiceUnavailable {
 		c.Header("Retry-After", "1")

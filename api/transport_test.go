@@ -132,6 +132,7 @@ func TestDomainErrorsMapToOneStatusEach(t *testing.T) {
 		{"dependency down", fmt.Errorf("deny: %w: %s", authevents.ErrUnavailable, secret), 503, api.CodeUnavailable, "1", nil},
 		{"deadline", fmt.Errorf("query: %w", context.DeadlineExceeded), 503, api.CodeUnavailable, "1", nil},
 		{"rate limited", &authevents.RateLimitedError{Limit: "login_ip", RetryAfter: 1500 * time.Millisecond}, 429, api.CodeRateLimited, "2", nil},
+		{"rate limited for less than a second", &authevents.RateLimitedError{Limit: "login_ip", RetryAfter: 0}, 429, api.CodeRateLimited, "1", nil},
 		{"validation", &authevents.ValidationError{Fields: map[string]string{"email": "is required", "password": "is required"}},
 			400, api.CodeValidation, "", map[string]string{"email": "is required", "password": "is required"}},
 		{"unknown", errors.New(secret), 500, api.CodeInternal, "", map[string]string{}},
