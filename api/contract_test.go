@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/authevents/authevents"
 	"github.com/authevents/authevents/account"
 	"github.com/authevents/authevents/api"
+	"github.com/authevents/authevents/api/client"
 )
 
 // TestEveryMistypedFieldIsNamed: the README promises that fields names
@@ -209,5 +211,33 @@ func TestServesItsContract(t *testing.T) {
 	unzipped, _ := io.ReadAll(zr)
 	if !bytes.Equal(unzipped, plain.body) || !bytes.Contains(plain.body, []byte("Redoc")) || len(plain.body) < 500_000 {
 		t.Errorf("the gzip and plain scripts differ, or are not Redoc (%d and %d bytes)", len(unzipped), len(plain.body))
+	}
+}
+
+// TestGeneratedClientReadsEveryAnswer: the client generated from the
+// spec decodes what the API sends, successes and errors alike, fields
+// and headers included.
+func TestGeneratedClientReadsEveryAnswer(t *testing.T) {
+	t.Parallel()
+	tr := newTransport(t, api.Config{})
+	tr.fake.register = func(context.Context, account.RegisterInput) (*account.Result, error) { return result(true), nil }
+	srv := httptest.NewServer(tr.h)
+	defer srv.Close()
+	c, err := client.NewClientWithResponses(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	reg, err := c.RegisterWithResponse(ctx, nil, client.RegisterRequest{Email: "a@example.com", Password: "a fine password", Name: "A"})
+	if err != nil || reg.JSON201 == nil || reg.JSON201.User.Id.String() != fakeUser.String() || reg.JSON201.ExpiresIn != 900 {
+		t.Fatalf("register: %v %+v", err, reg)
+	}
+	bad, err := c.RegisterWithBodyWithResponse(ctx, nil, "application/json", strings.NewReader(`{"email":"t@example.com","password":12345678,"name":["x"]}`))
+	if err != nil || bad.JSON400 == nil || bad.JSON400.Error.Code != client.ErrorCodeValidationFailed || len(bad.JSON400.Error.Fields) != 2 {
+		t.Fatalf("bad register: %v %s", err, bad.Body)
+	}
+	me, err := c.MeWithResponse(ctx, nil)
+	if err != nil || me.JSON401 == nil || me.Headers401 == nil || me.Headers401.WWWAuthenticate != "Bearer" {
+		t.Fatalf("me without a token: %v %s %+v", err, me.Body, me.Headers401)
 	}
 }
