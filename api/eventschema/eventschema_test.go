@@ -169,3 +169,22 @@ func TestBrokenEventsAreNamed(t *testing.T) {
 		t.Error("Strict passed a type the service does not emit")
 	}
 }
+
+// BenchmarkValidate is the cost a consumer pays per event before its
+// handler runs.
+func BenchmarkValidate(b *testing.B) {
+	v, err := eventschema.Load()
+	if err != nil {
+		b.Fatal(err)
+	}
+	at := authevents.Timestamp(time.Now())
+	ce, _ := authevents.NewCloudEvent(authevents.EventSource{Source: "auth-service"}, uuid.NewString(), authevents.EventUserLoggedIn, "u", time.Now(),
+		authevents.UserLoggedIn{UserID: uuid.NewString(), Email: "ada@example.com", Timestamp: at, IP: "192.0.2.1", UserAgent: "Mozilla/5.0"})
+	body, _ := json.Marshal(ce)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := v.Validate(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
