@@ -39,6 +39,7 @@ func TestEveryMistypedFieldIsNamed(t *testing.T) {
 		{"/auth/login", `{"email":7,"password":8}`,
 			map[string]string{"email": "must be a string", "password": "must be a string"}},
 		{"/auth/refresh", `{"refreshToken":["rt_x"]}`, map[string]string{"refreshToken": "must be a string"}},
+		{"/auth/login", `{"email":"a@example.com","password":1,"password":"a fine password"}`, map[string]string{"password": "must be a string"}},
 	} {
 		tr := newTransport(t, api.Config{})
 		wantErr(t, tr.call(t, "POST", tc.path, tc.body), 400, api.CodeValidation, tc.fields)

@@ -33,7 +33,11 @@ func decodeJSON(c *gin.Context, dst any) error {
 	if err := dec.Decode(dst); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) && typeErr.Field != "" {
-			return newHTTPError(http.StatusBadRequest, CodeValidation, "request validation failed", mistyped(body, dst))
+			fields := mistyped(body, dst)
+			if len(fields) == 0 { // a duplicate key whose last value fits
+				fields[typeErr.Field] = "must be a " + typeName(typeErr.Type.Kind().String())
+			}
+			return newHTTPError(http.StatusBadRequest, CodeValidation, "request validation failed", fields)
 		}
 		return jsonError(err)
 	}
