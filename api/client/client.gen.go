@@ -198,7 +198,7 @@ type JWKKty string
 // JWKUse defines model for JWK.Use.
 type JWKUse string
 
-// JWKS defines model for JWKS.
+// JWKS Examples: {"keys":[{"alg":"EdDSA","crv":"Ed25519","kid":"kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k","kty":"OKP","use":"sig","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}
 type JWKS struct {
 	Keys []JWK `json:"keys"`
 }
@@ -212,7 +212,7 @@ type LoginRequest struct {
 	Password string `json:"password"`
 }
 
-// LoginResponse defines model for LoginResponse.
+// LoginResponse Examples: {"accessToken":"eyJhbGciOiJFZERTQSIsImtpZCI6IjNxVXdtIiwidHlwIjoiYXQrand0In0.eyJzdWIiOiIwMTkwYTRjOCJ9.c2lnbmF0dXJl","deviceToken":"eyJhbGciOiJFZERTQSJ9.eyJ0eXAiOiJkZXZpY2UifQ.c2ln","expiresIn":900,"refreshToken":"rt_AZCkyAAAcACAAAAAAAAAAgGQpMgAAHAAgAAAAAAAAAFkZWFkYmVlZmRlYWRiZWVmZGVhZGJlZWZkZWFkYmVlZmRlYWRiZWVmZGVhZGJl","tokenType":"Bearer","user":{"createdAt":"2026-01-02T03:04:05.678Z","email":"ada@example.com","id":"0190a4c8-0000-7000-8000-000000000001","name":"Ada Lovelace"}}
 type LoginResponse struct {
 	// AccessToken An EdDSA JWT with claims iss, aud, sub (user id), iat, exp, jti, sid (session id), typ=access.
 	AccessToken AccessToken `json:"accessToken"`
@@ -233,7 +233,7 @@ type LoginResponse struct {
 	User User `json:"user"`
 }
 
-// LogoutAllResponse defines model for LogoutAllResponse.
+// LogoutAllResponse Examples: {"message":"logged out of every session","sessionsEnded":3}
 type LogoutAllResponse struct {
 	// Message Examples: logged out of every session
 	Message string `json:"message"`
@@ -253,7 +253,7 @@ type RefreshRequest struct {
 	RefreshToken string `json:"refreshToken"`
 }
 
-// RefreshResponse defines model for RefreshResponse.
+// RefreshResponse Examples: {"accessToken":"eyJhbGciOiJFZERTQSIsImtpZCI6IjNxVXdtIiwidHlwIjoiYXQrand0In0.eyJzdWIiOiIwMTkwYTRjOCJ9.c2lnbmF0dXJl","expiresIn":900,"refreshToken":"rt_AZCkyAAAcACAAAAAAAAAAgGQpMgAAHAAgAAAAAAAAAFkZWFkYmVlZmRlYWRiZWVmZGVhZGJlZWZkZWFkYmVlZmRlYWRiZWVmZGVhZGJl","tokenType":"Bearer"}
 type RefreshResponse struct {
 	// AccessToken An EdDSA JWT with claims iss, aud, sub (user id), iat, exp, jti, sid (session id), typ=access.
 	AccessToken AccessToken `json:"accessToken"`
@@ -289,7 +289,7 @@ type RegisterRequest struct {
 	Password string `json:"password"`
 }
 
-// RegisterResponse defines model for RegisterResponse.
+// RegisterResponse Examples: {"accessToken":"eyJhbGciOiJFZERTQSIsImtpZCI6IjNxVXdtIiwidHlwIjoiYXQrand0In0.eyJzdWIiOiIwMTkwYTRjOCJ9.c2lnbmF0dXJl","expiresIn":900,"refreshToken":"rt_AZCkyAAAcACAAAAAAAAAAgGQpMgAAHAAgAAAAAAAAAFkZWFkYmVlZmRlYWRiZWVmZGVhZGJlZWZkZWFkYmVlZmRlYWRiZWVmZGVhZGJl","tokenType":"Bearer","user":{"createdAt":"2026-01-02T03:04:05.678Z","email":"ada@example.com","id":"0190a4c8-0000-7000-8000-000000000001","name":"Ada Lovelace"}}
 type RegisterResponse struct {
 	// AccessToken An EdDSA JWT with claims iss, aud, sub (user id), iat, exp, jti, sid (session id), typ=access.
 	AccessToken AccessToken `json:"accessToken"`
@@ -321,7 +321,7 @@ type Session struct {
 	UserAgent  string    `json:"userAgent"`
 }
 
-// SessionList defines model for SessionList.
+// SessionList Examples: {"sessions":[{"createdAt":"2026-01-02T03:04:05.678Z","current":true,"id":"0190a4c8-0000-7000-8000-000000000002","ip":"198.51.100.7","lastUsedAt":"2026-01-02T09:00:00.000Z","userAgent":"Mozilla/5.0"}]}
 type SessionList struct {
 	Sessions []Session `json:"sessions"`
 }
