@@ -125,7 +125,7 @@ func (s *Spec) Check(r *http.Request, body []byte, res *http.Response) []string 
 	}
 	var problems []string
 	in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
-		Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc, MultiError: true}}
+		Options: &openapi3filter.Options{AuthenticationFunc: bearerPresent, MultiError: true}}
 	reqErr := openapi3filter.ValidateRequest(ctx, in)
 	if reqErr != nil && res.StatusCode < 400 {
 		problems = append(problems, fmt.Sprintf("the document refuses the request (%v), yet it succeeded", reqErr))
@@ -139,6 +139,20 @@ func (s *Spec) Check(r *http.Request, body []byte, res *http.Response) []string 
 		problems = append(problems, undocumentedHeaders(res.Header, resp.Value.Headers)...)
 	}
 	return problems
+}
+
+// bearerPresent is the document's security as a request check: a bearer
+// route needs "Authorization: Bearer <token>". Whether the token is good
+// is the server's to say; a request without one must not succeed.
+func bearerPresent(_ context.Context, in *openapi3filter.AuthenticationInput) error {
+	scheme, token, ok := strings.Cut(in.RequestValidationInput.Request.Header.Get("Authorization"), " ")
+	if in.SecurityScheme.Type != "http" || !strings.EqualFold(in.SecurityScheme.Scheme, "bearer") {
+		return fmt.Errorf("security scheme %s %s is not known to openapitest", in.SecurityScheme.Type, in.SecurityScheme.Scheme)
+	}
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+		return errors.New("no bearer token")
+	}
+	return nil
 }
 
 // checkUnrouted: an exchange the document has no operation for must be

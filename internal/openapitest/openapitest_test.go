@@ -59,6 +59,7 @@ func TestCheckCatchesEveryKindOfBreach(t *testing.T) {
 		{"refused request succeeds", "POST", "/auth/register", `{"email":"a@example.com","password":"short","name":"A"}`,
 			map[string]string{"Content-Type": "application/json"}, 201, personal,
 			`{"accessToken":"a","refreshToken":"r","tokenType":"Bearer","expiresIn":900,"user":` + me + `}`, "refuses the request"},
+		{"bearer route succeeds without a token", "GET", "/auth/me", "", nil, 200, personal, me, "no bearer token"},
 		{"unknown path not a 404", "GET", "/auth/nope", "", nil, 200, map[string]string{"X-Request-ID": "r1", "Content-Type": "application/json"}, `{}`, "want 404"},
 		{"unknown path 404 in another shape", "GET", "/auth/nope", "", nil, 404,
 			map[string]string{"X-Request-ID": "r1", "Content-Type": "text/plain"}, `404 page not found`, "not JSON"},
