@@ -30,11 +30,15 @@ test/race: ## the test suite under the race detector
 	$(GO) test -count=1 -race -timeout 30m ./...
 
 .PHONY: lint
-lint: ## gofmt, go vet, staticcheck
+lint: lint/spec ## gofmt, go vet, staticcheck, the API contracts
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
+
+.PHONY: lint/spec
+lint/spec: ## api/openapi.yaml (OpenAPI 3.1), api/asyncapi.yaml (AsyncAPI 3.0), the event schemas, the generated client
+	$(GO) test -count=1 -run '^(TestSpec.*|TestClientIsGenerated|TestEveryEventTypeHasItsSchema|TestSchemaExamplesValidate)$$' ./api/...
 
 .PHONY: fuzz
 fuzz: ## run every fuzz target for FUZZTIME each (default 30s)

@@ -16,6 +16,31 @@ const (
 	EventTokenReuseDetected = "user.token_reuse_detected"
 )
 
+// EventTypes returns every event type, in the order above.
+func EventTypes() []string {
+	return []string{EventUserRegistered, EventUserLoggedIn, EventUserLoginFailed,
+		EventUserTokenRefreshed, EventUserLoggedOut, EventTokenReuseDetected}
+}
+
+// DataSchemaBase is where the JSON Schemas of event data are published:
+// api/eventschema/ of the repository, one file per type and version
+// (<type>/v<N>.json). A schema's $id is its URI here.
+const DataSchemaBase = "https://raw.githubusercontent.com/authevents/authevents/main/api/eventschema/"
+
+// DataSchema returns the URI of the JSON Schema that the data of events of
+// eventType follows (the CloudEvents dataschema attribute), or "" for a
+// type this build does not emit. Versioning (README, "Event contracts"):
+// an additive change keeps the version; any other change is a new type,
+// published beside the old one for the documented period.
+func DataSchema(eventType string) string {
+	for _, t := range EventTypes() {
+		if t == eventType {
+			return DataSchemaBase + eventType + "/v1.json"
+		}
+	}
+	return ""
+}
+
 // SubjectPrefix is the NATS subject namespace of auth events; the stream
 // auth-events binds SubjectPrefix + "*".
 const SubjectPrefix = "auth."
@@ -95,6 +120,7 @@ type CloudEvent struct {
 	Time            string          `json:"time"`
 	Subject         string          `json:"subject,omitempty"`
 	DataContentType string          `json:"datacontenttype"`
+	DataSchema      string          `json:"dataschema,omitempty"`
 	ServiceVersion  string          `json:"serviceversion"`
 	Environment     string          `json:"environment"`
 	Data            json.RawMessage `json:"data"`
@@ -110,7 +136,8 @@ type EventSource struct {
 
 // NewCloudEvent builds the envelope of one event: data encoded as JSON
 // inside a CloudEvents 1.0 structured envelope with the given id, type,
-// subject (the user id, or "" when there is none) and time.
+// subject (the user id, or "" when there is none) and time, and the
+// dataschema of its type.
 func NewCloudEvent(src EventSource, id, eventType, subject string, at time.Time, data any) (CloudEvent, error) {
 	body, err := json.Marshal(data)
 	if err != nil {
@@ -119,7 +146,7 @@ func NewCloudEvent(src EventSource, id, eventType, subject string, at time.Time,
 	return CloudEvent{
 		SpecVersion: "1.0", ID: id, Source: src.Source, Type: eventType,
 		Time: at.UTC().Format(TimestampLayout), Subject: subject,
-		DataContentType: "application/json", ServiceVersion: src.ServiceVersion,
+		DataContentType: "application/json", DataSchema: DataSchema(eventType), ServiceVersion: src.ServiceVersion,
 		Environment: src.Environment, Data: body,
 	}, nil
 }

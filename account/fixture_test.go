@@ -189,6 +189,7 @@ func envelope(t testing.TB, row outboxtest.Row, eventType, subject string) map[s
 	want := map[string]any{
 		"specversion": "1.0", "id": row.ID.String(), "source": "auth-service", "type": eventType,
 		"datacontenttype": "application/json", "serviceversion": "test", "environment": "test",
+		"dataschema": authevents.DataSchema(eventType),
 	}
 	if subject != "" {
 		want["subject"] = subject

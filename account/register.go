@@ -18,25 +18,37 @@ type RegisterInput struct {
 	Client                authevents.Client
 }
 
-// Register creates an account and its first session.
-func (s *Service) Register(ctx context.Context, in RegisterInput) (*Result, error) {
-	in.Client = cleanClient(in.Client)
+// checkRegister validates a register request, naming every bad field, and
+// returns the normalized email and name.
+func checkRegister(in RegisterInput) (email, name string, _ *authevents.ValidationError) {
 	var verr authevents.ValidationError
 	email, why := NormalizeEmail(in.Email)
 	if why != "" {
 		verr.Add("email", why)
 	}
-	name, why := NormalizeName(in.Name)
+	name, why = NormalizeName(in.Name)
 	if why != "" {
 		verr.Add("name", why)
 	}
-	if why := password.Check(in.Password); why != "" {
+	if in.Password == "" {
+		verr.Add("password", "is required")
+	} else if why := password.Check(in.Password); why != "" {
 		verr.Add("password", why)
 	} else if email != "" && strings.EqualFold(in.Password, email) {
 		verr.Add("password", "must not be your email address")
 	}
-	if err := verr.Err(); err != nil {
-		return nil, err
+	if verr.Err() != nil {
+		return "", "", &verr
+	}
+	return email, name, nil
+}
+
+// Register creates an account and its first session.
+func (s *Service) Register(ctx context.Context, in RegisterInput) (*Result, error) {
+	in.Client = cleanClient(in.Client)
+	email, name, verr := checkRegister(in)
+	if verr != nil {
+		return nil, verr
 	}
 	if err := s.allow(ctx, LimitRegisterIP, s.ipKey(in.Client.IP)); err != nil {
 		return nil, err

@@ -55,10 +55,35 @@ func NormalizeEmail(s string) (string, string) {
 	if local == "" || strings.IndexFunc(s, unicode.IsSpace) >= 0 || strings.IndexFunc(s, isForbidden) >= 0 {
 		return "", "must be a valid email address"
 	}
-	if !strings.Contains(domain, ".") || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") || strings.Contains(domain, "..") {
+	if !hostname(domain) {
 		return "", "must be a valid email address"
 	}
 	return s, ""
+}
+
+// hostname reports whether domain is a dotted host name that mail can be
+// delivered to (RFC 1123 labels, with Unicode letters for IDNs): at least
+// two labels of 1 to 63 bytes, each of letters, digits and inner hyphens,
+// and a top-level label that is not all digits. This refuses what
+// mail.ParseAddress lets through but no mailbox we should write to has:
+// IP literals ("[127.0.0.1]") and dotted quads, labels that start or end
+// with a hyphen, and atext symbols in the domain.
+func hostname(domain string) bool {
+	labels := strings.Split(domain, ".")
+	if len(labels) < 2 {
+		return false
+	}
+	for _, l := range labels {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		if strings.IndexFunc(l, func(r rune) bool {
+			return r != '-' && !unicode.IsLetter(r) && !unicode.IsDigit(r) && !unicode.Is(unicode.M, r)
+		}) >= 0 {
+			return false
+		}
+	}
+	return strings.IndexFunc(labels[len(labels)-1], func(r rune) bool { return !unicode.IsDigit(r) }) >= 0
 }
 
 // MaxNameRunes bounds a display name.

@@ -1,6 +1,7 @@
 package account
 
 import (
+	"net"
 	"net/mail"
 	"strings"
 	"testing"
@@ -15,37 +16,46 @@ func TestNormalizeEmail(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"user@example.com", "user@example.com"},
 		{"  User@Example.COM \t", "user@example.com"},
-		{"us\u200ber@exa\u200dmple.com", "user@example.com"},                    // zero-width removed
-		{"\ufeffuser@example.com", "user@example.com"},                          // BOM removed
-		{"ｕｓｅｒ@ｅｘａｍｐｌｅ.ｃｏｍ", "user@example.com"},                                // fullwidth -> NFKC
-		{"user+tag@example.co.uk", "user+tag@example.co.uk"},                    // plus addressing kept
-		{"Ünïcödé@example.com", "ünïcödé@example.com"},                          // internationalized local part
-		{"user@example.com\r\nBcc: x@evil.test", ""},                            // header injection
-		{"user@example.com\n", ""},                                              // trailing LF is still rejected
-		{"user\u2028@example.com", ""},                                          // line separator
-		{"", ""},                                                                //
-		{"   ", ""},                                                             //
-		{"no-at-sign", ""},                                                      //
-		{"@example.com", ""},                                                    //
-		{"user@", ""},                                                           //
-		{"user@localhost", ""},                                                  // no dot in domain
-		{"user@.example.com", ""},                                               //
-		{"user@example..com", ""},                                               //
-		{"John <user@example.com>", ""},                                         // display name
-		{"a b@example.com", ""},                                                 //
-		{"user@example.com, other@example.com", ""},                             //
-		{strings.Repeat("a", 64) + "@" + strings.Repeat("b", 186) + ".com", ""}, // 255 bytes
-		{"\xff@example.com", ""},                                                //
+		{"us\u200ber@exa\u200dmple.com", "user@example.com"},              // zero-width removed
+		{"\ufeffuser@example.com", "user@example.com"},                    // BOM removed
+		{"ｕｓｅｒ@ｅｘａｍｐｌｅ.ｃｏｍ", "user@example.com"},                          // fullwidth -> NFKC
+		{"user+tag@example.co.uk", "user+tag@example.co.uk"},              // plus addressing kept
+		{"Ünïcödé@example.com", "ünïcödé@example.com"},                    // internationalized local part
+		{"user@example.com\r\nBcc: x@evil.test", ""},                      // header injection
+		{"user@example.com\n", ""},                                        // trailing LF is still rejected
+		{"user\u2028@example.com", ""},                                    // line separator
+		{"", ""},                                                          //
+		{"   ", ""},                                                       //
+		{"no-at-sign", ""},                                                //
+		{"@example.com", ""},                                              //
+		{"user@", ""},                                                     //
+		{"user@localhost", ""},                                            // no dot in domain
+		{"user@.example.com", ""},                                         //
+		{"user@example..com", ""},                                         //
+		{"John <user@example.com>", ""},                                   // display name
+		{"a b@example.com", ""},                                           //
+		{"user@example.com, other@example.com", ""},                       //
+		{strings.Repeat("a", 64) + "@" + labels(63, 63, 58) + ".com", ""}, // 255 bytes
+		{"\xff@example.com", ""},                                          //
 	} {
 		got, why := NormalizeEmail(tc.in)
 		if got != tc.want || (tc.want == "") != (why != "") {
 			t.Errorf("NormalizeEmail(%q) = %q, %q; want %q", tc.in, got, why, tc.want)
 		}
 	}
-	ok := strings.Repeat("a", 60) + "@" + strings.Repeat("b", 189) + ".com" // 254 bytes
+	ok := strings.Repeat("a", 60) + "@" + labels(63, 63, 61) + ".com" // 254 bytes
 	if got, why := NormalizeEmail(ok); got != ok {
 		t.Errorf("NormalizeEmail(254-byte address) = %q, %q", got, why)
 	}
+}
+
+// labels returns DNS labels of the given lengths joined by dots.
+func labels(n ...int) string {
+	var l []string
+	for _, k := range n {
+		l = append(l, strings.Repeat("b", k))
+	}
+	return strings.Join(l, ".")
 }
 
 func TestNormalizeName(t *testing.T) {
@@ -75,7 +85,8 @@ func TestNormalizeName(t *testing.T) {
 // whatever the input: idempotent, lower case, bounded, parseable, no line
 // breaks or invisible characters.
 func FuzzNormalizeEmail(f *testing.F) {
-	for _, s := range []string{"user@example.com", " U@E.COM ", "a\u200b@b.c", "ｕ@ｅ.ｃｏｍ", "a\r\n@b.c", "\"a b\"@c.d", "a@b@c.d", "x@[127.0.0.1]", "\u2126@k.com", "ß@straße.de", "İ@x.com"} {
+	for _, s := range []string{"user@example.com", " U@E.COM ", "a\u200b@b.c", "ｕ@ｅ.ｃｏｍ", "a\r\n@b.c", "\"a b\"@c.d", "a@b@c.d", "x@[127.0.0.1]", "\u2126@k.com", "ß@straße.de", "İ@x.com",
+		"a@-example.com", "a@example-.com", "x@[IPv6:::1]", "x@10.0.0.1", "a@b.-c", "a@ex_ample.com"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
@@ -97,6 +108,51 @@ func FuzzNormalizeEmail(f *testing.F) {
 		}
 		if again, why := NormalizeEmail(got); again != got {
 			t.Fatalf("not idempotent: %q -> %q -> %q (%s)", in, got, again, why)
+		}
+		domain := got[strings.LastIndexByte(got, '@')+1:]
+		if strings.ContainsAny(domain, "[]:") || net.ParseIP(domain) != nil {
+			t.Fatalf("accepted %q: the domain %q is an IP literal", in, domain)
+		}
+		for _, label := range strings.Split(domain, ".") {
+			if label == "" || len(label) > 63 || strings.HasPrefix(label, "-") || strings.HasSuffix(label, "-") {
+				t.Fatalf("accepted %q: label %q of %q is not a host name label", in, label, domain)
+			}
+		}
+	})
+}
+
+// FuzzEmailIPLiteralsAreRefused: no address whose domain is an IP
+// address, bracketed or bare, v4 or v6, is ever accepted.
+func FuzzEmailIPLiteralsAreRefused(f *testing.F) {
+	f.Add([]byte{127, 0, 0, 1}, "x")
+	f.Add([]byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, "ada")
+	f.Fuzz(func(t *testing.T, ip []byte, local string) {
+		if len(ip) != 4 && len(ip) != 16 {
+			return
+		}
+		addr := net.IP(ip).String()
+		for _, domain := range []string{addr, "[" + addr + "]", "[IPv6:" + addr + "]"} {
+			if got, why := NormalizeEmail(local + "@" + domain); why == "" {
+				t.Fatalf("accepted %q", got)
+			}
+		}
+	})
+}
+
+// FuzzEmailHyphenEdgedLabelsAreRefused: a domain with a label that starts
+// or ends with a hyphen is never accepted, wherever the label stands.
+func FuzzEmailHyphenEdgedLabelsAreRefused(f *testing.F) {
+	f.Add("example", "com", uint8(0))
+	f.Add("mail.example", "co.uk", uint8(3))
+	f.Fuzz(func(t *testing.T, name, tld string, where uint8) {
+		labels := strings.Split(name+"."+tld, ".")
+		i := int(where) % len(labels)
+		for _, bad := range []string{"-" + labels[i], labels[i] + "-"} {
+			l := append([]string(nil), labels...)
+			l[i] = bad
+			if got, why := NormalizeEmail("a@" + strings.Join(l, ".")); why == "" {
+				t.Fatalf("accepted %q (label %q)", got, bad)
+			}
 		}
 	})
 }

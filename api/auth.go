@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -125,11 +126,15 @@ func (s *Server) login(c *gin.Context) {
 // claimsKey is where authenticated stores the verified access token.
 const claimsKey = "authevents.claims"
 
+// errNoCredentials is a request to a bearer route without a bearer token.
+// RFC 6750 §3: its challenge names no error, since nothing was refused.
+var errNoCredentials = fmt.Errorf("%w: no bearer token", authevents.ErrUnauthorized)
+
 // authenticated requires a valid bearer access token.
 func (s *Server) authenticated(c *gin.Context) {
 	scheme, raw, ok := strings.Cut(c.GetHeader("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || raw == "" {
-		fail(c, authevents.ErrUnauthorized)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(raw) == "" {
+		fail(c, errNoCredentials)
 		return
 	}
 	v, err := s.accounts.Authenticate(c.Request.Context(), strings.TrimSpace(raw))

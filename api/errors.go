@@ -105,11 +105,17 @@ func fail(c *gin.Context, err error) {
 		body.Fields = map[string]string{}
 	}
 	if status == http.StatusUnauthorized && body.Code == CodeUnauthorized {
-		c.Header("WWW-Authenticate", `Bearer error="invalid_token"`)
+		if errors.Is(err, errNoCredentials) {
+			c.Header("WWW-Authenticate", "Bearer")
+		} else {
+			c.Header("WWW-Authenticate", `Bearer error="invalid_token"`)
+		}
 	}
 	var rl *authevents.RateLimitedError
 	if errors.As(err, &rl) {
-		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(rl.RetryAfter.Seconds()))))
+		// At least 1: "Retry-After: 0" invites an immediate retry that the
+		// limiter refuses again.
+		c.Header("Retry-After", strconv.Itoa(max(1, int(math.Ceil(rl.RetryAfter.Seconds())))))
 	}
 	if status == http.StatusServiceUnavailable {
 		c.Header("Retry-After", "1")

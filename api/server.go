@@ -26,6 +26,9 @@ type Config struct {
 	// RequestTimeout bounds every request: its context ends then, and a
 	// request that had not finished answers 503. 0 means no bound.
 	RequestTimeout time.Duration
+	// CORSAllowedOrigins are the origins ("https://app.example.com") whose
+	// browser apps may call the API, or "*" for any. Empty: none.
+	CORSAllowedOrigins []string
 }
 
 // Accounts is what the transport needs from the use cases; *account.Service
@@ -69,6 +72,9 @@ func New(accounts Accounts, cfg Config, log *slog.Logger, m *Metrics) (http.Hand
 
 	s := &Server{accounts: accounts, log: log.With("component", "api")}
 	e.Use(requestID(), accessLog(s.log, m), recovery())
+	if len(cfg.CORSAllowedOrigins) > 0 {
+		e.Use(corsMiddleware(cfg.CORSAllowedOrigins))
+	}
 	if cfg.RequestTimeout > 0 {
 		e.Use(timeout(cfg.RequestTimeout))
 	}
@@ -88,5 +94,10 @@ func New(accounts Accounts, cfg Config, log *slog.Logger, m *Metrics) (http.Hand
 	e.GET("/auth/sessions", s.authenticated, s.sessions)
 	e.DELETE("/auth/sessions/:id", s.authenticated, s.endSession)
 	e.GET("/.well-known/jwks.json", s.jwks)
+	ref, err := loadReference()
+	if err != nil {
+		return nil, err
+	}
+	ref.routes(e)
 	return e, nil
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/authevents/authevents/api"
 	"github.com/authevents/authevents/internal/logging"
 	"github.com/authevents/authevents/internal/metrictest"
+	"github.com/authevents/authevents/internal/openapitest"
 	"github.com/authevents/authevents/internal/testenv"
 	"github.com/authevents/authevents/token"
 )
@@ -43,7 +44,7 @@ func newTransport(t *testing.T, cfg api.Config) *transport {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr.h = h
+	tr.h = openapitest.Wrap(t, h) // every exchange is checked against api/openapi.yaml
 	return tr
 }
 
@@ -124,13 +125,14 @@ func TestDomainErrorsMapToOneStatusEach(t *testing.T) {
 		retryAfter string
 		fields     map[string]string
 	}{
-		{"email taken", authevents.ErrEmailTaken, 409, api.CodeEmailTaken, "", nil},
+		{"email taken", authevents.ErrEmailTaken, 409, api.CodeEmailTaken, "", nil}, // sent to register
+		{"not found", authevents.ErrNotFound, 404, api.CodeNotFound, "", nil},       // sent to DELETE /auth/sessions/{id}
 		{"bad credentials", authevents.ErrInvalidCredentials, 401, api.CodeInvalidCreds, "", nil},
-		{"bad refresh token", authevents.ErrInvalidRefreshToken, 401, api.CodeInvalidRefresh, "", nil},
-		{"not found", authevents.ErrNotFound, 404, api.CodeNotFound, "", nil},
+		{"bad refresh token", authevents.ErrInvalidRefreshToken, 401, api.CodeInvalidRefresh, "", nil}, // sent to refresh
 		{"dependency down", fmt.Errorf("deny: %w: %s", authevents.ErrUnavailable, secret), 503, api.CodeUnavailable, "1", nil},
 		{"deadline", fmt.Errorf("query: %w", context.DeadlineExceeded), 503, api.CodeUnavailable, "1", nil},
 		{"rate limited", &authevents.RateLimitedError{Limit: "login_ip", RetryAfter: 1500 * time.Millisecond}, 429, api.CodeRateLimited, "2", nil},
+		{"rate limited for less than a second", &authevents.RateLimitedError{Limit: "login_ip", RetryAfter: 0}, 429, api.CodeRateLimited, "1", nil},
 		{"validation", &authevents.ValidationError{Fields: map[string]string{"email": "is required", "password": "is required"}},
 			400, api.CodeValidation, "", map[string]string{"email": "is required", "password": "is required"}},
 		{"unknown", errors.New(secret), 500, api.CodeInternal, "", map[string]string{}},
@@ -139,8 +141,23 @@ func TestDomainErrorsMapToOneStatusEach(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			tr := newTransport(t, api.Config{})
+			// Each error goes through a route that can return it
+			// (the contract documents each route's statuses).
 			tr.fake.login = func(context.Context, account.LoginInput) (*account.Result, error) { return nil, tc.err }
-			r := tr.call(t, "POST", "/auth/login", loginBody)
+			tr.fake.register = func(context.Context, account.RegisterInput) (*account.Result, error) { return nil, tc.err }
+			tr.fake.endSession = func(context.Context, *token.Verified, uuid.UUID) error { return tc.err }
+			tr.fake.refresh = func(context.Context, string, authevents.Client) (*account.Result, error) { return nil, tc.err }
+			var r reply
+			switch tc.err {
+			case authevents.ErrEmailTaken:
+				r = tr.call(t, "POST", "/auth/register", `{"email":"a@example.com","password":"a fine password","name":"A"}`)
+			case authevents.ErrInvalidRefreshToken:
+				r = tr.call(t, "POST", "/auth/refresh", `{"refreshToken":"rt_x"}`)
+			case authevents.ErrNotFound:
+				r = tr.call(t, "DELETE", "/auth/sessions/"+fakeSession.String(), "", "Authorization", "Bearer "+goodAccess)
+			default:
+				r = tr.call(t, "POST", "/auth/login", loginBody)
+			}
 			wantErr(t, r, tc.status, tc.code, tc.fields)
 			if got := r.header.Get("Retry-After"); got != tc.retryAfter {
 				t.Errorf("Retry-After = %q, want %q", got, tc.retryAfter)

@@ -6,22 +6,28 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/authevents/authevents/api/client"
+	"github.com/authevents/authevents/api/eventschema/eventschematest"
 
 	"github.com/authevents/authevents/db/postgres/pgtest"
 	"github.com/authevents/authevents/db/redistest"
 	"github.com/authevents/authevents/internal/natstest"
+	"github.com/authevents/authevents/internal/openapitest"
 	"github.com/authevents/authevents/internal/testenv"
 	"github.com/authevents/authevents/token"
 )
@@ -68,32 +74,26 @@ func start(t *testing.T, bin string, env []string, args ...string) {
 	})
 }
 
-type client struct {
-	t    *testing.T
-	base string
+// apiClient is the typed client generated from api/openapi.yaml, over a
+// transport that checks every exchange against the document: the end-to-
+// end flow proves the spec serves the clients it is written for.
+func apiClient(t *testing.T, base string) *client.ClientWithResponses {
+	t.Helper()
+	c, err := client.NewClientWithResponses(base,
+		client.WithHTTPClient(&http.Client{Transport: openapitest.Transport(t, nil), Timeout: 30 * time.Second}),
+		client.WithRequestEditorFn(header("User-Agent", "e2e/1.0")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
-func (c client) post(path string, body any, bearer string, hdr ...string) (int, map[string]any) {
-	c.t.Helper()
-	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest("POST", c.base+path, bytes.NewReader(b))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "e2e/1.0")
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var out map[string]any
-	json.NewDecoder(res.Body).Decode(&out)
-	return res.StatusCode, out
+// header sets a request header.
+func header(name, value string) client.RequestEditorFn {
+	return func(_ context.Context, r *http.Request) error { r.Header.Set(name, value); return nil }
 }
+
+func bearer(token string) client.RequestEditorFn { return header("Authorization", "Bearer "+token) }
 
 func count(t *testing.T, pool *pgxpool.Pool, sql string) int {
 	t.Helper()
@@ -123,51 +123,80 @@ func TestEndToEnd(t *testing.T) {
 	start(t, filepath.Join(bins, "relay"), append(env, "OPS_ADDR="+testenv.FreeAddr(t)))
 	start(t, filepath.Join(bins, "consumer"), append(env, "OPS_ADDR="+testenv.FreeAddr(t)), "--service", "all")
 	start(t, filepath.Join(bins, "api"), append(env, "HTTP_ADDR="+httpAddr, "OPS_ADDR="+testenv.FreeAddr(t)))
-	c := client{t, "http://" + httpAddr}
+	base := "http://" + httpAddr
 	testenv.WaitFor(t, "the api", 20*time.Second, func() bool {
-		res, err := http.Get(c.base + "/.well-known/jwks.json")
+		res, err := http.Get(base + "/.well-known/jwks.json")
 		if err == nil {
 			res.Body.Close()
 		}
 		return err == nil
 	})
+	c := apiClient(t, base)
+	ctx := context.Background()
 
 	const pw = "correct horse battery staple"
-	users := map[string]map[string]any{}
 	for _, name := range []string{"ada", "bob", "cyd"} {
-		code, res := c.post("/auth/register", map[string]string{"email": name + "@example.com", "password": pw, "name": name}, "")
-		if code != 201 {
-			t.Fatalf("register %s: %d %v", name, code, res)
+		res, err := c.RegisterWithResponse(ctx, nil, client.RegisterRequest{Email: name + "@example.com", Password: pw, Name: name})
+		if err != nil || res.JSON201 == nil {
+			t.Fatalf("register %s: %v %s", name, err, body(res))
 		}
-		users[name] = res
+		if string(res.JSON201.User.Email) != name+"@example.com" || res.JSON201.TokenType != client.Bearer {
+			t.Errorf("register %s: %+v", name, res.JSON201)
+		}
 	}
-	login := func(name, ip string) map[string]any {
-		code, res := c.post("/auth/login", map[string]string{"email": name + "@example.com", "password": pw}, "", "X-Forwarded-For", ip)
-		if code != 200 {
-			t.Fatalf("login %s: %d %v", name, code, res)
+	login := func(name, ip string) *client.LoginResponse {
+		res, err := c.LoginWithResponse(ctx, nil, client.LoginRequest{Email: name + "@example.com", Password: pw}, header("X-Forwarded-For", ip))
+		if err != nil || res.JSON200 == nil {
+			t.Fatalf("login %s: %v %s", name, err, body(res))
 		}
-		return res
+		return res.JSON200
 	}
 	ada1 := login("ada", "198.51.100.1")
-	login("ada", "203.0.113.50") // a new IP for ada: alert
+	ada2 := login("ada", "203.0.113.50") // a new IP for ada: alert
 	bob := login("bob", "198.51.100.2")
 	// Two rotations, then a replay of the first token: reuse.
-	t0 := ada1["refreshToken"].(string)
-	code, r1 := c.post("/auth/refresh", map[string]string{"refreshToken": t0}, "")
-	if code != 200 {
-		t.Fatalf("first refresh: %d %v", code, r1)
+	r1, err := c.RefreshWithResponse(ctx, nil, client.RefreshRequest{RefreshToken: ada1.RefreshToken})
+	if err != nil || r1.JSON200 == nil {
+		t.Fatalf("first refresh: %v %s", err, body(r1))
 	}
-	if code, r2 := c.post("/auth/refresh", map[string]string{"refreshToken": r1["refreshToken"].(string)}, ""); code != 200 {
-		t.Fatalf("second refresh: %d %v", code, r2)
+	if r2, err := c.RefreshWithResponse(ctx, nil, client.RefreshRequest{RefreshToken: r1.JSON200.RefreshToken}); err != nil || r2.JSON200 == nil {
+		t.Fatalf("second refresh: %v %s", err, body(r2))
 	}
-	if code, _ := c.post("/auth/refresh", map[string]string{"refreshToken": t0}, ""); code != 401 {
-		t.Fatalf("replayed refresh token: %d, want 401", code)
+	replay, err := c.RefreshWithResponse(ctx, nil, client.RefreshRequest{RefreshToken: ada1.RefreshToken})
+	if err != nil || replay.JSON401 == nil || replay.JSON401.Error.Code != client.ErrorCodeInvalidRefreshToken {
+		t.Fatalf("replayed refresh token: %v %s, want 401 invalid_refresh_token", err, body(replay))
 	}
-	if code, _ := c.post("/auth/logout", nil, bob["accessToken"].(string)); code != 200 {
-		t.Fatalf("logout: %d", code)
+	// The reader's side: who am I, and where am I signed in.
+	me, err := c.MeWithResponse(ctx, nil, bearer(ada2.AccessToken))
+	if err != nil || me.JSON200 == nil || me.JSON200.Id != ada2.User.Id || me.HTTPResponse.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("me: %v %s", err, body(me))
+	}
+	sessions, err := c.ListSessionsWithResponse(ctx, nil, bearer(ada2.AccessToken))
+	if err != nil || sessions.JSON200 == nil {
+		t.Fatalf("sessions: %v %s", err, body(sessions))
+	}
+	current := 0
+	for _, s := range sessions.JSON200.Sessions {
+		if s.Current {
+			current++
+		}
+	}
+	// register's session and the second login; the first login's session
+	// was revoked by the reuse.
+	if len(sessions.JSON200.Sessions) != 2 || current != 1 {
+		t.Errorf("ada's sessions: %+v, want 2 with one current", sessions.JSON200.Sessions)
+	}
+	if res, err := c.LogoutWithResponse(ctx, nil, bearer(bob.AccessToken)); err != nil || res.JSON200 == nil {
+		t.Fatalf("logout: %v %s", err, body(res))
+	}
+	if res, err := c.MeWithResponse(ctx, nil, bearer(bob.AccessToken)); err != nil || res.JSON401 == nil {
+		t.Fatalf("me after logout: %v %s, want 401", err, body(res))
 	}
 	for range 5 {
-		c.post("/auth/login", map[string]string{"email": "cyd@example.com", "password": "not the password"}, "", "X-Forwarded-For", "192.0.2.99")
+		res, err := c.LoginWithResponse(ctx, nil, client.LoginRequest{Email: "cyd@example.com", Password: "not the password"}, header("X-Forwarded-For", "192.0.2.99"))
+		if err != nil || res.JSON401 == nil || res.JSON401.Error.Code != client.ErrorCodeInvalidCredentials {
+			t.Fatalf("failed login: %v %s", err, body(res))
+		}
 	}
 	const events = 3 + 3 + 2 + 1 + 1 + 5 // registered, logged_in, refreshed, reuse, logged_out, login_failed
 
@@ -184,6 +213,25 @@ func TestEndToEnd(t *testing.T) {
 	if n := count(t, pool, `SELECT count(*) FROM outbox`); n != 0 {
 		t.Errorf("%d outbox rows left", n)
 	}
+	// Every event the relay published keeps its contract, and none was
+	// dead-lettered by a consumer's validation.
+	js, err := jetstream.New(natstest.Connect(t, nats.URL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	published := map[string]int{}
+	for _, m := range natstest.Collect(t, js, "auth-events", events, 10*time.Second) {
+		typ := eventschematest.Check(t, m.Subject(), m.Data())
+		published[typ]++
+		var ce struct{ ID string }
+		json.Unmarshal(m.Data(), &ce)
+		if id := m.Headers().Get(jetstream.MsgIDHeader); id != ce.ID {
+			t.Errorf("Nats-Msg-Id %q, event id %q", id, ce.ID)
+		}
+	}
+	if dlq, err := js.Stream(ctx, "auth-events-dlq"); err != nil || dlq.CachedInfo().State.Msgs != 0 {
+		t.Errorf("dead-letter stream: %v, %+v", err, dlq)
+	}
 	byType := map[string]int{}
 	rows, _ := pool.Query(context.Background(), `SELECT type, sum(count) FROM analytics_event_counts GROUP BY type`)
 	for rows.Next() {
@@ -198,6 +246,9 @@ func TestEndToEnd(t *testing.T) {
 	for k, v := range want {
 		if byType[k] != v {
 			t.Errorf("analytics %s = %d, want %d", k, byType[k], v)
+		}
+		if published[k] != v {
+			t.Errorf("%d %s events on the stream, want %d", published[k], k, v)
 		}
 	}
 	testenv.WaitFor(t, "security alerts", 10*time.Second, func() bool {
@@ -227,4 +278,16 @@ func TestEndToEnd(t *testing.T) {
 	if len(to) != 3 {
 		t.Errorf("welcome emails to %v, want one each for ada, bob, cyd", to)
 	}
+}
+
+// body shows a generated client's reply (a *XxxReply) in a failure
+// message: its status and body.
+func body(reply any) string {
+	v := reflect.ValueOf(reply)
+	if !v.IsValid() || v.IsNil() {
+		return "(no reply)"
+	}
+	v = v.Elem()
+	res := v.FieldByName("HTTPResponse").Interface().(*http.Response)
+	return fmt.Sprintf("%d %s", res.StatusCode, v.FieldByName("Body").Bytes())
 }

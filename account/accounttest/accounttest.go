@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/authevents/authevents/account"
+	"github.com/authevents/authevents/api/eventschema/eventschematest"
 	"github.com/authevents/authevents/db/postgres/pgtest"
 	"github.com/authevents/authevents/db/ratelimit"
 	"github.com/authevents/authevents/db/redistest"
@@ -83,6 +84,8 @@ func New(t testing.TB, o Options) *Env {
 	} else {
 		pool = pgtest.New(t)
 		_, key, _ = ed25519.GenerateKey(nil)
+		// Every event the test's use cases append keeps its schema.
+		eventschematest.CheckOutboxAtCleanup(t, pool)
 	}
 	tokens, err := token.NewManager(token.Config{Issuer: Issuer, Audience: Audience, Leeway: time.Second, Now: o.TokenClock}, key)
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/authevents/authevents/api"
 	"github.com/authevents/authevents/db/ratelimit"
 	"github.com/authevents/authevents/internal/logging"
+	"github.com/authevents/authevents/internal/openapitest"
 	"github.com/authevents/authevents/internal/testenv"
 )
 
@@ -50,7 +51,8 @@ func setup(t testing.TB, cfg api.Config, opts ...func(*accounttest.Options)) *fi
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(h)
+	// Every exchange through the server is checked against api/openapi.yaml.
+	srv := httptest.NewServer(openapitest.Wrap(t, h))
 	t.Cleanup(srv.Close)
 	return &fixture{Env: env, h: h, srv: srv, reg: reg, logs: logs}
 }

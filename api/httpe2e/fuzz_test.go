@@ -10,6 +10,7 @@ import (
 	"github.com/authevents/authevents"
 	"github.com/authevents/authevents/account"
 	"github.com/authevents/authevents/api"
+	"github.com/authevents/authevents/internal/openapitest"
 	"github.com/authevents/authevents/outbox/outboxtest"
 )
 
@@ -39,7 +40,7 @@ func TestLoginRefusesNULAndInvalidUTF8(t *testing.T) {
 			req := httptest.NewRequest("POST", "/auth/login", strings.NewReader(`{"email":"nul@example.com","password":"`+goodPassword+`"}`))
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("User-Agent", ua)
-			f.h.ServeHTTP(w, req)
+			openapitest.Wrap(t, f.h).ServeHTTP(w, req)
 			if w.Code != http.StatusOK {
 				t.Fatalf("login with User-Agent %q = %d %s, want 200", ua, w.Code, w.Body)
 			}
@@ -103,7 +104,7 @@ func FuzzEndpoints(f *testing.F) {
 			req.Header.Set("Authorization", "Bearer "+res.AccessToken)
 		}
 		w := httptest.NewRecorder()
-		fx.h.ServeHTTP(w, req)
+		openapitest.Wrap(t, fx.h).ServeHTTP(w, req)
 		if w.Code >= 500 {
 			t.Fatalf("%s %s body %q User-Agent %q = %d %s", r.method, req.URL.Path, body, userAgent, w.Code, w.Body)
 		}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/authevents/authevents/account"
@@ -48,6 +50,9 @@ type Config struct {
 	LogLevel    string `env:"LOG_LEVEL" envDefault:"info"`
 
 	TrustedProxies []string `env:"TRUSTED_PROXIES" envSeparator:","`
+	// CORSAllowedOrigins lists the origins whose browser apps may call
+	// the API ("*" for any); empty allows none.
+	CORSAllowedOrigins []string `env:"CORS_ALLOWED_ORIGINS" envSeparator:","`
 
 	Argon2Memory      uint32 `env:"ARGON2_MEMORY_KIB" envDefault:"19456"`
 	Argon2Iterations  uint32 `env:"ARGON2_ITERATIONS" envDefault:"2"`
@@ -121,7 +126,26 @@ func (c Config) validate() error {
 	if _, err := c.limits(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := checkOrigins(c.CORSAllowedOrigins); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// checkOrigins accepts "*" alone, or origins: scheme://host[:port] with
+// no path, as browsers send them in the Origin header.
+func checkOrigins(origins []string) error {
+	for _, o := range origins {
+		if o == "*" && len(origins) == 1 {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Contains(u.Host, "*") ||
+			u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return fmt.Errorf("CORS_ALLOWED_ORIGINS: %q is not an origin (scheme://host[:port], or * alone)", o)
+		}
+	}
+	return nil
 }
 
 // limits parses the rate-limit settings by limiter name.
@@ -154,23 +178,28 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("jwt_previous_keys", len(c.JWTPreviousKeyFiles)),
 		slog.String("jwt_issuer", c.JWTIssuer),
 		slog.String("jwt_audience", c.JWTAudience),
-		slog.Duration("access_token_ttl", c.AccessTokenTTL),
-		slog.Duration("refresh_token_ttl", c.RefreshTokenTTL),
-		slog.Duration("session_max_age", c.SessionMaxAge),
-		slog.Duration("session_idle_timeout", c.SessionIdleTimeout),
-		slog.Duration("refresh_grace_window", c.RefreshGraceWindow),
-		slog.Duration("device_token_ttl", c.DeviceTokenTTL),
-		slog.Duration("session_retention", c.SessionRetention),
-		slog.Duration("session_prune_interval", c.SessionPruneEvery),
+		duration("access_token_ttl", c.AccessTokenTTL),
+		duration("refresh_token_ttl", c.RefreshTokenTTL),
+		duration("session_max_age", c.SessionMaxAge),
+		duration("session_idle_timeout", c.SessionIdleTimeout),
+		duration("refresh_grace_window", c.RefreshGraceWindow),
+		duration("device_token_ttl", c.DeviceTokenTTL),
+		duration("session_retention", c.SessionRetention),
+		duration("session_prune_interval", c.SessionPruneEvery),
 		slog.Bool("rate_limit_enabled", c.RateLimitEnabled),
 		slog.Int("rate_limit_ipv6_prefix", c.RateLimitIPv6Prefix),
 		slog.String("app_env", c.AppEnv),
 		slog.String("service_name", c.ServiceName),
 		slog.Any("trusted_proxies", c.TrustedProxies),
-		slog.Duration("request_timeout", c.RequestTimeout),
+		slog.Any("cors_allowed_origins", c.CORSAllowedOrigins),
+		duration("request_timeout", c.RequestTimeout),
 		slog.Int("hash_concurrency", c.HashConcurrency),
 		slog.String("hash_priority", c.HashPriority),
 		slog.Int("hash_queue_depth", c.HashQueueDepth),
 		slog.String("argon2", fmt.Sprintf("m=%d,t=%d,p=%d", c.Argon2Memory, c.Argon2Iterations, c.Argon2Parallelism)),
 	)
 }
+
+// duration logs d as a Go duration string ("15m0s"): slog's JSON handler
+// writes a time.Duration as nanoseconds, which people cannot read.
+func duration(key string, d time.Duration) slog.Attr { return slog.String(key, d.String()) }

@@ -122,7 +122,8 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer) error
 		IPv6RatePrefix: cfg.RateLimitIPv6Prefix, DeviceTTL: cfg.DeviceTokenTTL,
 		Source: cfg.ServiceName, ServiceVersion: version, Environment: cfg.AppEnv,
 	}, log, opts...)
-	handler, err := api.New(accounts, api.Config{TrustedProxies: cfg.TrustedProxies, RequestTimeout: cfg.RequestTimeout}, log, metrics)
+	handler, err := api.New(accounts, api.Config{TrustedProxies: cfg.TrustedProxies, RequestTimeout: cfg.RequestTimeout,
+		CORSAllowedOrigins: cfg.CORSAllowedOrigins}, log, metrics)
 	if err != nil {
 		return err
 	}

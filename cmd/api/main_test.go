@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/authevents/authevents/db/postgres/pgtest"
+	"github.com/authevents/authevents/internal/openapitest"
 	"github.com/authevents/authevents/internal/testenv"
 	"github.com/authevents/authevents/token"
 )
@@ -96,9 +97,20 @@ func start(t *testing.T, env map[string]string) (apiURL, opsURL string, logs *te
 	return
 }
 
+// apiHTTP is a client whose every exchange with the API is checked
+// against api/openapi.yaml (the ops endpoints are not part of it).
+func apiHTTP(t *testing.T) *http.Client {
+	return &http.Client{Transport: openapitest.Transport(t, nil)}
+}
+
 func get(t *testing.T, url string) (int, map[string]any) {
 	t.Helper()
-	res, err := http.Get(url)
+	return getWith(t, http.DefaultClient, url)
+}
+
+func getWith(t *testing.T, c *http.Client, url string) (int, map[string]any) {
+	t.Helper()
+	res, err := c.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +141,7 @@ func TestServesAndShutsDownCleanly(t *testing.T) {
 	if code != 200 || body["status"] != "ok" {
 		t.Errorf("/readyz = %d %v", code, body)
 	}
-	if code, _ := get(t, apiURL+"/.well-known/jwks.json"); code != 200 {
+	if code, _ := getWith(t, apiHTTP(t), apiURL+"/.well-known/jwks.json"); code != 200 {
 		t.Errorf("jwks = %d", code)
 	}
 	res, err := http.Get(opsURL + "/metrics")
@@ -198,7 +210,7 @@ func TestShutdownLetsInFlightRequestsFinish(t *testing.T) {
 		req, _ := http.NewRequest("POST", apiURL+"/auth/register",
 			strings.NewReader(`{"email":"inflight@example.com","password":"a long enough password","name":"In Flight"}`))
 		req.Header.Set("Content-Type", "application/json")
-		res, err := http.DefaultClient.Do(req)
+		res, err := apiHTTP(t).Do(req)
 		if err != nil {
 			t.Errorf("in-flight request: %v", err)
 			done <- nil

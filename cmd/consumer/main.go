@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/authevents/authevents/api/eventschema"
 	"github.com/authevents/authevents/consumer"
 	"github.com/authevents/authevents/consumer/analytics"
 	"github.com/authevents/authevents/consumer/audit"
@@ -131,7 +132,14 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout i
 	m := consumer.NewMetrics(reg)
 	all := cfg.SubjectPrefix + "user.*"
 	var consumers []*consumer.Consumer
+	schemas, err := eventschema.Load()
+	if err != nil {
+		return err
+	}
 	add := func(c consumer.Config, h consumer.Handler) {
+		// Every service handles only events that keep their contract;
+		// the others are dead-lettered with the reason.
+		h = consumer.Validated(h, schemas)
 		c.Attempts, c.Backoff, c.AckWait, c.DLQStream = cfg.Attempts, cfg.Backoff, cfg.AckWait, cfg.DLQStream
 		c.Retention = consumer.Retention{Processed: cfg.Retention, Failures: cfg.FailuresRetention}
 		c.PruneInterval, c.PruneBatch = cfg.PruneInterval, cfg.PruneBatch

@@ -40,9 +40,11 @@ func newWorld(t *testing.T, n int) *world {
 	}
 	for i := range n {
 		id := uuid.Must(uuid.NewV7()).String()
-		data, _ := json.Marshal(map[string]string{"userId": uuid.NewString()})
-		body, _ := json.Marshal(authevents.CloudEvent{SpecVersion: "1.0", ID: id, Source: "t", Type: "user.logged_in",
-			Time: time.Now().UTC().Format(authevents.TimestampLayout), DataContentType: "application/json", Data: data})
+		// A valid event: the consumer dead-letters any other (eventschema).
+		user, now := uuid.NewString(), time.Now()
+		ce, _ := authevents.NewCloudEvent(authevents.EventSource{Source: "t"}, id, authevents.EventUserLoggedIn, user, now,
+			authevents.UserLoggedIn{UserID: user, Email: "a@example.com", Timestamp: authevents.Timestamp(now), IP: "192.0.2.1", UserAgent: "t"})
+		body, _ := json.Marshal(ce)
 		msg := &nats.Msg{Subject: "auth.user.logged_in", Data: body, Header: nats.Header{}}
 		msg.Header.Set(jetstream.MsgIDHeader, id)
 		if _, err := js.PublishMsg(ctx, msg); err != nil {
