@@ -62,8 +62,12 @@ db/migrate: build ## apply migrations to DATABASE_URL
 	bin/authctl migrate up
 
 .PHONY: compose/check
-compose/check: ## validate docker-compose.yml (needs the docker compose client, not an engine)
-	docker compose -f docker-compose.yml config --quiet
+compose/check: ## validate docker-compose.yml with the Compose spec's own loader (no Docker needed; part of make test)
+	$(GO) test -count=1 -run 'Compose' ./deploy
+
+.PHONY: k8s/check
+k8s/check: ## kustomize build + kubeconform every deploy/k8s overlay, offline (part of make test)
+	$(GO) test -count=1 -run 'Overlays|Workloads|Scalers|Manifest|PrometheusRule|NATSValues|Schema' ./deploy
 
 .PHONY: clean
 clean: ## remove build output (keeps ./var data)

@@ -417,7 +417,8 @@ func TestManifestEnvVarsExistInConfig(t *testing.T) {
 }
 
 // envRead returns the variables cmd/<bin> reads: `env:"NAME"` tags of its
-// Config and literal os.Getenv/LookupEnv names. nil when cmd/<bin> is absent.
+// Config, and the literal names passed to os.Getenv, os.LookupEnv and
+// helpers named like them. nil when cmd/<bin> is absent.
 func envRead(t *testing.T, bin string) map[string]bool {
 	dir := filepath.Join("..", "cmd", bin)
 	if _, err := os.Stat(dir); err != nil {
@@ -444,8 +445,16 @@ func envRead(t *testing.T, bin string) map[string]bool {
 					}
 				}
 			case *ast.CallExpr:
-				if sel, ok := n.Fun.(*ast.SelectorExpr); ok && (sel.Sel.Name == "Getenv" || sel.Sel.Name == "LookupEnv") && len(n.Args) > 0 {
-					if lit, ok := n.Args[0].(*ast.BasicLit); ok {
+				// os.Getenv("X"), os.LookupEnv("X") and helpers like getenv("X", def).
+				var fn string
+				switch f := n.Fun.(type) {
+				case *ast.SelectorExpr:
+					fn = f.Sel.Name
+				case *ast.Ident:
+					fn = f.Name
+				}
+				if strings.Contains(strings.ToLower(fn), "env") && len(n.Args) > 0 {
+					if lit, ok := n.Args[0].(*ast.BasicLit); ok && lit.Kind == token.STRING {
 						s, _ := strconv.Unquote(lit.Value)
 						out[s] = true
 					}
