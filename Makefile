@@ -45,7 +45,7 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 30s)
 	done
 
 .PHONY: bench
-bench: bench/api bench/relay ## every benchmark (figures go to docs/benchmarks.md)
+bench: bench/api bench/relay bench/consumer ## every benchmark (figures go to docs/benchmarks.md)
 
 .PHONY: bench/api
 bench/api: build ## register/login rate and latency vs the raw argon2id rate of this machine
@@ -56,6 +56,11 @@ bench/api: build ## register/login rate and latency vs the raw argon2id rate of 
 bench/relay: build ## relay drain rate (1 and 3 replicas) vs raw JetStream publish rate; commit-to-stream latency
 	$(GO) build -o bin/ ./cmd/authbench
 	scripts/bench-relay.sh $(BENCH_RELAY_ARGS)
+
+.PHONY: bench/consumer
+bench/consumer: build ## drain rate of each consumer service (1 and 2 replicas), CPU per 1,000 events, peak RSS
+	$(GO) build -o bin/ ./cmd/authbench
+	scripts/bench-consumer.sh $(BENCH_CONSUMER_ARGS)
 
 .PHONY: db/migrate
 db/migrate: build ## apply migrations to DATABASE_URL
