@@ -112,7 +112,7 @@ func TestComposeFixes(t *testing.T) {
 			}
 		}
 		df := readFile(t, "Dockerfile")
-		for _, want := range []string{"USER 65532:65532", "--chown=65532:65532 /out/keys /keys", "distroless/static-debian12:nonroot"} {
+		for _, want := range []string{"USER 65532:65532", "mkdir -p /out/root/keys", "--chown=65532:65532 /out/root/ /", "distroless/static-debian12:nonroot"} {
 			if !strings.Contains(df, want) {
 				t.Errorf("deploy/Dockerfile lacks %q", want)
 			}
