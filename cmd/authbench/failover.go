@@ -52,7 +52,7 @@ func benchFailover(ctx context.Context, args []string) error {
 	}
 	defer pool.Close()
 	fmt.Printf("failover: 3 nats-servers, stream R3, 2 relays, %d events/s for %s, stream leader SIGKILLed at %s, %d rounds\n\n",
-		*rate, *d, *d/3, *rounds)
+		*rate, *d, (*d / 3).Round(time.Millisecond), *rounds)
 	var stalls, gaps []float64
 	for round := range *rounds {
 		r, err := failoverRound(ctx, pool, *natsBin, *relayBin, *dbURL, *rate, *d, round)
