@@ -49,7 +49,7 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 30s)
 	done
 
 .PHONY: bench
-bench: bench/api bench/relay ## every benchmark (figures go to docs/benchmarks.md)
+bench: bench/api bench/relay bench/consumer bench/failover ## every benchmark (figures go to docs/benchmarks.md)
 
 .PHONY: bench/api
 bench/api: build ## register/login rate and latency vs the raw argon2id rate of this machine
@@ -61,13 +61,28 @@ bench/relay: build ## relay drain rate (1 and 3 replicas) vs raw JetStream publi
 	$(GO) build -o bin/ ./cmd/authbench
 	scripts/bench-relay.sh $(BENCH_RELAY_ARGS)
 
+.PHONY: bench/consumer
+bench/consumer: build ## drain rate of each consumer service (1 and 2 replicas), CPU per 1,000 events, peak RSS
+	$(GO) build -o bin/ ./cmd/authbench
+	scripts/bench-consumer.sh $(BENCH_CONSUMER_ARGS)
+
+.PHONY: bench/failover
+bench/failover: build ## a 3-node JetStream cluster loses its stream leader under load: pause seen by consumers, loss, duplicates
+	$(GO) build -o bin/ ./cmd/authbench
+	$(GO) build -o bin/nats-server github.com/nats-io/nats-server/v2
+	scripts/bench-failover.sh $(BENCH_FAILOVER_ARGS)
+
 .PHONY: db/migrate
 db/migrate: build ## apply migrations to DATABASE_URL
 	bin/authctl migrate up
 
 .PHONY: compose/check
-compose/check: ## validate docker-compose.yml (needs the docker compose client, not an engine)
-	docker compose -f docker-compose.yml config --quiet
+compose/check: ## validate docker-compose.yml with the Compose spec's own loader (no Docker needed; part of make test)
+	$(GO) test -count=1 -run 'Compose' ./deploy
+
+.PHONY: k8s/check
+k8s/check: ## kustomize build + kubeconform every deploy/k8s overlay, offline (part of make test)
+	$(GO) test -count=1 -run 'Overlays|Workloads|Scalers|Manifest|PrometheusRule|NATSValues|Schema' ./deploy
 
 .PHONY: clean
 clean: ## remove build output (keeps ./var data)

@@ -25,3 +25,5 @@ cleanup() {
 trap cleanup EXIT
 for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/18080) 2>/dev/null && break; sleep 0.1; done
 bin/authbench api -url "http://$HTTP_ADDR" "$@"
+# The api's peak resident memory over the whole run (deploy/k8s limits).
+awk '/^VmHWM/ {printf "api peak RSS: %.1f MB\n", $2 / 1024}' "/proc/$api/status"

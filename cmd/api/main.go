@@ -139,7 +139,8 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer) error
 	}
 	checks := []ops.Check{
 		{Name: "postgres", Fn: pool.Ping},
-		{Name: "redis", Fn: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
+		// Up, and not evicting: an evicted denylist entry revives a revoked token.
+		{Name: "redis", Fn: func(ctx context.Context) error { return revocation.Ready(ctx, rdb) }},
 	}
 	opsHandler := ops.Handler(reg, checks...)
 	if cfg.OpsPprof {

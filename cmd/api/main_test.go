@@ -12,7 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/authevents/authevents/db/postgres/pgtest"
+	"github.com/authevents/authevents/db/redistest"
 	"github.com/authevents/authevents/internal/openapitest"
 	"github.com/authevents/authevents/internal/testenv"
 	"github.com/authevents/authevents/token"
@@ -188,6 +191,32 @@ func TestReadyzFailsWithoutRedis(t *testing.T) {
 	checks, _ := body["checks"].(map[string]any)
 	if code != http.StatusServiceUnavailable || checks["postgres"] != "ok" || checks["redis"] == "ok" {
 		t.Fatalf("/readyz = %d %v, want 503 naming redis", code, body)
+	}
+}
+
+// TestReadyzRefusesAnEvictingRedis: a Redis that may evict denylist
+// entries (any maxmemory-policy but noeviction) makes the api unready.
+func TestReadyzRefusesAnEvictingRedis(t *testing.T) {
+	t.Parallel()
+	_, dbURL := pgtest.NewWithURL(t)
+	srv := redistest.Start(t)
+	opts, err := redis.ParseURL(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	if err := rdb.ConfigSet(context.Background(), "maxmemory-policy", "allkeys-lru").Err(); err != nil {
+		t.Fatal(err)
+	}
+	env := baseEnv(t, dbURL)
+	env["REDIS_URL"] = srv.URL()
+	_, opsURL, _, stop := start(t, env)
+	defer stop()
+	code, body := get(t, opsURL+"/readyz")
+	checks, _ := body["checks"].(map[string]any)
+	if redisCheck, _ := checks["redis"].(string); code != http.StatusServiceUnavailable || !strings.Contains(redisCheck, "allkeys-lru") {
+		t.Fatalf("/readyz = %d %v, want 503 naming the eviction policy", code, body)
 	}
 }
 

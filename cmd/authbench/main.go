@@ -26,7 +26,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: authbench api|relay [flags]")
+		fmt.Fprintln(os.Stderr, "usage: authbench api|relay|consumer|failover [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -35,6 +35,10 @@ func main() {
 		err = benchAPI(ctx, os.Args[2:])
 	case "relay":
 		err = benchRelay(ctx, os.Args[2:])
+	case "consumer":
+		err = benchConsumer(ctx, os.Args[2:])
+	case "failover":
+		err = benchFailover(ctx, os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown benchmark %q", os.Args[1])
 	}

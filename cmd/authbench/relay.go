@@ -285,6 +285,9 @@ func startRelays(bin string, env []string, n int) ([]*exec.Cmd, error) {
 		cmd := exec.Command(bin)
 		cmd.Env = append(env, "OPS_ADDR=127.0.0.1:"+strconv.Itoa(19191+i))
 		cmd.Stderr = os.Stderr
+		if os.Getenv("AUTHBENCH_DEBUG") != "" {
+			cmd.Stdout = os.Stderr
+		}
 		if err := cmd.Start(); err != nil {
 			return nil, err
 		}

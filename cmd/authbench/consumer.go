@@ -1,0 +1,255 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/emersion/go-smtp"
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/authevents/authevents"
+	"github.com/authevents/authevents/relay"
+)
+
+// durables are the consumer names per service (cmd/consumer).
+var durables = map[string]string{"email": "email-service", "analytics": "analytics", "security": "security", "audit": "audit-log"}
+
+// benchConsumer measures each subscriber service's drain rate: a stream of
+// its own is filled with events, then `bin/consumer --service S` processes
+// (1, then 2) are started and timed until their durable has nothing
+// pending or unacknowledged. Email sends through SMTP to an in-process sink
+// that accepts every message.
+func benchConsumer(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("consumer", flag.ContinueOnError)
+	dbURL := fs.String("db", "", "database URL of a migrated benchmark database")
+	natsURL := fs.String("nats", "nats://127.0.0.1:4222", "NATS URL")
+	bin := fs.String("consumer-bin", "bin/consumer", "consumer binary")
+	events := fs.Int("events", 20_000, "events per round (email: a quarter, all user.registered)")
+	services := fs.String("services", "email,analytics,security,audit", "services to measure")
+	replicaList := fs.String("replicas", "1,2", "replica counts to measure")
+	rounds := fs.Int("rounds", 3, "rounds per figure (the median is reported)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	header()
+	nc, err := nats.Connect(*natsURL)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	if err != nil {
+		return err
+	}
+	smtpURL, sent, stopSMTP, err := smtpSink()
+	if err != nil {
+		return err
+	}
+	defer stopSMTP()
+	var replicas []int
+	for _, s := range strings.Split(*replicaList, ",") {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return fmt.Errorf("-replicas: %w", err)
+		}
+		replicas = append(replicas, n)
+	}
+	fmt.Printf("consumer: %d events per round (email %d), replicas %v, %d rounds\n\n", *events, *events/4, replicas, *rounds)
+	fmt.Printf("%-10s %8s %12s   %-28s %s\n", "service", "replicas", "events/s", "rounds", "CPU per 1,000 events (median): consumer / postgres / nats-server; consumer peak RSS")
+	for _, svc := range strings.Split(*services, ",") {
+		durable, ok := durables[svc]
+		if !ok {
+			return fmt.Errorf("unknown service %q", svc)
+		}
+		n := *events
+		if svc == "email" {
+			n /= 4
+		}
+		for _, r := range replicas {
+			var rates, cpuCons, cpuPG, cpuNATS []float64
+			var rss []int
+			for round := range *rounds {
+				stream := fmt.Sprintf("bench-cons-%d-%s-%d-%d", os.Getpid(), svc, r, round)
+				if err := fillStream(ctx, js, stream, svc == "email", n); err != nil {
+					return err
+				}
+				sent.Store(0)
+				env := append(os.Environ(), "DATABASE_URL="+*dbURL, "NATS_URL="+*natsURL, "STREAM_NAME="+stream,
+					"STREAM_SUBJECT_PREFIX="+stream+".", "DLQ_STREAM="+stream+"-dlq", "SMTP_URL="+smtpURL, "LOG_LEVEL=warn")
+				cpu0 := cpuByName("postgres", "nats-server")
+				start := time.Now()
+				procs, err := startConsumers(*bin, svc, env, r)
+				if err != nil {
+					return err
+				}
+				peak, err := waitDrained(ctx, js, stream, durable, procs)
+				elapsed := time.Since(start)
+				var consCPU time.Duration
+				for _, p := range procs {
+					consCPU += cpuOf(p.Process.Pid)
+				}
+				cpu1 := cpuByName("postgres", "nats-server")
+				stopRelays(procs)
+				js.DeleteStream(context.WithoutCancel(ctx), stream)
+				js.DeleteStream(context.WithoutCancel(ctx), stream+"-dlq")
+				if err != nil {
+					return fmt.Errorf("%s x%d: %w", svc, r, err)
+				}
+				if svc == "email" && sent.Load() < int64(n) {
+					return fmt.Errorf("email: %d mails sent for %d events", sent.Load(), n)
+				}
+				k := float64(n) / 1000
+				rates = append(rates, float64(n)/elapsed.Seconds())
+				cpuCons = append(cpuCons, consCPU.Seconds()*1000/k)
+				cpuPG = append(cpuPG, (cpu1["postgres"]-cpu0["postgres"]).Seconds()*1000/k)
+				cpuNATS = append(cpuNATS, (cpu1["nats-server"]-cpu0["nats-server"]).Seconds()*1000/k)
+				rss = append(rss, peak)
+			}
+			slices.Sort(rss)
+			fmt.Printf("%-10s %8d %12.0f   %-28s %.1f / %.1f / %.1f ms; %.1f MB\n", svc, r, medianOf(rates), fmtRates(rates),
+				medianOf(cpuCons), medianOf(cpuPG), medianOf(cpuNATS), float64(rss[len(rss)/2])/1024)
+		}
+	}
+	fmt.Println("\nrates include process start-up; the load, PostgreSQL and NATS share this machine's cores")
+	return nil
+}
+
+// fillStream creates stream and publishes n events: user.registered only
+// (the email service's), or a mix like the API's traffic over 2,000 users.
+func fillStream(ctx context.Context, js jetstream.JetStream, stream string, registeredOnly bool, n int) error {
+	if _, err := relay.EnsureStream(ctx, js, relay.StreamConfig{Name: stream, Subjects: []string{stream + ".user.*"},
+		MaxAge: time.Hour, MaxMsgs: -1, MaxBytes: -1, Duplicates: relay.DefaultDuplicateWindow}); err != nil {
+		return err
+	}
+	now := authevents.Timestamp(time.Now())
+	futs := make([]jetstream.PubAckFuture, 0, n)
+	for i := range n {
+		id := uuid.Must(uuid.NewV7())
+		user := uuid.NewSHA1(uuid.NameSpaceOID, []byte(strconv.Itoa(i%2000))).String()
+		email := "user" + strconv.Itoa(i%2000) + "@example.com"
+		ip := "203.0.113." + strconv.Itoa(i%200)
+		var typ string
+		var data any
+		switch p := i % 20; {
+		case registeredOnly || p < 2:
+			typ, data = authevents.EventUserRegistered, authevents.UserRegistered{UserID: user, Email: "new" + strconv.Itoa(i) + "@example.com", Name: "Bench User", Timestamp: now}
+		case p < 10:
+			typ, data = authevents.EventUserLoggedIn, authevents.UserLoggedIn{UserID: user, Email: email, Timestamp: now, IP: ip, UserAgent: "Mozilla/5.0 (X11; Linux x86_64)"}
+		case p < 17:
+			typ, data = authevents.EventUserTokenRefreshed, authevents.UserTokenRefreshed{UserID: user, SessionID: uuid.NewString(), Timestamp: now}
+		case p < 19:
+			typ, data = authevents.EventUserLoginFailed, authevents.UserLoginFailed{Email: email, UserID: user, IP: ip, UserAgent: "curl/8", Reason: authevents.ReasonInvalidPassword, Timestamp: now}
+		default:
+			typ, data = authevents.EventUserLoggedOut, authevents.UserLoggedOut{UserID: user, SessionID: uuid.NewString(), Timestamp: now}
+		}
+		raw, err := json.Marshal(data)
+		if err != nil {
+			return err
+		}
+		body, err := json.Marshal(authevents.CloudEvent{SpecVersion: "1.0", ID: id.String(), Source: "auth-service", Type: typ,
+			Time: time.Time(now).UTC().Format(authevents.TimestampLayout), Subject: user, DataContentType: "application/json",
+			ServiceVersion: "bench", Environment: "bench", Data: raw})
+		if err != nil {
+			return err
+		}
+		msg := &nats.Msg{Subject: stream + "." + typ, Data: body, Header: nats.Header{}}
+		msg.Header.Set(jetstream.MsgIDHeader, id.String())
+		msg.Header.Set("Content-Type", authevents.ContentTypeCloudEvents)
+		f, err := js.PublishMsgAsync(msg)
+		if err != nil {
+			return err
+		}
+		futs = append(futs, f)
+	}
+	for _, f := range futs {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return fmt.Errorf("fill stream: %w", err)
+		}
+	}
+	return nil
+}
+
+func startConsumers(bin, svc string, env []string, n int) ([]*exec.Cmd, error) {
+	var out []*exec.Cmd
+	for i := range n {
+		cmd := exec.Command(bin, "--service", svc)
+		cmd.Env = append(env, "OPS_ADDR=127.0.0.1:"+strconv.Itoa(19291+i))
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			return nil, err
+		}
+		out = append(out, cmd)
+	}
+	return out, nil
+}
+
+// waitDrained polls the durable until nothing is pending or unacknowledged
+// and returns the processes' peak RSS (KiB).
+func waitDrained(ctx context.Context, js jetstream.JetStream, stream, durable string, procs []*exec.Cmd) (int, error) {
+	deadline := time.Now().Add(10 * time.Minute)
+	peak := 0
+	for time.Now().Before(deadline) {
+		for _, p := range procs {
+			peak = max(peak, hwmKiB(p.Process.Pid))
+		}
+		c, err := js.Consumer(ctx, stream, durable)
+		if err == nil {
+			info, err := c.Info(ctx)
+			if err == nil && info.NumPending == 0 && info.NumAckPending == 0 && info.Delivered.Stream > 0 {
+				return peak, nil
+			}
+		} else if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return 0, err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return 0, errors.New("not drained within 10 minutes")
+}
+
+// smtpSink is an SMTP server on a loopback port that accepts and counts
+// every message.
+func smtpSink() (url string, sent *atomic.Int64, stop func(), err error) {
+	sent = new(atomic.Int64)
+	srv := smtp.NewServer(sinkBackend{sent})
+	srv.Domain = "localhost"
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, nil, err
+	}
+	go srv.Serve(ln)
+	return "smtp://" + ln.Addr().String() + "?tls=none", sent, func() { srv.Close() }, nil
+}
+
+type sinkBackend struct{ sent *atomic.Int64 }
+
+func (b sinkBackend) NewSession(*smtp.Conn) (smtp.Session, error) { return sinkSession(b), nil }
+
+type sinkSession sinkBackend
+
+func (sinkSession) Reset()                               {}
+func (sinkSession) Logout() error                        { return nil }
+func (sinkSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (sinkSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
+func (s sinkSession) Data(r io.Reader) error {
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return err
+	}
+	s.sent.Add(1)
+	return nil
+}
