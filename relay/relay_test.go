@@ -483,8 +483,12 @@ func TestIdleRelayStaysIdle(t *testing.T) {
 	if perSec >= 5 {
 		t.Errorf("idle relay ran %.1f batches per second, want < 5", perSec)
 	}
-	if xactPerSec >= 5+1 { // +1: this test's own two stats queries
-		t.Errorf("idle relay ran %.1f database transactions per second, want < 5", xactPerSec)
+	// The transaction count is coarse: backends flush their counters at
+	// most once a second, and on a loaded 2-core machine (CI runs the
+	// chaos suite beside this) an idle relay's stats and lease queries
+	// were seen at 6/s. The busy loop this guards against ran thousands.
+	if xactPerSec >= 15 {
+		t.Errorf("idle relay ran %.1f database transactions per second, want < 15", xactPerSec)
 	}
 }
 
