@@ -67,3 +67,11 @@ func (x *Proxy) Latency(t testing.TB, d time.Duration) {
 func (x *Proxy) Heal() {
 	x.p.Toxics.ResetToxics(context.Background())
 }
+
+// Reset closes every open and future connection with a TCP reset
+// (toxiproxy's reset_peer), as a middlebox dropping its state does. Heal
+// ends it.
+func (x *Proxy) Reset(t testing.TB) {
+	t.Helper()
+	x.add(t, "reset-up", "reset_peer", "upstream", `{"timeout":0}`)
+}

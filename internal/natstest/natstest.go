@@ -100,6 +100,8 @@ func Binary(t testing.TB) string {
 // Server is a private nats-server with JetStream.
 type Server struct {
 	Addr        string
+	Name        string   // server name (cluster nodes)
+	cluster     []string // extra flags of a cluster node
 	noJetStream bool
 	dir         string
 	cmd         *exec.Cmd
@@ -119,17 +121,36 @@ func Start(t testing.TB) *Server {
 func (s *Server) URL() string { return "nats://" + s.Addr }
 
 func (s *Server) start() {
+	s.launch()
+	s.waitReady(15 * time.Second)
+}
+
+// launch starts the process without waiting for it to answer.
+func (s *Server) launch() {
 	host, port, _ := net.SplitHostPort(s.Addr)
 	args := []string{"-a", host, "-p", port, "-sd", s.dir}
 	if !s.noJetStream {
 		args = append(args, "-js")
 	}
+	args = append(args, s.cluster...)
 	s.cmd = exec.Command(Binary(s.t), args...)
 	s.cmd.Stdout, s.cmd.Stderr = nil, nil
+	if s.cluster != nil {
+		// A cluster node's log is kept in its store directory, for a
+		// test that fails.
+		if f, err := os.Create(filepath.Join(s.dir, "nats-server.log")); err == nil {
+			s.cmd.Stdout, s.cmd.Stderr = f, f
+		}
+	}
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
-	deadline := time.Now().Add(15 * time.Second)
+}
+
+// waitReady waits until the server answers, and its JetStream too unless
+// it runs without.
+func (s *Server) waitReady(within time.Duration) {
+	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) {
 		if nc, err := nats.Connect(s.URL(), nats.Timeout(200*time.Millisecond)); err == nil {
 			if s.noJetStream {
