@@ -214,6 +214,38 @@ func (c *Consumer) Ensure(ctx context.Context) (jetstream.Consumer, error) {
 	return cons, nil
 }
 
+// start ensures the durable consumer and reads its stream, retrying with
+// backoff until it succeeds or ctx ends: JetStream may be unavailable for
+// a while (a cluster electing a leader or without quorum, a broker
+// restarting), and a replica started then must wait for it, as the relay
+// does, not exit (the chaos suite found replicas exiting with status 1).
+func (c *Consumer) start(ctx context.Context) (jetstream.Consumer, jetstream.Stream, error) {
+	for attempt := 1; ; attempt++ {
+		cons, err := c.Ensure(ctx)
+		var stream jetstream.Stream
+		if err == nil {
+			stream, err = c.js.Stream(ctx, c.cfg.Stream)
+			if err != nil {
+				err = fmt.Errorf("stream %s: %w", c.cfg.Stream, err)
+			}
+		}
+		if err == nil {
+			return cons, stream, nil
+		}
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
+		if attempt == 1 || attempt%20 == 0 {
+			c.log.Warn("cannot set up the consumer yet; retrying", "err", err, "attempt", attempt)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		case <-time.After(min(time.Duration(attempt)*250*time.Millisecond, 5*time.Second)):
+		}
+	}
+}
+
 // delay is the wait before attempt n+1 after attempt n failed.
 func (c *Consumer) delay(n int) time.Duration { return delayAfter(c.cfg.Backoff, n) }
 
@@ -227,23 +259,14 @@ func delayAfter(backoff []time.Duration, n int) time.Duration {
 	return backoff[len(backoff)-1]
 }
 
-// Run fetches and handles messages until ctx ends. On ctx end it stops
+// Run fetches and handles messages until ctx ends; setting up waits for
+// JetStream, however long it is unavailable. On ctx end it stops
 // fetching and finishes the messages it holds (each is acked, nak'ed or
 // dead-lettered; none is dropped).
 func (c *Consumer) Run(ctx context.Context) error {
-	cons, err := c.Ensure(ctx)
+	cons, stream, err := c.start(ctx)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return err
-	}
-	stream, err := c.js.Stream(ctx, c.cfg.Stream)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return fmt.Errorf("stream %s: %w", c.cfg.Stream, err)
+		return nil // ctx ended
 	}
 	var stateWG sync.WaitGroup
 	stateWG.Go(func() { c.watchState(ctx, stream, cons) })

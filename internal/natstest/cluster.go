@@ -20,11 +20,11 @@ type Cluster struct {
 	Nodes []*Server
 }
 
-// StartCluster runs n nodes and waits until JetStream answers (a meta
-// leader is elected). The nodes do not advertise each other to clients
+// StartCluster runs n nodes, at CPU niceness nice (0: as the test), and
+// waits until JetStream answers (a meta leader is elected). The nodes do not advertise each other to clients
 // (--no_advertise), so a client reaches only the URLs it was given: a
 // fault proxy in front of them cannot be bypassed.
-func StartCluster(t testing.TB, n int) *Cluster {
+func StartCluster(t testing.TB, n, nice int) *Cluster {
 	t.Helper()
 	name := testenv.Name("authevents-")
 	routes := make([]string, n)
@@ -35,7 +35,7 @@ func StartCluster(t testing.TB, n int) *Cluster {
 	}
 	c := &Cluster{}
 	for i := range n {
-		s := &Server{Addr: testenv.FreeAddr(t), Name: fmt.Sprintf("n%d", i+1), dir: t.TempDir(), t: t}
+		s := &Server{Addr: testenv.FreeAddr(t), Name: fmt.Sprintf("n%d", i+1), dir: t.TempDir(), t: t, nice: nice}
 		s.cluster = []string{"--name", s.Name, "--cluster_name", name, "--cluster", "nats://" + clusterAddrs[i],
 			"--routes", strings.Join(routes, ","), "--no_advertise"}
 		c.Nodes = append(c.Nodes, s)

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -101,6 +102,7 @@ func Binary(t testing.TB) string {
 type Server struct {
 	Addr        string
 	Name        string   // server name (cluster nodes)
+	nice        int      // CPU niceness of the process (cluster nodes)
 	cluster     []string // extra flags of a cluster node
 	noJetStream bool
 	dir         string
@@ -144,6 +146,9 @@ func (s *Server) launch() {
 	}
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
+	}
+	if s.nice != 0 {
+		syscall.Setpriority(syscall.PRIO_PROCESS, s.cmd.Process.Pid, s.nice)
 	}
 }
 

@@ -1,0 +1,74 @@
+package chaos_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/authevents/authevents"
+	"github.com/authevents/authevents/consumer"
+	"github.com/authevents/authevents/consumer/audit"
+	"github.com/authevents/authevents/db/postgres/pgtest"
+	"github.com/authevents/authevents/internal/natstest"
+	"github.com/authevents/authevents/internal/testenv"
+	"github.com/authevents/authevents/relay"
+)
+
+// TestConsumerStartWaitsForJetStream is what the chaos suite found first: a
+// consumer replica restarted while the cluster was electing a stream
+// leader (or had lost its quorum) could not create its dead-letter stream
+// or durable consumer and exited with status 1. It must wait for JetStream
+// as the relay does, then consume.
+func TestConsumerStartWaitsForJetStream(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.New(t)
+	srv := natstest.Start(t)
+	srv.RestartWithoutJetStream()
+	nc := natstest.Connect(t, srv.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	js, _ := jetstream.New(nc)
+	names := natstest.NewNames()
+	cfg := audit.Config(names.Stream, names.Subject)
+	cfg.DLQStream = names.Stream + "-dlq"
+	cfg.AckWait = 5 * time.Second
+	c := consumer.New(js, pool, cfg, audit.New(pool), consumer.NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	select {
+	case err := <-done:
+		t.Fatalf("consumer Run returned while JetStream was unavailable: %v", err)
+	case <-time.After(1500 * time.Millisecond):
+	}
+
+	srv.Restart()
+	if _, err := relay.EnsureStream(context.Background(), js, relay.StreamConfig{Name: names.Stream, Subjects: []string{names.Subject},
+		MaxAge: time.Hour, MaxMsgs: -1, MaxBytes: -1, Duplicates: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	id := uuid.Must(uuid.NewV7())
+	data, _ := json.Marshal(map[string]string{"userId": uuid.NewString(), "timestamp": "2026-11-28T12:00:00.000Z"})
+	body, _ := json.Marshal(authevents.CloudEvent{SpecVersion: "1.0", ID: id.String(), Source: "auth-service", Type: "user.logged_in",
+		Time: "2026-11-28T12:00:00.000Z", DataContentType: "application/json", Data: data})
+	msg := &nats.Msg{Subject: names.For("user.logged_in"), Data: body, Header: nats.Header{}}
+	msg.Header.Set(jetstream.MsgIDHeader, id.String())
+	if _, err := js.PublishMsg(context.Background(), msg); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, "the event in the audit log", 30*time.Second, func() bool {
+		var n int
+		pool.QueryRow(context.Background(), `SELECT count(*) FROM audit_log WHERE event_id = $1`, id).Scan(&n)
+		return n == 1
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("consumer Run: %v", err)
+	}
+}
