@@ -195,11 +195,11 @@ type smtpSink struct {
 
 type smtpSession struct{ s *smtpSink }
 
-func (s *smtpSink) NewSession(*smtp.Conn) (smtp.Session, error)  { return smtpSession{s}, nil }
-func (smtpSession) Reset()                                       {}
-func (smtpSession) Logout() error                                { return nil }
-func (smtpSession) Mail(string, *smtp.MailOptions) error         { return nil }
-func (smtpSession) Rcpt(string, *smtp.RcptOptions) error         { return nil }
+func (s *smtpSink) NewSession(*smtp.Conn) (smtp.Session, error) { return smtpSession{s}, nil }
+func (smtpSession) Reset()                                      {}
+func (smtpSession) Logout() error                               { return nil }
+func (smtpSession) Mail(string, *smtp.MailOptions) error        { return nil }
+func (smtpSession) Rcpt(string, *smtp.RcptOptions) error        { return nil }
 func (ss smtpSession) Data(r io.Reader) error {
 	b, err := io.ReadAll(r)
 	if err != nil {

@@ -13,7 +13,9 @@ import (
 // significant digits.
 type histogram struct{ h *hdrhistogram.Histogram }
 
-func newHistogram() *histogram { return &histogram{hdrhistogram.New(1, int64(5*time.Minute/time.Microsecond), 3)} }
+func newHistogram() *histogram {
+	return &histogram{hdrhistogram.New(1, int64(5*time.Minute/time.Microsecond), 3)}
+}
 
 func (h *histogram) record(d time.Duration) { _ = h.h.RecordValue(max(d.Microseconds(), 1)) }
 
@@ -45,17 +47,17 @@ type OpReport struct {
 
 // Report is the JSON summary of a run.
 type Report struct {
-	Started        time.Time           `json:"started"`
-	DurationS      float64             `json:"durationS"`
-	TargetRate     float64             `json:"targetRate"`
-	Rate           float64             `json:"rate"`
-	Requests       int                 `json:"requests"`
-	Errors         int                 `json:"errors"`
-	Ops            map[Op]OpReport     `json:"ops"`
-	ExpectedEvents map[string]int      `json:"expectedEvents"` // the ground truth, per event type
-	Truth          []Truth             `json:"truth,omitempty"`
-	Seed           uint64              `json:"seed"`
-	URLs           []string            `json:"urls"`
+	Started        time.Time       `json:"started"`
+	DurationS      float64         `json:"durationS"`
+	TargetRate     float64         `json:"targetRate"`
+	Rate           float64         `json:"rate"`
+	Requests       int             `json:"requests"`
+	Errors         int             `json:"errors"`
+	Ops            map[Op]OpReport `json:"ops"`
+	ExpectedEvents map[string]int  `json:"expectedEvents"` // the ground truth, per event type
+	Truth          []Truth         `json:"truth,omitempty"`
+	Seed           uint64          `json:"seed"`
+	URLs           []string        `json:"urls"`
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
