@@ -1,0 +1,98 @@
+package chaos
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/authevents/authevents/chaos/load"
+)
+
+// evidence is a clean run: two users, their events once each, in order,
+// every effect once.
+func evidence() Evidence {
+	t0 := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+	e := Evidence{Start: t0, Profile: Short(1), Audit: map[string]int{}, Analytics: map[string]int{}, Emails: map[string][]time.Time{},
+		LastHeal: t0.Add(50 * time.Second), Drained: t0.Add(55 * time.Second)}
+	add := func(id, typ, user, session string) {
+		e.Stream = append(e.Stream, StreamMsg{MsgID: id, ID: id, Type: typ, UserID: user, SessionID: session})
+		e.Audit[id]++
+		e.Analytics[typ]++
+		if typ == "user.registered" {
+			e.Emails[id] = []time.Time{t0}
+		}
+	}
+	for _, u := range []string{"u1", "u2"} {
+		add(u+"-r", "user.registered", u, "")
+		add(u+"-f", "user.token_refreshed", u, "s-"+u)
+		add(u+"-o", "user.logged_out", u, "s-"+u)
+		e.Truth = append(e.Truth, load.Truth{Type: "user.registered", UserID: u}, load.Truth{Type: "user.token_refreshed", UserID: u, SessionID: "s-" + u},
+			load.Truth{Type: "user.logged_out", UserID: u})
+	}
+	return e
+}
+
+func failing(v *Verdict) []string {
+	var out []string
+	for _, r := range v.Rows {
+		if !r.OK {
+			out = append(out, r.Check)
+		}
+	}
+	return out
+}
+
+func TestJudge(t *testing.T) {
+	// Latency rows need samples: none here, so they fail in every case;
+	// each case names the other rows it must fail.
+	latency := []string{"auth requests during broker faults", "auth p99 in the warm-up", "auth p99 during broker faults"}
+	cases := []struct {
+		name   string
+		change func(e *Evidence)
+		want   []string
+	}{
+		{"clean", func(*Evidence) {}, nil},
+		{"a message lost", func(e *Evidence) { e.Stream = e.Stream[1:]; delete(e.Audit, "u1-r"); e.Analytics["user.registered"]-- },
+			[]string{"events lost", "duplicate effects: e-mails", "per-user order"}},
+		{"a message twice", func(e *Evidence) { e.Stream = append(e.Stream, e.Stream[0]) }, []string{"duplicate stream messages"}},
+		{"two of one user's events swapped", func(e *Evidence) { e.Stream[1], e.Stream[2] = e.Stream[2], e.Stream[1] }, []string{"per-user order"}},
+		{"an analytics count twice", func(e *Evidence) { e.Analytics["user.logged_out"]++ }, []string{"duplicate effects: analytics"}},
+		{"an audit row missing", func(e *Evidence) { delete(e.Audit, "u2-o") }, []string{"audit rows missing"}},
+		{"an e-mail twice", func(e *Evidence) { e.Emails["u1-r"] = append(e.Emails["u1-r"], e.Start.Add(time.Second)) }, []string{"duplicate effects: e-mails"}},
+		{"an e-mail twice around a consumer kill", func(e *Evidence) {
+			e.Emails["u1-r"] = append(e.Emails["u1-r"], e.Start.Add(time.Second))
+			e.ConsumerKills = []time.Time{e.Start.Add(500 * time.Millisecond)}
+		}, nil},
+		{"a process died", func(e *Evidence) { e.Exits = []string{"relay-1"} }, []string{"processes that died unprompted"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := evidence()
+			c.change(&e)
+			got := failing(Judge(e))
+			var rest []string
+			for _, g := range got {
+				if !slicesHasPrefix(latency, g) {
+					rest = append(rest, g)
+				}
+			}
+			if len(rest) != len(c.want) {
+				t.Fatalf("failing rows %q, want %q", rest, c.want)
+			}
+			for i := range rest {
+				if !strings.HasPrefix(rest[i], c.want[i]) {
+					t.Errorf("failing rows %q, want %q", rest, c.want)
+				}
+			}
+		})
+	}
+}
+
+func slicesHasPrefix(prefixes []string, s string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
