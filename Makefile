@@ -57,6 +57,15 @@ bench/relay: build ## relay drain rate (1 and 3 replicas) vs raw JetStream publi
 	$(GO) build -o bin/ ./cmd/authbench
 	scripts/bench-relay.sh $(BENCH_RELAY_ARGS)
 
+CHAOS_DURATION ?= 5m
+CHAOS_SEED ?=
+.PHONY: chaos
+chaos: ## the chaos suite, full schedule (CHAOS_DURATION, default 5m; CHAOS_SEED to replay): report in var/chaos/report.json
+	mkdir -p var/chaos
+	CHAOS_PROFILE=full CHAOS_DURATION=$(CHAOS_DURATION) CHAOS_SEED=$(CHAOS_SEED) CHAOS_PROGRESS=1 \
+	  CHAOS_REPORT=$(CURDIR)/var/chaos/report.json CHAOS_LOG_DIR=$(CURDIR)/var/chaos/logs \
+	  $(GO) test -count=1 -run '^TestChaos$$' -v -timeout 40m ./chaos
+
 .PHONY: db/migrate
 db/migrate: build ## apply migrations to DATABASE_URL
 	bin/authctl migrate up
