@@ -121,7 +121,6 @@ func TestChaos(t *testing.T) {
 			fmt.Fprintf(os.Stderr, "\r%5.0fs %7d req %5.1f/s %5d errors p99 %6.1f ms ", sn.Elapsed.Seconds(), sn.Requests, sn.Rate, sn.Errors, float64(sn.P99.Microseconds())/1000)
 		}
 	}
-	canary := startCanary()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -143,16 +142,24 @@ func TestChaos(t *testing.T) {
 		}
 	}
 	drained := s.waitDrained(3 * time.Minute)
+	var ev0 []time.Time // PostgreSQL crashes
 	s.sup.mu.Lock()
 	s.sup.done = true
 	s.sup.mu.Unlock()
 
-	ev := chaos.Evidence{Start: start, Plan: plan, Profile: p, Samples: res.Samples, Truth: res.Truth,
+	var actual []chaos.Fault
+	for _, a := range applied {
+		actual = append(actual, chaos.Fault{Kind: a.f.Kind, At: a.from.Sub(start), Down: a.to.Sub(a.from), Target: a.f.Target})
+		if a.f.Kind == chaos.CrashPostgres {
+			ev0 = append(ev0, a.from)
+		}
+	}
+	ev := chaos.Evidence{Start: start, Plan: actual, Profile: p, Samples: res.Samples, Truth: res.Truth,
 		Stream: s.readStream(), Audit: s.audit(), Analytics: s.analytics(), Emails: s.sink.emails(),
-		LastHeal: lastHeal, Drained: drained, RedisOutages: s.redisOut, Canary: canary()}
+		LastHeal: lastHeal, Drained: drained, RedisOutages: s.redisOut, SendRecordLosses: ev0}
 	s.sup.mu.Lock()
 	for _, c := range s.cons {
-		ev.ConsumerKills = append(ev.ConsumerKills, s.sup.kills[c.name]...)
+		ev.SendRecordLosses = append(ev.SendRecordLosses, s.sup.kills[c.name]...)
 	}
 	ev.Exits = append(ev.Exits, s.sup.exits...)
 	boots := append([]string(nil), s.sup.boots...)
@@ -188,34 +195,6 @@ func TestChaos(t *testing.T) {
 	t.Logf("report: %s; process logs and samples.jsonl: %s", path, s.logs)
 	if !v.OK {
 		t.Errorf("chaos verdict violated (seed %d); reproduce with CHAOS_SEED=%d", p.Seed, p.Seed)
-	}
-}
-
-// startCanary samples, every 10 ms until the returned function is called,
-// how late a timer fires in this process (the host's CPU starvation).
-func startCanary() func() []load.Sample {
-	var mu sync.Mutex
-	var out []load.Sample
-	stop := make(chan struct{})
-	go func() {
-		const period = 10 * time.Millisecond
-		for {
-			at := time.Now()
-			select {
-			case <-stop:
-				return
-			case now := <-time.After(period):
-				mu.Lock()
-				out = append(out, load.Sample{At: at, Latency: now.Sub(at) - period})
-				mu.Unlock()
-			}
-		}
-	}()
-	return func() []load.Sample {
-		close(stop)
-		mu.Lock()
-		defer mu.Unlock()
-		return out
 	}
 }
 

@@ -79,7 +79,9 @@ type Profile struct {
 	// own, so that their recovery work does not take the API's CPU.
 	Nice int `json:"nice"`
 	// NodeDown is the range of a killed NATS node's downtime, Gap the
-	// pause between two NATS faults (a restarted node catches up).
+	// pause between two NATS faults (a restarted node catches up; past
+	// QuietSettle the gap is fault-free baseline, interleaved with the
+	// faults).
 	NodeDown, Gap [2]time.Duration
 	// Pause is the range of a killed process's or crashed server's
 	// downtime.
@@ -89,9 +91,9 @@ type Profile struct {
 // Short is the profile `make test` runs: about a minute, every kind of
 // fault at least once.
 func Short(seed uint64) Profile {
-	return Profile{Name: "short", Seed: seed, Duration: 65 * time.Second, Warmup: 16 * time.Second, Tail: 5 * time.Second,
+	return Profile{Name: "short", Seed: seed, Duration: 70 * time.Second, Warmup: 14 * time.Second, Tail: 5 * time.Second,
 		Rate: 50, APIs: 2, Relays: 3, Consumers: 8,
-		NodeDown: [2]time.Duration{4 * time.Second, 6 * time.Second}, Gap: [2]time.Duration{2 * time.Second, 3 * time.Second},
+		NodeDown: [2]time.Duration{4 * time.Second, 6 * time.Second}, Gap: [2]time.Duration{QuietSettle + 2*time.Second, QuietSettle + 3*time.Second},
 		Pause: [2]time.Duration{2 * time.Second, 5 * time.Second}}
 }
 
@@ -99,7 +101,7 @@ func Short(seed uint64) Profile {
 func Full(seed uint64, d time.Duration) Profile {
 	return Profile{Name: "full", Seed: seed, Duration: d, Warmup: 30 * time.Second, Tail: 15 * time.Second,
 		Rate: 60, APIs: 2, Relays: 3, Consumers: 8,
-		NodeDown: [2]time.Duration{5 * time.Second, 15 * time.Second}, Gap: [2]time.Duration{4 * time.Second, 12 * time.Second},
+		NodeDown: [2]time.Duration{5 * time.Second, 15 * time.Second}, Gap: [2]time.Duration{QuietSettle + 3*time.Second, QuietSettle + 10*time.Second},
 		Pause: [2]time.Duration{2 * time.Second, 8 * time.Second}}
 }
 
@@ -200,11 +202,12 @@ func union(ivs []interval) []interval {
 }
 
 // APISettle is how long after a fault that hits the API its effects may
-// last (pools reconnecting, a restarted process warming up).
+// last (pools reconnecting, a restarted process warming up), and how long
+// before it a request may have started that the fault cut off.
 const APISettle = 2 * time.Second
 
 // Windows returns the intervals in which a broker fault is active and no
-// fault that hits the API is (nor was within APISettle): there, every
+// fault that hits the API is (nor is within APISettle): there, every
 // auth request must be answered as if nothing happened.
 func Windows(plan []Fault) []interval {
 	var broker, api []interval
@@ -213,7 +216,7 @@ func Windows(plan []Fault) []interval {
 			broker = append(broker, interval{f.At, f.End()})
 		}
 		if f.Kind.HitsAPI() {
-			api = append(api, interval{f.At, f.End() + APISettle})
+			api = append(api, interval{f.At - APISettle, f.End() + APISettle})
 		}
 	}
 	var out []interval
@@ -264,19 +267,27 @@ func BrokerTime(plan []Fault) time.Duration {
 // API.
 func BrokerOnly(plan []Fault) time.Duration { return total(Windows(plan)) }
 
-// FaultFree returns the intervals of [0, d) with no fault active (nor
-// within APISettle after one that hits the API).
-func FaultFree(plan []Fault, d time.Duration) []interval {
+// QuietSettle is how long after a broker fault heals its aftermath
+// (relays draining the outbox, consumers catching up) may last.
+const QuietSettle = 5 * time.Second
+
+// Quiet returns the intervals of [from, d) with no broker fault active or
+// healed within QuietSettle, and none that hits the API (± APISettle): the
+// baseline that Windows is compared with. Both may contain the faults
+// that neither hit the API nor the broker (a relay or consumer killed, a
+// relay cut from PostgreSQL), so the two differ in the broker only.
+func Quiet(plan []Fault, from, d time.Duration) []interval {
 	var busy []interval
 	for _, f := range plan {
-		end := f.End()
-		if f.Kind.HitsAPI() {
-			end += APISettle
+		switch {
+		case f.Kind.Broker():
+			busy = append(busy, interval{f.At, f.End() + QuietSettle})
+		case f.Kind.HitsAPI():
+			busy = append(busy, interval{f.At - APISettle, f.End() + APISettle})
 		}
-		busy = append(busy, interval{f.At, end})
 	}
 	var out []interval
-	at := time.Duration(0)
+	at := from
 	for _, b := range union(busy) {
 		if b.from > at {
 			out = append(out, interval{at, b.from})

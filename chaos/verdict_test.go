@@ -45,7 +45,7 @@ func failing(v *Verdict) []string {
 func TestJudge(t *testing.T) {
 	// Latency rows need samples: none here, so they fail in every case;
 	// each case names the other rows it must fail.
-	latency := []string{"auth requests during broker faults", "auth p99 in the warm-up", "auth p99 during broker faults"}
+	latency := []string{"auth requests during broker faults", "auth p99 fault-free", "auth p99 during broker faults"}
 	cases := []struct {
 		name   string
 		change func(e *Evidence)
@@ -61,7 +61,7 @@ func TestJudge(t *testing.T) {
 		{"an e-mail twice", func(e *Evidence) { e.Emails["u1-r"] = append(e.Emails["u1-r"], e.Start.Add(time.Second)) }, []string{"duplicate effects: e-mails"}},
 		{"an e-mail twice around a consumer kill", func(e *Evidence) {
 			e.Emails["u1-r"] = append(e.Emails["u1-r"], e.Start.Add(time.Second))
-			e.ConsumerKills = []time.Time{e.Start.Add(500 * time.Millisecond)}
+			e.SendRecordLosses = []time.Time{e.Start.Add(500 * time.Millisecond)}
 		}, nil},
 		{"a process died", func(e *Evidence) { e.Exits = []string{"relay-1"} }, []string{"processes that died unprompted"}},
 	}
