@@ -106,6 +106,16 @@ func TestChaos(t *testing.T) {
 	}
 	p := profile(t)
 	plan := chaos.Plan(p)
+	if only := os.Getenv("CHAOS_ONLY"); only != "" {
+		// One kind of fault alone, at its scheduled times: to study it.
+		var kept []chaos.Fault
+		for _, f := range plan {
+			if string(f.Kind) == only {
+				kept = append(kept, f)
+			}
+		}
+		plan = kept
+	}
 	t.Logf("chaos profile %s, seed %d (CHAOS_SEED=%d reproduces the schedule), %s of load at %.0f req/s; schedule:", p.Name, p.Seed, p.Seed, p.Duration, p.Rate)
 	for _, f := range plan {
 		t.Log("  " + f.String())

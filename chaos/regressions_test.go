@@ -72,3 +72,48 @@ func TestConsumerStartWaitsForJetStream(t *testing.T) {
 		t.Errorf("consumer Run: %v", err)
 	}
 }
+
+// TestConsumerBacksOffWhileJetStreamIsUnavailable is the second finding:
+// while the cluster had lost its quorum, the eight consumer replicas took
+// 70–80 % of a core and the surviving NATS node 40–60 %, and auth latency
+// rose with it. A fetch that JetStream refuses (no responders, 503) does not
+// fail Fetch itself: the error comes back in the batch, which the loop did
+// not look at, so it fetched again at once, without end. It must back off.
+func TestConsumerBacksOffWhileJetStreamIsUnavailable(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.New(t)
+	srv := natstest.Start(t)
+	nc := natstest.Connect(t, srv.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	js, _ := jetstream.New(nc)
+	names := natstest.NewNames()
+	if _, err := relay.EnsureStream(context.Background(), js, relay.StreamConfig{Name: names.Stream, Subjects: []string{names.Subject},
+		MaxAge: time.Hour, MaxMsgs: -1, MaxBytes: -1, Duplicates: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := audit.Config(names.Stream, names.Subject)
+	cfg.DLQStream = names.Stream + "-dlq"
+	cfg.AckWait = 5 * time.Second
+	c := consumer.New(js, pool, cfg, audit.New(pool), consumer.NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	testenv.WaitFor(t, "the durable consumer", 10*time.Second, func() bool {
+		_, err := js.Consumer(context.Background(), names.Stream, cfg.Durable)
+		return err == nil
+	})
+
+	srv.RestartWithoutJetStream()
+	testenv.WaitFor(t, "the reconnection", 10*time.Second, nc.IsConnected)
+	time.Sleep(500 * time.Millisecond)
+	before := nc.Stats().OutMsgs
+	time.Sleep(3 * time.Second)
+	// Backing off from 200 ms, a few fetches; the state reader and the
+	// keep-alive add a handful.
+	if sent := nc.Stats().OutMsgs - before; sent > 60 {
+		t.Errorf("the consumer sent %d requests in 3 s while JetStream was unavailable: it does not back off", sent)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("consumer Run: %v", err)
+	}
+}

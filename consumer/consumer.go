@@ -296,7 +296,6 @@ func (c *Consumer) Run(ctx context.Context) error {
 			}
 			continue
 		}
-		failures = 0
 		// Every message is held (kept alive) from its arrival, not only
 		// from when its turn comes: the queue has room for the whole batch,
 		// so the reader never waits on the handler.
@@ -308,11 +307,29 @@ func (c *Consumer) Run(ctx context.Context) error {
 				queue <- msg
 			}
 		}()
+		n := 0
 		for msg := range queue {
 			// Messages already fetched are handled even if ctx ended: they
 			// are ours until acked, and handling beats waiting AckWait.
 			c.handle(context.WithoutCancel(ctx), msg)
 			held.remove(msg)
+			n++
+		}
+		// A pull JetStream refused (no responders, 503: a cluster without
+		// quorum or leader) fails the batch, not Fetch: back off as for
+		// a failed fetch, or the loop spins (the chaos suite saw eight
+		// replicas take most of a core through a quorum loss).
+		if err := batch.Error(); err != nil && n == 0 && ctx.Err() == nil {
+			failures++
+			if failures == 1 || failures%20 == 0 {
+				c.log.Warn("fetch refused", "err", err, "consecutive", failures)
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(min(time.Duration(failures)*200*time.Millisecond, 5*time.Second)):
+			}
+		} else {
+			failures = 0
 		}
 	}
 	return nil
