@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -22,7 +21,6 @@ import (
 
 	"github.com/authevents/authevents/chaos"
 	"github.com/authevents/authevents/chaos/load"
-	"github.com/authevents/authevents/db/postgres"
 	"github.com/authevents/authevents/db/postgres/pgtest"
 	"github.com/authevents/authevents/db/redistest"
 	"github.com/authevents/authevents/internal/faultproxy"
@@ -222,20 +220,8 @@ func appliedJSON(start time.Time, as []appliedFault) []map[string]any {
 	return out
 }
 
-func build(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	root, _ := filepath.Abs("..")
-	cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/api", "./cmd/relay", "./cmd/consumer")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	return dir
-}
-
 func startSystem(t *testing.T, p chaos.Profile) *system {
-	bins := build(t)
+	bins := testenv.BuildCommands(t, "./cmd/api", "./cmd/relay", "./cmd/consumer")
 	s := &system{t: t, sup: &supervisor{kills: map[string][]time.Time{}}, logs: logDir(t)}
 	t.Cleanup(func() {
 		s.sup.mu.Lock()
@@ -249,21 +235,7 @@ func startSystem(t *testing.T, p chaos.Profile) *system {
 	})
 	s.pg = pgtest.StartServer(t)
 	dbURL := s.pg.CreateDatabase("authevents")
-	ctx := context.Background()
-	pool, err := postgres.Open(ctx, dbURL, 4, postgres.Session{AppName: "authevents-chaos"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	m, err := postgres.NewMigrator(pool, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := m.Up(ctx); err != nil {
-		t.Fatal(err)
-	}
-	m.Close()
-	s.pool = pool
+	s.pool = pgtest.Migrated(t, dbURL)
 	s.redis = redistest.Start(t)
 	s.cluster = natstest.StartCluster(t, 3, p.Nice)
 	nc := natstest.Connect(t, s.cluster.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))

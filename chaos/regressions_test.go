@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,13 +36,7 @@ func TestConsumerStartWaitsForJetStream(t *testing.T) {
 	nc := natstest.Connect(t, srv.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	js, _ := jetstream.New(nc)
 	names := natstest.NewNames()
-	cfg := audit.Config(names.Stream, names.Subject)
-	cfg.DLQStream = names.Stream + "-dlq"
-	cfg.AckWait = 5 * time.Second
-	c := consumer.New(js, pool, cfg, audit.New(pool), consumer.NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
+	_, done, stop := runAudit(t, js, pool, names)
 	select {
 	case err := <-done:
 		t.Fatalf("consumer Run returned while JetStream was unavailable: %v", err)
@@ -49,10 +44,7 @@ func TestConsumerStartWaitsForJetStream(t *testing.T) {
 	}
 
 	srv.Restart()
-	if _, err := relay.EnsureStream(context.Background(), js, relay.StreamConfig{Name: names.Stream, Subjects: []string{names.Subject},
-		MaxAge: time.Hour, MaxMsgs: -1, MaxBytes: -1, Duplicates: time.Minute}); err != nil {
-		t.Fatal(err)
-	}
+	ensureStream(t, js, names)
 	id := uuid.Must(uuid.NewV7())
 	data, _ := json.Marshal(map[string]string{"userId": uuid.NewString(), "timestamp": "2026-11-28T12:00:00.000Z"})
 	body, _ := json.Marshal(authevents.CloudEvent{SpecVersion: "1.0", ID: id.String(), Source: "auth-service", Type: "user.logged_in",
@@ -67,10 +59,7 @@ func TestConsumerStartWaitsForJetStream(t *testing.T) {
 		pool.QueryRow(context.Background(), `SELECT count(*) FROM audit_log WHERE event_id = $1`, id).Scan(&n)
 		return n == 1
 	})
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("consumer Run: %v", err)
-	}
+	stop()
 }
 
 // TestConsumerBacksOffWhileJetStreamIsUnavailable is the second finding:
@@ -86,17 +75,8 @@ func TestConsumerBacksOffWhileJetStreamIsUnavailable(t *testing.T) {
 	nc := natstest.Connect(t, srv.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	js, _ := jetstream.New(nc)
 	names := natstest.NewNames()
-	if _, err := relay.EnsureStream(context.Background(), js, relay.StreamConfig{Name: names.Stream, Subjects: []string{names.Subject},
-		MaxAge: time.Hour, MaxMsgs: -1, MaxBytes: -1, Duplicates: time.Minute}); err != nil {
-		t.Fatal(err)
-	}
-	cfg := audit.Config(names.Stream, names.Subject)
-	cfg.DLQStream = names.Stream + "-dlq"
-	cfg.AckWait = 5 * time.Second
-	c := consumer.New(js, pool, cfg, audit.New(pool), consumer.NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
+	ensureStream(t, js, names)
+	cfg, _, stop := runAudit(t, js, pool, names)
 	testenv.WaitFor(t, "the durable consumer", 10*time.Second, func() bool {
 		_, err := js.Consumer(context.Background(), names.Stream, cfg.Durable)
 		return err == nil
@@ -112,8 +92,33 @@ func TestConsumerBacksOffWhileJetStreamIsUnavailable(t *testing.T) {
 	if sent := nc.Stats().OutMsgs - before; sent > 60 {
 		t.Errorf("the consumer sent %d requests in 3 s while JetStream was unavailable: it does not back off", sent)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("consumer Run: %v", err)
+	stop()
+}
+
+// runAudit runs the audit consumer on names' stream through js until the
+// returned stop, which fails t if Run returned an error. Run's early
+// return (before stop) is sent on the channel.
+func runAudit(t *testing.T, js jetstream.JetStream, pool *pgxpool.Pool, names natstest.Names) (consumer.Config, <-chan error, func()) {
+	t.Helper()
+	cfg := audit.Config(names.Stream, names.Subject)
+	cfg.DLQStream = names.Stream + "-dlq"
+	cfg.AckWait = 5 * time.Second
+	c := consumer.New(js, pool, cfg, audit.New(pool), consumer.NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	return cfg, done, func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("consumer Run: %v", err)
+		}
+	}
+}
+
+func ensureStream(t *testing.T, js jetstream.JetStream, names natstest.Names) {
+	t.Helper()
+	if _, err := relay.EnsureStream(context.Background(), js, relay.StreamConfig{Name: names.Stream, Subjects: []string{names.Subject},
+		MaxAge: time.Hour, MaxMsgs: -1, MaxBytes: -1, Duplicates: time.Minute}); err != nil {
+		t.Fatal(err)
 	}
 }
