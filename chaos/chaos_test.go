@@ -223,16 +223,6 @@ func appliedJSON(start time.Time, as []appliedFault) []map[string]any {
 func startSystem(t *testing.T, p chaos.Profile) *system {
 	bins := testenv.BuildCommands(t, "./cmd/api", "./cmd/relay", "./cmd/consumer")
 	s := &system{t: t, sup: &supervisor{kills: map[string][]time.Time{}}, logs: logDir(t)}
-	t.Cleanup(func() {
-		s.sup.mu.Lock()
-		s.sup.done = true
-		s.sup.mu.Unlock()
-		var wg sync.WaitGroup
-		for _, p := range append(append(append([]*proc{}, s.apis...), s.relays...), s.cons...) {
-			wg.Go(p.stop)
-		}
-		wg.Wait()
-	})
 	s.pg = pgtest.StartServer(t)
 	dbURL := s.pg.CreateDatabase("authevents")
 	s.pool = pgtest.Migrated(t, dbURL)
@@ -298,6 +288,18 @@ func startSystem(t *testing.T, p chaos.Profile) *system {
 		s.apiURLs = append(s.apiURLs, "http://"+addr)
 	}
 	all := append(append(append([]*proc{}, s.relays...), s.cons...), s.apis...)
+	// Registered after the servers' clean-ups, so it runs before them:
+	// the processes stop while their servers still answer.
+	t.Cleanup(func() {
+		s.sup.mu.Lock()
+		s.sup.done = true
+		s.sup.mu.Unlock()
+		var wg sync.WaitGroup
+		for _, p := range all {
+			wg.Go(p.stop)
+		}
+		wg.Wait()
+	})
 	for _, p := range all {
 		p.start()
 	}

@@ -11,17 +11,20 @@
 #   scripts/cluster.sh url     that NATS_URL
 #   scripts/cluster.sh stop    stop the three nodes
 #
+# CLUSTER_DIR moves the stores and pid files, NATS_SERVER_BIN names a
+# nats-server binary to use instead.
+#
 # Kill one node (kill $(cat var/nats-cluster/n1.pid)) and start it again
 # with `start`: it rejoins and catches up. Streams need STREAM_REPLICAS=3.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-dir="$root/var/nats-cluster"
+dir=${CLUSTER_DIR:-$root/var/nats-cluster}
 logs=${LOG_DIR:-$root/var/log}
 port=${CLUSTER_PORT:-14222}
 rport=${CLUSTER_ROUTE_PORT:-16222}
 hport=${CLUSTER_HTTP_PORT:-18222}
-bin="$root/var/bin/nats-server"
+bin=${NATS_SERVER_BIN:-$root/var/bin/nats-server}
 
 url() {
 	local urls=()
@@ -64,7 +67,9 @@ url) url ;;
 stop)
 	for n in n1 n2 n3; do
 		if [ -f "$dir/$n.pid" ]; then
-			kill "$(cat "$dir/$n.pid")" 2>/dev/null || true
+			pid=$(cat "$dir/$n.pid")
+			kill "$pid" 2>/dev/null || true
+			for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 			rm -f "$dir/$n.pid"
 		fi
 	done
