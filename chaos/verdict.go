@@ -311,6 +311,15 @@ func Judge(e Evidence) *Verdict {
 
 	// Redis outages: 503 while down, back on its own.
 	for i, o := range e.RedisOutages {
+		// Recovery is timed from the restart, or from the end of a
+		// PostgreSQL crash still going on then (+ APISettle): /auth/me
+		// needs both.
+		back := o[1]
+		for _, f := range e.Plan {
+			if end := e.Start.Add(f.End() + APISettle); f.Kind == CrashPostgres && !e.Start.Add(f.At).After(o[1].Add(time.Second)) && end.After(back) {
+				back = end
+			}
+		}
 		other, recovered := 0, time.Duration(-1)
 		for _, s := range e.Samples {
 			if s.Op != load.Me {
@@ -320,11 +329,11 @@ func Judge(e Evidence) *Verdict {
 				other++
 			}
 			if s.At.After(o[1]) && s.OK && recovered < 0 {
-				recovered = s.At.Sub(o[1])
+				recovered = max(s.At.Sub(back), 0)
 			}
 		}
 		v.add(fmt.Sprintf("Redis outage %d: /auth/me answers other than 503", i+1), other == 0, "0", "%d", other)
-		v.add(fmt.Sprintf("Redis outage %d: first 200 after restart", i+1), recovered >= 0 && recovered < 10*time.Second, "< 10 s", "%.1f s", recovered.Seconds())
+		v.add(fmt.Sprintf("Redis outage %d: first 200 after restart (and PostgreSQL back)", i+1), recovered >= 0 && recovered < 10*time.Second, "< 10 s", "%.1f s", recovered.Seconds())
 	}
 
 	v.add("processes that died unprompted", len(e.Exits) == 0, "0", "%d", len(e.Exits))

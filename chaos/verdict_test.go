@@ -32,6 +32,17 @@ func evidence() Evidence {
 	return e
 }
 
+// redis adds a Redis outage from 10 s to 15 s: /auth/me answered status
+// during it, and 200 again back after the restart.
+func redis(e *Evidence, status int, back time.Duration) {
+	down, up := e.Start.Add(10*time.Second), e.Start.Add(15*time.Second)
+	e.RedisOutages = [][2]time.Time{{down, up}}
+	for at := down.Add(100 * time.Millisecond); at.Before(up); at = at.Add(500 * time.Millisecond) {
+		e.Samples = append(e.Samples, load.Sample{At: at, Op: load.Me, Status: status, Latency: time.Millisecond})
+	}
+	e.Samples = append(e.Samples, load.Sample{At: up.Add(back), Op: load.Me, Status: 200, Latency: time.Millisecond, OK: true})
+}
+
 func failing(v *Verdict) []string {
 	var out []string
 	for _, r := range v.Rows {
@@ -64,6 +75,13 @@ func TestJudge(t *testing.T) {
 			e.SendRecordLosses = []time.Time{e.Start.Add(500 * time.Millisecond)}
 		}, nil},
 		{"a process died", func(e *Evidence) { e.Exits = []string{"relay-1"} }, []string{"processes that died unprompted"}},
+		{"Redis outage ridden out", func(e *Evidence) { redis(e, 503, time.Second) }, nil},
+		{"Redis outage answered 500", func(e *Evidence) { redis(e, 500, time.Second) }, []string{"Redis outage 1: /auth/me answers other than 503"}},
+		{"Redis outage not recovered", func(e *Evidence) { redis(e, 503, 20*time.Second) }, []string{"Redis outage 1: first 200"}},
+		{"Redis back during a PostgreSQL crash", func(e *Evidence) {
+			redis(e, 503, 12*time.Second)
+			e.Plan = []Fault{{Kind: CrashPostgres, At: 14 * time.Second, Down: 9 * time.Second}}
+		}, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -95,4 +113,40 @@ func slicesHasPrefix(prefixes []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// TestJudgeLatency: auth requests during a broker fault are judged against
+// the quiet stretches, by the median of the windows' p99.
+func TestJudgeLatency(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		during time.Duration
+		fail   bool
+	}{{"as fast", 10 * time.Millisecond, false}, {"1.4x", 14 * time.Millisecond, false}, {"2x", 20 * time.Millisecond, true}} {
+		t.Run(c.name, func(t *testing.T) {
+			e := evidence()
+			e.Plan = []Fault{{Kind: QuorumLoss, At: 20 * time.Second, Down: 20 * time.Second}}
+			for at := time.Duration(0); at < e.Profile.Duration; at += 20 * time.Millisecond {
+				d := 10 * time.Millisecond
+				if at >= 20*time.Second && at < 40*time.Second {
+					d = c.during
+				}
+				if at%(2*time.Second) == 0 {
+					d *= 3 // an outlier now and then, in both
+				}
+				e.Samples = append(e.Samples, load.Sample{At: e.Start.Add(at), Op: load.Refresh, Status: 200, Latency: d, OK: true})
+			}
+			v := Judge(e)
+			failed := false
+			for _, r := range v.Rows {
+				if strings.HasPrefix(r.Check, "auth p99 during broker faults") {
+					failed = !r.OK
+					t.Log(r.Value)
+				}
+			}
+			if failed != c.fail {
+				t.Errorf("latency row failed = %v, want %v", failed, c.fail)
+			}
+		})
+	}
 }
