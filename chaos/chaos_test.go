@@ -392,15 +392,25 @@ func (s *system) apply(f chaos.Fault) appliedFault {
 		a.detail = "relay-1"
 		s.pgCut.BlackHole(t)
 		pause()
-		s.pgCut.Heal()
-	case chaos.RelayNATSCut:
+		s.pgCut.HealOnly(faultproxy.BlackHoleFault)
+	case chaos.RelayPostgresLatency:
 		a.detail = "relay-1"
+		s.pgCut.Latency(t, chaos.RelayLatency)
+		pause()
+		s.pgCut.HealOnly(faultproxy.LatencyFault)
+	case chaos.RelayNATSCut, chaos.RelayNATSReset:
+		a.detail = "relay-1"
+		fault := map[chaos.Kind]string{chaos.RelayNATSCut: faultproxy.BlackHoleFault, chaos.RelayNATSReset: faultproxy.ResetFault}[f.Kind]
 		for _, px := range s.natsCut {
-			px.BlackHole(t)
+			if f.Kind == chaos.RelayNATSCut {
+				px.BlackHole(t)
+			} else {
+				px.Reset(t)
+			}
 		}
 		pause()
 		for _, px := range s.natsCut {
-			px.Heal()
+			px.HealOnly(fault)
 		}
 	case chaos.RestartRedis:
 		s.redis.Stop()

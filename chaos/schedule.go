@@ -32,16 +32,21 @@ const (
 	RelayPostgresCut Kind = "relay-postgres-blackhole"
 	RelayNATSCut     Kind = "relay-nats-blackhole"
 	RestartRedis     Kind = "restart-redis"
+	// toxiproxy's other faults, on relay 1's links: its PostgreSQL
+	// answers late; its NATS connections are reset (closed with a TCP
+	// RST) as they open.
+	RelayPostgresLatency Kind = "relay-postgres-latency"
+	RelayNATSReset       Kind = "relay-nats-reset"
 )
 
 // Kinds lists every kind, in report order.
 var Kinds = []Kind{KillAPI, KillRelay, KillConsumer, KillStreamLeader, KillFollower, QuorumLoss,
-	CrashPostgres, RelayPostgresCut, RelayNATSCut, RestartRedis}
+	CrashPostgres, RelayPostgresCut, RelayNATSCut, RestartRedis, RelayPostgresLatency, RelayNATSReset}
 
 // Broker reports whether the fault is trouble between the relays and NATS:
 // the API must not notice it.
 func (k Kind) Broker() bool {
-	return k == KillStreamLeader || k == KillFollower || k == QuorumLoss || k == RelayNATSCut
+	return k == KillStreamLeader || k == KillFollower || k == QuorumLoss || k == RelayNATSCut || k == RelayNATSReset
 }
 
 // HitsAPI reports whether the fault takes away something the API needs (an
@@ -108,8 +113,11 @@ func Full(seed uint64, d time.Duration) Profile {
 // QuorumDown is how long two NATS nodes stay down.
 const QuorumDown = 20 * time.Second
 
-// CutDown is how long a black hole lasts.
+// CutDown is how long a black hole lasts (and a latency or reset fault).
 const CutDown = 10 * time.Second
+
+// RelayLatency is the delay added to relay 1's PostgreSQL replies.
+const RelayLatency = 200 * time.Millisecond
 
 // Plan draws the schedule of p from its seed: the same seed, the same
 // schedule. NATS node faults follow one another (each on a cluster whose
@@ -163,26 +171,46 @@ func draw(p Profile, rng *rand.Rand) []Fault {
 	// The others: once per started minute of the fault window, each at a
 	// random time.
 	rounds := max(1, int((to-from+time.Minute-1)/time.Minute))
-	for _, k := range []Kind{KillAPI, KillRelay, KillConsumer, CrashPostgres, RelayPostgresCut, RelayNATSCut, RestartRedis} {
+	for _, k := range []Kind{KillAPI, KillRelay, KillConsumer, CrashPostgres, RelayPostgresCut, RelayNATSCut, RestartRedis,
+		RelayPostgresLatency, RelayNATSReset} {
 		for range rounds {
 			down := between(rng, p.Pause)
-			if k == RelayPostgresCut || k == RelayNATSCut {
+			if k == RelayPostgresCut || k == RelayNATSCut || k == RelayPostgresLatency || k == RelayNATSReset {
 				down = CutDown
 			}
-			f := Fault{Kind: k, Down: down, At: from + time.Duration(rng.Int64N(int64(to-from-down)))}
-			switch k {
-			case KillAPI:
-				f.Target = rng.IntN(p.APIs)
-			case KillRelay:
-				f.Target = rng.IntN(p.Relays)
-			case KillConsumer:
-				f.Target = rng.IntN(p.Consumers)
+			// One fault of a kind on one target at a time: a process is
+			// not killed twice over, a server not crashed while down.
+			var f Fault
+			for try := 0; try == 0 || (try < 100 && clashes(plan, f)); try++ {
+				f = Fault{Kind: k, Down: down, At: from + time.Duration(rng.Int64N(int64(to-from-down)))}
+				switch k {
+				case KillAPI:
+					f.Target = rng.IntN(p.APIs)
+				case KillRelay:
+					f.Target = rng.IntN(p.Relays)
+				case KillConsumer:
+					f.Target = rng.IntN(p.Consumers)
+				}
+			}
+			if clashes(plan, f) {
+				continue
 			}
 			plan = append(plan, f)
 		}
 	}
 	sort.SliceStable(plan, func(i, j int) bool { return plan[i].At < plan[j].At })
 	return plan
+}
+
+// clashes reports whether f overlaps a fault of its kind and target in
+// plan, with 3 s to spare (a restart takes time beyond the plan).
+func clashes(plan []Fault, f Fault) bool {
+	for _, g := range plan {
+		if g.Kind == f.Kind && g.Target == f.Target && f.At < g.End()+3*time.Second && g.At < f.End()+3*time.Second {
+			return true
+		}
+	}
+	return false
 }
 
 // interval is [from, to).

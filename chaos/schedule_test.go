@@ -31,6 +31,9 @@ func TestPlanIsReproducibleCompleteAndOverlapping(t *testing.T) {
 				for _, g := range a[i+1:] {
 					if g.At < f.End() {
 						overlaps++
+						if g.Kind == f.Kind && g.Target == f.Target {
+							t.Errorf("seed %d %s: %v and %v overlap on one target", seed, p.Name, f, g)
+						}
 					}
 				}
 				if f.Kind == KillStreamLeader || f.Kind == KillFollower || f.Kind == QuorumLoss {

@@ -1,7 +1,8 @@
 // Package natstest gives tests NATS JetStream: the shared server (with a
-// stream name and subject prefix of their own, deleted afterwards), or a
+// stream name and subject prefix of their own, deleted afterwards), a
 // private nats-server on a free port, built from the version pinned in
-// go.mod as a tool, that the test may stop and restart.
+// go.mod as a tool, that the test may stop and restart, or a cluster of
+// them (StartCluster) whose nodes it may kill one by one.
 package natstest
 
 import (
