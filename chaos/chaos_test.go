@@ -150,28 +150,26 @@ func TestChaos(t *testing.T) {
 		}
 	}
 	drained := s.waitDrained(3 * time.Minute)
-	var ev0 []time.Time // PostgreSQL crashes
 	s.sup.mu.Lock()
 	s.sup.done = true
+	var lost []time.Time // when a sent e-mail's record could be lost
+	for _, c := range s.cons {
+		lost = append(lost, s.sup.kills[c.name]...)
+	}
+	exits := append([]string(nil), s.sup.exits...)
+	boots := append([]string(nil), s.sup.boots...)
 	s.sup.mu.Unlock()
 
-	var actual []chaos.Fault
+	var actual []chaos.Fault // the faults as applied
 	for _, a := range applied {
 		actual = append(actual, chaos.Fault{Kind: a.f.Kind, At: a.from.Sub(start), Down: a.to.Sub(a.from), Target: a.f.Target})
 		if a.f.Kind == chaos.CrashPostgres {
-			ev0 = append(ev0, a.from)
+			lost = append(lost, a.from)
 		}
 	}
 	ev := chaos.Evidence{Start: start, Plan: actual, Profile: p, Samples: res.Samples, Truth: res.Truth,
 		Stream: s.readStream(), Audit: s.audit(), Analytics: s.analytics(), Emails: s.sink.emails(),
-		LastHeal: lastHeal, Drained: drained, RedisOutages: s.redisOut, SendRecordLosses: ev0}
-	s.sup.mu.Lock()
-	for _, c := range s.cons {
-		ev.SendRecordLosses = append(ev.SendRecordLosses, s.sup.kills[c.name]...)
-	}
-	ev.Exits = append(ev.Exits, s.sup.exits...)
-	boots := append([]string(nil), s.sup.boots...)
-	s.sup.mu.Unlock()
+		LastHeal: lastHeal, Drained: drained, RedisOutages: s.redisOut, SendRecordLosses: lost, Exits: exits}
 	v := chaos.Judge(ev)
 
 	var table strings.Builder
