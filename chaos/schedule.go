@@ -213,15 +213,15 @@ func clashes(plan []Fault, f Fault) bool {
 	return false
 }
 
-// interval is [from, to).
-type interval struct{ from, to time.Duration }
+// Interval is [From, To), in offsets from the start of the load.
+type Interval struct{ From, To time.Duration }
 
-func union(ivs []interval) []interval {
-	sort.Slice(ivs, func(i, j int) bool { return ivs[i].from < ivs[j].from })
-	var out []interval
+func union(ivs []Interval) []Interval {
+	sort.Slice(ivs, func(i, j int) bool { return ivs[i].From < ivs[j].From })
+	var out []Interval
 	for _, iv := range ivs {
-		if n := len(out); n > 0 && iv.from <= out[n-1].to {
-			out[n-1].to = max(out[n-1].to, iv.to)
+		if n := len(out); n > 0 && iv.From <= out[n-1].To {
+			out[n-1].To = max(out[n-1].To, iv.To)
 			continue
 		}
 		out = append(out, iv)
@@ -237,32 +237,32 @@ const APISettle = 2 * time.Second
 // Windows returns the intervals in which a broker fault is active and no
 // fault that hits the API is (nor is within APISettle): there, every
 // auth request must be answered as if nothing happened.
-func Windows(plan []Fault) []interval {
-	var broker, api []interval
+func Windows(plan []Fault) []Interval {
+	var broker, api []Interval
 	for _, f := range plan {
 		if f.Kind.Broker() {
-			broker = append(broker, interval{f.At, f.End()})
+			broker = append(broker, Interval{f.At, f.End()})
 		}
 		if f.Kind.HitsAPI() {
-			api = append(api, interval{f.At - APISettle, f.End() + APISettle})
+			api = append(api, Interval{f.At - APISettle, f.End() + APISettle})
 		}
 	}
-	var out []interval
+	var out []Interval
 	api = union(api)
 	for _, b := range union(broker) {
-		cur := []interval{b}
+		cur := []Interval{b}
 		for _, a := range api {
-			var next []interval
+			var next []Interval
 			for _, c := range cur {
-				if a.to <= c.from || a.from >= c.to {
+				if a.To <= c.From || a.From >= c.To {
 					next = append(next, c)
 					continue
 				}
-				if a.from > c.from {
-					next = append(next, interval{c.from, a.from})
+				if a.From > c.From {
+					next = append(next, Interval{c.From, a.From})
 				}
-				if a.to < c.to {
-					next = append(next, interval{a.to, c.to})
+				if a.To < c.To {
+					next = append(next, Interval{a.To, c.To})
 				}
 			}
 			cur = next
@@ -272,20 +272,20 @@ func Windows(plan []Fault) []interval {
 	return out
 }
 
-func total(ivs []interval) time.Duration {
+func total(ivs []Interval) time.Duration {
 	var d time.Duration
 	for _, iv := range ivs {
-		d += iv.to - iv.from
+		d += iv.To - iv.From
 	}
 	return d
 }
 
 // BrokerTime is how long some broker fault is active.
 func BrokerTime(plan []Fault) time.Duration {
-	var b []interval
+	var b []Interval
 	for _, f := range plan {
 		if f.Kind.Broker() {
-			b = append(b, interval{f.At, f.End()})
+			b = append(b, Interval{f.At, f.End()})
 		}
 	}
 	return total(union(b))
@@ -304,26 +304,26 @@ const QuietSettle = 5 * time.Second
 // baseline that Windows is compared with. Both may contain the faults
 // that neither hit the API nor the broker (a relay or consumer killed, a
 // relay cut from PostgreSQL), so the two differ in the broker only.
-func Quiet(plan []Fault, from, d time.Duration) []interval {
-	var busy []interval
+func Quiet(plan []Fault, from, d time.Duration) []Interval {
+	var busy []Interval
 	for _, f := range plan {
 		switch {
 		case f.Kind.Broker():
-			busy = append(busy, interval{f.At, f.End() + QuietSettle})
+			busy = append(busy, Interval{f.At, f.End() + QuietSettle})
 		case f.Kind.HitsAPI():
-			busy = append(busy, interval{f.At - APISettle, f.End() + APISettle})
+			busy = append(busy, Interval{f.At - APISettle, f.End() + APISettle})
 		}
 	}
-	var out []interval
+	var out []Interval
 	at := from
 	for _, b := range union(busy) {
-		if b.from > at {
-			out = append(out, interval{at, b.from})
+		if b.From > at {
+			out = append(out, Interval{at, b.From})
 		}
-		at = max(at, b.to)
+		at = max(at, b.To)
 	}
 	if at < d {
-		out = append(out, interval{at, d})
+		out = append(out, Interval{at, d})
 	}
 	return out
 }

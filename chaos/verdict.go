@@ -259,10 +259,10 @@ func Judge(e Evidence) *Verdict {
 	}
 
 	// Auth during broker faults.
-	in := func(ivs []interval, at time.Time) bool {
+	in := func(ivs []Interval, at time.Time) bool {
 		off := at.Sub(e.Start)
 		for _, iv := range ivs {
-			if off >= iv.from && off < iv.to {
+			if off >= iv.From && off < iv.To {
 				return true
 			}
 		}
@@ -276,7 +276,7 @@ func Judge(e Evidence) *Verdict {
 	// compares the broker faults with another machine. The warm-up alone
 	// is printed too.
 	quiet := Quiet(e.Plan, WarmupSkip, e.Profile.Duration)
-	warm := []interval{{WarmupSkip, e.Profile.Warmup}}
+	warm := []Interval{{WarmupSkip, e.Profile.Warmup}}
 	var during, baseline, warmup []load.Sample
 	failed := 0
 	failedCodes := map[int]int{}
