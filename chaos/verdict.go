@@ -100,8 +100,15 @@ const ChunkSize = 150
 const WarmupSkip = 3 * time.Second
 
 // P99Factor bounds auth latency during broker faults against fault-free
-// time.
-const P99Factor = 1.5
+// time; P99Slack is the difference always allowed, the resolution of a
+// p99 on a shared 2-core machine: two fault-free sets of one run (the
+// warm-up, the quiet stretches) differed by up to 18 ms. An API that waits
+// on the broker adds seconds (publish timeouts); the consumers' fetch spin
+// that this criterion found added 220 ms.
+const (
+	P99Factor = 1.5
+	P99Slack  = 20 * time.Millisecond
+)
 
 // Judge computes the verdict.
 func Judge(e Evidence) *Verdict {
@@ -304,8 +311,11 @@ func Judge(e Evidence) *Verdict {
 	md, nd := chunkP99(during)
 	mw, nw := chunkP99(warmup)
 	ratio := float64(md) / float64(max(mb, time.Microsecond))
+	limit := max(time.Duration(P99Factor*float64(mb)), mb+P99Slack)
 	v.add(fmt.Sprintf("auth p99 fault-free (median of %d-request windows)", ChunkSize), nb > 0, "", "%.1f ms (%d windows in %.0f s)", msf(mb), nb, total(quiet).Seconds())
-	v.add("auth p99 during broker faults (median of windows)", nd > 0 && ratio <= P99Factor, fmt.Sprintf("≤ %.1f×", P99Factor), "%.1f ms (%d windows), %.2f×", msf(md), nd, ratio)
+	v.add("auth p99 during broker faults (median of windows)", nd > 0 && md <= limit, fmt.Sprintf("≤ %.1f ms", msf(limit)),
+		"%.1f ms (%d windows), %.2f×, %+.1f ms", msf(md), nd, ratio, msf(md-mb))
+	v.Detail["p99LimitMs"] = msf(limit)
 	v.add("  the warm-up alone (median of windows)", true, "", "%.1f ms (%d windows), %.2f×", msf(mw), nw, float64(md)/float64(max(mw, time.Microsecond)))
 	v.add("  plain p99: fault-free / during broker faults", true, "", "%.1f / %.1f ms", msf(load.Quantile(baseline, 99)), msf(load.Quantile(during, 99)))
 
