@@ -167,23 +167,46 @@ func (c *Consumer) Ensure(ctx context.Context) (jetstream.Consumer, error) {
 	return cons, nil
 }
 
-// Run fetches and handles messages until ctx ends. On ctx end it stops
+// start ensures the durable consumer and reads its stream, retrying with
+// backoff until it succeeds or ctx ends: JetStream may be unavailable for
+// a while (a cluster electing a leader or without quorum, a broker
+// restarting), and a replica started then must wait for it, as the relay
+// does, not exit (the chaos suite found replicas exiting with status 1).
+func (c *Consumer) start(ctx context.Context) (jetstream.Consumer, jetstream.Stream, error) {
+	for attempt := 1; ; attempt++ {
+		cons, err := c.Ensure(ctx)
+		var stream jetstream.Stream
+		if err == nil {
+			stream, err = c.js.Stream(ctx, c.cfg.Stream)
+			if err != nil {
+				err = fmt.Errorf("stream %s: %w", c.cfg.Stream, err)
+			}
+		}
+		if err == nil {
+			return cons, stream, nil
+		}
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
+		if attempt == 1 || attempt%20 == 0 {
+			c.log.Warn("cannot set up the consumer yet; retrying", "err", err, "attempt", attempt)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		case <-time.After(min(time.Duration(attempt)*250*time.Millisecond, 5*time.Second)):
+		}
+	}
+}
+
+// Run fetches and handles messages until ctx ends; setting up waits for
+// JetStream, however long it is unavailable. On ctx end it stops
 // fetching and finishes the messages it holds (each is acked, nak'ed or
 // dead-lettered; none is dropped).
 func (c *Consumer) Run(ctx context.Context) error {
-	cons, err := c.Ensure(ctx)
+	cons, stream, err := c.start(ctx)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return err
-	}
-	stream, err := c.js.Stream(ctx, c.cfg.Stream)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return fmt.Errorf("stream %s: %w", c.cfg.Stream, err)
+		return nil // ctx ended
 	}
 	var stateWG sync.WaitGroup
 	stateWG.Go(func() { c.watchState(ctx, stream, cons) })
@@ -213,7 +236,6 @@ func (c *Consumer) Run(ctx context.Context) error {
 			}
 			continue
 		}
-		failures = 0
 		// Every message is held (kept alive) from its arrival, not only
 		// from when its turn comes: the queue has room for the whole batch,
 		// so the reader never waits on the handler.
@@ -225,11 +247,29 @@ func (c *Consumer) Run(ctx context.Context) error {
 				queue <- msg
 			}
 		}()
+		n := 0
 		for msg := range queue {
 			// Messages already fetched are handled even if ctx ended: they
 			// are ours until acked, and handling beats waiting AckWait.
 			c.handle(context.WithoutCancel(ctx), msg)
 			held.remove(msg)
+			n++
+		}
+		// A pull JetStream refused (no responders, 503: a cluster without
+		// quorum or leader) fails the batch, not Fetch: back off as for
+		// a failed fetch, or the loop spins (the chaos suite saw eight
+		// replicas take most of a core through a quorum loss).
+		if err := batch.Error(); err != nil && n == 0 && ctx.Err() == nil {
+			failures++
+			if failures == 1 || failures%20 == 0 {
+				c.log.Warn("fetch refused", "err", err, "consecutive", failures)
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(min(time.Duration(failures)*200*time.Millisecond, 5*time.Second)):
+			}
+		} else {
+			failures = 0
 		}
 	}
 	return nil

@@ -34,14 +34,7 @@ import (
 
 func build(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	root, _ := filepath.Abs("..")
-	cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/api", "./cmd/relay", "./cmd/consumer")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	return dir
+	return testenv.BuildCommands(t, "./cmd/api", "./cmd/relay", "./cmd/consumer")
 }
 
 func start(t *testing.T, bin string, env []string, args ...string) {

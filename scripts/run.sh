@@ -7,6 +7,10 @@
 #   3. a development signing key under ./var/ unless JWT_PRIVATE_KEY_FILE is set;
 #   4. the API, the relay and the four consumers, URLs printed.
 # Ctrl-C stops everything this script started, services included.
+#
+# CLUSTER=1 (`make run CLUSTER=1`): NATS is a 3-node JetStream cluster
+# started by scripts/cluster.sh (client ports 14222-14224), the stream has 3
+# replicas (STREAM_REPLICAS=3), and NATS_URL lists the three nodes.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -14,7 +18,13 @@ mkdir -p var
 
 export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/authevents?sslmode=disable}
 export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
-export NATS_URL=${NATS_URL:-nats://127.0.0.1:4222}
+if [ "${CLUSTER:-}" = 1 ]; then
+	export NATS_URL=${NATS_URL:-$(scripts/cluster.sh url)}
+	export STREAM_REPLICAS=${STREAM_REPLICAS:-3}
+	export SKIP_NATS=1 # scripts/services.sh: the cluster replaces the server on 4222
+else
+	export NATS_URL=${NATS_URL:-nats://127.0.0.1:4222}
+fi
 export HTTP_ADDR=${HTTP_ADDR:-127.0.0.1:8080}
 export OPS_ADDR=${OPS_ADDR:-127.0.0.1:9090}
 export APP_ENV=${APP_ENV:-development}
@@ -34,6 +44,7 @@ stop_all() {
 	for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
 	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
 	scripts/services.sh stop-started
+	if [ "${CLUSTER:-}" = 1 ]; then scripts/cluster.sh stop; fi
 }
 cleanup() {
 	trap - INT TERM EXIT
@@ -59,6 +70,9 @@ fail() { # name message
 }
 
 scripts/services.sh local
+if [ "${CLUSTER:-}" = 1 ]; then
+	LOG_DIR=$logs scripts/cluster.sh start
+fi
 "$bin/authctl" db create
 "$bin/authctl" migrate up
 

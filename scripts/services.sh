@@ -96,4 +96,7 @@ fi
 
 up_pg    || { start_pg;    wait_for postgres up_pg; };  echo "postgres: up on 127.0.0.1:5432"
 up_redis || { start_redis; wait_for redis up_redis; };  echo "redis: up on 127.0.0.1:6379"
-up_nats  || { start_nats;  wait_for nats up_nats; };    echo "nats: up on 127.0.0.1:4222"
+# SKIP_NATS=1: NATS is someone else's (make run CLUSTER=1 starts a cluster).
+if [ -z "${SKIP_NATS:-}" ]; then
+	up_nats || { start_nats; wait_for nats up_nats; }; echo "nats: up on 127.0.0.1:4222"
+fi

@@ -67,3 +67,28 @@ func (x *Proxy) Latency(t testing.TB, d time.Duration) {
 func (x *Proxy) Heal() {
 	x.p.Toxics.ResetToxics(context.Background())
 }
+
+// Fault kinds, for HealOnly.
+const (
+	BlackHoleFault = "blackhole"
+	LatencyFault   = "latency"
+	ResetFault     = "reset"
+)
+
+// HealOnly removes one kind of fault and leaves the others, for faults
+// that overlap on one proxy.
+func (x *Proxy) HealOnly(kind string) {
+	for _, name := range []string{kind + "-up", kind + "-down"} {
+		if x.p.Toxics.GetToxic(name) != nil {
+			_ = x.p.Toxics.RemoveToxic(context.Background(), name)
+		}
+	}
+}
+
+// Reset closes every open and future connection with a TCP reset
+// (toxiproxy's reset_peer), as a middlebox dropping its state does. Heal
+// ends it.
+func (x *Proxy) Reset(t testing.TB) {
+	t.Helper()
+	x.add(t, "reset-up", "reset_peer", "upstream", `{"timeout":0}`)
+}

@@ -1,7 +1,8 @@
 // Package natstest gives tests NATS JetStream: the shared server (with a
-// stream name and subject prefix of their own, deleted afterwards), or a
+// stream name and subject prefix of their own, deleted afterwards), a
 // private nats-server on a free port, built from the version pinned in
-// go.mod as a tool, that the test may stop and restart.
+// go.mod as a tool, that the test may stop and restart, or a cluster of
+// them (StartCluster) whose nodes it may kill one by one.
 package natstest
 
 import (
@@ -13,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -100,6 +102,9 @@ func Binary(t testing.TB) string {
 // Server is a private nats-server with JetStream.
 type Server struct {
 	Addr        string
+	Name        string   // server name (cluster nodes)
+	nice        int      // CPU niceness of the process (cluster nodes)
+	cluster     []string // extra flags of a cluster node
 	noJetStream bool
 	dir         string
 	cmd         *exec.Cmd
@@ -119,17 +124,39 @@ func Start(t testing.TB) *Server {
 func (s *Server) URL() string { return "nats://" + s.Addr }
 
 func (s *Server) start() {
+	s.launch()
+	s.waitReady(15 * time.Second)
+}
+
+// launch starts the process without waiting for it to answer.
+func (s *Server) launch() {
 	host, port, _ := net.SplitHostPort(s.Addr)
 	args := []string{"-a", host, "-p", port, "-sd", s.dir}
 	if !s.noJetStream {
 		args = append(args, "-js")
 	}
+	args = append(args, s.cluster...)
 	s.cmd = exec.Command(Binary(s.t), args...)
 	s.cmd.Stdout, s.cmd.Stderr = nil, nil
+	if s.cluster != nil {
+		// A cluster node's log is kept in its store directory, for a
+		// test that fails.
+		if f, err := os.Create(filepath.Join(s.dir, "nats-server.log")); err == nil {
+			s.cmd.Stdout, s.cmd.Stderr = f, f
+		}
+	}
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
-	deadline := time.Now().Add(15 * time.Second)
+	if s.nice != 0 {
+		syscall.Setpriority(syscall.PRIO_PROCESS, s.cmd.Process.Pid, s.nice)
+	}
+}
+
+// waitReady waits until the server answers, and its JetStream too unless
+// it runs without.
+func (s *Server) waitReady(within time.Duration) {
+	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) {
 		if nc, err := nats.Connect(s.URL(), nats.Timeout(200*time.Millisecond)); err == nil {
 			if s.noJetStream {

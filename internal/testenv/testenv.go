@@ -112,6 +112,23 @@ func BuildHere(t testing.TB, name string) string {
 	return p
 }
 
+// BuildCommands builds main packages (module-relative, "./cmd/api") into
+// a temporary directory and returns it.
+func BuildCommands(t testing.TB, pkgs ...string) string {
+	t.Helper()
+	gomod, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		t.Fatalf("go env GOMOD: %v", err)
+	}
+	dir := t.TempDir()
+	cmd := exec.Command("go", append([]string{"build", "-o", dir + "/"}, pkgs...)...)
+	cmd.Dir = filepath.Dir(string(bytes.TrimSpace(gomod)))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build %v: %v\n%s", pkgs, err, out)
+	}
+	return dir
+}
+
 // Terminate sends SIGTERM to cmd and fails t unless it exits with status 0
 // within d (it is killed then).
 func Terminate(t testing.TB, cmd *exec.Cmd, d time.Duration) {

@@ -70,6 +70,13 @@ func New(t testing.TB) *pgxpool.Pool {
 func NewWithURL(t testing.TB) (*pgxpool.Pool, string) {
 	t.Helper()
 	dbURL := NewDatabase(t)
+	return Migrated(t, dbURL), dbURL
+}
+
+// Migrated migrates the database at dbURL and returns a pool on it,
+// closed when t ends.
+func Migrated(t testing.TB, dbURL string) *pgxpool.Pool {
+	t.Helper()
 	ctx := context.Background()
 	pool, err := postgres.Open(ctx, dbURL, 20, postgres.Session{AppName: "authevents-test"})
 	if err != nil {
@@ -84,5 +91,5 @@ func NewWithURL(t testing.TB) (*pgxpool.Pool, string) {
 	if _, err := m.Up(ctx); err != nil {
 		t.Fatalf("migrate test database: %v", err)
 	}
-	return pool, dbURL
+	return pool
 }
