@@ -74,11 +74,15 @@ type Config struct {
 	AckWait       time.Duration   // server redelivers after this without an ack
 	Batch         int             // messages per fetch
 	DLQStream     string          // dead-letter stream, auth-events-dlq
-	StateInterval time.Duration   // how often the consumer and stream state is read for metrics (5s)
-	DBTimeout     time.Duration   // deadline of each bookkeeping round trip to Postgres (5s)
-	Retention     Retention       // how long the consumer's rows are kept (DefaultRetention())
-	PruneInterval time.Duration   // how often expired rows are deleted; 0: never (cmd/consumer: 10m)
-	PruneBatch    int             // rows per DELETE (1000)
+	// DLQReplicas is the dead-letter stream's replica count (0: 1); set
+	// it to the event stream's (STREAM_REPLICAS), so a node lost on a
+	// cluster loses no dead letter either.
+	DLQReplicas   int
+	StateInterval time.Duration // how often the consumer and stream state is read for metrics (5s)
+	DBTimeout     time.Duration // deadline of each bookkeeping round trip to Postgres (5s)
+	Retention     Retention     // how long the consumer's rows are kept (DefaultRetention())
+	PruneInterval time.Duration // how often expired rows are deleted; 0: never (cmd/consumer: 10m)
+	PruneBatch    int           // rows per DELETE (1000)
 }
 
 // withDefaults returns c with each zero field set to its default: stream
@@ -140,7 +144,7 @@ func New(js jetstream.JetStream, pool *pgxpool.Pool, cfg Config, h Handler, m *M
 
 // Ensure creates or updates the durable consumer and the dead-letter stream.
 func (c *Consumer) Ensure(ctx context.Context) (jetstream.Consumer, error) {
-	if err := EnsureDLQ(ctx, c.js, c.cfg.DLQStream); err != nil {
+	if err := EnsureDLQ(ctx, c.js, c.cfg.DLQStream, c.cfg.DLQReplicas); err != nil {
 		return nil, err
 	}
 	cons, err := c.js.CreateOrUpdateConsumer(ctx, c.cfg.Stream, jetstream.ConsumerConfig{

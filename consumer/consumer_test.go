@@ -44,7 +44,7 @@ func setup(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	dlq := names.Stream + "-dlq"
-	if err := consumer.EnsureDLQ(context.Background(), js, dlq); err != nil {
+	if err := consumer.EnsureDLQ(context.Background(), js, dlq, 1); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { js.DeleteStream(context.Background(), dlq) })

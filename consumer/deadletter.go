@@ -26,11 +26,12 @@ const (
 func DLQSubject(dlqStream, durable string) string { return dlqStream + "." + durable }
 
 // EnsureDLQ creates or updates the dead-letter stream (subjects
-// "<name>.>"), file storage, kept 30 days.
-func EnsureDLQ(ctx context.Context, js jetstream.JetStream, name string) error {
+// "<name>.>"), file storage, kept 30 days, with the given replicas (0: 1)
+// like the event stream, so a cluster that loses a node keeps them.
+func EnsureDLQ(ctx context.Context, js jetstream.JetStream, name string, replicas int) error {
 	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name: name, Subjects: []string{name + ".>"}, Storage: jetstream.FileStorage,
-		MaxAge: 30 * 24 * time.Hour, Duplicates: 2 * time.Minute,
+		MaxAge: 30 * 24 * time.Hour, Duplicates: 2 * time.Minute, Replicas: max(replicas, 1),
 	})
 	if err != nil {
 		return fmt.Errorf("dead-letter stream %s: %w", name, err)

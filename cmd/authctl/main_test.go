@@ -240,7 +240,7 @@ func TestConsumerCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	dlq := names.Stream + "-dlq"
-	if err := consumer.EnsureDLQ(ctx, js, dlq); err != nil {
+	if err := consumer.EnsureDLQ(ctx, js, dlq, 1); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { js.DeleteStream(context.Background(), dlq) })

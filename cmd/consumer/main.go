@@ -43,12 +43,15 @@ type Config struct {
 	OpsAddr     string `env:"OPS_ADDR" envDefault:"127.0.0.1:9092"`
 	LogLevel    string `env:"LOG_LEVEL" envDefault:"info"`
 
-	Stream        string          `env:"STREAM_NAME" envDefault:"auth-events"`
-	SubjectPrefix string          `env:"STREAM_SUBJECT_PREFIX" envDefault:"auth."`
-	DLQStream     string          `env:"DLQ_STREAM" envDefault:"auth-events-dlq"`
-	Attempts      int             `env:"CONSUMER_ATTEMPTS" envDefault:"3"`
-	Backoff       []time.Duration `env:"CONSUMER_BACKOFF" envSeparator:"," envDefault:"1m,5m"`
-	AckWait       time.Duration   `env:"CONSUMER_ACK_WAIT" envDefault:"30s"`
+	Stream        string `env:"STREAM_NAME" envDefault:"auth-events"`
+	SubjectPrefix string `env:"STREAM_SUBJECT_PREFIX" envDefault:"auth."`
+	DLQStream     string `env:"DLQ_STREAM" envDefault:"auth-events-dlq"`
+	// StreamReplicas is the relay's setting of the same name: the
+	// dead-letter stream gets as many replicas as the event stream.
+	StreamReplicas int             `env:"STREAM_REPLICAS" envDefault:"1"`
+	Attempts       int             `env:"CONSUMER_ATTEMPTS" envDefault:"3"`
+	Backoff        []time.Duration `env:"CONSUMER_BACKOFF" envSeparator:"," envDefault:"1m,5m"`
+	AckWait        time.Duration   `env:"CONSUMER_ACK_WAIT" envDefault:"30s"`
 
 	Retention         time.Duration `env:"CONSUMER_RETENTION" envDefault:"744h"`
 	FailuresRetention time.Duration `env:"CONSUMER_FAILURES_RETENTION" envDefault:"168h"`
@@ -141,6 +144,7 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout i
 		// the others are dead-lettered with the reason.
 		h = consumer.Validated(h, schemas)
 		c.Attempts, c.Backoff, c.AckWait, c.DLQStream = cfg.Attempts, cfg.Backoff, cfg.AckWait, cfg.DLQStream
+		c.DLQReplicas = cfg.StreamReplicas
 		c.Retention = consumer.Retention{Processed: cfg.Retention, Failures: cfg.FailuresRetention}
 		c.PruneInterval, c.PruneBatch = cfg.PruneInterval, cfg.PruneBatch
 		consumers = append(consumers, consumer.New(js, pool, c, h, m, log))
