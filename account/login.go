@@ -31,7 +31,8 @@ type LoginInput struct {
 // Login checks credentials and opens a session. Unknown email and wrong
 // password return the same ErrInvalidCredentials after the same amount of
 // hashing work, and each appends user.login_failed.
-func (s *Service) Login(ctx context.Context, in LoginInput) (*Result, error) {
+func (s *Service) Login(ctx context.Context, in LoginInput) (_ *Result, err error) {
+	defer markUnavailable(&err)
 	in.Client = cleanClient(in.Client)
 	var verr authevents.ValidationError
 	if strings.TrimSpace(in.Email) == "" {

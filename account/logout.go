@@ -25,20 +25,23 @@ const (
 // Logout ends the session of the access token v: its refresh token stops
 // working and every access token of the session is denied until it would
 // have expired.
-func (s *Service) Logout(ctx context.Context, v *token.Verified) error {
-	_, err := s.endSessions(ctx, v, RevokedLogout, v.SessionID)
+func (s *Service) Logout(ctx context.Context, v *token.Verified) (err error) {
+	defer markUnavailable(&err)
+	_, err = s.endSessions(ctx, v, RevokedLogout, v.SessionID)
 	return err
 }
 
 // LogoutAll ends every session of the user and returns how many were
 // live. One user.logged_out event is appended per session ended.
-func (s *Service) LogoutAll(ctx context.Context, v *token.Verified) (int, error) {
+func (s *Service) LogoutAll(ctx context.Context, v *token.Verified) (_ int, err error) {
+	defer markUnavailable(&err)
 	return s.endSessions(ctx, v, RevokedLogoutAll)
 }
 
 // EndSession ends one of the user's sessions; ErrNotFound when it is not
 // one of theirs or already ended.
-func (s *Service) EndSession(ctx context.Context, v *token.Verified, id uuid.UUID) error {
+func (s *Service) EndSession(ctx context.Context, v *token.Verified, id uuid.UUID) (err error) {
+	defer markUnavailable(&err)
 	n, err := s.endSessions(ctx, v, RevokedByUser, id)
 	if err == nil && n == 0 {
 		return authevents.ErrNotFound

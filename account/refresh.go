@@ -22,7 +22,8 @@ import (
 // Any other presentation of a rotated token is reuse: the whole session is
 // revoked, user.token_reuse_detected is appended, and the caller gets
 // ErrInvalidRefreshToken like for any refused token.
-func (s *Service) Refresh(ctx context.Context, raw string, c authevents.Client) (*Result, error) {
+func (s *Service) Refresh(ctx context.Context, raw string, c authevents.Client) (_ *Result, err error) {
+	defer markUnavailable(&err)
 	c = cleanClient(c)
 	v, err := s.presentedRefresh(raw)
 	if err != nil {

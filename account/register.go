@@ -44,7 +44,8 @@ func checkRegister(in RegisterInput) (email, name string, _ *authevents.Validati
 }
 
 // Register creates an account and its first session.
-func (s *Service) Register(ctx context.Context, in RegisterInput) (*Result, error) {
+func (s *Service) Register(ctx context.Context, in RegisterInput) (_ *Result, err error) {
+	defer markUnavailable(&err)
 	in.Client = cleanClient(in.Client)
 	email, name, verr := checkRegister(in)
 	if verr != nil {

@@ -199,6 +199,11 @@ func (s *Service) allow(ctx context.Context, name, key string) error {
 	return nil
 }
 
+// markUnavailable turns a use case's PostgreSQL outage (refused connect,
+// lost connection, server shutting down) into ErrUnavailable: the client
+// is told to retry shortly (503), not that it hit a bug (500).
+func markUnavailable(err *error) { *err = postgres.MarkUnavailable(*err) }
+
 // hashError wraps a hashing failure; a full hashing queue is
 // ErrUnavailable (503 with Retry-After), not a 500.
 func hashError(op string, err error) error {

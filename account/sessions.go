@@ -12,7 +12,8 @@ import (
 )
 
 // Sessions lists the user's live sessions, newest first.
-func (s *Service) Sessions(ctx context.Context, userID uuid.UUID) ([]authevents.Session, error) {
+func (s *Service) Sessions(ctx context.Context, userID uuid.UUID) (_ []authevents.Session, err error) {
+	defer markUnavailable(&err)
 	if err := s.userExists(ctx, userID); err != nil {
 		return nil, err
 	}
@@ -20,7 +21,8 @@ func (s *Service) Sessions(ctx context.Context, userID uuid.UUID) ([]authevents.
 }
 
 // Me returns the user an access token belongs to.
-func (s *Service) Me(ctx context.Context, userID uuid.UUID) (*authevents.User, error) {
+func (s *Service) Me(ctx context.Context, userID uuid.UUID) (_ *authevents.User, err error) {
+	defer markUnavailable(&err)
 	u, err := postgres.UserByID(ctx, s.pool, userID)
 	if errors.Is(err, authevents.ErrNotFound) {
 		return nil, authevents.ErrUnauthorized

@@ -72,6 +72,10 @@ type Options struct {
 	// Share makes a second service over the same database, Redis prefix
 	// and signing key, like a second API replica.
 	Share *Env
+	// DatabaseURL puts the service on that (empty) database, migrated
+	// first, e.g. one of a private server a test crashes; "" means a
+	// fresh database on the shared server.
+	DatabaseURL string
 }
 
 // New returns an Env on its own database.
@@ -82,7 +86,11 @@ func New(t testing.TB, o Options) *Env {
 	if o.Share != nil {
 		pool, key = o.Share.Pool, o.Share.Key
 	} else {
-		pool = pgtest.New(t)
+		if o.DatabaseURL != "" {
+			pool = pgtest.Migrated(t, o.DatabaseURL)
+		} else {
+			pool = pgtest.New(t)
+		}
 		_, key, _ = ed25519.GenerateKey(nil)
 		// Every event the test's use cases append keeps its schema.
 		eventschematest.CheckOutboxAtCleanup(t, pool)
