@@ -43,7 +43,10 @@ func TestPostgresDownIsUnavailable(t *testing.T) {
 			_, err := svc.Login(ctx, account.LoginInput{Email: "down@example.com", Password: "a fine password"})
 			return err
 		},
-		"refresh":     func(ctx context.Context) error { _, err := svc.Refresh(ctx, reg.RefreshToken, authevents.Client{}); return err },
+		"refresh": func(ctx context.Context) error {
+			_, err := svc.Refresh(ctx, reg.RefreshToken, authevents.Client{})
+			return err
+		},
 		"me":          func(ctx context.Context) error { _, err := svc.Me(ctx, v.UserID); return err },
 		"sessions":    func(ctx context.Context) error { _, err := svc.Sessions(ctx, v.UserID); return err },
 		"logout":      func(ctx context.Context) error { return svc.Logout(ctx, v) },
