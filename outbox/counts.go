@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // LatencyBucketsMs are the upper bounds, in milliseconds, of the latency
@@ -236,9 +236,14 @@ func PendingBySubject(ctx context.Context, q Querier, window time.Duration, limi
 	return counts, total > int64(limit), nil
 }
 
+// Pruner runs a statement: a pool or a connection.
+type Pruner interface {
+	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+}
+
 // PruneCounts deletes the counters of minutes older than keep and returns
 // how many rows went.
-func PruneCounts(ctx context.Context, pool *pgxpool.Pool, keep time.Duration) (int64, error) {
+func PruneCounts(ctx context.Context, pool Pruner, keep time.Duration) (int64, error) {
 	tag, err := pool.Exec(ctx, `DELETE FROM outbox_counts WHERE minute < now() - make_interval(secs => $1)`, keep.Seconds())
 	if err != nil {
 		return 0, fmt.Errorf("prune outbox counts: %w", err)
