@@ -51,7 +51,7 @@ type Source struct {
 
 // Events is panel 1: publishing per event type over the window.
 type Events struct {
-	WindowSeconds float64     `json:"windowSeconds"`
+	WindowSeconds float64      `json:"windowSeconds"`
 	Types         []TypeEvents `json:"types"`
 	// PendingCapped: more pending rows than PendingCountLimit were created
 	// in the window; their share of Count is a lower bound.

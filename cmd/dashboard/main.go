@@ -138,7 +138,9 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer) error
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return serve.Run(gctx, serve.NewServer(d.Handler(), log), ln, 5*time.Second, log) })
-	g.Go(func() error { return serve.Run(gctx, serve.NewServer(ops.Handler(reg, checks...), log), opsLn, 5*time.Second, log) })
+	g.Go(func() error {
+		return serve.Run(gctx, serve.NewServer(ops.Handler(reg, checks...), log), opsLn, 5*time.Second, log)
+	})
 	g.Go(func() error { pruneCounts(gctx, pool, cfg.CountsRetention, log); return nil })
 	return g.Wait()
 }
