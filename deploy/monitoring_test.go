@@ -263,4 +263,3 @@ func stringLit(e ast.Expr) (string, bool) {
 	s, err := strconv.Unquote(lit.Value)
 	return s, err == nil && strings.HasPrefix(s, "authevents_")
 }
-
