@@ -23,6 +23,7 @@ import (
 
 	"github.com/authevents/authevents"
 	"github.com/authevents/authevents/outbox"
+	"github.com/authevents/authevents/relay"
 )
 
 // Overview is the JSON of GET /api/overview. A panel whose source is down
@@ -352,7 +353,7 @@ func readConsumer(ctx context.Context, stream jetstream.Stream, si *jetstream.St
 		Redelivered: ci.NumRedelivered}
 	var stored uint64
 	for subject, n := range si.State.Subjects {
-		if len(filters) == 0 || slices.ContainsFunc(filters, func(f string) bool { return matchSubject(f, subject) }) {
+		if len(filters) == 0 || slices.ContainsFunc(filters, func(f string) bool { return relay.MatchSubject(f, subject) }) {
 			stored += n
 		}
 	}
@@ -375,19 +376,4 @@ func readConsumer(ctx context.Context, stream jetstream.Stream, si *jetstream.St
 		c.LagSeconds = math.Round(math.Max(now.Sub(m.Time).Seconds(), 0)*10) / 10
 	}
 	return c, nil
-}
-
-// matchSubject reports whether subject matches the NATS filter (* one
-// token, > the rest).
-func matchSubject(filter, subject string) bool {
-	ft, st := strings.Split(filter, "."), strings.Split(subject, ".")
-	for i, f := range ft {
-		if f == ">" {
-			return len(st) > i
-		}
-		if i >= len(st) || (f != "*" && f != st[i]) {
-			return false
-		}
-	}
-	return len(ft) == len(st)
 }

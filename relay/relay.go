@@ -600,14 +600,16 @@ func coversAll(have, want []string) bool {
 // filters (NATS wildcards: * one token, > the rest).
 func bindsAny(filters []string, subject string) bool {
 	for _, f := range filters {
-		if matchSubject(f, subject) {
+		if MatchSubject(f, subject) {
 			return true
 		}
 	}
 	return false
 }
 
-func matchSubject(filter, subject string) bool {
+// MatchSubject reports whether subject matches the NATS subject filter
+// (* one token, > the rest). A subject with an empty token matches nothing.
+func MatchSubject(filter, subject string) bool {
 	ft, st := strings.Split(filter, "."), strings.Split(subject, ".")
 	for _, tok := range st {
 		// A subject with an empty token ("a..b", "a.b.") is no subject at
