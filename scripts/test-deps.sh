@@ -27,10 +27,12 @@ fi
 command -v apt-get >/dev/null 2>&1 || cannot "no apt-get; install ${missing[*]} by hand"
 echo "test-deps: installing ${missing[*]} (Debian packages)"
 export DEBIAN_FRONTEND=noninteractive
-# The prometheus package would start a server on :9090 under systemd; in a
-# container there is no systemd, and policy-rc.d keeps any init script from
-# starting it: only its promtool is wanted.
 $sudo apt-get update -qq || cannot "apt-get update failed"
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || cannot "apt-get install ${missing[*]} failed"
+# Only promtool is wanted from the prometheus package: on a machine with
+# systemd the package starts a server on :9090, the API's ops port.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-enabled prometheus >/dev/null 2>&1; then
+	$sudo systemctl disable --now prometheus >/dev/null 2>&1 || true
+fi
 command -v chromium >/dev/null && command -v promtool >/dev/null
 echo "test-deps: chromium and promtool installed"
