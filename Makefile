@@ -2,8 +2,10 @@
 SHELL := /usr/bin/env bash
 GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X github.com/authevents/authevents/internal/buildinfo.version=$(VERSION)
-BINARIES := api authctl relay consumer
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -s -w -X github.com/authevents/authevents/internal/buildinfo.version=$(VERSION) \
+	-X github.com/authevents/authevents/internal/buildinfo.revision=$(REVISION)
+BINARIES := api authctl relay consumer dashboard
 FUZZTIME ?= 30s
 
 .DEFAULT_GOAL := help
@@ -13,7 +15,7 @@ help: ## list the targets
 	@grep -hE '^[a-zA-Z_/-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
 .PHONY: build
-build: ## build bin/api, bin/authctl, bin/relay, bin/consumer
+build: ## build bin/api, bin/authctl, bin/relay, bin/consumer, bin/dashboard
 	@mkdir -p bin
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ $(addprefix ./cmd/,$(BINARIES))
 
@@ -22,14 +24,18 @@ run: build ## run the whole system locally (starts Postgres/Redis/NATS if needed
 	scripts/run.sh
 
 .PHONY: test
-test: lint ## lint, then the whole test suite against real Postgres, Redis and NATS (fuzz seed corpora included)
+test: lint test/deps ## lint, then the whole test suite against real Postgres, Redis and NATS (fuzz seed corpora included)
 	$(GO) test -count=1 -timeout 20m $$($(GO) list ./... | grep -v '/chaos$$')
 	@# The chaos suite's short profile runs alone: it judges auth latency, which
 	@# other test packages sharing the two cores would blur (docs/reliability.md).
 	$(GO) test -count=1 -timeout 10m ./chaos
 
+.PHONY: test/deps
+test/deps: ## install what tests need beyond Go and the services, if missing: chromium, promtool (Debian packages)
+	scripts/test-deps.sh
+
 .PHONY: test/race
-test/race: ## the test suite under the race detector
+test/race: test/deps ## the test suite under the race detector
 	$(GO) test -count=1 -race -timeout 30m ./...
 
 .PHONY: lint

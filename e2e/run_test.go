@@ -30,6 +30,7 @@ func makeRun(t *testing.T, bin string, env ...string) (*exec.Cmd, *testenv.Buffe
 		"NATS_URL="+natstest.URL(), "REDIS_KEY_PREFIX="+testenv.Name("run")+":",
 		"HTTP_ADDR="+testenv.FreeAddr(t), "OPS_ADDR="+testenv.FreeAddr(t),
 		"RELAY_OPS_ADDR="+testenv.FreeAddr(t), "CONSUMER_OPS_ADDR="+testenv.FreeAddr(t),
+		"DASHBOARD_ADDR="+testenv.FreeAddr(t), "DASHBOARD_OPS_ADDR="+testenv.FreeAddr(t),
 		"MAIL_DIR="+t.TempDir(), "LOG_DIR="+t.TempDir(), "JWT_PRIVATE_KEY_FILE=", "STREAM_NAME="+names.Stream,
 		"STREAM_SUBJECTS="+names.Subject, "STREAM_SUBJECT_PREFIX="+names.Prefix+".",
 		"DLQ_STREAM="+names.Stream+"-dlq")
@@ -61,10 +62,10 @@ func buildAll(t *testing.T) string {
 	t.Helper()
 	dir := build(t)
 	root, _ := filepath.Abs("..")
-	cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/authctl")
+	cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/authctl", "./cmd/dashboard")
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build authctl: %v\n%s", err, out)
+		t.Fatalf("build authctl, dashboard: %v\n%s", err, out)
 	}
 	return dir
 }

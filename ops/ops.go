@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/authevents/authevents/internal/buildinfo"
 )
 
 // Check is one readiness dependency.
@@ -25,11 +27,13 @@ type Check struct {
 // CheckTimeout bounds each readiness check.
 const CheckTimeout = 2 * time.Second
 
-// NewRegistry returns a registry with the Go runtime and process collectors,
-// the one each binary injects into its components.
+// NewRegistry returns a registry with the Go runtime and process collectors
+// and authevents_build_info, the one each binary injects into its
+// components.
 func NewRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		buildinfo.Collector())
 	return reg
 }
 
@@ -65,8 +69,32 @@ func handler(reg *prometheus.Registry, withPprof bool, checks []Check) http.Hand
 		}
 		writeJSON(w, code, map[string]any{"status": status, "checks": results})
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, ErrorHandling: promhttp.ContinueOnError}))
+	// The readiness checks are metrics too, run at each scrape: an alert
+	// on them fires however little traffic there is.
+	ready := prometheus.NewRegistry()
+	ready.MustRegister(readinessCollector(checks))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(prometheus.Gatherers{reg, ready},
+		promhttp.HandlerOpts{Registry: reg, ErrorHandling: promhttp.ContinueOnError}))
 	return mux
+}
+
+var dependencyUpDesc = prometheus.NewDesc("authevents_dependency_up",
+	"1 when the readiness check of a dependency (postgres, redis, nats) passes at scrape time, else 0: what /readyz reports.",
+	[]string{"dependency"}, nil)
+
+// readinessCollector runs the checks at each scrape.
+type readinessCollector []Check
+
+func (c readinessCollector) Describe(ch chan<- *prometheus.Desc) { ch <- dependencyUpDesc }
+
+func (c readinessCollector) Collect(ch chan<- prometheus.Metric) {
+	for name, res := range Run(context.Background(), c) {
+		v := 0.0
+		if res == "ok" {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(dependencyUpDesc, prometheus.GaugeValue, v, name)
+	}
 }
 
 // Run runs every check concurrently, each with CheckTimeout, and returns

@@ -394,7 +394,8 @@ func (r *Relay) batch(ctx context.Context, lane, limit int) (n int, busy bool, e
 	if len(rows) == 0 {
 		return 0, busy, tx.Commit(claimCtx)
 	}
-	sent, failed, unavailable := r.publish(rows)
+	var tally outbox.Tally
+	sent, failed, unavailable := r.publish(rows, &tally)
 	// Marking gets a deadline of its own, however long the PubAcks took.
 	qctx, cancelMark := context.WithTimeout(dbctx, dbTimeout)
 	defer cancelMark()
@@ -403,6 +404,16 @@ func (r *Relay) batch(ctx context.Context, lane, limit int) (n int, busy bool, e
 	}
 	dead, err := outbox.Fail(qctx, tx, failed, r.cfg.MaxAttempts)
 	if err != nil {
+		return 0, false, err
+	}
+	for _, id := range dead {
+		if i := slices.IndexFunc(rows, func(row outbox.Row) bool { return row.ID == id }); i >= 0 {
+			tally.Dead(eventType(rows[i].Subject))
+		}
+	}
+	// The durable counters (the dashboard's figures) commit with the
+	// marking, so each row is counted once, whichever replica sent it.
+	if err := outbox.RecordCounts(qctx, tx, &tally); err != nil {
 		return 0, false, err
 	}
 	if err := tx.Commit(qctx); err != nil {
@@ -453,7 +464,8 @@ type pending struct {
 // insufficient resources, a timeout, a disconnect) leaves the row
 // untouched, in neither list: unavailable reports that JetStream, not the
 // connection, was the problem.
-func (r *Relay) publish(rows []outbox.Row) (sent []uuid.UUID, failed []outbox.Failure, unavailable bool) {
+// Each acknowledged and each refused row is added to tally.
+func (r *Relay) publish(rows []outbox.Row, tally *outbox.Tally) (sent []uuid.UUID, failed []outbox.Failure, unavailable bool) {
 	ps := make([]pending, len(rows))
 	for i, row := range rows {
 		msg := &nats.Msg{Subject: row.Subject, Data: row.Payload, Header: nats.Header{}}
@@ -479,7 +491,9 @@ func (r *Relay) publish(rows []outbox.Row) (sent []uuid.UUID, failed []outbox.Fa
 				} else {
 					r.m.published.WithLabelValues(typ, "ok").Inc()
 				}
-				r.m.latency.Observe(time.Since(p.row.CreatedAt).Seconds())
+				latency := time.Since(p.row.CreatedAt)
+				r.m.latency.Observe(latency.Seconds())
+				tally.Published(typ, latency)
 				continue
 			}
 		}
@@ -488,6 +502,7 @@ func (r *Relay) publish(rows []outbox.Row) (sent []uuid.UUID, failed []outbox.Fa
 			failed = append(failed, outbox.Failure{ID: p.row.ID, Error: p.err.Error(),
 				Delay: backoff(p.row.Attempts+1, r.cfg.RetryBackoff, r.cfg.MaxRetryBackoff)})
 			r.m.published.WithLabelValues(typ, "retry").Inc()
+			tally.Refused(typ)
 		case brokerUnavailable:
 			unavailable = true
 			r.m.published.WithLabelValues(typ, "unsent").Inc()
@@ -588,14 +603,16 @@ func coversAll(have, want []string) bool {
 // filters (NATS wildcards: * one token, > the rest).
 func bindsAny(filters []string, subject string) bool {
 	for _, f := range filters {
-		if matchSubject(f, subject) {
+		if MatchSubject(f, subject) {
 			return true
 		}
 	}
 	return false
 }
 
-func matchSubject(filter, subject string) bool {
+// MatchSubject reports whether subject matches the NATS subject filter
+// (* one token, > the rest). A subject with an empty token matches nothing.
+func MatchSubject(filter, subject string) bool {
 	ft, st := strings.Split(filter, "."), strings.Split(subject, ".")
 	for _, tok := range st {
 		// A subject with an empty token ("a..b", "a.b.") is no subject at

@@ -5,7 +5,7 @@
 #      when they are not already running);
 #   2. the database created and migrated;
 #   3. a development signing key under ./var/ unless JWT_PRIVATE_KEY_FILE is set;
-#   4. the API, the relay and the four consumers, URLs printed.
+#   4. the API, the relay, the four consumers and the dashboard, URLs printed.
 # Ctrl-C stops everything this script started, services included.
 #
 # CLUSTER=1 (`make run CLUSTER=1`): NATS is a 3-node JetStream cluster
@@ -124,24 +124,30 @@ ready() { # name hostport path
 
 relay_ops=${RELAY_OPS_ADDR:-127.0.0.1:9091}
 consumer_ops=${CONSUMER_OPS_ADDR:-127.0.0.1:9092}
+dashboard_addr=${DASHBOARD_ADDR:-127.0.0.1:8081}
+dashboard_ops=${DASHBOARD_OPS_ADDR:-127.0.0.1:9093}
 start api "$bin/api"
 OPS_ADDR=$relay_ops start relay "$bin/relay"
 OPS_ADDR=$consumer_ops MAIL_DIR=${MAIL_DIR:-$root/var/mail} start consumer "$bin/consumer" --service all
+DASHBOARD_ADDR=$dashboard_addr OPS_ADDR=$dashboard_ops start dashboard "$bin/dashboard"
 
 ready api "$OPS_ADDR" /healthz
 ready api "$HTTP_ADDR" /.well-known/jwks.json
 ready relay "$relay_ops" /healthz
 ready consumer "$consumer_ops" /healthz
+ready dashboard "$dashboard_ops" /healthz
 cat <<MSG
 
 authevents is running:
+  Dashboard      http://$dashboard_addr/        (live: events per type, latency, stream, consumers, outbox)
   API            http://$HTTP_ADDR        (POST /auth/register, /auth/login; GET /auth/me)
   JWKS           http://$HTTP_ADDR/.well-known/jwks.json
   API ops        http://$OPS_ADDR/metrics  /healthz  /readyz
   relay ops      http://$relay_ops/metrics  /healthz  /readyz
   consumers ops  http://$consumer_ops/metrics  (email, analytics, security, audit)
+  dashboard ops  http://$dashboard_ops/metrics  /healthz  /readyz
   welcome mail   ${MAIL_DIR:-$root/var/mail}/*.eml  (SMTP_URL unset)
-  logs           $logs/{api,relay,consumer}.log
+  logs           $logs/{api,relay,consumer,dashboard}.log
   PostgreSQL     $DATABASE_URL
   Redis          $REDIS_URL
   NATS           $NATS_URL

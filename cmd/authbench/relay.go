@@ -77,7 +77,7 @@ func benchRelay(ctx context.Context, args []string) error {
 			id := uuid.Must(uuid.NewV7())
 			msg := &nats.Msg{Subject: name + ".user.logged_in", Data: benchPayload(id, "u"+strconv.Itoa(i%*keys)), Header: nats.Header{}}
 			msg.Header.Set(jetstream.MsgIDHeader, id.String())
-			f, err := js.PublishMsgAsync(msg)
+			f, err := js.PublishMsgAsync(msg, jetstream.WithStallWait(30*time.Second))
 			if err != nil {
 				return err
 			}
