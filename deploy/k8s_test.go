@@ -206,6 +206,12 @@ func TestWorkloadsFollowThePolicy(t *testing.T) {
 			} else {
 				spreads++
 			}
+			// A Secret volume's files belong to root unless fsGroup is
+			// set: without it a non-root process cannot read the
+			// signing key (defaultMode 0440) and the API exits at start.
+			if fs, gid := pod.get("securityContext", "fsGroup"), pod.get("securityContext", "runAsGroup"); fs == nil || fs != gid {
+				t.Errorf("%s: pod securityContext.fsGroup %v, want the runAsGroup %v so mounted Secrets are readable", where, fs, gid)
+			}
 			if pod.get("securityContext", "runAsNonRoot") != true {
 				t.Errorf("%s: pod securityContext.runAsNonRoot is not true", where)
 			}
