@@ -9,6 +9,7 @@ import (
 	"github.com/authevents/authevents"
 	"github.com/authevents/authevents/account"
 	"github.com/authevents/authevents/account/accounttest"
+	"github.com/authevents/authevents/db/postgres"
 	"github.com/authevents/authevents/db/postgres/pgtest"
 	"github.com/authevents/authevents/internal/testenv"
 )
@@ -67,4 +68,56 @@ func TestPostgresDownIsUnavailable(t *testing.T) {
 		_, err := svc.Login(ctx, account.LoginInput{Email: "down@example.com", Password: "a fine password"})
 		return err == nil
 	})
+}
+
+// TestReadOnlyOrSlowPostgresIsUnavailable: a primary demoted during a
+// failover (read-only transactions, SQLSTATE 25006) and a statement that
+// hit statement_timeout (57014, e.g. waiting on a lock) are conditions a
+// retry a moment later may get past, not bugs: ErrUnavailable (503), not
+// 500. Found by review.
+func TestReadOnlyOrSlowPostgresIsUnavailable(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	env := accounttest.New(t, accounttest.Options{DatabaseURL: url})
+	_, err := env.Service.Register(ctx, account.RegisterInput{Email: "ro@example.com", Password: "a fine password", Name: "R"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A statement timeout: refresh waits on a lock held elsewhere.
+	tx, err := env.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `LOCK TABLE sessions IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := env.Pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `SET statement_timeout = '200ms'`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = conn.Exec(ctx, `SELECT count(*) FROM sessions`)
+	conn.Release()
+	if !errors.Is(postgres.MarkUnavailable(err), authevents.ErrUnavailable) {
+		t.Errorf("statement timeout: %v, want ErrUnavailable", postgres.MarkUnavailable(err))
+	}
+	tx.Rollback(ctx)
+
+	// A read-only primary: every new session of the database is read-only.
+	if _, err := env.Pool.Exec(ctx, `DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET default_transaction_read_only = on', current_database()); END $$`); err != nil {
+		t.Fatal(err)
+	}
+	env.Pool.Reset()
+	_, err = env.Service.Register(ctx, account.RegisterInput{Email: "ro2@example.com", Password: "a fine password", Name: "R"})
+	if !errors.Is(err, authevents.ErrUnavailable) {
+		t.Errorf("register on a read-only primary: %v, want ErrUnavailable", err)
+	}
+	_, err = env.Service.Login(ctx, account.LoginInput{Email: "ro@example.com", Password: "a fine password"})
+	if !errors.Is(err, authevents.ErrUnavailable) {
+		t.Errorf("login on a read-only primary: %v, want ErrUnavailable", err)
+	}
 }

@@ -72,7 +72,7 @@ func (s *Service) Refresh(ctx context.Context, raw string, c authevents.Client) 
 	}
 	q.Exec(func(tag pgconn.CommandTag) error { appended = tag.RowsAffected(); return nil })
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
-		return nil, fmt.Errorf("rotate session: %w", err)
+		return nil, fmt.Errorf("refresh batch: %w", err)
 	}
 	if (sess != nil) != (appended == 1) {
 		// Cannot happen: both statements test the same row in one
