@@ -335,9 +335,9 @@ type User struct {
 	CreatedAt time.Time `json:"createdAt"`
 
 	// Email The normalized address.
-	Email openapi_types.Email `json:"email"`
-	Id    openapi_types.UUID  `json:"id"`
-	Name  string              `json:"name"`
+	Email string             `json:"email"`
+	Id    openapi_types.UUID `json:"id"`
+	Name  string             `json:"name"`
 }
 
 // RequestID defines model for RequestID.
