@@ -242,3 +242,17 @@ func TestGeneratedClientReadsEveryAnswer(t *testing.T) {
 		t.Fatalf("me without a token: %v %s %+v", err, me.Body, me.Headers401)
 	}
 }
+
+// TestCachedDocsVaryOnOrigin: the Redoc asset is cacheable by shared
+// caches and carries a CORS grant for the requesting origin, so it must
+// vary on Origin too, or a cache hands one origin's grant to another.
+// Found by review: the handler replaced Vary with Accept-Encoding.
+func TestCachedDocsVaryOnOrigin(t *testing.T) {
+	t.Parallel()
+	tr := newTransport(t, api.Config{CORSAllowedOrigins: []string{"https://app.example.com"}})
+	r := tr.call(t, "GET", "/docs/redoc.standalone.js", "", "Origin", "https://app.example.com", "Accept-Encoding", "gzip")
+	vary := strings.Join(r.header.Values("Vary"), ",")
+	if r.status != 200 || !strings.Contains(vary, "Origin") || !strings.Contains(vary, "Accept-Encoding") {
+		t.Errorf("status %d, Vary %q: want both Origin and Accept-Encoding", r.status, vary)
+	}
+}

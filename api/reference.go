@@ -82,7 +82,7 @@ func (r *reference) routes(e *gin.Engine) {
 	e.GET("/docs/redoc.standalone.js", func(c *gin.Context) {
 		c.Header("Cache-Control", "public, max-age=86400")
 		c.Header("Content-Security-Policy", docsPolicy)
-		c.Header("Vary", "Accept-Encoding")
+		c.Writer.Header().Add("Vary", "Accept-Encoding") // after the CORS middleware's Vary: Origin
 		if acceptsGzip(c.GetHeader("Accept-Encoding")) {
 			c.Header("Content-Encoding", "gzip")
 			c.Data(http.StatusOK, "text/javascript; charset=utf-8", redocGz)
