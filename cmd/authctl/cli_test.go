@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -151,6 +152,13 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 				t.Errorf("prune with %s=%s: %v, want an error naming %s", env, v, err, want)
 			}
 		}
+	}
+	// Only prune needs positive retentions: bin/api accepts
+	// SESSION_RETENTION=0, and a shared env file must not stop keygen
+	// or migrate (found by review).
+	key := filepath.Join(t.TempDir(), "k.pem")
+	if err := run(context.Background(), []string{"keygen", key}, map[string]string{"SESSION_RETENTION": "0s"}, &bytes.Buffer{}); err != nil {
+		t.Errorf("keygen with SESSION_RETENTION=0s: %v", err)
 	}
 	cfg, err := loadConfig(map[string]string{"DATABASE_URL": "", "DLQ_STREAM": "x-dlq"})
 	if err != nil || cfg.DatabaseURL != "postgres://127.0.0.1:5432/authevents?sslmode=disable" || cfg.DLQStream != "x-dlq" ||

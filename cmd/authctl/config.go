@@ -24,13 +24,17 @@ type Config struct {
 	SessionRetention  time.Duration `env:"SESSION_RETENTION" envDefault:"720h"`
 }
 
-// loadConfig reads and checks Config; an error is one line naming the
-// variable.
+// loadConfig reads Config; an error is one line naming the variable.
+// Values only one command uses are checked by that command (a shared env
+// file that sets SESSION_RETENTION=0 for bin/api, which then never prunes,
+// must not stop authctl migrate).
 func loadConfig(environ map[string]string) (Config, error) {
-	c, err := config.Load[Config](environ)
-	if err != nil {
-		return c, err
-	}
+	return config.Load[Config](environ)
+}
+
+// checkRetention refuses retentions prune cannot honour: 0 would delete
+// every ended row at once.
+func (c Config) checkRetention() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
@@ -39,10 +43,10 @@ func loadConfig(environ map[string]string) (Config, error) {
 		{"SECURITY_RETENTION", c.SecurityRetention}, {"SESSION_RETENTION", c.SessionRetention},
 	} {
 		if d.v <= 0 {
-			return c, fmt.Errorf("%s=%s: want a positive duration", d.name, d.v)
+			return fmt.Errorf("%s=%s: want a positive duration", d.name, d.v)
 		}
 	}
-	return c, nil
+	return nil
 }
 
 // authctlSession is the session every authctl connection opens: operator

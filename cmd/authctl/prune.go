@@ -14,6 +14,9 @@ import (
 // consumer tables and of ended sessions, with the retention variables and
 // defaults of bin/consumer and bin/api.
 func (c *cli) prune(ctx context.Context, _ []string) error {
+	if err := c.cfg.checkRetention(); err != nil {
+		return err
+	}
 	pool, err := c.openPool(ctx)
 	if err != nil {
 		return err
