@@ -215,8 +215,12 @@ func (s *Server) sessions(c *gin.Context) {
 }
 
 func (s *Server) endSession(c *gin.Context) {
-	id, err := uuid.Parse(c.Param("id"))
-	if err != nil {
+	// Only the canonical form the API hands out (36 characters, as
+	// format: uuid says); uuid.Parse also takes {…}, urn:uuid: and
+	// unhyphenated spellings.
+	raw := c.Param("id")
+	id, err := uuid.Parse(raw)
+	if err != nil || len(raw) != 36 {
 		fail(c, newHTTPError(http.StatusNotFound, CodeNotFound, "no such session", nil))
 		return
 	}
