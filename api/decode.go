@@ -29,6 +29,10 @@ func decodeJSON(c *gin.Context, dst any) error {
 	if err != nil {
 		return jsonError(err)
 	}
+	if bytes.Equal(bytes.TrimSpace(body), []byte("null")) {
+		// encoding/json decodes null into a struct as nothing at all.
+		return newHTTPError(http.StatusBadRequest, CodeInvalidJSON, "request body must be a JSON object", nil)
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(dst); err != nil {
 		var typeErr *json.UnmarshalTypeError

@@ -193,6 +193,7 @@ func TestBodiesAreDecodedStrictly(t *testing.T) {
 		{"empty body", "", "application/json", 400, api.CodeInvalidJSON, nil},
 		{"two values", loginBody + loginBody, "", 400, api.CodeInvalidJSON, nil},
 		{"array", `[1,2]`, "", 400, api.CodeInvalidJSON, nil},
+		{"null", `null`, "", 400, api.CodeInvalidJSON, nil},
 		{"number for a string", `{"email":"a@example.com","password":12345678}`, "", 400, api.CodeValidation,
 			map[string]string{"password": "must be a string"}},
 		{"too large", `{"email":"` + strings.Repeat("a", api.MaxBodyBytes) + `"}`, "", 413, api.CodeTooLarge, nil},
