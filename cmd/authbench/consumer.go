@@ -156,13 +156,12 @@ func fillStream(ctx context.Context, js jetstream.JetStream, stream string, regi
 		default:
 			typ, data = authevents.EventUserLoggedOut, authevents.UserLoggedOut{UserID: user, SessionID: uuid.NewString(), Timestamp: now}
 		}
-		raw, err := json.Marshal(data)
+		ce, err := authevents.NewCloudEvent(authevents.EventSource{Source: "auth-service", ServiceVersion: "bench", Environment: "bench"},
+			id.String(), typ, user, time.Time(now), data)
 		if err != nil {
 			return err
 		}
-		body, err := json.Marshal(authevents.CloudEvent{SpecVersion: "1.0", ID: id.String(), Source: "auth-service", Type: typ,
-			Time: time.Time(now).UTC().Format(authevents.TimestampLayout), Subject: user, DataContentType: "application/json",
-			ServiceVersion: "bench", Environment: "bench", Data: raw})
+		body, err := json.Marshal(ce)
 		if err != nil {
 			return err
 		}

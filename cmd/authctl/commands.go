@@ -202,8 +202,7 @@ func printHelp(out io.Writer, topic []string) error {
 		fmt.Fprintf(out, "%s\n\n%s\n", cmd.usageLine(), cmd.long)
 		fs := cmd.flagSet(&opts{})
 		if cmd.flags != 0 {
-			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "\nflags:")
+			tw := table(out, "\nflags:")
 			fs.VisitAll(func(f *flag.Flag) {
 				def := ""
 				if f.DefValue != "" && f.DefValue != "false" {
@@ -252,4 +251,12 @@ environment:
 Use "authctl help <command>" for more about a command.
 `)
 	return nil
+}
+
+// table starts an aligned text table (the default output of the listing
+// commands) with its header row.
+func table(w io.Writer, header string) *tabwriter.Writer {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	return tw
 }

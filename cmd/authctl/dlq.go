@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"text/tabwriter"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -69,8 +68,7 @@ func dlq(verb string) func(*cli, context.Context, []string) error {
 			fmt.Fprintf(c.out, "%s %d dead letters\n", map[string]string{"replay": "replayed", "purge": "purged"}[verb], len(out))
 			return nil
 		}
-		tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "SEQ\tTIME\tCONSUMER\tSUBJECT\tEVENT\tDELIVERIES\tLAST ERROR")
+		tw := table(c.out, "SEQ\tTIME\tCONSUMER\tSUBJECT\tEVENT\tDELIVERIES\tLAST ERROR")
 		for _, d := range out {
 			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Seq, d.Time.Format(time.RFC3339), d.Consumer, d.OriginalSubject, d.EventID, d.Deliveries, d.LastError)
 			if d.Body != "" {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"text/tabwriter"
 	"time"
 
 	"github.com/authevents/authevents/db/postgres"
@@ -85,8 +84,7 @@ func (c *cli) migrate(ctx context.Context, verb string) error {
 	if c.json {
 		return c.printJSON(map[string]any{"migrations": rows})
 	}
-	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "VERSION\tAPPLIED AT\tSOURCE")
+	tw := table(c.out, "VERSION\tAPPLIED AT\tSOURCE")
 	for _, r := range rows {
 		at := "pending"
 		if r.AppliedAt != nil {

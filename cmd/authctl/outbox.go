@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"text/tabwriter"
 	"time"
 
 	"github.com/google/uuid"
@@ -101,8 +100,7 @@ func (c *cli) outboxDeadList(ctx context.Context, _ []string) error {
 	if c.json {
 		return c.printJSON(map[string]any{"dead": rows})
 	}
-	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSUBJECT\tATTEMPTS\tPARKED BEHIND\tCREATED\tLAST ERROR")
+	tw := table(c.out, "ID\tSUBJECT\tATTEMPTS\tPARKED BEHIND\tCREATED\tLAST ERROR")
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", r.ID, r.Subject, r.Attempts, r.ParkedBehind, r.CreatedAt.UTC().Format(time.RFC3339), r.LastError)
 	}

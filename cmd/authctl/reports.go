@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"text/tabwriter"
 	"time"
 
 	"github.com/google/uuid"
@@ -27,8 +26,7 @@ func (c *cli) stats(ctx context.Context, _ []string) error {
 	if c.json {
 		return c.printJSON(s)
 	}
-	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "HOUR\tTYPE\tEVENTS")
+	tw := table(c.out, "HOUR\tTYPE\tEVENTS")
 	for _, h := range s.EventsByHour {
 		fmt.Fprintf(tw, "%s\t%s\t%d\n", h.Hour.UTC().Format(time.RFC3339), h.Type, h.Count)
 	}
@@ -56,8 +54,7 @@ func (c *cli) securityAlerts(ctx context.Context, _ []string) error {
 	if c.json {
 		return c.printJSON(map[string]any{"alerts": alerts})
 	}
-	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tCREATED\tSEVERITY\tRULE\tUSER\tEMAIL\tIP\tDETAILS")
+	tw := table(c.out, "ID\tCREATED\tSEVERITY\tRULE\tUSER\tEMAIL\tIP\tDETAILS")
 	for _, a := range alerts {
 		user := "-"
 		if a.UserID != nil {
@@ -92,8 +89,7 @@ func (c *cli) audit(ctx context.Context, _ []string) error {
 	if c.json {
 		return c.printJSON(map[string]any{"entries": entries})
 	}
-	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "OCCURRED AT\tTYPE\tEVENT\tIP\tUSER AGENT")
+	tw := table(c.out, "OCCURRED AT\tTYPE\tEVENT\tIP\tUSER AGENT")
 	for _, e := range entries {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.OccurredAt.UTC().Format(time.RFC3339Nano), e.Type, e.EventID, orDash(e.IP), orDash(e.UserAgent))
 	}
