@@ -16,6 +16,7 @@ import (
 	"github.com/authevents/authevents/consumer/audit"
 	"github.com/authevents/authevents/consumer/email"
 	"github.com/authevents/authevents/db/postgres/pgtest"
+	"github.com/authevents/authevents/internal/metrictest"
 	"github.com/authevents/authevents/internal/testenv"
 )
 
@@ -168,30 +169,22 @@ func TestFailureBookkeepingHasADeadline(t *testing.T) {
 	e.runWith(t, cfg, h, reg)
 	t.Cleanup(func() { lock.Rollback(context.Background()) }) // before the consumer stops
 	testenv.WaitFor(t, "the event handled while consumer_failures is locked", 10*time.Second, func() bool {
-		return counterValue(t, reg, "authevents_consumer_processed_total", "result", "ok") == 1
+		return metricValue(t, reg, "authevents_consumer_processed_total", "result", "ok") == 1
 	})
-	if r := counterValue(t, reg, "authevents_consumer_processed_total", "result", "retry"); r != 1 {
+	if r := metricValue(t, reg, "authevents_consumer_processed_total", "result", "retry"); r != 1 {
 		t.Errorf("retries = %v, want 1", r)
+	}
+	// Every handled message is timed, the failed attempt too.
+	handled := metricValue(t, reg, "authevents_consumer_processed_total")
+	if n := metricValue(t, reg, "authevents_consumer_processing_duration_seconds", "consumer", cfg.Durable); n != handled {
+		t.Errorf("processing durations observed %v times, want one per handled message (%v)", n, handled)
 	}
 }
 
-func counterValue(t *testing.T, reg *prometheus.Registry, name, labelName, labelValue string) float64 {
+// metricValue reads a consumer metric (0 while the series does not
+// exist yet).
+func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			for _, m := range mf.GetMetric() {
-				for _, l := range m.GetLabel() {
-					if l.GetName() == labelName && l.GetValue() == labelValue {
-						sum += m.GetCounter().GetValue()
-					}
-				}
-			}
-		}
-	}
-	return sum
+	v, _ := metrictest.Value(t, reg, name, labels...)
+	return v
 }

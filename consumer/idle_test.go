@@ -49,7 +49,7 @@ func TestIdleConsumerSendsNoQueries(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	e.runWith(t, cfg, consumer.HandlerFunc(func(context.Context, *consumer.Event) error { return nil }), reg)
 	testenv.WaitFor(t, "the event handled and the consumer idle", 10*time.Second, func() bool {
-		return counterValue(t, reg, "authevents_consumer_processed_total", "result", "ok") == 1 && e.settled(t, "audit-log")
+		return metricValue(t, reg, "authevents_consumer_processed_total", "result", "ok") == 1 && e.settled(t, "audit-log")
 	})
 	time.Sleep(100 * time.Millisecond) // let the state loop see the caught-up consumer once
 	before := counter.n.Load()

@@ -97,7 +97,7 @@ func TestConsumerPrunesItsTables(t *testing.T) {
 	e.runWith(t, cfg, h, reg)
 	testenv.WaitFor(t, "expired rows pruned", 10*time.Second, func() bool { return fmt.Sprint(rowCounts(t, e)) == fmt.Sprint(want) })
 	for table, n := range map[string]float64{"processed_events": 20, "consumer_failures": 4, "consumer_leases": 2, "security_failed_logins": 6, "security_alert_marks": 3} {
-		if got := counterValue(t, reg, "authevents_consumer_pruned_rows_total", "table", table); got != n {
+		if got := metricValue(t, reg, "authevents_consumer_pruned_rows_total", "table", table); got != n {
 			t.Errorf("pruned_rows_total{table=%q} = %v, want %v", table, got, n)
 		}
 	}
@@ -121,7 +121,7 @@ func TestProcessedEventsOutliveTheStream(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	e.runWith(t, cfg, consumer.HandlerFunc(func(context.Context, *consumer.Event) error { return nil }), reg)
 	testenv.WaitFor(t, "the 2-hour-old record pruned", 10*time.Second, func() bool {
-		return counterValue(t, reg, "authevents_consumer_pruned_rows_total", "table", "processed_events") == 1
+		return metricValue(t, reg, "authevents_consumer_pruned_rows_total", "table", "processed_events") == 1
 	})
 	var ids []uuid.UUID
 	rows, _ := e.pool.Query(ctx, `SELECT event_id FROM processed_events`)
