@@ -3,6 +3,8 @@ package authevents
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -48,6 +50,21 @@ const SubjectPrefix = "auth."
 // Subject returns the NATS subject an event type is published on,
 // e.g. "auth.user.registered".
 func Subject(eventType string) string { return SubjectPrefix + eventType }
+
+// TypeOfSubject is the inverse of Subject: the event type a subject
+// carries ("auth.user.registered" → "user.registered"). A subject outside
+// SubjectPrefix is returned as it is, so that a label made from it still
+// names what was seen. It is the relay's metric label function and the
+// dashboard's and consumers' one mapping from subject to type.
+func TypeOfSubject(subject string) string {
+	if t, ok := strings.CutPrefix(subject, SubjectPrefix); ok {
+		return t
+	}
+	return subject
+}
+
+// IsEventType reports whether t is one of EventTypes.
+func IsEventType(t string) bool { return slices.Contains(EventTypes(), t) }
 
 // Login failure reasons carried in UserLoginFailed.Reason.
 const (

@@ -32,3 +32,26 @@ func TestEventsCarryTheirDataSchema(t *testing.T) {
 		t.Errorf("DataSchema of an unknown type = %q, want empty", got)
 	}
 }
+
+func TestTypeOfSubjectInvertsSubject(t *testing.T) {
+	for _, typ := range authevents.EventTypes() {
+		if got := authevents.TypeOfSubject(authevents.Subject(typ)); got != typ {
+			t.Errorf("TypeOfSubject(Subject(%q)) = %q", typ, got)
+		}
+		if !authevents.IsEventType(typ) {
+			t.Errorf("IsEventType(%q) = false", typ)
+		}
+	}
+	for in, want := range map[string]string{
+		"auth.user.registered": "user.registered",
+		"other.thing":          "other.thing",
+		"auth.":                "",
+	} {
+		if got := authevents.TypeOfSubject(in); got != want {
+			t.Errorf("TypeOfSubject(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if authevents.IsEventType("user.unknown") || authevents.IsEventType("") {
+		t.Error("IsEventType accepts a type the domain does not emit")
+	}
+}
