@@ -121,7 +121,10 @@ func ParseRefresh(raw string) (Refresh, error) {
 	if !ok {
 		return Refresh{}, fmt.Errorf("%w: not an opaque refresh token", ErrInvalid)
 	}
-	b, err := base64.RawURLEncoding.DecodeString(enc)
+	// Strict: the trailing bits of the last character must be zero, so
+	// that a token has exactly one spelling (a re-spelt token would
+	// otherwise decode to the same bytes and pass for the issued one).
+	b, err := base64.RawURLEncoding.Strict().DecodeString(enc)
 	if err != nil || len(b) != refreshBytes {
 		return Refresh{}, fmt.Errorf("%w: malformed refresh token", ErrInvalid)
 	}

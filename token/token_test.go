@@ -1,6 +1,7 @@
 package token
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
@@ -296,4 +297,42 @@ func TestRefreshTokensAreTagged(t *testing.T) {
 	if _, err := rotated.VerifyRefresh(raw); err != nil {
 		t.Errorf("after rotation with the old key as private key: %v", err)
 	}
+}
+
+// TestRefreshTokenHasOneSpelling: base64url of 80 bytes ends in a
+// character whose two low bits carry nothing. A token re-spelt with other
+// trailing bits decodes to the same bytes under lenient decoding, so it
+// would pass for the issued token; strict decoding refuses it.
+func TestRefreshTokenHasOneSpelling(t *testing.T) {
+	_, k, _ := ed25519.GenerateKey(nil)
+	m, _ := NewManager(Config{Issuer: "i", Audience: "a"}, k)
+	raw, _ := m.NewRefresh(uuid.New(), uuid.New())
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	last := strings.IndexByte(alphabet, raw[len(raw)-1])
+	respelt := 0
+	for bits := 1; bits < 4; bits++ {
+		other := raw[:len(raw)-1] + string(alphabet[last^bits])
+		if b1, b2 := decodeLenient(t, raw), decodeLenient(t, other); !bytes.Equal(b1, b2) {
+			continue // that bit was significant: a different token, not a re-spelling
+		}
+		respelt++
+		if _, err := m.VerifyRefresh(other); !errors.Is(err, ErrInvalid) {
+			t.Errorf("re-spelt token %q (trailing bits %02b): VerifyRefresh = %v, want ErrInvalid", other, bits, err)
+		}
+	}
+	if respelt == 0 {
+		t.Fatal("no re-spelling found: the token's length leaves no trailing bits, the test proves nothing")
+	}
+	if _, err := m.VerifyRefresh(raw); err != nil {
+		t.Fatalf("the issued spelling: %v", err)
+	}
+}
+
+func decodeLenient(t *testing.T, raw string) []byte {
+	t.Helper()
+	b, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(raw, RefreshPrefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
