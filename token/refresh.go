@@ -124,6 +124,11 @@ func ParseRefresh(raw string) (Refresh, error) {
 	// Strict: the trailing bits of the last character must be zero, so
 	// that a token has exactly one spelling (a re-spelt token would
 	// otherwise decode to the same bytes and pass for the issued one).
+	// The decoder also skips \r and \n, strict or not: the length check
+	// refuses a token with a line break inside, another spelling.
+	if len(enc) != base64.RawURLEncoding.EncodedLen(refreshBytes) {
+		return Refresh{}, fmt.Errorf("%w: malformed refresh token", ErrInvalid)
+	}
 	b, err := base64.RawURLEncoding.Strict().DecodeString(enc)
 	if err != nil || len(b) != refreshBytes {
 		return Refresh{}, fmt.Errorf("%w: malformed refresh token", ErrInvalid)

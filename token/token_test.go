@@ -320,6 +320,14 @@ func TestRefreshTokenHasOneSpelling(t *testing.T) {
 			t.Errorf("re-spelt token %q (trailing bits %02b): VerifyRefresh = %v, want ErrInvalid", other, bits, err)
 		}
 	}
+	// The decoder skips line breaks, even when strict: a token with one
+	// inside is another spelling of the same bytes.
+	for _, other := range []string{raw[:20] + "\n" + raw[20:], raw[:20] + "\r\n" + raw[20:], raw + "\n"} {
+		respelt++
+		if _, err := m.VerifyRefresh(other); !errors.Is(err, ErrInvalid) {
+			t.Errorf("token with a line break %q: VerifyRefresh = %v, want ErrInvalid", other, err)
+		}
+	}
 	if respelt == 0 {
 		t.Fatal("no re-spelling found: the token's length leaves no trailing bits, the test proves nothing")
 	}
