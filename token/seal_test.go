@@ -1,0 +1,80 @@
+package token
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestSealedTokenOpensOnlyForTheEmailServiceAndItsEvent(t *testing.T) {
+	pub, priv := GenerateSealKey()
+	s, err := NewSealer(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := NewOpener(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := NewOneTime()
+	sealed, err := s.Seal("event-1", raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(sealed, strings.TrimPrefix(raw, OneTimePrefix)) {
+		t.Fatalf("the sealed text %q contains the token", sealed)
+	}
+	if got, err := o.Open("event-1", sealed); err != nil || got != raw {
+		t.Fatalf("Open = %q, %v; want the token", got, err)
+	}
+	again, _ := s.Seal("event-1", raw)
+	if again == sealed {
+		t.Fatal("sealing twice gave the same text: the box is not randomized")
+	}
+
+	_, otherPriv := GenerateSealKey()
+	other, _ := NewOpener(otherPriv)
+	flipped := []byte(sealed)
+	flipped[len(flipped)-5] ^= 1
+	for name, open := range map[string]func() (string, error){
+		"another service's key": func() (string, error) { return other.Open("event-1", sealed) },
+		"another event":         func() (string, error) { return o.Open("event-2", sealed) },
+		"a changed byte":        func() (string, error) { return o.Open("event-1", string(flipped)) },
+		"not sealed":            func() (string, error) { return o.Open("event-1", raw) },
+		"another version":       func() (string, error) { return o.Open("event-1", "s2"+sealed[2:]) },
+	} {
+		if got, err := open(); !errors.Is(err, ErrSealed) || got != "" {
+			t.Errorf("%s: Open = %q, %v; want ErrSealed", name, got, err)
+		}
+	}
+}
+
+func TestOpenerHoldsThePreviousKeyDuringARotation(t *testing.T) {
+	oldPub, oldPriv := GenerateSealKey()
+	newPub, newPriv := GenerateSealKey()
+	o, err := NewOpener(newPriv, oldPriv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pub := range []string{oldPub, newPub} {
+		s, _ := NewSealer(pub)
+		sealed, _ := s.Seal("e", "ot_x")
+		if got, err := o.Open("e", sealed); err != nil || got != "ot_x" {
+			t.Errorf("sealed to %s: Open = %q, %v", pub, got, err)
+		}
+	}
+}
+
+func TestSealKeysAreChecked(t *testing.T) {
+	for _, bad := range []string{"", "short", strings.Repeat("A", 44), strings.Repeat("A", 42) + "=="} {
+		if _, err := NewSealer(bad); err == nil {
+			t.Errorf("NewSealer(%q) accepted", bad)
+		}
+		if _, err := NewOpener(bad); err == nil {
+			t.Errorf("NewOpener(%q) accepted", bad)
+		}
+	}
+	if _, err := NewOpener(); err == nil {
+		t.Error("NewOpener() with no key accepted")
+	}
+}
