@@ -22,6 +22,9 @@ type User struct {
 	PasswordHash string
 	CreatedAt    time.Time
 	LastLoginAt  *time.Time
+	// EmailVerifiedAt is when the owner proved the address (a verification,
+	// reset or email-change link), or nil while unverified.
+	EmailVerifiedAt *time.Time
 }
 
 // LogValue keeps the hash out of logs, whatever the caller logs.

@@ -11,11 +11,11 @@ import (
 	"github.com/authevents/authevents"
 )
 
-const userColumns = `id, email, name, password_hash, created_at, last_login_at`
+const userColumns = `id, email, name, password_hash, created_at, last_login_at, email_verified_at`
 
 func scanUser(row pgx.Row) (*authevents.User, error) {
 	var u authevents.User
-	err := row.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &u.CreatedAt, &u.LastLoginAt)
+	err := row.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &u.CreatedAt, &u.LastLoginAt, &u.EmailVerifiedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, authevents.ErrNotFound
 	}
@@ -29,8 +29,8 @@ func scanUser(row pgx.Row) (*authevents.User, error) {
 // ErrEmailTaken.
 func CreateUser(ctx context.Context, tx pgx.Tx, u *authevents.User) error {
 	err := tx.QueryRow(ctx,
-		`INSERT INTO users (id, email, name, password_hash) VALUES ($1, $2, $3, $4) RETURNING created_at`,
-		u.ID, u.Email, u.Name, u.PasswordHash).Scan(&u.CreatedAt)
+		`INSERT INTO users (id, email, name, password_hash, email_verified_at) VALUES ($1, $2, $3, $4, $5) RETURNING created_at`,
+		u.ID, u.Email, u.Name, u.PasswordHash, u.EmailVerifiedAt).Scan(&u.CreatedAt)
 	if isUniqueViolation(err, "users_email_key") {
 		return authevents.ErrEmailTaken
 	}
@@ -58,4 +58,39 @@ func RecordLogin(ctx context.Context, tx pgx.Tx, id uuid.UUID, newHash string) (
 		       password_hash = COALESCE(NULLIF($2, ''), password_hash)
 		 WHERE id = $1
 		RETURNING `+userColumns, id, newHash))
+}
+
+// SetPassword stores a new password hash for the user and returns the
+// updated user, or ErrNotFound.
+func SetPassword(ctx context.Context, tx pgx.Tx, id uuid.UUID, hash string) (*authevents.User, error) {
+	return scanUser(tx.QueryRow(ctx, `
+		UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1
+		RETURNING `+userColumns, id, hash))
+}
+
+// MarkEmailVerified records that the owner of the user's current address
+// proved it, if email is still that address, and returns the user. A
+// user whose address changed since (or who is gone) is ErrNotFound.
+// Verifying twice keeps the first time.
+func MarkEmailVerified(ctx context.Context, tx pgx.Tx, id uuid.UUID, email string) (*authevents.User, error) {
+	return scanUser(tx.QueryRow(ctx, `
+		UPDATE users SET email_verified_at = COALESCE(email_verified_at, now()), updated_at = now()
+		 WHERE id = $1 AND email = $2
+		RETURNING `+userColumns, id, email))
+}
+
+// ChangeEmail moves the user to a new, verified address and returns the
+// user as it was before (its old address) and after. A taken address is
+// ErrEmailTaken, an unknown user ErrNotFound.
+func ChangeEmail(ctx context.Context, tx pgx.Tx, id uuid.UUID, email string) (before, after *authevents.User, err error) {
+	if before, err = scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1 FOR UPDATE`, id)); err != nil {
+		return nil, nil, err
+	}
+	after, err = scanUser(tx.QueryRow(ctx, `
+		UPDATE users SET email = $2, email_verified_at = now(), updated_at = now() WHERE id = $1
+		RETURNING `+userColumns, id, email))
+	if isUniqueViolation(err, "users_email_key") {
+		return nil, nil, authevents.ErrEmailTaken
+	}
+	return before, after, err
 }
