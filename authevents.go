@@ -71,6 +71,10 @@ var (
 	// ErrInvalidRefreshToken covers every refresh that is refused: bad
 	// token, reuse, revoked or expired session. Clients learn nothing more.
 	ErrInvalidRefreshToken = errors.New("invalid refresh token")
+	// ErrInvalidLinkToken covers every one-time token (verification,
+	// reset, email change) that is refused: made up, used, superseded or
+	// expired. All get the same answer, and nothing changes.
+	ErrInvalidLinkToken = errors.New("invalid or expired link token")
 	// ErrUnavailable means a dependency the request cannot safely do
 	// without (Redis for the denylist and rate limits) is unreachable; the
 	// request fails closed.
