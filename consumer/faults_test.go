@@ -31,31 +31,6 @@ func (e *env) publishData(t *testing.T, eventType string, data any) uuid.UUID {
 	return id
 }
 
-// runWith starts a consumer with cfg and returns a stop function.
-func (e *env) runWith(t *testing.T, cfg consumer.Config, h consumer.Handler, reg prometheus.Registerer) func() {
-	t.Helper()
-	if reg == nil {
-		reg = prometheus.NewRegistry()
-	}
-	c := consumer.New(e.js, e.pool, cfg, h, consumer.NewMetrics(reg), quiet)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("consumer Run: %v", err)
-		}
-	}
-	t.Cleanup(stop)
-	return stop
-}
-
 func (e *env) settled(t *testing.T, durable string) bool {
 	t.Helper()
 	c, err := e.js.Consumer(context.Background(), e.names.Stream, durable)

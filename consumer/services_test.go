@@ -33,7 +33,12 @@ func event(t *testing.T, eventType, at string, data any) *consumer.Event {
 	ce := authevents.CloudEvent{SpecVersion: "1.0", ID: uuid.Must(uuid.NewV7()).String(), Source: "auth-service", Type: eventType,
 		Time: at, DataContentType: "application/json", Data: d}
 	body, _ := json.Marshal(ce)
-	return &consumer.Event{CloudEvent: ce, Subject: "auth." + eventType, Body: body, Deliveries: 1}
+	ev, err := consumer.NewEvent("auth."+eventType, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev.Deliveries = 1
+	return ev
 }
 
 func handleTwice(t *testing.T, h consumer.Handler, ev *consumer.Event) {
