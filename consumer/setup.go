@@ -56,6 +56,19 @@ func (c *Consumer) filter() (string, []string) {
 	return "", c.cfg.FilterSubjects
 }
 
+// filters are the subjects the durable receives, as filter sets them
+// (">" for all the stream's).
+func (c *Consumer) filters() []string {
+	one, several := c.filter()
+	if len(several) > 0 {
+		return several
+	}
+	if one == "" {
+		return []string{">"}
+	}
+	return []string{one}
+}
+
 // multipleFilters reports whether a nats-server of version v ("2.10.4")
 // supports several filter subjects on one consumer (2.10 and later).
 func multipleFilters(v string) bool {
