@@ -31,19 +31,33 @@ type env struct {
 	dlq   string
 }
 
+// setup returns an env on the shared server.
 func setup(t *testing.T) *env {
 	t.Helper()
-	pool := pgtest.New(t)
 	_, js, names := natstest.Shared(t)
-	if _, err := relay.EnsureStream(context.Background(), js, relay.StreamConfig{Name: names.Stream, Subjects: []string{names.Subject}, MaxAge: time.Hour, MaxMsgs: -1, MaxBytes: -1, Duplicates: time.Minute}); err != nil {
+	return newEnv(t, js, names)
+}
+
+// newEnv creates names' stream and its dead-letter stream through js,
+// and a database.
+func newEnv(t *testing.T, js jetstream.JetStream, names natstest.Names) *env {
+	t.Helper()
+	e := &env{pool: pgtest.New(t), js: js, names: names, dlq: names.Stream + "-dlq"}
+	e.ensureStream(t)
+	if err := consumer.EnsureDLQ(context.Background(), js, e.dlq, 1); err != nil {
 		t.Fatal(err)
 	}
-	dlq := names.Stream + "-dlq"
-	if err := consumer.EnsureDLQ(context.Background(), js, dlq, 1); err != nil {
+	t.Cleanup(func() { js.DeleteStream(context.Background(), e.dlq) })
+	return e
+}
+
+// ensureStream creates the event stream.
+func (e *env) ensureStream(t *testing.T) {
+	t.Helper()
+	if _, err := relay.EnsureStream(context.Background(), e.js, relay.StreamConfig{Name: e.names.Stream, Subjects: []string{e.names.Subject},
+		MaxAge: time.Hour, MaxMsgs: -1, MaxBytes: -1, Duplicates: time.Minute}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { js.DeleteStream(context.Background(), dlq) })
-	return &env{pool: pool, js: js, names: names, dlq: dlq}
 }
 
 func (e *env) config() consumer.Config {

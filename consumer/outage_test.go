@@ -17,7 +17,6 @@ import (
 	"github.com/authevents/authevents/db/postgres/pgtest"
 	"github.com/authevents/authevents/internal/natstest"
 	"github.com/authevents/authevents/internal/testenv"
-	"github.com/authevents/authevents/relay"
 )
 
 // outage is a consumer on a private nats-server that the test takes
@@ -51,14 +50,6 @@ func newOutage(t *testing.T, withJetStream bool) *outage {
 	o.stop = func() { cancel(); <-o.done }
 	t.Cleanup(o.stop)
 	return o
-}
-
-func (o *outage) ensureStream(t *testing.T) {
-	t.Helper()
-	if _, err := relay.EnsureStream(context.Background(), o.js, relay.StreamConfig{Name: o.names.Stream, Subjects: []string{o.names.Subject},
-		MaxAge: time.Hour, MaxMsgs: -1, MaxBytes: -1, Duplicates: time.Minute}); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func (o *outage) running() bool {

@@ -13,10 +13,8 @@ import (
 
 	"github.com/authevents/authevents"
 	"github.com/authevents/authevents/consumer/security"
-	"github.com/authevents/authevents/db/postgres/pgtest"
 	"github.com/authevents/authevents/internal/natstest"
 	"github.com/authevents/authevents/internal/testenv"
-	"github.com/authevents/authevents/relay"
 )
 
 // TestSecurityStopsHandlingTokenRefreshes: user.token_refreshed carries
@@ -47,13 +45,8 @@ func TestSecurityStopsHandlingTokenRefreshes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			js, names := tc.server(t)
-			e := &env{pool: pgtest.New(t), js: js, names: names, dlq: names.Stream + "-dlq"}
+			e := newEnv(t, js, names)
 			ctx := context.Background()
-			if _, err := relay.EnsureStream(ctx, js, relay.StreamConfig{Name: names.Stream, Subjects: []string{names.Subject},
-				MaxAge: time.Hour, MaxMsgs: -1, MaxBytes: -1, Duplicates: time.Minute}); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { js.DeleteStream(context.Background(), e.dlq) })
 			// The durable as earlier releases created it.
 			if _, err := js.CreateOrUpdateConsumer(ctx, names.Stream, jetstream.ConsumerConfig{Durable: security.Durable,
 				AckPolicy: jetstream.AckExplicitPolicy, FilterSubject: names.Subject, DeliverPolicy: jetstream.DeliverAllPolicy}); err != nil {
