@@ -15,6 +15,7 @@ import (
 	"github.com/authevents/authevents"
 	"github.com/authevents/authevents/consumer"
 	"github.com/authevents/authevents/consumer/analytics"
+	"github.com/authevents/authevents/consumer/audit"
 	"github.com/authevents/authevents/consumer/email"
 	"github.com/authevents/authevents/consumer/security"
 	"github.com/authevents/authevents/db/postgres/pgtest"
@@ -86,6 +87,34 @@ func TestAnalyticsCountsOnce(t *testing.T) {
 	}
 	if days["2026-11-28"] != 2 || days["2026-11-29"] != 1 {
 		t.Errorf("active users by day = %v, want 28th: 2, 29th: 1 (failures do not count)", days)
+	}
+}
+
+// TestHandlersRefuseDataTheyCannotDecode: data of the wrong shape is a
+// permanent failure for every handler, not an event counted with empty
+// fields (analytics used to ignore the decoding error).
+func TestHandlersRefuseDataTheyCannotDecode(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.New(t)
+	for name, h := range map[string]consumer.Handler{
+		"analytics": analytics.New(pool),
+		"audit":     audit.New(pool),
+		"security":  security.New(pool, security.DefaultThresholds(), prometheus.NewRegistry()),
+		"email":     email.New(pool, email.Files{Dir: t.TempDir()}, "authevents <no-reply@authevents.test>"),
+	} {
+		typ := authevents.EventUserLoggedIn
+		if name == "email" {
+			typ = authevents.EventUserRegistered
+		}
+		ev := event(t, typ, "2026-11-28T10:00:00.000Z", []string{"not", "an", "object"})
+		if err := h.Handle(context.Background(), ev); !consumer.IsPermanent(err) {
+			t.Errorf("%s: Handle(data of the wrong shape) = %v, want a permanent error", name, err)
+		}
+	}
+	var n int
+	pool.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM processed_events) + (SELECT count(*) FROM audit_log)`).Scan(&n)
+	if n != 0 {
+		t.Errorf("%d rows written for events that did not decode", n)
 	}
 }
 
