@@ -82,7 +82,7 @@ func TestConsumerStartWaitsForJetStream(t *testing.T) {
 	t.Parallel()
 	o := newOutage(t, false)
 	testenv.WaitFor(t, "the set-up refused and retried", 15*time.Second, func() bool {
-		return strings.Count(o.logs.String(), "cannot set up the consumer yet") >= 1 && o.nc.Stats().OutMsgs >= 3
+		return strings.Contains(o.logs.String(), "cannot set up the consumer yet") && o.nc.Stats().OutMsgs >= 3
 	})
 	if !o.running() {
 		t.Fatal("consumer Run returned while JetStream was unavailable")
