@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/authevents/authevents/consumer/email"
 	"github.com/authevents/authevents/db/postgres/pgtest"
 	"github.com/authevents/authevents/internal/metrictest"
+	"github.com/authevents/authevents/internal/smtptest"
 	"github.com/authevents/authevents/internal/testenv"
 )
 
@@ -31,31 +31,6 @@ func (e *env) publishData(t *testing.T, eventType string, data any) uuid.UUID {
 	return id
 }
 
-// runWith starts a consumer with cfg and returns a stop function.
-func (e *env) runWith(t *testing.T, cfg consumer.Config, h consumer.Handler, reg prometheus.Registerer) func() {
-	t.Helper()
-	if reg == nil {
-		reg = prometheus.NewRegistry()
-	}
-	c := consumer.New(e.js, e.pool, cfg, h, consumer.NewMetrics(reg), quiet)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("consumer Run: %v", err)
-		}
-	}
-	t.Cleanup(stop)
-	return stop
-}
-
 func (e *env) settled(t *testing.T, durable string) bool {
 	t.Helper()
 	c, err := e.js.Consumer(context.Background(), e.names.Stream, durable)
@@ -66,8 +41,6 @@ func (e *env) settled(t *testing.T, durable string) bool {
 	return err == nil && info.NumPending == 0 && info.NumAckPending == 0
 }
 
-var messageIDHeader = regexp.MustCompile(`(?m)^Message-ID: <([^>]+)>`)
-
 // TestSlowReplicasSendEachWelcomeEmailOnce is issue 8, item 6: two
 // replicas of email-service, an ack wait of 3 s and an SMTP server taking
 // 0.3 s a message. A fetched batch takes longer than the ack wait to work
@@ -76,9 +49,9 @@ var messageIDHeader = regexp.MustCompile(`(?m)^Message-ID: <([^>]+)>`)
 func TestSlowReplicasSendEachWelcomeEmailOnce(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	sink, url := startSMTP(t)
-	sink.delay = 300 * time.Millisecond
-	sender, err := email.NewSMTP(url)
+	sink := smtptest.New(t)
+	sink.SetDelay(300 * time.Millisecond)
+	sender, err := email.NewSMTP(sink.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,15 +67,14 @@ func TestSlowReplicasSendEachWelcomeEmailOnce(t *testing.T) {
 	e.runWith(t, cfg, email.New(e.pool, sender, "authevents <no-reply@authevents.test>"), nil)
 
 	testenv.WaitFor(t, "every registration settled", 60*time.Second, func() bool {
-		return len(sink.received()) >= n && e.settled(t, email.Durable)
+		return sink.Count() >= n && e.settled(t, email.Durable)
 	})
 	perID := map[string]int{}
-	for _, m := range sink.received() {
-		match := messageIDHeader.FindSubmatch(m)
-		if match == nil {
-			t.Fatalf("email without a Message-ID:\n%s", m)
+	for _, m := range sink.Messages() {
+		if m.MessageID == "" {
+			t.Fatalf("email without a Message-ID:\n%s", m.Data)
 		}
-		perID[string(match[1])]++
+		perID[m.MessageID]++
 	}
 	dups := 0
 	for id, c := range perID {
@@ -111,7 +83,7 @@ func TestSlowReplicasSendEachWelcomeEmailOnce(t *testing.T) {
 			t.Errorf("%s received %d times", id, c)
 		}
 	}
-	t.Logf("%d emails, %d distinct, %d sent more than once", len(sink.received()), len(perID), dups)
+	t.Logf("%d emails, %d distinct, %d sent more than once", sink.Count(), len(perID), dups)
 	if len(perID) != n {
 		t.Errorf("%d distinct emails, want %d", len(perID), n)
 	}

@@ -51,9 +51,18 @@ func TestIdleConsumerSendsNoQueries(t *testing.T) {
 	testenv.WaitFor(t, "the event handled and the consumer idle", 10*time.Second, func() bool {
 		return metricValue(t, reg, "authevents_consumer_processed_total", "result", "ok") == 1 && e.settled(t, "audit-log")
 	})
-	time.Sleep(100 * time.Millisecond) // let the state loop see the caught-up consumer once
+	// A state read that saw the consumer caught up has committed its
+	// missed-events mark (the gauges are set after it): from then on
+	// nothing is left to write.
+	testenv.WaitFor(t, "a state read of the caught-up consumer", 10*time.Second, func() bool {
+		pending, ok1 := gauge(t, reg, "authevents_consumer_pending_messages", "audit-log")
+		ackPending, ok2 := gauge(t, reg, "authevents_consumer_ack_pending_messages", "audit-log")
+		return ok1 && ok2 && pending == 0 && ackPending == 0
+	})
 	before := counter.n.Load()
-	time.Sleep(time.Second) // the idle period measured: 50 state reads
+	// An honest measurement window, not a wait: the idle period measured,
+	// 50 state reads.
+	time.Sleep(time.Second)
 	if n := counter.n.Load() - before; n > 0 {
 		t.Errorf("idle consumer sent %d queries in 1 s, want 0", n)
 	}

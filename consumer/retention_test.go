@@ -87,7 +87,7 @@ func TestConsumerPrunesItsTables(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
 	want := seedExpired(t, e)
-	cfg := security.Config(e.names.Stream, e.names.Subject)
+	cfg := security.Config(e.names.Stream, e.names.Prefix+".")
 	cfg.DLQStream = e.dlq
 	cfg.Retention = consumer.Retention{Processed: 24 * time.Hour, Failures: 24 * time.Hour}
 	cfg.PruneInterval = 100 * time.Millisecond

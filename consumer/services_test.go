@@ -3,26 +3,23 @@ package consumer_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/authevents/authevents"
 	"github.com/authevents/authevents/consumer"
 	"github.com/authevents/authevents/consumer/analytics"
+	"github.com/authevents/authevents/consumer/audit"
 	"github.com/authevents/authevents/consumer/email"
 	"github.com/authevents/authevents/consumer/security"
 	"github.com/authevents/authevents/db/postgres/pgtest"
+	"github.com/authevents/authevents/internal/smtptest"
 )
 
 // event builds a delivered event without NATS: the handlers' logic is
@@ -33,7 +30,12 @@ func event(t *testing.T, eventType, at string, data any) *consumer.Event {
 	ce := authevents.CloudEvent{SpecVersion: "1.0", ID: uuid.Must(uuid.NewV7()).String(), Source: "auth-service", Type: eventType,
 		Time: at, DataContentType: "application/json", Data: d}
 	body, _ := json.Marshal(ce)
-	return &consumer.Event{CloudEvent: ce, Subject: "auth." + eventType, Body: body, Deliveries: 1}
+	ev, err := consumer.NewEvent("auth."+eventType, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev.Deliveries = 1
+	return ev
 }
 
 func handleTwice(t *testing.T, h consumer.Handler, ev *consumer.Event) {
@@ -85,6 +87,34 @@ func TestAnalyticsCountsOnce(t *testing.T) {
 	}
 	if days["2026-11-28"] != 2 || days["2026-11-29"] != 1 {
 		t.Errorf("active users by day = %v, want 28th: 2, 29th: 1 (failures do not count)", days)
+	}
+}
+
+// TestHandlersRefuseDataTheyCannotDecode: data of the wrong shape is a
+// permanent failure for every handler, not an event counted with empty
+// fields (analytics used to ignore the decoding error).
+func TestHandlersRefuseDataTheyCannotDecode(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.New(t)
+	for name, h := range map[string]consumer.Handler{
+		"analytics": analytics.New(pool),
+		"audit":     audit.New(pool),
+		"security":  security.New(pool, security.DefaultThresholds(), prometheus.NewRegistry()),
+		"email":     email.New(pool, email.Files{Dir: t.TempDir()}, "authevents <no-reply@authevents.test>"),
+	} {
+		typ := authevents.EventUserLoggedIn
+		if name == "email" {
+			typ = authevents.EventUserRegistered
+		}
+		ev := event(t, typ, "2026-11-28T10:00:00.000Z", []string{"not", "an", "object"})
+		if err := h.Handle(context.Background(), ev); !consumer.IsPermanent(err) {
+			t.Errorf("%s: Handle(data of the wrong shape) = %v, want a permanent error", name, err)
+		}
+	}
+	var n int
+	pool.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM processed_events) + (SELECT count(*) FROM audit_log)`).Scan(&n)
+	if n != 0 {
+		t.Errorf("%d rows written for events that did not decode", n)
 	}
 }
 
@@ -148,91 +178,35 @@ func TestSecurityRules(t *testing.T) {
 	}
 }
 
-// smtpSink is a real SMTP server on loopback that keeps what it receives.
-type smtpSink struct {
-	mu    sync.Mutex
-	msgs  [][]byte
-	fail  bool
-	delay time.Duration // time taken by each DATA command, like a slow server
-}
-
-type smtpSession struct{ s *smtpSink }
-
-func (s *smtpSink) setFail(v bool) { s.mu.Lock(); s.fail = v; s.mu.Unlock() }
-
-func (s *smtpSink) received() [][]byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([][]byte(nil), s.msgs...)
-}
-
-func (s *smtpSink) NewSession(*smtp.Conn) (smtp.Session, error) { return smtpSession{s}, nil }
-func (smtpSession) Reset()                                      {}
-func (smtpSession) Logout() error                               { return nil }
-func (smtpSession) Mail(string, *smtp.MailOptions) error        { return nil }
-func (smtpSession) Rcpt(string, *smtp.RcptOptions) error        { return nil }
-func (ss smtpSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	ss.s.mu.Lock()
-	delay := ss.s.delay
-	ss.s.mu.Unlock()
-	time.Sleep(delay) // the server's own slowness, not a wait for a condition
-	ss.s.mu.Lock()
-	defer ss.s.mu.Unlock()
-	if ss.s.fail {
-		return errors.New("451 try again later")
-	}
-	ss.s.msgs = append(ss.s.msgs, b)
-	return nil
-}
-
-func startSMTP(t *testing.T) (*smtpSink, string) {
-	t.Helper()
-	sink := &smtpSink{}
-	srv := smtp.NewServer(sink)
-	srv.Domain = "localhost"
-	srv.AllowInsecureAuth = true
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return sink, "smtp://" + ln.Addr().String() + "?tls=none"
-}
-
 func TestWelcomeEmailOnce(t *testing.T) {
 	t.Parallel()
 	pool := pgtest.New(t)
-	sink, url := startSMTP(t)
-	sender, err := email.NewSMTP(url)
+	sink := smtptest.New(t)
+	sender, err := email.NewSMTP(sink.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := email.New(pool, sender, "authevents <no-reply@authevents.test>")
 	ev := event(t, "user.registered", "2026-11-28T10:00:00.000Z", authevents.UserRegistered{UserID: uuid.NewString(), Email: "new@example.com", Name: "Newt"})
 
-	sink.setFail(true)
+	sink.Refuse(true)
 	if err := h.Handle(context.Background(), ev); err == nil {
 		t.Fatal("Handle succeeded although the SMTP server refused the message")
 	}
-	sink.setFail(false)
+	sink.Refuse(false)
 	handleTwice(t, h, ev) // redelivery after the failure, then a duplicate
-	msgs := sink.received()
+	msgs := sink.Messages()
 	if len(msgs) != 1 {
 		t.Fatalf("%d emails sent, want exactly 1", len(msgs))
 	}
-	m := string(msgs[0])
+	m := string(msgs[0].Data)
 	for _, want := range []string{"Message-ID: <" + email.MessageID(ev.ID) + ">", "To: <new@example.com>", "Subject: Welcome to authevents, Newt", "Hello Newt"} {
 		if !strings.Contains(m, want) {
 			t.Errorf("email lacks %q:\n%s", want, m)
 		}
 	}
 	// Other event types are not its business.
-	if err := h.Handle(context.Background(), event(t, "user.logged_in", "2026-11-28T10:00:00.000Z", map[string]string{})); err != nil || len(sink.received()) != 1 {
+	if err := h.Handle(context.Background(), event(t, "user.logged_in", "2026-11-28T10:00:00.000Z", map[string]string{})); err != nil || sink.Count() != 1 {
 		t.Errorf("a non-registration event sent mail or failed: %v", err)
 	}
 	// A registration without an email is permanent, not retried.

@@ -148,21 +148,26 @@ func (c *Consumer) readState(ctx context.Context, stream jetstream.Stream, cons 
 	}
 	st := &state{validUntil: time.Now().Add(3 * c.cfg.StateInterval), pending: ci.NumPending, ackPending: ci.NumAckPending, maxAge: si.Config.MaxAge}
 	caughtUp := ci.NumPending == 0 && ci.NumAckPending == 0
-	filter := c.cfg.FilterSubject
-	if filter == "" {
-		filter = ">"
-	}
 	// firstFrom is the first message of the consumer's subjects at or
 	// after seq (nil when there is none), skipping other subjects and
-	// sequences deleted or discarded.
+	// sequences deleted or discarded: the earliest over its filters.
 	firstFrom := func(seq uint64) (*jetstream.RawStreamMsg, error) {
-		gctx, cancel := rt()
-		defer cancel()
-		m, err := stream.GetMsg(gctx, max(seq, si.State.FirstSeq), jetstream.WithGetMsgSubject(filter))
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			return nil, nil
+		var first *jetstream.RawStreamMsg
+		for _, filter := range c.filters() {
+			gctx, cancel := rt()
+			m, err := stream.GetMsg(gctx, max(seq, si.State.FirstSeq), jetstream.WithGetMsgSubject(filter))
+			cancel()
+			if errors.Is(err, jetstream.ErrMsgNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			if first == nil || m.Sequence < first.Sequence {
+				first = m
+			}
 		}
-		return m, err
+		return first, nil
 	}
 	var next uint64 // stream sequence of the oldest unacknowledged event; 0 when caught up
 	if !caughtUp {
@@ -217,7 +222,8 @@ func (c *Consumer) readState(ctx context.Context, stream jetstream.Stream, cons 
 // once across replicas and restarts.
 //
 // Exact for a consumer of all the stream's subjects. For a filtered
-// consumer (email) the mark passes other subjects only at a state read, so
+// consumer (email; security on nats-server 2.10 and later) the mark
+// passes other subjects only at a state read, so
 // other subjects' messages that arrive and are discarded between two reads
 // (or while it is stopped) count too: an upper bound. So do messages
 // processed and then discarded between two reads.

@@ -119,10 +119,7 @@ func TestDiscardedEventsAreCounted(t *testing.T) {
 	reg1, reg2 := prometheus.NewRegistry(), prometheus.NewRegistry()
 	for _, reg := range []*prometheus.Registry{reg1, reg2} { // two replicas
 		c := consumer.New(e.js, e.pool, cfg, audit.New(e.pool), consumer.NewMetrics(reg), slog.New(slog.NewJSONHandler(logs, nil)))
-		runCtx, cancel := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- c.Run(runCtx) }()
-		t.Cleanup(func() { cancel(); <-done })
+		runConsumer(t, c)
 	}
 	missed := func() float64 {
 		return counterSum(t, reg1, "authevents_consumer_missed_events_total") + counterSum(t, reg2, "authevents_consumer_missed_events_total")

@@ -6,22 +6,19 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
-	"github.com/emersion/go-smtp"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/authevents/authevents"
+	"github.com/authevents/authevents/internal/smtptest"
 	"github.com/authevents/authevents/relay"
 )
 
@@ -55,11 +52,12 @@ func benchConsumer(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	smtpURL, sent, stopSMTP, err := smtpSink()
+	// An in-process SMTP server that accepts every message.
+	sink, err := smtptest.Start()
 	if err != nil {
 		return err
 	}
-	defer stopSMTP()
+	defer sink.Close()
 	var replicas []int
 	for _, s := range strings.Split(*replicaList, ",") {
 		n, err := strconv.Atoi(s)
@@ -87,9 +85,9 @@ func benchConsumer(ctx context.Context, args []string) error {
 				if err := fillStream(ctx, js, stream, svc == "email", n); err != nil {
 					return err
 				}
-				sent.Store(0)
+				sink.Reset()
 				env := append(os.Environ(), "DATABASE_URL="+*dbURL, "NATS_URL="+*natsURL, "STREAM_NAME="+stream,
-					"STREAM_SUBJECT_PREFIX="+stream+".", "DLQ_STREAM="+stream+"-dlq", "SMTP_URL="+smtpURL, "LOG_LEVEL=warn")
+					"STREAM_SUBJECT_PREFIX="+stream+".", "DLQ_STREAM="+stream+"-dlq", "SMTP_URL="+sink.URL(), "LOG_LEVEL=warn")
 				cpu0 := cpuByName("postgres", "nats-server")
 				start := time.Now()
 				procs, err := startConsumers(*bin, svc, env, r)
@@ -109,8 +107,8 @@ func benchConsumer(ctx context.Context, args []string) error {
 				if err != nil {
 					return fmt.Errorf("%s x%d: %w", svc, r, err)
 				}
-				if svc == "email" && sent.Load() < int64(n) {
-					return fmt.Errorf("email: %d mails sent for %d events", sent.Load(), n)
+				if svc == "email" && sink.Count() < n {
+					return fmt.Errorf("email: %d mails sent for %d events", sink.Count(), n)
 				}
 				k := float64(n) / 1000
 				rates = append(rates, float64(n)/elapsed.Seconds())
@@ -219,36 +217,4 @@ func waitDrained(ctx context.Context, js jetstream.JetStream, stream, durable st
 		time.Sleep(20 * time.Millisecond)
 	}
 	return 0, errors.New("not drained within 10 minutes")
-}
-
-// smtpSink is an SMTP server on a loopback port that accepts and counts
-// every message.
-func smtpSink() (url string, sent *atomic.Int64, stop func(), err error) {
-	sent = new(atomic.Int64)
-	srv := smtp.NewServer(sinkBackend{sent})
-	srv.Domain = "localhost"
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, nil, err
-	}
-	go srv.Serve(ln)
-	return "smtp://" + ln.Addr().String() + "?tls=none", sent, func() { srv.Close() }, nil
-}
-
-type sinkBackend struct{ sent *atomic.Int64 }
-
-func (b sinkBackend) NewSession(*smtp.Conn) (smtp.Session, error) { return sinkSession(b), nil }
-
-type sinkSession sinkBackend
-
-func (sinkSession) Reset()                               {}
-func (sinkSession) Logout() error                        { return nil }
-func (sinkSession) Mail(string, *smtp.MailOptions) error { return nil }
-func (sinkSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
-func (s sinkSession) Data(r io.Reader) error {
-	if _, err := io.Copy(io.Discard, r); err != nil {
-		return err
-	}
-	s.sent.Add(1)
-	return nil
 }

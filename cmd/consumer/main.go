@@ -12,13 +12,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
@@ -31,7 +27,10 @@ import (
 	"github.com/authevents/authevents/db/postgres"
 	"github.com/authevents/authevents/internal/buildinfo"
 	"github.com/authevents/authevents/internal/config"
+	"github.com/authevents/authevents/internal/daemon"
 	"github.com/authevents/authevents/internal/logging"
+	"github.com/authevents/authevents/internal/natsconn"
+	"github.com/authevents/authevents/internal/retry"
 	"github.com/authevents/authevents/internal/serve"
 	"github.com/authevents/authevents/ops"
 )
@@ -70,14 +69,7 @@ type Config struct {
 
 var services = []string{"email", "analytics", "security", "audit"}
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], config.Environ(), os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "consumer: "+err.Error())
-		os.Exit(1)
-	}
-}
+func main() { daemon.Main("consumer", run) }
 
 func run(ctx context.Context, args []string, environ map[string]string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("consumer", flag.ContinueOnError)
@@ -116,14 +108,13 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout i
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
+	defer postgres.CloseWithin(pool, 3*time.Second) // pool.Close waits for every connection, which can hang
 	if err := postgres.CheckSchema(ctx, pool); err != nil {
 		return err
 	}
-	nc, err := nats.Connect(cfg.NATSURL, nats.Name("authevents-consumer"), nats.MaxReconnects(-1),
-		nats.RetryOnFailedConnect(true), nats.ReconnectWait(250*time.Millisecond))
+	nc, err := natsconn.Connect(cfg.NATSURL, "authevents-consumer", log)
 	if err != nil {
-		return fmt.Errorf("NATS_URL: %w", err)
+		return err
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
@@ -166,7 +157,7 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout i
 		add(analytics.Config(cfg.Stream, all), analytics.New(pool))
 	}
 	if selected["security"] {
-		add(security.Config(cfg.Stream, all), security.New(pool, security.Thresholds{
+		add(security.Config(cfg.Stream, cfg.SubjectPrefix), security.New(pool, security.Thresholds{
 			FailedLogins: cfg.SecurityFailedLogins, StuffingAccounts: cfg.SecurityStuffingAccounts, Window: cfg.SecurityWindow}, reg).KeepFor(cfg.SecurityRetention))
 	}
 	if selected["audit"] {
@@ -177,12 +168,7 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout i
 	if err != nil {
 		return err
 	}
-	checks := []ops.Check{{Name: "postgres", Fn: pool.Ping}, {Name: "nats", Fn: func(context.Context) error {
-		if !nc.IsConnected() {
-			return errors.New("nats: not connected")
-		}
-		return nil
-	}}}
+	checks := []ops.Check{{Name: "postgres", Fn: pool.Ping}, {Name: "nats", Fn: natsconn.Ready(nc)}}
 	log.Info("consumer starting", "version", buildinfo.Version(), "services", *service, "ops_url", "http://"+opsLn.Addr().String())
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -192,18 +178,18 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout i
 	for _, c := range consumers {
 		g.Go(func() error {
 			// The stream is the relay's to create: wait for it.
-			for attempt := 1; gctx.Err() == nil; attempt++ {
-				if _, err := js.Stream(gctx, cfg.Stream); err == nil {
-					break
-				} else if attempt == 1 || attempt%30 == 0 {
+			err := retry.Until(gctx, retry.Exp(250*time.Millisecond, 2*time.Second), func(ctx context.Context) error {
+				_, err := js.Stream(ctx, cfg.Stream)
+				return err
+			}, func(attempt int, err error) {
+				if attempt == 1 || attempt%30 == 0 {
 					log.Warn("waiting for the stream", "stream", cfg.Stream, "err", err)
 				}
-				select {
-				case <-gctx.Done():
-				case <-time.After(time.Second):
-				}
+			})
+			if err == nil {
+				c.Run(gctx)
 			}
-			return c.Run(gctx)
+			return nil // Run returns when gctx ends
 		})
 	}
 	err = g.Wait()

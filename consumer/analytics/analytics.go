@@ -4,8 +4,6 @@ package analytics
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -39,20 +37,15 @@ var active = map[string]bool{
 
 // Handle counts ev once.
 func (h *Handler) Handle(ctx context.Context, ev *consumer.Event) error {
-	id, err := uuid.Parse(ev.ID)
-	if err != nil {
-		return consumer.Permanent(fmt.Errorf("event id: %w", err))
-	}
-	at, err := time.Parse(time.RFC3339Nano, ev.Time)
-	if err != nil {
-		return consumer.Permanent(fmt.Errorf("event time: %w", err))
-	}
 	var data struct {
 		UserID string `json:"userId"`
 	}
-	json.Unmarshal(ev.Data, &data)
+	if err := ev.Decode(&data); err != nil {
+		return err
+	}
+	at := ev.OccurredAt.UTC()
 	return postgres.WithTx(ctx, h.pool, func(tx pgx.Tx) error {
-		first, err := consumer.Once(ctx, tx, Durable, id)
+		first, err := consumer.Once(ctx, tx, Durable, ev.EventID)
 		if err != nil || !first {
 			return err
 		}
@@ -63,7 +56,7 @@ func (h *Handler) Handle(ctx context.Context, ev *consumer.Event) error {
 		}
 		if user, err := uuid.Parse(data.UserID); err == nil && active[ev.Type] {
 			if _, err := tx.Exec(ctx, `INSERT INTO analytics_active_users (day, user_id) VALUES (($1::timestamptz AT TIME ZONE 'UTC')::date, $2)
-				ON CONFLICT DO NOTHING`, at.UTC(), user); err != nil {
+				ON CONFLICT DO NOTHING`, at, user); err != nil {
 				return err
 			}
 		}

@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -35,22 +34,14 @@ func New(pool *pgxpool.Pool) *Handler { return &Handler{pool: pool} }
 // Handle records ev once. The event id is the primary key of audit_log, so
 // the row itself is the idempotency record.
 func (h *Handler) Handle(ctx context.Context, ev *consumer.Event) error {
-	id, err := uuid.Parse(ev.ID)
-	if err != nil {
-		return consumer.Permanent(fmt.Errorf("event id %q: %w", ev.ID, err))
-	}
-	at, err := time.Parse(time.RFC3339Nano, ev.Time)
-	if err != nil {
-		return consumer.Permanent(fmt.Errorf("event time %q: %w", ev.Time, err))
-	}
 	var data struct {
 		UserID    string `json:"userId"`
 		IP        string `json:"ip"`
 		UserAgent string `json:"userAgent"`
 	}
 	if len(ev.Data) > 0 {
-		if err := json.Unmarshal(ev.Data, &data); err != nil {
-			return consumer.Permanent(fmt.Errorf("event data: %w", err))
+		if err := ev.Decode(&data); err != nil {
+			return err
 		}
 	}
 	var user *uuid.UUID
@@ -64,7 +55,7 @@ func (h *Handler) Handle(ctx context.Context, ev *consumer.Event) error {
 		_, err := tx.Exec(ctx, `
 			INSERT INTO audit_log (event_id, type, user_id, occurred_at, ip, user_agent, envelope)
 			VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb) ON CONFLICT (event_id) DO NOTHING`,
-			id, ev.Type, user, at, data.IP, data.UserAgent, string(ev.Body))
+			ev.EventID, ev.Type, user, ev.OccurredAt, data.IP, data.UserAgent, string(ev.Body))
 		return err
 	})
 }

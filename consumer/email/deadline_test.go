@@ -44,8 +44,12 @@ func TestSendNearTheDeadlineIsRecorded(t *testing.T) {
 		s := &slowSender{margin: margin}
 		h := email.New(pool, s, "authevents <no-reply@authevents.test>")
 		data, _ := json.Marshal(authevents.UserRegistered{UserID: uuid.NewString(), Email: "ada@example.com", Name: "Ada"})
-		ev := &consumer.Event{CloudEvent: authevents.CloudEvent{SpecVersion: "1.0", ID: uuid.NewString(), Source: "test",
-			Type: authevents.EventUserRegistered, Data: data, DataContentType: "application/json"}}
+		body, _ := json.Marshal(authevents.CloudEvent{SpecVersion: "1.0", ID: uuid.NewString(), Source: "test",
+			Type: authevents.EventUserRegistered, Time: "2026-11-28T10:00:00.000Z", Data: data, DataContentType: "application/json"})
+		ev, err := consumer.NewEvent(authevents.Subject(authevents.EventUserRegistered), body)
+		if err != nil {
+			t.Fatal(err)
+		}
 		for attempt := 1; attempt <= 2; attempt++ {
 			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 			err := h.Handle(ctx, ev)

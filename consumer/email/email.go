@@ -16,7 +16,6 @@ package email
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -53,13 +52,12 @@ type Handler struct {
 	pool   *pgxpool.Pool
 	sender Sender
 	from   string
-	domain string
 	owner  string // lease owner, unique per handler instance
 }
 
 // New returns the email handler.
 func New(pool *pgxpool.Pool, sender Sender, from string) *Handler {
-	return &Handler{pool: pool, sender: sender, from: from, domain: "authevents", owner: consumer.NewOwner()}
+	return &Handler{pool: pool, sender: sender, from: from, owner: consumer.NewOwner()}
 }
 
 // MessageID is the Message-ID of the welcome email of an event.
@@ -70,13 +68,13 @@ func (h *Handler) Handle(ctx context.Context, ev *consumer.Event) error {
 	if ev.Type != authevents.EventUserRegistered {
 		return nil
 	}
-	id, err := uuid.Parse(ev.ID)
-	if err != nil {
-		return consumer.Permanent(fmt.Errorf("event id: %w", err))
-	}
+	id := ev.EventID
 	var d authevents.UserRegistered
-	if err := json.Unmarshal(ev.Data, &d); err != nil || d.Email == "" {
-		return consumer.Permanent(fmt.Errorf("user.registered data without an email: %v", err))
+	if err := ev.Decode(&d); err != nil {
+		return err
+	}
+	if d.Email == "" {
+		return consumer.Permanent(errors.New("user.registered data without an email"))
 	}
 	m, err := h.message(ev, d)
 	if err != nil {
@@ -145,11 +143,7 @@ func (h *Handler) message(ev *consumer.Event, d authevents.UserRegistered) (*mai
 	}
 	m.Subject("Welcome to authevents, " + d.Name)
 	m.SetMessageIDWithValue(MessageID(ev.ID))
-	if t, err := time.Parse(time.RFC3339Nano, ev.Time); err == nil {
-		m.SetDateWithValue(t)
-	} else {
-		m.SetDate()
-	}
+	m.SetDateWithValue(ev.OccurredAt)
 	m.SetBodyString(mail.TypeTextPlain, "Hello "+d.Name+",\r\n\r\nyour account "+d.Email+" is ready.\r\n\r\n-- authevents\r\n")
 	return m, nil
 }

@@ -1,0 +1,164 @@
+package security
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/authevents/authevents"
+	"github.com/authevents/authevents/consumer"
+	"github.com/authevents/authevents/db/postgres"
+)
+
+// data is the union of the watched types' data.
+type data struct {
+	UserID    string `json:"userId"`
+	Email     string `json:"email"`
+	IP        string `json:"ip"`
+	UserAgent string `json:"userAgent"`
+	SessionID string `json:"sessionId"`
+	Reason    string `json:"reason"`
+}
+
+type alert struct {
+	rule, severity string
+	details        map[string]any
+}
+
+// fact is one event as the rules see it.
+type fact struct {
+	ev   *consumer.Event
+	d    data
+	user *uuid.UUID // nil when the event names no user
+}
+
+// rule evaluates one event type in the event's transaction and returns
+// the alerts it raises.
+type rule func(ctx context.Context, tx pgx.Tx, f fact) ([]alert, error)
+
+// ruleFor returns the rule of an event type, nil for a type not watched.
+func (h *Handler) ruleFor(eventType string) rule {
+	switch eventType {
+	case authevents.EventUserLoggedIn:
+		return h.loggedIn
+	case authevents.EventUserLoginFailed:
+		return h.loginFailed
+	case authevents.EventTokenReuseDetected:
+		return h.tokenReuse
+	}
+	return nil
+}
+
+// Handle evaluates ev once. A type not watched costs nothing: no
+// transaction, no processed_events row.
+func (h *Handler) Handle(ctx context.Context, ev *consumer.Event) error {
+	eval := h.ruleFor(ev.Type)
+	if eval == nil {
+		return nil
+	}
+	f := fact{ev: ev}
+	if err := ev.Decode(&f.d); err != nil {
+		return err
+	}
+	if u, err := uuid.Parse(f.d.UserID); err == nil {
+		f.user = &u
+	}
+	var raised []alert
+	err := postgres.WithTx(ctx, h.pool, func(tx pgx.Tx) error {
+		raised = nil
+		first, err := consumer.Once(ctx, tx, Durable, ev.EventID)
+		if err != nil || !first {
+			return err
+		}
+		if raised, err = eval(ctx, tx, f); err != nil {
+			return err
+		}
+		return store(ctx, tx, f, raised)
+	})
+	if err != nil {
+		return err
+	}
+	for _, a := range raised {
+		h.alerts.WithLabelValues(a.rule, a.severity).Inc()
+	}
+	return nil
+}
+
+// store writes the alerts of one event, once per rule.
+func store(ctx context.Context, tx pgx.Tx, f fact, raised []alert) error {
+	for _, a := range raised {
+		details, _ := json.Marshal(a.details)
+		if _, err := tx.Exec(ctx, `INSERT INTO security_alerts (event_id, rule, severity, user_id, email, ip, details)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id, rule) DO NOTHING`,
+			f.ev.EventID, a.rule, a.severity, f.user, f.d.Email, f.d.IP, details); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// loggedIn raises new_ip and new_user_agent for a login from an address or
+// a user agent the user has not logged in from before.
+func (h *Handler) loggedIn(ctx context.Context, tx pgx.Tx, f fact) ([]alert, error) {
+	if f.user == nil {
+		return nil, nil
+	}
+	var raised []alert
+	for _, k := range []struct{ kind, key, value, rule string }{
+		{"ip", "ip", f.d.IP, RuleNewIP},
+		{"user_agent", "userAgent", f.d.UserAgent, RuleNewUserAgent},
+	} {
+		a, err := h.seen(ctx, tx, *f.user, k.kind, k.key, k.value, k.rule, f.ev.OccurredAt)
+		if err != nil {
+			return nil, err
+		}
+		if a != nil {
+			raised = append(raised, *a)
+		}
+	}
+	return raised, nil
+}
+
+// loginFailed records the failure and raises failed_logins and
+// credential_stuffing when a window reaches its threshold.
+func (h *Handler) loginFailed(ctx context.Context, tx pgx.Tx, f fact) ([]alert, error) {
+	if f.d.Reason == authevents.ReasonRateLimited {
+		return nil, nil // the limiter already acted; counting it again would double the failures
+	}
+	// One account's and one address's failures are counted under a
+	// transaction lock on each (account first, then address, in every
+	// transaction: no deadlock), so of two replicas the later one sees
+	// the earlier one's failure.
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(1, hashtext($1)), pg_advisory_xact_lock(2, hashtext($2))`, f.d.Email, f.d.IP); err != nil {
+		return nil, err
+	}
+	at := f.ev.OccurredAt
+	if _, err := tx.Exec(ctx, `INSERT INTO security_failed_logins (event_id, email, ip, at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, f.ev.EventID, f.d.Email, f.d.IP, at); err != nil {
+		return nil, err
+	}
+	var raised []alert
+	for _, r := range []struct {
+		rule, severity, key string
+		threshold           int
+	}{
+		{RuleFailedLogins, SeverityMedium, f.d.Email, h.th.FailedLogins},
+		{RuleCredentialStuff, SeverityHigh, f.d.IP, h.th.StuffingAccounts},
+	} {
+		a, err := h.threshold(ctx, tx, r.rule, r.key, at, r.threshold)
+		if err != nil {
+			return nil, err
+		}
+		if a != nil {
+			a.severity = r.severity
+			raised = append(raised, *a)
+		}
+	}
+	return raised, nil
+}
+
+// tokenReuse raises token_reuse for every reuse of a rotated refresh token.
+func (h *Handler) tokenReuse(_ context.Context, _ pgx.Tx, f fact) ([]alert, error) {
+	return []alert{{RuleTokenReuse, SeverityHigh, map[string]any{"sessionId": f.d.SessionID, "userAgent": f.d.UserAgent}}}, nil
+}
