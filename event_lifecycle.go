@@ -105,3 +105,12 @@ type UserEmailChanged struct {
 	Email     string    `json:"email"`
 	Timestamp Timestamp `json:"timestamp"`
 }
+
+// Paths of the one-time links, relative to LINK_BASE_URL: the email
+// service builds links with them, and the API serves its default pages
+// there. A client app named by LINK_BASE_URL serves them instead, reads
+// the token query parameter and calls the API.
+const (
+	LinkVerifyEmail   = "/verify-email"
+	LinkResetPassword = "/reset-password"
+)
