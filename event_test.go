@@ -9,23 +9,29 @@ import (
 )
 
 // TestEventsCarryTheirDataSchema: every event names the versioned JSON
-// Schema of its data in the CloudEvents dataschema attribute.
+// Schema of its data in the CloudEvents dataschema attribute. The URIs are
+// written out: they are part of the wire format, and a change to them must
+// show in this test.
 func TestEventsCarryTheirDataSchema(t *testing.T) {
 	t.Parallel()
+	want := map[string]string{
+		"user.registered":           "https://raw.githubusercontent.com/authevents/authevents/main/api/eventschema/user.registered/v1.json",
+		"user.logged_in":            "https://raw.githubusercontent.com/authevents/authevents/main/api/eventschema/user.logged_in/v1.json",
+		"user.login_failed":         "https://raw.githubusercontent.com/authevents/authevents/main/api/eventschema/user.login_failed/v1.json",
+		"user.token_refreshed":      "https://raw.githubusercontent.com/authevents/authevents/main/api/eventschema/user.token_refreshed/v1.json",
+		"user.logged_out":           "https://raw.githubusercontent.com/authevents/authevents/main/api/eventschema/user.logged_out/v1.json",
+		"user.token_reuse_detected": "https://raw.githubusercontent.com/authevents/authevents/main/api/eventschema/user.token_reuse_detected/v1.json",
+	}
+	if got := authevents.EventTypes(); len(got) != len(want) {
+		t.Errorf("EventTypes() = %q, want the %d types of this test", got, len(want))
+	}
 	for _, typ := range authevents.EventTypes() {
 		ce, err := authevents.NewCloudEvent(authevents.EventSource{Source: "auth-service"}, "id-1", typ, "u1", time.Unix(0, 0), struct{}{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := authevents.DataSchemaBase + typ + "/v1.json"
-		if ce.DataSchema != want || authevents.DataSchema(typ) != want {
-			t.Errorf("%s: dataschema %q, DataSchema %q, want %q", typ, ce.DataSchema, authevents.DataSchema(typ), want)
-		}
-		b, _ := json.Marshal(ce)
-		var m map[string]any
-		json.Unmarshal(b, &m)
-		if m["dataschema"] != want {
-			t.Errorf("%s: JSON dataschema = %v", typ, m["dataschema"])
+		if ce.DataSchema != want[typ] || authevents.DataSchema(typ) != want[typ] {
+			t.Errorf("%s: dataschema %q, DataSchema %q, want %q", typ, ce.DataSchema, authevents.DataSchema(typ), want[typ])
 		}
 	}
 	if got := authevents.DataSchema("user.unknown"); got != "" {
@@ -33,10 +39,65 @@ func TestEventsCarryTheirDataSchema(t *testing.T) {
 	}
 }
 
+// TestCloudEventJSON: the envelope of one event, byte for byte, as
+// consumers read it from the stream.
+func TestCloudEventJSON(t *testing.T) {
+	t.Parallel()
+	src := authevents.EventSource{Source: "auth-service", ServiceVersion: "v0.1.0", Environment: "production"}
+	at := time.Date(2026, 11, 28, 12, 0, 0, 123456789, time.FixedZone("CET", 3600))
+	data := authevents.UserRegistered{UserID: "u1", Email: "user@example.com", Name: "John Doe", Timestamp: authevents.Timestamp(at)}
+	ce, err := authevents.NewCloudEvent(src, "0193e0a0-0000-7000-8000-000000000001", "user.registered", "u1", at, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := json.Marshal(ce)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = `{"specversion":"1.0","id":"0193e0a0-0000-7000-8000-000000000001","source":"auth-service",` +
+		`"type":"user.registered","time":"2026-11-28T11:00:00.123Z","subject":"u1","datacontenttype":"application/json",` +
+		`"dataschema":"https://raw.githubusercontent.com/authevents/authevents/main/api/eventschema/user.registered/v1.json",` +
+		`"serviceversion":"v0.1.0","environment":"production",` +
+		`"data":{"userId":"u1","email":"user@example.com","name":"John Doe","timestamp":"2026-11-28T11:00:00.123Z"}}`
+	if string(got) != want {
+		t.Errorf("CloudEvent JSON:\n got %s\nwant %s", got, want)
+	}
+	// An event without a subject (an unknown account's login failure)
+	// leaves the attribute out.
+	ce, err = authevents.NewCloudEvent(authevents.EventSource{Source: "auth-service"}, "id-2", "user.login_failed", "", at, struct{}{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ = json.Marshal(ce)
+	const wantNoSubject = `{"specversion":"1.0","id":"id-2","source":"auth-service","type":"user.login_failed",` +
+		`"time":"2026-11-28T11:00:00.123Z","datacontenttype":"application/json",` +
+		`"dataschema":"https://raw.githubusercontent.com/authevents/authevents/main/api/eventschema/user.login_failed/v1.json",` +
+		`"serviceversion":"","environment":"","data":{}}`
+	if string(got) != wantNoSubject {
+		t.Errorf("CloudEvent JSON without subject:\n got %s\nwant %s", got, wantNoSubject)
+	}
+}
+
+// TestTypeOfSubjectInvertsSubject: each event type's NATS subject, written
+// out, and the mapping back.
 func TestTypeOfSubjectInvertsSubject(t *testing.T) {
+	subjects := map[string]string{
+		"user.registered":           "auth.user.registered",
+		"user.logged_in":            "auth.user.logged_in",
+		"user.login_failed":         "auth.user.login_failed",
+		"user.token_refreshed":      "auth.user.token_refreshed",
+		"user.logged_out":           "auth.user.logged_out",
+		"user.token_reuse_detected": "auth.user.token_reuse_detected",
+	}
+	if got := authevents.EventTypes(); len(got) != len(subjects) {
+		t.Errorf("EventTypes() = %q, want the %d types of this test", got, len(subjects))
+	}
 	for _, typ := range authevents.EventTypes() {
-		if got := authevents.TypeOfSubject(authevents.Subject(typ)); got != typ {
-			t.Errorf("TypeOfSubject(Subject(%q)) = %q", typ, got)
+		if got := authevents.Subject(typ); got != subjects[typ] {
+			t.Errorf("Subject(%q) = %q, want %q", typ, got, subjects[typ])
+		}
+		if got := authevents.TypeOfSubject(subjects[typ]); got != typ {
+			t.Errorf("TypeOfSubject(%q) = %q, want %q", subjects[typ], got, typ)
 		}
 		if !authevents.IsEventType(typ) {
 			t.Errorf("IsEventType(%q) = false", typ)
