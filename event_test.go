@@ -8,30 +8,50 @@ import (
 	"github.com/authevents/authevents"
 )
 
+// wireNames are each event type's NATS subject and dataschema URI, written
+// out: they are the wire format, and a change to them must show here.
+var wireNames = map[string]struct{ subject, dataschema string }{
+	"user.registered":           {"auth.user.registered", "https://raw.githubusercontent.com/authevents/authevents/main/api/eventschema/user.registered/v1.json"},
+	"user.logged_in":            {"auth.user.logged_in", "https://raw.githubusercontent.com/authevents/authevents/main/api/eventschema/user.logged_in/v1.json"},
+	"user.login_failed":         {"auth.user.login_failed", "https://raw.githubusercontent.com/authevents/authevents/main/api/eventschema/user.login_failed/v1.json"},
+	"user.token_refreshed":      {"auth.user.token_refreshed", "https://raw.githubusercontent.com/authevents/authevents/main/api/eventschema/user.token_refreshed/v1.json"},
+	"user.logged_out":           {"auth.user.logged_out", "https://raw.githubusercontent.com/authevents/authevents/main/api/eventschema/user.logged_out/v1.json"},
+	"user.token_reuse_detected": {"auth.user.token_reuse_detected", "https://raw.githubusercontent.com/authevents/authevents/main/api/eventschema/user.token_reuse_detected/v1.json"},
+}
+
+// TestEventTypesAreTheWireNames: the domain's list of event types is the
+// list above.
+func TestEventTypesAreTheWireNames(t *testing.T) {
+	t.Parallel()
+	got := authevents.EventTypes()
+	for _, typ := range got {
+		if _, ok := wireNames[typ]; !ok {
+			t.Errorf("EventTypes() has %q, which this test does not know", typ)
+		}
+	}
+	if len(got) != len(wireNames) {
+		t.Errorf("EventTypes() = %q, want the %d types of this test", got, len(wireNames))
+	}
+}
+
 // TestEventsCarryTheirDataSchema: every event names the versioned JSON
-// Schema of its data in the CloudEvents dataschema attribute. The URIs are
-// written out: they are part of the wire format, and a change to them must
-// show in this test.
+// Schema of its data in the CloudEvents dataschema attribute.
 func TestEventsCarryTheirDataSchema(t *testing.T) {
 	t.Parallel()
-	want := map[string]string{
-		"user.registered":           "https://raw.githubusercontent.com/authevents/authevents/main/api/eventschema/user.registered/v1.json",
-		"user.logged_in":            "https://raw.githubusercontent.com/authevents/authevents/main/api/eventschema/user.logged_in/v1.json",
-		"user.login_failed":         "https://raw.githubusercontent.com/authevents/authevents/main/api/eventschema/user.login_failed/v1.json",
-		"user.token_refreshed":      "https://raw.githubusercontent.com/authevents/authevents/main/api/eventschema/user.token_refreshed/v1.json",
-		"user.logged_out":           "https://raw.githubusercontent.com/authevents/authevents/main/api/eventschema/user.logged_out/v1.json",
-		"user.token_reuse_detected": "https://raw.githubusercontent.com/authevents/authevents/main/api/eventschema/user.token_reuse_detected/v1.json",
-	}
-	if got := authevents.EventTypes(); len(got) != len(want) {
-		t.Errorf("EventTypes() = %q, want the %d types of this test", got, len(want))
-	}
 	for _, typ := range authevents.EventTypes() {
 		ce, err := authevents.NewCloudEvent(authevents.EventSource{Source: "auth-service"}, "id-1", typ, "u1", time.Unix(0, 0), struct{}{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ce.DataSchema != want[typ] || authevents.DataSchema(typ) != want[typ] {
-			t.Errorf("%s: dataschema %q, DataSchema %q, want %q", typ, ce.DataSchema, authevents.DataSchema(typ), want[typ])
+		want := wireNames[typ].dataschema
+		if ce.DataSchema != want || authevents.DataSchema(typ) != want {
+			t.Errorf("%s: dataschema %q, DataSchema %q, want %q", typ, ce.DataSchema, authevents.DataSchema(typ), want)
+		}
+		b, _ := json.Marshal(ce)
+		var m map[string]any
+		json.Unmarshal(b, &m)
+		if m["dataschema"] != want {
+			t.Errorf("%s: JSON dataschema = %v, want %q", typ, m["dataschema"], want)
 		}
 	}
 	if got := authevents.DataSchema("user.unknown"); got != "" {
@@ -78,26 +98,16 @@ func TestCloudEventJSON(t *testing.T) {
 	}
 }
 
-// TestTypeOfSubjectInvertsSubject: each event type's NATS subject, written
-// out, and the mapping back.
+// TestTypeOfSubjectInvertsSubject: each event type's NATS subject, and the
+// mapping back.
 func TestTypeOfSubjectInvertsSubject(t *testing.T) {
-	subjects := map[string]string{
-		"user.registered":           "auth.user.registered",
-		"user.logged_in":            "auth.user.logged_in",
-		"user.login_failed":         "auth.user.login_failed",
-		"user.token_refreshed":      "auth.user.token_refreshed",
-		"user.logged_out":           "auth.user.logged_out",
-		"user.token_reuse_detected": "auth.user.token_reuse_detected",
-	}
-	if got := authevents.EventTypes(); len(got) != len(subjects) {
-		t.Errorf("EventTypes() = %q, want the %d types of this test", got, len(subjects))
-	}
 	for _, typ := range authevents.EventTypes() {
-		if got := authevents.Subject(typ); got != subjects[typ] {
-			t.Errorf("Subject(%q) = %q, want %q", typ, got, subjects[typ])
+		want := wireNames[typ].subject
+		if got := authevents.Subject(typ); got != want {
+			t.Errorf("Subject(%q) = %q, want %q", typ, got, want)
 		}
-		if got := authevents.TypeOfSubject(subjects[typ]); got != typ {
-			t.Errorf("TypeOfSubject(%q) = %q, want %q", subjects[typ], got, typ)
+		if got := authevents.TypeOfSubject(want); got != typ {
+			t.Errorf("TypeOfSubject(%q) = %q, want %q", want, got, typ)
 		}
 		if !authevents.IsEventType(typ) {
 			t.Errorf("IsEventType(%q) = false", typ)
