@@ -8,6 +8,32 @@ import (
 	"github.com/authevents/authevents"
 )
 
+// wireNames are each event type's NATS subject and dataschema URI, written
+// out: they are the wire format, and a change to them must show here.
+var wireNames = map[string]struct{ subject, dataschema string }{
+	"user.registered":           {"auth.user.registered", "https://raw.githubusercontent.com/authevents/authevents/main/api/eventschema/user.registered/v1.json"},
+	"user.logged_in":            {"auth.user.logged_in", "https://raw.githubusercontent.com/authevents/authevents/main/api/eventschema/user.logged_in/v1.json"},
+	"user.login_failed":         {"auth.user.login_failed", "https://raw.githubusercontent.com/authevents/authevents/main/api/eventschema/user.login_failed/v1.json"},
+	"user.token_refreshed":      {"auth.user.token_refreshed", "https://raw.githubusercontent.com/authevents/authevents/main/api/eventschema/user.token_refreshed/v1.json"},
+	"user.logged_out":           {"auth.user.logged_out", "https://raw.githubusercontent.com/authevents/authevents/main/api/eventschema/user.logged_out/v1.json"},
+	"user.token_reuse_detected": {"auth.user.token_reuse_detected", "https://raw.githubusercontent.com/authevents/authevents/main/api/eventschema/user.token_reuse_detected/v1.json"},
+}
+
+// TestEventTypesAreTheWireNames: the domain's list of event types is the
+// list above.
+func TestEventTypesAreTheWireNames(t *testing.T) {
+	t.Parallel()
+	got := authevents.EventTypes()
+	for _, typ := range got {
+		if _, ok := wireNames[typ]; !ok {
+			t.Errorf("EventTypes() has %q, which this test does not know", typ)
+		}
+	}
+	if len(got) != len(wireNames) {
+		t.Errorf("EventTypes() = %q, want the %d types of this test", got, len(wireNames))
+	}
+}
+
 // TestEventsCarryTheirDataSchema: every event names the versioned JSON
 // Schema of its data in the CloudEvents dataschema attribute.
 func TestEventsCarryTheirDataSchema(t *testing.T) {
@@ -17,7 +43,7 @@ func TestEventsCarryTheirDataSchema(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := authevents.DataSchemaBase + typ + "/v1.json"
+		want := wireNames[typ].dataschema
 		if ce.DataSchema != want || authevents.DataSchema(typ) != want {
 			t.Errorf("%s: dataschema %q, DataSchema %q, want %q", typ, ce.DataSchema, authevents.DataSchema(typ), want)
 		}
@@ -25,7 +51,7 @@ func TestEventsCarryTheirDataSchema(t *testing.T) {
 		var m map[string]any
 		json.Unmarshal(b, &m)
 		if m["dataschema"] != want {
-			t.Errorf("%s: JSON dataschema = %v", typ, m["dataschema"])
+			t.Errorf("%s: JSON dataschema = %v, want %q", typ, m["dataschema"], want)
 		}
 	}
 	if got := authevents.DataSchema("user.unknown"); got != "" {
@@ -33,10 +59,55 @@ func TestEventsCarryTheirDataSchema(t *testing.T) {
 	}
 }
 
+// TestCloudEventJSON: the envelope of one event, byte for byte, as
+// consumers read it from the stream.
+func TestCloudEventJSON(t *testing.T) {
+	t.Parallel()
+	src := authevents.EventSource{Source: "auth-service", ServiceVersion: "v0.1.0", Environment: "production"}
+	at := time.Date(2026, 11, 28, 12, 0, 0, 123456789, time.FixedZone("CET", 3600))
+	data := authevents.UserRegistered{UserID: "u1", Email: "user@example.com", Name: "John Doe", Timestamp: authevents.Timestamp(at)}
+	ce, err := authevents.NewCloudEvent(src, "0193e0a0-0000-7000-8000-000000000001", "user.registered", "u1", at, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := json.Marshal(ce)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = `{"specversion":"1.0","id":"0193e0a0-0000-7000-8000-000000000001","source":"auth-service",` +
+		`"type":"user.registered","time":"2026-11-28T11:00:00.123Z","subject":"u1","datacontenttype":"application/json",` +
+		`"dataschema":"https://raw.githubusercontent.com/authevents/authevents/main/api/eventschema/user.registered/v1.json",` +
+		`"serviceversion":"v0.1.0","environment":"production",` +
+		`"data":{"userId":"u1","email":"user@example.com","name":"John Doe","timestamp":"2026-11-28T11:00:00.123Z"}}`
+	if string(got) != want {
+		t.Errorf("CloudEvent JSON:\n got %s\nwant %s", got, want)
+	}
+	// An event without a subject (an unknown account's login failure)
+	// leaves the attribute out.
+	ce, err = authevents.NewCloudEvent(authevents.EventSource{Source: "auth-service"}, "id-2", "user.login_failed", "", at, struct{}{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ = json.Marshal(ce)
+	const wantNoSubject = `{"specversion":"1.0","id":"id-2","source":"auth-service","type":"user.login_failed",` +
+		`"time":"2026-11-28T11:00:00.123Z","datacontenttype":"application/json",` +
+		`"dataschema":"https://raw.githubusercontent.com/authevents/authevents/main/api/eventschema/user.login_failed/v1.json",` +
+		`"serviceversion":"","environment":"","data":{}}`
+	if string(got) != wantNoSubject {
+		t.Errorf("CloudEvent JSON without subject:\n got %s\nwant %s", got, wantNoSubject)
+	}
+}
+
+// TestTypeOfSubjectInvertsSubject: each event type's NATS subject, and the
+// mapping back.
 func TestTypeOfSubjectInvertsSubject(t *testing.T) {
 	for _, typ := range authevents.EventTypes() {
-		if got := authevents.TypeOfSubject(authevents.Subject(typ)); got != typ {
-			t.Errorf("TypeOfSubject(Subject(%q)) = %q", typ, got)
+		want := wireNames[typ].subject
+		if got := authevents.Subject(typ); got != want {
+			t.Errorf("Subject(%q) = %q, want %q", typ, got, want)
+		}
+		if got := authevents.TypeOfSubject(want); got != typ {
+			t.Errorf("TypeOfSubject(%q) = %q, want %q", want, got, typ)
 		}
 		if !authevents.IsEventType(typ) {
 			t.Errorf("IsEventType(%q) = false", typ)

@@ -7,6 +7,7 @@ import (
 	"github.com/authevents/authevents"
 	"github.com/authevents/authevents/account"
 	"github.com/authevents/authevents/account/accounttest"
+	"github.com/authevents/authevents/outbox/outboxtest"
 )
 
 // TestGraceRetryReturnsTheSameRefreshTokenAndANewAccessToken is the
@@ -61,4 +62,34 @@ func TestGraceRetryReturnsTheSameRefreshTokenAndANewAccessToken(t *testing.T) {
 	if n := count(t, env, `SELECT count(*) FROM outbox`); n != events {
 		t.Errorf("grace retries appended %d events", n-events)
 	}
+}
+
+// TestLostResponse: the client never saw T1 and retries with T0 inside the
+// grace window: it gets the very same T1, no new branch, no revocation,
+// no event (nothing changed). Once T1 has been used, T0 is plain reuse.
+func TestLostResponse(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	reg := f.register(t, "lost@example.com")
+	sid := reg.Session.ID
+	first := f.mustRefresh(t, reg.RefreshToken)
+	again := f.mustRefresh(t, reg.RefreshToken)
+	if again.RefreshToken != first.RefreshToken {
+		t.Fatal("retry inside the grace window returned a different refresh token")
+	}
+	if !f.works(t, again.AccessToken) {
+		t.Error("access token from the retry refused")
+	}
+	if row := f.sessionRow(t, sid); row.generation != 2 || row.revoked {
+		t.Fatalf("session after retry = %+v, want generation 2, live", row)
+	}
+	outboxtest.RequireTypes(t, f.Pool, authevents.EventUserRegistered, authevents.EventUserTokenRefreshed)
+	t2 := f.mustRefresh(t, first.RefreshToken)
+	_, err := f.refresh(reg.RefreshToken)
+	wantErr(t, err, authevents.ErrInvalidRefreshToken)
+	if row := f.sessionRow(t, sid); !row.revoked || row.reason != account.RevokedTokenReuse {
+		t.Fatalf("T0 after T1 was used: session %+v, want revoked for reuse", row)
+	}
+	_, err = f.refresh(t2.RefreshToken)
+	wantErr(t, err, authevents.ErrInvalidRefreshToken)
 }

@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
-	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
@@ -14,7 +11,6 @@ import (
 	"github.com/authevents/authevents/db/postgres"
 	"github.com/authevents/authevents/outbox"
 	"github.com/authevents/authevents/password"
-	"github.com/authevents/authevents/token"
 )
 
 // LoginInput is the login request.
@@ -34,26 +30,9 @@ type LoginInput struct {
 func (s *Service) Login(ctx context.Context, in LoginInput) (_ *Result, err error) {
 	defer markUnavailable(&err)
 	in.Client = cleanClient(in.Client)
-	var verr authevents.ValidationError
-	if strings.TrimSpace(in.Email) == "" {
-		verr.Add("email", "is required")
-	} else if why := storable(in.Email); why != "" {
-		// The email reaches PostgreSQL (the login_failed event, its
-		// ordering key) even when it is not a valid address.
-		verr.Add("email", why)
-	}
-	if in.Password == "" {
-		verr.Add("password", "is required")
-	} else if utf8.RuneCountInString(in.Password) > password.MaxLength {
-		// Refused before hashing: a megabyte "password" must not cost a hash.
-		verr.Add("password", "must be at most 256 characters")
-	}
-	if err := verr.Err(); err != nil {
+	email, why, err := checkLogin(in)
+	if err != nil {
 		return nil, err
-	}
-	email, why := NormalizeEmail(in.Email)
-	if why != "" {
-		email = truncate(in.Email, MaxEmailBytes)
 	}
 	var user *authevents.User
 	lookedUp := false
@@ -167,63 +146,6 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (_ *Result, err erro
 	return res, nil
 }
 
-// loginAllowed applies the per-IP and per-account login limits (per-device
-// instead of per-account when device is a valid device token of the
-// account). Both
-// buckets are charged on every attempt. When either is exhausted, one
-// user.login_failed with reason rate_limited is appended per window and
-// key, not one per request.
-func (s *Service) loginAllowed(ctx context.Context, email string, c authevents.Client, device *token.Verified) error {
-	if s.limiter == nil {
-		return nil
-	}
-	var limited *authevents.RateLimitedError
-	ipKey := s.ipKey(c.IP)
-	second := struct{ name, key string }{LimitLoginAccount, email}
-	if device != nil {
-		second.name, second.key = LimitLoginDevice, device.ID.String()
-	}
-	for _, l := range []struct{ name, key string }{{LimitLoginIP, ipKey}, second} {
-		err := s.allow(ctx, l.name, l.key)
-		var rl *authevents.RateLimitedError
-		if errors.As(err, &rl) {
-			if limited == nil || rl.RetryAfter > limited.RetryAfter {
-				limited = rl
-			}
-			continue
-		}
-		if err != nil {
-			return err
-		}
-	}
-	if limited == nil {
-		return nil
-	}
-	key := "login_failed:" + limited.Limit + ":"
-	switch limited.Limit {
-	case LimitLoginIP:
-		key += ipKey
-	case LimitLoginDevice:
-		key += device.ID.String()
-	default:
-		key += email
-	}
-	first, err := s.limiter.Once(ctx, key, s.limiter.Period(limited.Limit))
-	if err != nil {
-		return fmt.Errorf("%w: %w", authevents.ErrUnavailable, err)
-	}
-	if first {
-		var user *authevents.User
-		if norm, why := NormalizeEmail(email); why == "" {
-			user, _ = postgres.UserByEmail(ctx, s.pool, norm)
-		}
-		if err := s.loginFailed(ctx, email, user, c, authevents.ReasonRateLimited); !errors.Is(err, authevents.ErrInvalidCredentials) {
-			return err
-		}
-	}
-	return limited
-}
-
 // loginFailed appends user.login_failed and returns ErrInvalidCredentials,
 // or the error that kept the event from being written.
 func (s *Service) loginFailed(ctx context.Context, email string, user *authevents.User, c authevents.Client, reason string) error {
@@ -254,34 +176,4 @@ func (s *Service) loginFailed(ctx context.Context, email string, user *authevent
 	}
 	s.log.InfoContext(ctx, "login failed", "reason", reason, "user_known", user != nil)
 	return authevents.ErrInvalidCredentials
-}
-
-// verifyDevice returns the verified device token, or nil when raw is
-// empty, invalid or device tokens are off.
-func (s *Service) verifyDevice(raw string) *token.Verified {
-	if raw == "" || s.cfg.DeviceTTL <= 0 {
-		return nil
-	}
-	v, err := s.tokens.Verify(raw, token.TypeDevice)
-	if err != nil {
-		return nil
-	}
-	return v
-}
-
-// signDevice issues the device token of a successful login: the same
-// device id again when the login presented a valid one, else a new one.
-func (s *Service) signDevice(user *authevents.User, known *token.Verified, now time.Time) (string, error) {
-	if s.cfg.DeviceTTL <= 0 {
-		return "", nil
-	}
-	id := newID()
-	if known != nil {
-		id = known.ID
-	}
-	raw, err := s.tokens.Sign(token.Spec{Type: token.TypeDevice, UserID: user.ID, SessionID: id, ID: id, IssuedAt: now, TTL: s.cfg.DeviceTTL})
-	if err != nil {
-		return "", fmt.Errorf("sign device token: %w", err)
-	}
-	return raw, nil
 }

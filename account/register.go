@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -12,38 +11,12 @@ import (
 	"github.com/authevents/authevents"
 	"github.com/authevents/authevents/db/postgres"
 	"github.com/authevents/authevents/outbox"
-	"github.com/authevents/authevents/password"
 )
 
 // RegisterInput is the register request.
 type RegisterInput struct {
 	Email, Password, Name string
 	Client                authevents.Client
-}
-
-// checkRegister validates a register request, naming every bad field, and
-// returns the normalized email and name.
-func checkRegister(in RegisterInput) (email, name string, _ *authevents.ValidationError) {
-	var verr authevents.ValidationError
-	email, why := NormalizeEmail(in.Email)
-	if why != "" {
-		verr.Add("email", why)
-	}
-	name, why = NormalizeName(in.Name)
-	if why != "" {
-		verr.Add("name", why)
-	}
-	if in.Password == "" {
-		verr.Add("password", "is required")
-	} else if why := password.Check(in.Password); why != "" {
-		verr.Add("password", why)
-	} else if email != "" && strings.EqualFold(in.Password, email) {
-		verr.Add("password", "must not be your email address")
-	}
-	if verr.Err() != nil {
-		return "", "", &verr
-	}
-	return email, name, nil
 }
 
 // Register creates an account and its first session.

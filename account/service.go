@@ -130,9 +130,6 @@ type Service struct {
 // Option configures a Service.
 type Option func(*Service)
 
-// WithClock replaces time.Now.
-func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
-
 // WithCommitHook is called once per event after its transaction commits,
 // e.g. to count appended outbox rows.
 func WithCommitHook(f func(eventType string)) Option { return func(s *Service) { s.committed = f } }

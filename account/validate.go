@@ -9,6 +9,7 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/authevents/authevents"
+	"github.com/authevents/authevents/password"
 )
 
 // MaxEmailBytes is the longest address SMTP can carry (RFC 5321 path limit).
@@ -156,4 +157,59 @@ func cleanClient(c authevents.Client) authevents.Client {
 		return truncate(s, n)
 	}
 	return authevents.Client{IP: clean(c.IP, 64), UserAgent: clean(c.UserAgent, MaxUserAgentBytes)}
+}
+
+// checkRegister validates a register request, naming every bad field, and
+// returns the normalized email and name.
+func checkRegister(in RegisterInput) (email, name string, _ *authevents.ValidationError) {
+	var verr authevents.ValidationError
+	email, why := NormalizeEmail(in.Email)
+	if why != "" {
+		verr.Add("email", why)
+	}
+	name, why = NormalizeName(in.Name)
+	if why != "" {
+		verr.Add("name", why)
+	}
+	if in.Password == "" {
+		verr.Add("password", "is required")
+	} else if why := password.Check(in.Password); why != "" {
+		verr.Add("password", why)
+	} else if email != "" && strings.EqualFold(in.Password, email) {
+		verr.Add("password", "must not be your email address")
+	}
+	if verr.Err() != nil {
+		return "", "", &verr
+	}
+	return email, name, nil
+}
+
+// checkLogin refuses a login that cannot even be looked up: a missing or
+// unstorable email, a missing or overlong password. It returns the email
+// to look up (normalized, or when it is not a valid address the input cut
+// to MaxEmailBytes, which still names the failed attempt) and, in why,
+// the reason it is not a valid address, or "".
+func checkLogin(in LoginInput) (email, why string, _ error) {
+	var verr authevents.ValidationError
+	if strings.TrimSpace(in.Email) == "" {
+		verr.Add("email", "is required")
+	} else if why := storable(in.Email); why != "" {
+		// The email reaches PostgreSQL (the login_failed event, its
+		// ordering key) even when it is not a valid address.
+		verr.Add("email", why)
+	}
+	if in.Password == "" {
+		verr.Add("password", "is required")
+	} else if utf8.RuneCountInString(in.Password) > password.MaxLength {
+		// Refused before hashing: a megabyte "password" must not cost a hash.
+		verr.Add("password", "must be at most 256 characters")
+	}
+	if err := verr.Err(); err != nil {
+		return "", "", err
+	}
+	email, why = NormalizeEmail(in.Email)
+	if why != "" {
+		email = truncate(in.Email, MaxEmailBytes)
+	}
+	return email, why, nil
 }

@@ -7,3 +7,8 @@ package deploy
 // prometheus/alerts.yml, the one source of the alerts; TestPrometheusRuleIsTheAlertsFile
 // fails when it is stale.
 //go:generate go run gen_prometheusrule.go
+
+// The JSON schemas under k8s/schemas are written by internal/genschemas from
+// pinned inputs (k8s/schemas/README.md); with K8S_OPENAPI and K8S_CRDS unset
+// it leaves them as they are.
+//go:generate go run ./internal/genschemas -k8s-openapi=${K8S_OPENAPI} -crds=${K8S_CRDS}

@@ -166,7 +166,7 @@ func workloads(t *testing.T, overlay string) map[string]obj {
 var wantWorkloads = []string{"authevents-api", "authevents-relay", "authevents-consumer-email",
 	"authevents-consumer-analytics", "authevents-consumer-security", "authevents-consumer-audit", "authevents-dashboard"}
 
-// minGrace is each binary's worst-case shutdown after SIGTERM (README,
+// minGrace is each binary's worst-case shutdown after SIGTERM (docs/operations.md,
 // and the constants in cmd/*): terminationGracePeriodSeconds must cover it,
 // or Kubernetes SIGKILLs work the binary was finishing.
 var minGrace = map[string]time.Duration{

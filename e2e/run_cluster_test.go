@@ -49,18 +49,7 @@ func TestMakeRunCluster(t *testing.T) {
 	cmd, out, done := makeRun(t, bin, "CLUSTER=1", "NATS_URL=", fmt.Sprintf("CLUSTER_PORT=%d", port),
 		fmt.Sprintf("CLUSTER_ROUTE_PORT=%d", freeRun(t)), fmt.Sprintf("CLUSTER_HTTP_PORT=%d", freeRun(t)),
 		"CLUSTER_DIR="+t.TempDir(), "NATS_SERVER_BIN="+natstest.Binary(t))
-	deadline := time.Now().Add(90 * time.Second)
-	for !strings.Contains(out.String(), "authevents is running") {
-		select {
-		case err := <-done:
-			t.Fatalf("make run CLUSTER=1 ended (%v) before it was running:\n%s", err, out)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("make run CLUSTER=1 not running after 90 s:\n%s", out)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitRunning(t, "make run CLUSTER=1", out, done, 90*time.Second)
 	url := fmt.Sprintf("nats://127.0.0.1:%d,nats://127.0.0.1:%d,nats://127.0.0.1:%d", port, port+1, port+2)
 	if !strings.Contains(out.String(), "NATS           "+url) {
 		t.Errorf("the banner does not name the three nodes %s:\n%s", url, out)

@@ -60,14 +60,26 @@ func makeRun(t *testing.T, bin string, env ...string) (*exec.Cmd, *testenv.Buffe
 
 func buildAll(t *testing.T) string {
 	t.Helper()
-	dir := build(t)
-	root, _ := filepath.Abs("..")
-	cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/authctl", "./cmd/dashboard")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build authctl, dashboard: %v\n%s", err, out)
-	}
-	return dir
+	return testenv.BuildCommands(t, "./cmd/api", "./cmd/relay", "./cmd/consumer", "./cmd/authctl", "./cmd/dashboard")
+}
+
+// waitRunning waits until make run prints its banner, failing t, with the
+// output so far, when it ends first or takes longer than within.
+func waitRunning(t *testing.T, what string, out *testenv.Buffer, done <-chan error, within time.Duration) {
+	t.Helper()
+	defer func() {
+		if t.Failed() {
+			t.Logf("%s output:\n%s", what, out)
+		}
+	}()
+	testenv.WaitFor(t, what+" to print its banner", within, func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("%s ended (%v) before it was running", what, err)
+		default:
+		}
+		return strings.Contains(out.String(), "authevents is running")
+	})
 }
 
 // waitExit waits for run.sh to end and returns its error (nil = status 0).
@@ -116,18 +128,7 @@ func TestMakeRunStopsWhenAComponentDies(t *testing.T) {
 	t.Parallel()
 	bin := buildAll(t)
 	_, out, done := makeRun(t, bin)
-	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(out.String(), "authevents is running") {
-		select {
-		case err := <-done:
-			t.Fatalf("make run ended (%v) before it was running:\n%s", err, out)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("make run not running after 60 s:\n%s", out)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitRunning(t, "make run", out, done, 60*time.Second)
 	relay := filepath.Join(bin, "relay")
 	if !killByPath(t, relay) {
 		t.Fatalf("relay process not found")

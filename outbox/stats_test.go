@@ -2,6 +2,7 @@ package outbox_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/authevents/authevents/db/postgres/pgtest"
+	"github.com/authevents/authevents/internal/testenv"
 	"github.com/authevents/authevents/outbox"
 )
 
@@ -43,20 +45,20 @@ func TestBacklogEstimateIgnoresOldParkedRows(t *testing.T) {
 // backends publish within about a second (ten when they go idle).
 func waitBacklog(t *testing.T, pool *pgxpool.Pool, want int64) outbox.Stats {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		s, err := outbox.ReadStats(context.Background(), pool)
-		if err != nil {
+	var s outbox.Stats
+	defer func() {
+		if t.Failed() {
+			t.Logf("last reading: %+v", s)
+		}
+	}()
+	testenv.WaitFor(t, fmt.Sprintf("authevents_outbox_backlog to read %d", want), 20*time.Second, func() bool {
+		var err error
+		if s, err = outbox.ReadStats(context.Background(), pool); err != nil {
 			t.Fatal(err)
 		}
-		if s.Backlog == want {
-			return s
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("authevents_outbox_backlog = %d after 20 s, want %d (%+v)", s.Backlog, want, s)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return s.Backlog == want
+	})
+	return s
 }
 
 // Found in the second review (issue 8), now fixed: a row held back behind

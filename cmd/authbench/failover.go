@@ -23,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/authevents/authevents/db/postgres"
+	"github.com/authevents/authevents/internal/testenv"
 	"github.com/authevents/authevents/outbox"
 )
 
@@ -243,23 +244,30 @@ func failoverRound(ctx context.Context, pool *pgxpool.Pool, natsBin, relayBin, d
 // cluster on loopback ports.
 type natsCluster struct {
 	names []string
-	ports []int
+	addrs []string // client addresses, host:port on loopback
 	procs map[string]*exec.Cmd
 }
 
 func startNATSCluster(bin, dir string) (*natsCluster, error) {
 	c := &natsCluster{procs: map[string]*exec.Cmd{}}
 	var routes []string
-	clusterPorts := make([]int, 3)
 	for i := range 3 {
 		c.names = append(c.names, "n"+strconv.Itoa(i+1))
-		c.ports = append(c.ports, freePort())
-		clusterPorts[i] = freePort()
-		routes = append(routes, "nats://127.0.0.1:"+strconv.Itoa(clusterPorts[i]))
+		addr, err := testenv.LoopbackAddr()
+		if err != nil {
+			return nil, err
+		}
+		c.addrs = append(c.addrs, addr)
+		route, err := testenv.LoopbackAddr()
+		if err != nil {
+			return nil, err
+		}
+		routes = append(routes, "nats://"+route)
 	}
 	for i, name := range c.names {
-		cmd := exec.Command(bin, "-a", "127.0.0.1", "-p", strconv.Itoa(c.ports[i]), "-js", "-sd", filepath.Join(dir, name),
-			"-n", name, "--cluster_name", "bench", "--cluster", "nats://127.0.0.1:"+strconv.Itoa(clusterPorts[i]),
+		host, port, _ := net.SplitHostPort(c.addrs[i])
+		cmd := exec.Command(bin, "-a", host, "-p", port, "-js", "-sd", filepath.Join(dir, name),
+			"-n", name, "--cluster_name", "bench", "--cluster", routes[i],
 			"--routes", strings.Join(routes, ","))
 		if err := cmd.Start(); err != nil {
 			c.stop()
@@ -286,8 +294,8 @@ func startNATSCluster(bin, dir string) (*natsCluster, error) {
 
 func (c *natsCluster) urls() []string {
 	var out []string
-	for _, p := range c.ports {
-		out = append(out, "nats://127.0.0.1:"+strconv.Itoa(p))
+	for _, a := range c.addrs {
+		out = append(out, "nats://"+a)
 	}
 	return out
 }
@@ -307,13 +315,4 @@ func (c *natsCluster) stop() {
 	for name := range c.procs {
 		c.kill(name)
 	}
-}
-
-func freePort() int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }

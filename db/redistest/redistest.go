@@ -59,9 +59,7 @@ func New(t testing.TB) (*redis.Client, string) {
 // Server is a private redis-server on a free loopback port.
 type Server struct {
 	Addr string
-	cmd  *exec.Cmd
-	dir  string
-	t    testing.TB
+	proc *testenv.Process
 }
 
 // Start runs a private redis-server that the test may stop and restart.
@@ -71,47 +69,29 @@ func Start(t testing.TB) *Server {
 	if err != nil {
 		testenv.Unavailable(t, "redis-server binary", err)
 	}
-	s := &Server{Addr: testenv.FreeAddr(t), dir: t.TempDir(), t: t}
-	s.start(bin)
-	t.Cleanup(s.Stop)
+	s := &Server{Addr: testenv.FreeAddr(t)}
+	dir := t.TempDir()
+	_, port, _ := net.SplitHostPort(s.Addr)
+	s.proc = testenv.NewProcess(t, "private redis-server on "+s.Addr, func() *exec.Cmd {
+		cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no",
+			"--dir", dir, "--logfile", filepath.Join(dir, "redis.log"))
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		return cmd
+	})
+	s.start()
 	return s
 }
 
-func (s *Server) start(bin string) {
-	_, port, _ := net.SplitHostPort(s.Addr)
-	s.cmd = exec.Command(bin, "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no",
-		"--dir", s.dir, "--logfile", filepath.Join(s.dir, "redis.log"))
-	s.cmd.Stdout, s.cmd.Stderr = os.Stderr, os.Stderr
-	if err := s.cmd.Start(); err != nil {
-		s.t.Fatal(err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if c, err := net.DialTimeout("tcp", s.Addr, 100*time.Millisecond); err == nil {
-			c.Close()
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	s.t.Fatalf("private redis-server on %s did not start", s.Addr)
-}
+func (s *Server) start() { s.proc.Start(10*time.Second, testenv.Listening(s.Addr)) }
 
 // URL of the private server.
 func (s *Server) URL() string { return fmt.Sprintf("redis://%s/0", s.Addr) }
 
 // Stop kills the server and waits for it to exit.
-func (s *Server) Stop() {
-	if s.cmd == nil || s.cmd.Process == nil {
-		return
-	}
-	s.cmd.Process.Kill()
-	s.cmd.Wait()
-	s.cmd = nil
-}
+func (s *Server) Stop() { s.proc.Stop() }
 
 // Restart starts the server again on the same port.
 func (s *Server) Restart() {
 	s.Stop()
-	bin, _ := exec.LookPath("redis-server")
-	s.start(bin)
+	s.start()
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"unicode/utf8"
 )
 
 type ctxKey struct{}
@@ -48,15 +47,4 @@ func (h contextHandler) WithAttrs(as []slog.Attr) slog.Handler {
 
 func (h contextHandler) WithGroup(name string) slog.Handler {
 	return contextHandler{h.Handler.WithGroup(name)}
-}
-
-// RedactEmail keeps the first character of the local part and the domain:
-// enough to correlate, not enough to harvest addresses from logs.
-func RedactEmail(email string) string {
-	at := strings.LastIndexByte(email, '@')
-	if at <= 0 {
-		return "***"
-	}
-	_, n := utf8.DecodeRuneInString(email)
-	return email[:n] + "***" + email[at:]
 }

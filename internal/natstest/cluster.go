@@ -3,7 +3,6 @@ package natstest
 import (
 	"context"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -35,17 +34,17 @@ func StartCluster(t testing.TB, n, nice int) *Cluster {
 	}
 	c := &Cluster{}
 	for i := range n {
-		s := &Server{Addr: testenv.FreeAddr(t), Name: fmt.Sprintf("n%d", i+1), dir: t.TempDir(), t: t, nice: nice}
+		s := newServer(t, testenv.FreeAddr(t))
+		s.Name, s.nice = fmt.Sprintf("n%d", i+1), nice
 		s.cluster = []string{"--name", s.Name, "--cluster_name", name, "--cluster", "nats://" + clusterAddrs[i],
 			"--routes", strings.Join(routes, ","), "--no_advertise"}
 		c.Nodes = append(c.Nodes, s)
-		t.Cleanup(s.Stop)
 	}
 	for _, s := range c.Nodes {
 		s.launch()
 	}
 	for _, s := range c.Nodes {
-		s.waitReady(60 * time.Second)
+		s.proc.WaitReady(60*time.Second, s.answers)
 	}
 	return c
 }
@@ -72,19 +71,11 @@ func (c *Cluster) Launch(i int) {
 		return
 	}
 	s.launch()
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		if conn, err := net.DialTimeout("tcp", s.Addr, 100*time.Millisecond); err == nil {
-			conn.Close()
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	s.t.Fatalf("cluster node %s on %s did not start", s.Name, s.Addr)
+	s.proc.WaitReady(15*time.Second, testenv.Listening(s.Addr))
 }
 
-// Running reports whether node i's process runs.
-func (s *Server) Running() bool { return s.cmd != nil }
+// Running reports whether the server's process runs.
+func (s *Server) Running() bool { return s.proc.Running() }
 
 // Node returns the index of the node named name, or -1.
 func (c *Cluster) Node(name string) int {

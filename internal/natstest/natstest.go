@@ -107,16 +107,22 @@ type Server struct {
 	cluster     []string // extra flags of a cluster node
 	noJetStream bool
 	dir         string
-	cmd         *exec.Cmd
-	t           testing.TB
+	proc        *testenv.Process
 }
 
 // Start runs a private server on a free loopback port.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	s := &Server{Addr: testenv.FreeAddr(t), dir: t.TempDir(), t: t}
+	s := newServer(t, testenv.FreeAddr(t))
 	s.start()
-	t.Cleanup(s.Stop)
+	return s
+}
+
+// newServer returns a server on addr, not yet running, killed when t ends.
+func newServer(t testing.TB, addr string) *Server {
+	s := &Server{Addr: addr, dir: t.TempDir()}
+	bin := Binary(t)
+	s.proc = testenv.NewProcess(t, "private nats-server on "+addr, func() *exec.Cmd { return s.command(bin) })
 	return s
 }
 
@@ -125,65 +131,54 @@ func (s *Server) URL() string { return "nats://" + s.Addr }
 
 func (s *Server) start() {
 	s.launch()
-	s.waitReady(15 * time.Second)
+	s.proc.WaitReady(15*time.Second, s.answers)
 }
 
-// launch starts the process without waiting for it to answer.
-func (s *Server) launch() {
+// command is the nats-server process as the server is configured now.
+func (s *Server) command(bin string) *exec.Cmd {
 	host, port, _ := net.SplitHostPort(s.Addr)
 	args := []string{"-a", host, "-p", port, "-sd", s.dir}
 	if !s.noJetStream {
 		args = append(args, "-js")
 	}
 	args = append(args, s.cluster...)
-	s.cmd = exec.Command(Binary(s.t), args...)
-	s.cmd.Stdout, s.cmd.Stderr = nil, nil
+	cmd := exec.Command(bin, args...)
 	if s.cluster != nil {
 		// A cluster node's log is kept in its store directory, for a
 		// test that fails.
 		if f, err := os.Create(filepath.Join(s.dir, "nats-server.log")); err == nil {
-			s.cmd.Stdout, s.cmd.Stderr = f, f
+			cmd.Stdout, cmd.Stderr = f, f
 		}
 	}
-	if err := s.cmd.Start(); err != nil {
-		s.t.Fatal(err)
-	}
+	return cmd
+}
+
+// launch starts the process without waiting for it to answer.
+func (s *Server) launch() {
+	s.proc.Launch()
 	if s.nice != 0 {
-		syscall.Setpriority(syscall.PRIO_PROCESS, s.cmd.Process.Pid, s.nice)
+		syscall.Setpriority(syscall.PRIO_PROCESS, s.proc.OS().Pid, s.nice)
 	}
 }
 
-// waitReady waits until the server answers, and its JetStream too unless
-// it runs without.
-func (s *Server) waitReady(within time.Duration) {
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		if nc, err := nats.Connect(s.URL(), nats.Timeout(200*time.Millisecond)); err == nil {
-			if s.noJetStream {
-				nc.Close()
-				return
-			}
-			js, _ := jetstream.New(nc)
-			_, err := js.AccountInfo(context.Background())
-			nc.Close()
-			if err == nil {
-				return
-			}
-		}
-		time.Sleep(25 * time.Millisecond)
+// answers reports whether the server answers, and its JetStream too
+// unless it runs without.
+func (s *Server) answers() bool {
+	nc, err := nats.Connect(s.URL(), nats.Timeout(200*time.Millisecond))
+	if err != nil {
+		return false
 	}
-	s.t.Fatalf("private nats-server on %s did not start", s.Addr)
+	defer nc.Close()
+	if s.noJetStream {
+		return true
+	}
+	js, _ := jetstream.New(nc)
+	_, err = js.AccountInfo(context.Background())
+	return err == nil
 }
 
 // Stop kills the server.
-func (s *Server) Stop() {
-	if s.cmd == nil || s.cmd.Process == nil {
-		return
-	}
-	s.cmd.Process.Kill()
-	s.cmd.Wait()
-	s.cmd = nil
-}
+func (s *Server) Stop() { s.proc.Stop() }
 
 // Restart starts the server again on the same port and store, with
 // JetStream.

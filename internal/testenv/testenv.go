@@ -1,6 +1,9 @@
-// Package testenv decides what a test does when a service it needs is not
-// reachable: skip on a developer's machine, fail under CI=true, where a
-// missing service must never pass as a green run.
+// Package testenv is the tests' plumbing. It decides what a test does when
+// a service it needs is not reachable (skip on a developer's machine, fail
+// under CI=true, where a missing service must never pass as a green run),
+// waits for conditions (WaitFor), hands out free loopback addresses
+// (FreeAddr), builds and stops binaries, runs private servers (Process) and
+// checks the API's error answers (WantError).
 package testenv
 
 import (
@@ -47,12 +50,22 @@ func Name(prefix string) string {
 // ago, for servers a test starts itself.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := LoopbackAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return addr
+}
+
+// LoopbackAddr is FreeAddr for programs that are not tests (the
+// benchmarks): a loopback address with a port that was free a moment ago.
+func LoopbackAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
 	defer ln.Close()
-	return ln.Addr().String()
+	return ln.Addr().String(), nil
 }
 
 // WaitFor polls ok every 10 ms until it holds, failing t after within.
