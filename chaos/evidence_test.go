@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 
 	"github.com/authevents/authevents/chaos"
@@ -43,7 +44,8 @@ func (s *system) evidence(p chaos.Profile, start time.Time, applied []appliedFau
 		}
 	}
 	ev = chaos.Evidence{Start: start, Plan: actual, Profile: p, Samples: res.Samples, Truth: res.Truth,
-		Stream: s.readStream(), Audit: s.audit(), Analytics: s.analytics(), Emails: s.sink.emails(),
+		Stream: s.readStream(), Audit: s.counts(`SELECT event_id::text, count(*) FROM audit_log GROUP BY 1`),
+		Analytics: s.counts(`SELECT type, sum(count)::int FROM analytics_event_counts GROUP BY 1`), Emails: s.sink.emails(),
 		LastHeal: lastHeal, Drained: drained, RedisOutages: s.redisOut, SendRecordLosses: lost, Exits: exits}
 	return ev, boots
 }
@@ -117,34 +119,15 @@ func (s *system) readStream() []chaos.StreamMsg {
 	return out
 }
 
-func (s *system) audit() map[string]int {
+// counts reads (key, count) rows: audit rows per event id, analytics
+// counts per type.
+func (s *system) counts(query string) map[string]int {
+	rows, _ := s.pool.Query(context.Background(), query)
 	out := map[string]int{}
-	rows, err := s.pool.Query(context.Background(), `SELECT event_id::text, count(*) FROM audit_log GROUP BY 1`)
-	if err != nil {
+	var key string
+	var n int
+	if _, err := pgx.ForEachRow(rows, []any{&key, &n}, func() error { out[key] = n; return nil }); err != nil {
 		s.t.Fatal(err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		var n int
-		rows.Scan(&id, &n)
-		out[id] = n
-	}
-	return out
-}
-
-func (s *system) analytics() map[string]int {
-	out := map[string]int{}
-	rows, err := s.pool.Query(context.Background(), `SELECT type, sum(count)::int FROM analytics_event_counts GROUP BY 1`)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var typ string
-		var n int
-		rows.Scan(&typ, &n)
-		out[typ] = n
 	}
 	return out
 }
