@@ -3,7 +3,6 @@ package chaos_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -21,6 +19,7 @@ import (
 	"github.com/authevents/authevents/db/redistest"
 	"github.com/authevents/authevents/internal/faultproxy"
 	"github.com/authevents/authevents/internal/natstest"
+	"github.com/authevents/authevents/internal/smtptest"
 	"github.com/authevents/authevents/internal/testenv"
 	"github.com/authevents/authevents/token"
 )
@@ -44,7 +43,7 @@ type system struct {
 	sup      *supervisor
 	pool     *pgxpool.Pool
 	js       jetstream.JetStream
-	sink     *smtpSink
+	sink     *smtptest.Server
 	apiURLs  []string
 	logs     string
 	mu       sync.Mutex
@@ -70,15 +69,7 @@ func startSystem(t *testing.T, p chaos.Profile) *system {
 		cutURLs = append(cutURLs, "nats://"+px.Addr)
 	}
 
-	s.sink = &smtpSink{seen: map[string][]time.Time{}}
-	srv := smtp.NewServer(s.sink)
-	srv.Domain, srv.AllowInsecureAuth = "localhost", true
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	s.sink = smtptest.New(t)
 
 	key := filepath.Join(t.TempDir(), "key.pem")
 	if err := token.GenerateKeyFile(key); err != nil {
@@ -90,7 +81,7 @@ func startSystem(t *testing.T, p chaos.Profile) *system {
 		// Retries ride out the longest outage of the schedule (20 s);
 		// an ack wait of 5 s redelivers a killed replica's messages soon.
 		"CONSUMER_ATTEMPTS=8", "CONSUMER_BACKOFF=1s,2s,5s,10s", "CONSUMER_ACK_WAIT=5s",
-		"SMTP_URL=smtp://"+ln.Addr().String()+"?tls=none")
+		"SMTP_URL="+s.sink.URL())
 	newProc := func(name, bin string, extra []string, args ...string) *proc {
 		ops := testenv.FreeAddr(t)
 		return &proc{name: name, path: filepath.Join(bins, bin), args: args, ops: ops, t: t, sup: s.sup,

@@ -158,6 +158,19 @@ func TestJudge(t *testing.T) {
 		{"never drained", func(e *Evidence) { e.Drained = time.Time{} }, []string{rowDrain}},
 		{"Redis outage answered 500", func(e *Evidence) { redis(e, 500, time.Second) }, []string{rowRedis503}},
 		{"Redis outage not recovered", func(e *Evidence) { redis(e, 503, 20*time.Second) }, []string{rowRedisBack}},
+		// An API killed during the outage cuts the requests it was
+		// serving: they get no answer (status 0), which is no answer
+		// other than 503. Seen in seed 823759 (kill-api at 18.8 s in a
+		// Redis outage from 18.3 s to 20.5 s).
+		{"Redis outage with an API killed in it", func(e *Evidence) {
+			redis(e, 503, time.Second)
+			e.Plan = append(e.Plan, Fault{Kind: KillAPI, At: 12 * time.Second, Down: 5 * time.Second})
+			e.Samples = append(e.Samples, load.Sample{At: e.Start.Add(12 * time.Second), Op: load.Me, Status: 0, Latency: time.Millisecond})
+		}, nil},
+		{"Redis outage: no answer far from any API kill", func(e *Evidence) {
+			redis(e, 503, time.Second)
+			e.Samples = append(e.Samples, load.Sample{At: e.Start.Add(12 * time.Second), Op: load.Me, Status: 0, Latency: time.Millisecond})
+		}, []string{rowRedis503}},
 		{"Redis back during a PostgreSQL crash", func(e *Evidence) {
 			redis(e, 503, 12*time.Second)
 			e.Plan = append(e.Plan, Fault{Kind: CrashPostgres, At: 14 * time.Second, Down: 9 * time.Second})
