@@ -22,8 +22,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/authevents/authevents"
+	"github.com/authevents/authevents/internal/subjects"
 	"github.com/authevents/authevents/outbox"
-	"github.com/authevents/authevents/relay"
 )
 
 // Overview is the JSON of GET /api/overview. A panel whose source is down
@@ -353,7 +353,7 @@ func readConsumer(ctx context.Context, stream jetstream.Stream, si *jetstream.St
 		Redelivered: ci.NumRedelivered}
 	var stored uint64
 	for subject, n := range si.State.Subjects {
-		if len(filters) == 0 || slices.ContainsFunc(filters, func(f string) bool { return relay.MatchSubject(f, subject) }) {
+		if len(filters) == 0 || slices.ContainsFunc(filters, func(f string) bool { return subjects.Match(f, subject) }) {
 			stored += n
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/authevents/authevents"
 	"github.com/authevents/authevents/db/postgres"
 	"github.com/authevents/authevents/internal/buildinfo"
 	"github.com/authevents/authevents/internal/config"
@@ -122,7 +123,8 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer) error
 	r, err := relay.New(pool, nc, relay.Config{
 		BatchSize: cfg.BatchSize, Workers: cfg.Workers, MinPollInterval: cfg.MinPollInterval, PollInterval: cfg.PollInterval,
 		PublishTimeout: cfg.PublishTimeout, MaxAttempts: cfg.MaxAttempts, RetryBackoff: cfg.RetryBackoff,
-		MaxRetryBackoff: cfg.MaxRetryBackoff, ContentType: relay.DefaultConfig().ContentType,
+		MaxRetryBackoff: cfg.MaxRetryBackoff, ContentType: authevents.ContentTypeCloudEvents,
+		TypeLabel: authevents.TypeOfSubject,
 		Stream: relay.StreamConfig{
 			Name: cfg.StreamName, Subjects: cfg.StreamSubjects, MaxAge: cfg.StreamMaxAge,
 			MaxMsgs: cfg.StreamMaxMsgs, MaxBytes: cfg.StreamMaxBytes, Duplicates: cfg.StreamDuplicates,
@@ -158,9 +160,9 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer) error
 	g.Go(func() error {
 		// Run provisions the stream once NATS answers (retrying while it
 		// does not), and again if it goes missing.
-		err := r.Run(gctx)
+		r.Run(gctx)
 		log.Info("relay stopped")
-		return err
+		return nil
 	})
 	return g.Wait()
 }
