@@ -45,12 +45,13 @@ func TestShutdownWithASilentDatabase(t *testing.T) {
 	}()
 	e.waitListening(t)
 	proxy.BlackHole(t)
-	// Every worker is in a poll the black hole swallowed: each holds its
-	// connection (beside the listener's) for several idle intervals. (A
-	// scrape would query the silent database: the pool's own count it is.)
+	// Every worker is in a poll the black hole swallowed: each holds a
+	// connection, or waits for a new one to connect, beside the
+	// listener's, for several idle intervals. (A scrape would query the
+	// silent database: the pool's own count it is.)
 	var held time.Time
 	testenv.WaitFor(t, "every worker's poll to hang in the black hole", 10*time.Second, func() bool {
-		if pool.Stat().AcquiredConns() < int32(1+cfg.Workers) {
+		if st := pool.Stat(); st.AcquiredConns()+st.ConstructingConns() < int32(1+cfg.Workers) {
 			held = time.Time{}
 			return false
 		}
