@@ -62,15 +62,16 @@ func TestIdleRelayStaysIdle(t *testing.T) {
 		t.Fatalf("event not published")
 	}
 	// Let the idle backoff reach PollInterval (5 ms doubling: under 2 s).
-	// Two pauses of at least half of it between batches mean the workers
-	// wait 640 ms or more, and that the batches of the ramp have had their
-	// statistics flushed (a backend flushes them at most once a second) out
-	// of the measured window. Batches are counted by the pool's acquires: a
-	// scrape would query the database itself.
+	// A pause of 2/5 of it between batches comes once the workers wait
+	// 640 ms or more (two workers at PollInterval leave one pause of at
+	// least half of it every period). The second such pause ends after the
+	// batches of the ramp had their statistics flushed (a backend flushes
+	// them at most once a second), out of the measured window. Batches are
+	// counted by the pool's acquires: a scrape would query the database.
 	last, since, pauses := int64(-1), time.Now(), 0
 	testenv.WaitFor(t, "the idle waits to approach PollInterval", 10*time.Second, func() bool {
 		if n := e.pool.Stat().AcquireCount(); n != last {
-			if last >= 0 && time.Since(since) >= cfg.PollInterval/2 {
+			if last >= 0 && time.Since(since) >= cfg.PollInterval*2/5 {
 				pauses++
 			}
 			last, since = n, time.Now()
