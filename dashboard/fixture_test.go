@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/authevents/authevents"
 	"github.com/authevents/authevents/db/postgres"
 	"github.com/authevents/authevents/internal/natstest"
 	"github.com/authevents/authevents/internal/testenv"
@@ -41,6 +42,8 @@ func startRelay(t *testing.T, dbURL, natsURL string) *pgxpool.Pool {
 	cfg.BatchSize, cfg.MinPollInterval, cfg.PollInterval = 50, 5*time.Millisecond, 50*time.Millisecond
 	cfg.MaxAttempts, cfg.RetryBackoff, cfg.MaxRetryBackoff = 2, 10*time.Millisecond, 20*time.Millisecond
 	cfg.Stream = relay.DefaultStream()
+	cfg.Stream.Name, cfg.Stream.Subjects = "auth-events", []string{"auth.user.*"} // cmd/relay's defaults
+	cfg.TypeLabel = authevents.TypeOfSubject
 	r, err := relay.New(pool, natstest.Connect(t, natsURL, nats.MaxReconnects(-1)), cfg, prometheus.NewRegistry(), quiet)
 	if err != nil {
 		t.Fatal(err)
