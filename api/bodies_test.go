@@ -10,7 +10,8 @@ import (
 )
 
 // TestBodiesAreDecodedStrictly: each malformed body is a 4xx naming the
-// problem, and the use case is never called.
+// problem, on every route that takes a body, and the use case is never
+// called.
 func TestBodiesAreDecodedStrictly(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
@@ -19,6 +20,9 @@ func TestBodiesAreDecodedStrictly(t *testing.T) {
 		code                    string
 		fields                  map[string]string
 	}{
+		{"truncated", `{"email":"a@b.com"`, "", 400, api.CodeInvalidJSON, nil},
+		{"string", `"hello"`, "", 400, api.CodeInvalidJSON, nil},
+		{"text/plain", loginBody, "text/plain", 415, api.CodeUnsupportedMedia, nil},
 		{"no content type", loginBody, "-", 415, api.CodeUnsupportedMedia, nil},
 		{"form content type", loginBody, "application/x-www-form-urlencoded", 415, api.CodeUnsupportedMedia, nil},
 		{"not JSON", `{"email":`, "", 400, api.CodeInvalidJSON, nil},
@@ -30,24 +34,29 @@ func TestBodiesAreDecodedStrictly(t *testing.T) {
 			map[string]string{"password": "must be a string"}},
 		{"too large", `{"email":"` + strings.Repeat("a", api.MaxBodyBytes) + `"}`, "", 413, api.CodeTooLarge, nil},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			tr := newTransport(t, api.Config{})
-			tr.fake.login = func(context.Context, account.LoginInput) (*account.Result, error) { return result(true), nil }
-			h := []string{}
-			switch tc.contentType {
-			case "-":
-				h = append(h, "Content-Type", "")
-			case "":
-			default:
-				h = append(h, "Content-Type", tc.contentType)
+	for _, path := range []string{"/auth/login", "/auth/register", "/auth/refresh"} {
+		for _, tc := range cases {
+			if tc.fields != nil && path != "/auth/login" {
+				continue // the field named is login's
 			}
-			wantErr(t, tr.call(t, "POST", "/auth/login", tc.body, h...), tc.status, tc.code, tc.fields)
-			if calls := tr.fake.Calls(); len(calls) != 0 {
-				t.Errorf("a refused body reached the use case: %v", calls)
-			}
-		})
+			t.Run(path+"/"+tc.name, func(t *testing.T) {
+				t.Parallel()
+				tr := newTransport(t, api.Config{})
+				tr.fake.login = func(context.Context, account.LoginInput) (*account.Result, error) { return result(true), nil }
+				h := []string{}
+				switch tc.contentType {
+				case "-":
+					h = append(h, "Content-Type", "")
+				case "":
+				default:
+					h = append(h, "Content-Type", tc.contentType)
+				}
+				wantErr(t, tr.call(t, "POST", path, tc.body, h...), tc.status, tc.code, tc.fields)
+				if calls := tr.fake.Calls(); len(calls) != 0 {
+					t.Errorf("a refused body reached the use case: %v", calls)
+				}
+			})
+		}
 	}
 	t.Run("charset parameter is accepted", func(t *testing.T) {
 		tr := newTransport(t, api.Config{})

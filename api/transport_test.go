@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gin-gonic/gin"
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -24,10 +25,11 @@ import (
 )
 
 type transport struct {
-	fake *fakeAccounts
-	h    http.Handler
-	reg  *prometheus.Registry
-	logs *testenv.Buffer
+	fake   *fakeAccounts
+	h      http.Handler // the router behind the OpenAPI check
+	engine *gin.Engine  // the router itself
+	reg    *prometheus.Registry
+	logs   *testenv.Buffer
 }
 
 func newTransport(t *testing.T, cfg api.Config) *transport {
@@ -37,6 +39,7 @@ func newTransport(t *testing.T, cfg api.Config) *transport {
 	if err != nil {
 		t.Fatal(err)
 	}
+	tr.engine = h.(*gin.Engine)
 	tr.h = openapitest.Wrap(t, h) // every exchange is checked against api/openapi.yaml
 	return tr
 }
