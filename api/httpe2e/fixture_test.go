@@ -21,6 +21,8 @@ import (
 	"github.com/authevents/authevents/internal/logging"
 	"github.com/authevents/authevents/internal/openapitest"
 	"github.com/authevents/authevents/internal/testenv"
+	"github.com/authevents/authevents/outbox"
+	"github.com/authevents/authevents/password"
 )
 
 const goodPassword = "correct horse battery staple"
@@ -41,8 +43,8 @@ func setup(t testing.TB, cfg api.Config, opts ...func(*accounttest.Options)) *fi
 	log := logging.New(logs, "debug")
 	reg := prometheus.NewRegistry()
 	m := api.NewMetrics(reg)
-	o := accounttest.Options{Log: log, ObserveOp: m.ObserveHash,
-		Account: []account.Option{account.WithCommitHook(m.EventCommitted)}}
+	o := accounttest.Options{Log: log, ObserveOp: password.NewObserver(reg),
+		Account: []account.Option{account.WithCommitHook(outbox.NewMetrics(reg).Committed)}}
 	for _, f := range opts {
 		f(&o)
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/authevents/authevents"
-	"github.com/authevents/authevents/api/eventschema"
+	"github.com/authevents/authevents/eventschema"
 )
 
 func load(t *testing.T) *eventschema.Validator {

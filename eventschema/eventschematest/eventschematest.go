@@ -11,7 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/authevents/authevents"
-	"github.com/authevents/authevents/api/eventschema"
+	"github.com/authevents/authevents/eventschema"
 )
 
 // Check fails t unless body, published on subject, is an event that keeps

@@ -12,8 +12,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/authevents/authevents"
-	"github.com/authevents/authevents/api/eventschema/eventschematest"
 	"github.com/authevents/authevents/db/postgres/pgtest"
+	"github.com/authevents/authevents/eventschema/eventschematest"
 	"github.com/authevents/authevents/outbox"
 )
 

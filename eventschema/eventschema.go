@@ -2,8 +2,8 @@
 // of the CloudEvents envelope and of each event type's data, one
 // versioned file per type (<type>/v<N>.json, embedded), and a Validator
 // that checks a published event against them (santhosh-tekuri/jsonschema,
-// a maintained validator of every JSON Schema draft). api/asyncapi.yaml
-// refers to the same files.
+// a maintained validator of every JSON Schema draft). asyncapi.yaml, the
+// AsyncAPI document of the stream, refers to the same files.
 package eventschema
 
 import (
@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path"
 	"regexp"
 	"slices"
 	"strings"
@@ -28,6 +29,32 @@ var files embed.FS
 
 // Envelope is the $id of the envelope schema.
 const Envelope = authevents.DataSchemaBase + "envelope/v1.json"
+
+// LegacyBase is the former prefix of the schemas' URIs, a folder of the
+// repository. Events stored before the move (in the stream, the
+// dead-letter stream, audit_log.envelope) name their dataschema under it;
+// Validate accepts it as an alias of authevents.DataSchemaBase.
+const LegacyBase = "https://raw.githubusercontent.com/authevents/authevents/main/api/eventschema/"
+
+// File returns the schema at name, a path relative to
+// authevents.DataSchemaBase ("user.registered/v1.json",
+// "envelope/v1.json"), as embedded; ok is false if there is none.
+func File(name string) (b []byte, ok bool) {
+	if !fs.ValidPath(name) || path.Ext(name) != ".json" || strings.Count(name, "/") != 1 {
+		return nil, false
+	}
+	b, err := files.ReadFile(name)
+	return b, err == nil
+}
+
+// canonical maps a dataschema under LegacyBase to the same schema's URI
+// under authevents.DataSchemaBase.
+func canonical(uri string) string {
+	if rest, ok := strings.CutPrefix(uri, LegacyBase); ok {
+		return authevents.DataSchemaBase + rest
+	}
+	return uri
+}
 
 // Validator checks events against the embedded schemas. It is safe for
 // concurrent use.
@@ -118,7 +145,8 @@ type envelope struct {
 
 // Validate checks body, an event as published (a structured CloudEvent),
 // the way a consumer must: the envelope, then data against the schema
-// dataschema names. An event without dataschema (written before events
+// dataschema names (under authevents.DataSchemaBase or its alias
+// LegacyBase). An event without dataschema (written before events
 // carried one) is checked against version 1 of its type. An event of a
 // type this build does not know passes on its envelope alone: producers
 // add types before every consumer knows them. A dataschema this build
@@ -139,7 +167,7 @@ func (v *Validator) validate(body []byte) (*envelope, error) {
 	if err := v.envelope.Validate(doc); err != nil {
 		return nil, &Error{Type: env.Type, Reason: "envelope: " + oneLine(err)}
 	}
-	schema := env.DataSchema
+	schema := canonical(env.DataSchema)
 	if schema == "" {
 		schema = authevents.DataSchema(env.Type)
 		if schema == "" {
