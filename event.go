@@ -37,7 +37,7 @@ const DataSchemaPath = "/schemas/events/"
 
 // DataSchema returns the URI of the JSON Schema that the data of events of
 // eventType follows (the CloudEvents dataschema attribute), or "" for a
-// type this build does not emit. Versioning (README, "Event contracts"):
+// type this build does not emit. Versioning (docs/events.md, "Versioning rule"):
 // an additive change keeps the version; any other change is a new type,
 // published beside the old one for the documented period.
 func DataSchema(eventType string) string {

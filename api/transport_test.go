@@ -8,14 +8,12 @@ package api_test
 // auth, middleware, cors, reference, schemas, spec).
 
 import (
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/gin-gonic/gin"
-	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/authevents/authevents/api"
@@ -70,39 +68,11 @@ func (tr *transport) call(t *testing.T, method, path, body string, header ...str
 	return reply{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
 }
 
-type errReply struct {
-	Error struct {
-		Code    string            `json:"code"`
-		Message string            `json:"message"`
-		Fields  map[string]string `json:"fields"`
-	} `json:"error"`
-}
-
-// wantErr checks the status and the error body's code and fields.
-func wantErr(t *testing.T, r reply, status int, code string, fields map[string]string) errReply {
+// wantErr checks the status, the JSON error shape, its code and, when
+// fields is not nil, exactly these fields with these reasons.
+func wantErr(t *testing.T, r reply, status int, code string, fields map[string]string) {
 	t.Helper()
-	var e errReply
-	if err := json.Unmarshal(r.body, &e); err != nil {
-		t.Fatalf("status %d, body %q is not an error object: %v", r.status, r.body, err)
-	}
-	if r.status != status || e.Error.Code != code {
-		t.Fatalf("got %d %q, want %d %q (body %s)", r.status, e.Error.Code, status, code, r.body)
-	}
-	if e.Error.Message == "" {
-		t.Errorf("error without a message: %s", r.body)
-	}
-	if e.Error.Fields == nil {
-		t.Errorf("fields must be an object, never null: %s", r.body)
-	}
-	if fields != nil {
-		if d := cmp.Diff(fields, e.Error.Fields); d != "" {
-			t.Errorf("fields (-want +got):\n%s", d)
-		}
-	}
-	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
-		t.Errorf("error Content-Type = %q", ct)
-	}
-	return e
+	testenv.WantError(t, r.status, r.header, r.body, status, code, fields)
 }
 
 const loginBody = `{"email":"a@example.com","password":"a fine password"}`

@@ -14,7 +14,7 @@ import (
 )
 
 // Config is the api's configuration, read from the environment. Every
-// variable is documented in the README.
+// variable is documented in docs/operations.md.
 type Config struct {
 	DatabaseURL string `env:"DATABASE_URL" envDefault:"postgres://127.0.0.1:5432/authevents?sslmode=disable"`
 	RedisURL    string `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379/0"`

@@ -1,6 +1,6 @@
 // Command dashboard serves the Auth Events Dashboard: a page with the
 // system's live figures, read from PostgreSQL and JetStream at each
-// refresh (see the README, "Dashboard"). It binds to loopback by default
+// refresh (see docs/operations.md, "Dashboard"). It binds to loopback by default
 // and refuses any other address without credentials.
 package main
 

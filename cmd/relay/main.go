@@ -1,7 +1,7 @@
 // Command relay publishes committed outbox rows to the NATS JetStream
 // stream auth-events (STREAM_NAME), labelling its metrics with the auth
 // event types. Run as many replicas as you like against one database; see
-// the README for the guarantees and the tuning knobs.
+// docs/operations.md for the guarantees and the tuning knobs.
 package main
 
 import (
