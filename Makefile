@@ -46,8 +46,8 @@ lint: lint/spec ## gofmt, go vet, staticcheck, the API contracts
 	$(GO) tool staticcheck ./...
 
 .PHONY: lint/spec
-lint/spec: ## api/openapi.yaml (OpenAPI 3.1), api/asyncapi.yaml (AsyncAPI 3.0), the event schemas, the generated client
-	$(GO) test -count=1 -run '^(TestSpec.*|TestClientIsGenerated|TestEveryEventTypeHasItsSchema|TestSchemaExamplesValidate)$$' ./api/...
+lint/spec: ## api/openapi.yaml (OpenAPI 3.1), eventschema/asyncapi.yaml (AsyncAPI 3.0), the event schemas, the generated client
+	$(GO) test -count=1 -run '^(TestSpec.*|TestClientIsGenerated|TestEveryEventTypeHasItsSchema|TestSchemaExamplesValidate|TestSchemaURIsNameNoFolder)$$' ./api/... ./eventschema/...
 
 .PHONY: fuzz
 fuzz: ## run every fuzz target for FUZZTIME each (default 30s)

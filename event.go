@@ -26,14 +26,20 @@ func EventTypes() []string {
 		EventPasswordResetRequested, EventPasswordChanged, EventEmailChangeRequested, EventEmailChanged}
 }
 
-// DataSchemaBase is where the JSON Schemas of event data are published:
-// api/eventschema/ of the repository, one file per type and version
-// (<type>/v<N>.json). A schema's $id is its URI here.
-const DataSchemaBase = "https://raw.githubusercontent.com/authevents/authevents/main/api/eventschema/"
+// DataSchemaBase is the URI prefix of the JSON Schemas of events, one per
+// type and version (<type>/v<N>.json, and envelope/v1.json). A schema's
+// $id is its URI here. The URI names the contract, not a file of the
+// repository: its path is DataSchemaPath, where the auth API serves the
+// schema.
+const DataSchemaBase = "https://authevents.dev" + DataSchemaPath
+
+// DataSchemaPath is the path part of DataSchemaBase, the API route that
+// serves the schemas (GET /schemas/events/<type>/v<N>.json).
+const DataSchemaPath = "/schemas/events/"
 
 // DataSchema returns the URI of the JSON Schema that the data of events of
 // eventType follows (the CloudEvents dataschema attribute), or "" for a
-// type this build does not emit. Versioning (README, "Event contracts"):
+// type this build does not emit. Versioning (docs/events.md, "Versioning rule"):
 // an additive change keeps the version; any other change is a new type,
 // published beside the old one for the documented period.
 func DataSchema(eventType string) string {

@@ -11,12 +11,12 @@ import (
 // wireNames are each event type's NATS subject and dataschema URI, written
 // out: they are the wire format, and a change to them must show here.
 var wireNames = map[string]struct{ subject, dataschema string }{
-	"user.registered":           {"auth.user.registered", "https://raw.githubusercontent.com/authevents/authevents/main/api/eventschema/user.registered/v1.json"},
-	"user.logged_in":            {"auth.user.logged_in", "https://raw.githubusercontent.com/authevents/authevents/main/api/eventschema/user.logged_in/v1.json"},
-	"user.login_failed":         {"auth.user.login_failed", "https://raw.githubusercontent.com/authevents/authevents/main/api/eventschema/user.login_failed/v1.json"},
-	"user.token_refreshed":      {"auth.user.token_refreshed", "https://raw.githubusercontent.com/authevents/authevents/main/api/eventschema/user.token_refreshed/v1.json"},
-	"user.logged_out":           {"auth.user.logged_out", "https://raw.githubusercontent.com/authevents/authevents/main/api/eventschema/user.logged_out/v1.json"},
-	"user.token_reuse_detected": {"auth.user.token_reuse_detected", "https://raw.githubusercontent.com/authevents/authevents/main/api/eventschema/user.token_reuse_detected/v1.json"},
+	"user.registered":           {"auth.user.registered", "https://authevents.dev/schemas/events/user.registered/v1.json"},
+	"user.logged_in":            {"auth.user.logged_in", "https://authevents.dev/schemas/events/user.logged_in/v1.json"},
+	"user.login_failed":         {"auth.user.login_failed", "https://authevents.dev/schemas/events/user.login_failed/v1.json"},
+	"user.token_refreshed":      {"auth.user.token_refreshed", "https://authevents.dev/schemas/events/user.token_refreshed/v1.json"},
+	"user.logged_out":           {"auth.user.logged_out", "https://authevents.dev/schemas/events/user.logged_out/v1.json"},
+	"user.token_reuse_detected": {"auth.user.token_reuse_detected", "https://authevents.dev/schemas/events/user.token_reuse_detected/v1.json"},
 }
 
 // TestEventTypesAreTheWireNames: the domain's list of event types is the
@@ -76,7 +76,7 @@ func TestCloudEventJSON(t *testing.T) {
 	}
 	const want = `{"specversion":"1.0","id":"0193e0a0-0000-7000-8000-000000000001","source":"auth-service",` +
 		`"type":"user.registered","time":"2026-11-28T11:00:00.123Z","subject":"u1","datacontenttype":"application/json",` +
-		`"dataschema":"https://raw.githubusercontent.com/authevents/authevents/main/api/eventschema/user.registered/v1.json",` +
+		`"dataschema":"https://authevents.dev/schemas/events/user.registered/v1.json",` +
 		`"serviceversion":"v0.1.0","environment":"production",` +
 		`"data":{"userId":"u1","email":"user@example.com","name":"John Doe","timestamp":"2026-11-28T11:00:00.123Z"}}`
 	if string(got) != want {
@@ -91,7 +91,7 @@ func TestCloudEventJSON(t *testing.T) {
 	got, _ = json.Marshal(ce)
 	const wantNoSubject = `{"specversion":"1.0","id":"id-2","source":"auth-service","type":"user.login_failed",` +
 		`"time":"2026-11-28T11:00:00.123Z","datacontenttype":"application/json",` +
-		`"dataschema":"https://raw.githubusercontent.com/authevents/authevents/main/api/eventschema/user.login_failed/v1.json",` +
+		`"dataschema":"https://authevents.dev/schemas/events/user.login_failed/v1.json",` +
 		`"serviceversion":"","environment":"","data":{}}`
 	if string(got) != wantNoSubject {
 		t.Errorf("CloudEvent JSON without subject:\n got %s\nwant %s", got, wantNoSubject)

@@ -8,17 +8,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Metrics are the auth API's Prometheus collectors.
+// Metrics are the HTTP transport's Prometheus collectors. The work behind
+// the routes counts itself: password.NewObserver (hash time),
+// outbox.NewMetrics (committed events), account.NewPrunedCounter.
 type Metrics struct {
-	inFlight     prometheus.Gauge
-	requests     *prometheus.CounterVec
-	duration     *prometheus.HistogramVec
-	hashDuration *prometheus.HistogramVec
-	appended     *prometheus.CounterVec
-	pruned       prometheus.Counter
+	inFlight prometheus.Gauge
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
 }
 
-// NewMetrics creates and registers the API's collectors on reg.
+// NewMetrics creates and registers the HTTP collectors on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
@@ -34,37 +33,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "HTTP request latency, by route template, method and status.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"route", "method", "status"}),
-		hashDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "authevents_password_hash_duration_seconds",
-			Help:    "Time spent computing one argon2id hash, by operation (hash, verify).",
-			Buckets: []float64{.005, .01, .02, .03, .05, .075, .1, .15, .25, .5, 1},
-		}, []string{"op"}),
-		appended: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "authevents_outbox_appended_total",
-			Help: "Outbox rows committed by the API, by event type.",
-		}, []string{"type"}),
-		pruned: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "authevents_api_pruned_sessions_total",
-			Help: "Session rows deleted by retention (ended longer than SESSION_RETENTION ago).",
-		}),
 	}
-	reg.MustRegister(m.inFlight, m.requests, m.duration, m.hashDuration, m.appended, m.pruned)
+	reg.MustRegister(m.inFlight, m.requests, m.duration)
 	return m
 }
-
-// ObserveHash records one password hash; pass it to password.NewHasher.
-func (m *Metrics) ObserveHash(op string, d time.Duration) {
-	m.hashDuration.WithLabelValues(op).Observe(d.Seconds())
-}
-
-// EventCommitted counts one committed outbox row; pass it to account.New.
-func (m *Metrics) EventCommitted(eventType string) {
-	m.appended.WithLabelValues(eventType).Inc()
-}
-
-// SessionsPruned counts session rows deleted by retention; pass it to
-// account.NewPruner.
-func (m *Metrics) SessionsPruned(n int) { m.pruned.Add(float64(n)) }
 
 // methodLabel bounds the method label: the client chooses the method, so
 // anything but the standard ones is "other", never a new series.

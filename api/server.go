@@ -99,5 +99,6 @@ func New(accounts Accounts, cfg Config, log *slog.Logger, m *Metrics) (http.Hand
 		return nil, err
 	}
 	ref.routes(e)
+	schemaRoutes(e)
 	return e, nil
 }

@@ -1,9 +1,7 @@
 package chaos_test
 
 import (
-	"bytes"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,8 +11,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/emersion/go-smtp"
 )
 
 // proc is one process of the system under a supervisor: SIGKILLed and
@@ -184,46 +180,6 @@ func tail(path string, n int) string {
 	b, _ := os.ReadFile(path)
 	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
-}
-
-// smtpSink is the SMTP server the e-mail consumers deliver to; it notes
-// when each Message-ID arrived.
-type smtpSink struct {
-	mu   sync.Mutex
-	seen map[string][]time.Time
-}
-
-type smtpSession struct{ s *smtpSink }
-
-func (s *smtpSink) NewSession(*smtp.Conn) (smtp.Session, error) { return smtpSession{s}, nil }
-func (smtpSession) Reset()                                      {}
-func (smtpSession) Logout() error                               { return nil }
-func (smtpSession) Mail(string, *smtp.MailOptions) error        { return nil }
-func (smtpSession) Rcpt(string, *smtp.RcptOptions) error        { return nil }
-func (ss smtpSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	for _, line := range bytes.Split(b, []byte("\r\n")) {
-		if bytes.HasPrefix(bytes.ToLower(line), []byte("message-id: <")) {
-			id, _, _ := strings.Cut(string(line[len("message-id: <"):]), "@")
-			ss.s.mu.Lock()
-			ss.s.seen[id] = append(ss.s.seen[id], time.Now())
-			ss.s.mu.Unlock()
-		}
-	}
-	return nil
-}
-
-func (s *smtpSink) emails() map[string][]time.Time {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := map[string][]time.Time{}
-	for k, v := range s.seen {
-		out[k] = append([]time.Time(nil), v...)
-	}
-	return out
 }
 
 func logDir(t testing.TB) string {

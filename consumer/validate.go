@@ -3,7 +3,7 @@ package consumer
 import (
 	"context"
 
-	"github.com/authevents/authevents/api/eventschema"
+	"github.com/authevents/authevents/eventschema"
 )
 
 // Validated puts the event contract in front of h: an event that does not

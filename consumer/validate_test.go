@@ -11,8 +11,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/authevents/authevents"
-	"github.com/authevents/authevents/api/eventschema"
 	"github.com/authevents/authevents/consumer"
+	"github.com/authevents/authevents/eventschema"
 	"github.com/authevents/authevents/internal/natstest"
 	"github.com/authevents/authevents/internal/testenv"
 )

@@ -22,7 +22,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/authevents/authevents/api/client"
-	"github.com/authevents/authevents/api/eventschema/eventschematest"
+	"github.com/authevents/authevents/eventschema/eventschematest"
 
 	"github.com/authevents/authevents/db/postgres/pgtest"
 	"github.com/authevents/authevents/db/redistest"

@@ -48,7 +48,7 @@ func TestAwaitTakesAcksThatArrived(t *testing.T) {
 // TestClassify: only refusals of the message itself cost an attempt; the
 // broker being unavailable never does.
 func TestClassify(t *testing.T) {
-	r := &Relay{cfg: Config{Stream: StreamConfig{Name: "auth-events", Subjects: []string{"auth.user.*", "audit.>"}}}}
+	stream := StreamConfig{Name: "auth-events", Subjects: []string{"auth.user.*", "audit.>"}}
 	api := func(status int, code jetstream.ErrorCode) error {
 		return fmt.Errorf("publish: %w", &jetstream.APIError{Code: status, ErrorCode: code, Description: "x"})
 	}
@@ -83,13 +83,12 @@ func TestClassify(t *testing.T) {
 		{"connection closed", "auth.user.registered", nats.ErrConnectionClosed, connectionFailure},
 	}
 	for _, tt := range tests {
-		if got := r.classify(tt.subject, tt.err); got != tt.want {
+		if got := classify(stream, tt.subject, tt.err); got != tt.want {
 			t.Errorf("%s: classify(%q, %v) = %d, want %d", tt.name, tt.subject, tt.err, got, tt.want)
 		}
 	}
 	// Without a configured stream, "no responders" is never charged.
-	bare := &Relay{}
-	if got := bare.classify("anything", jetstream.ErrNoStreamResponse); got != brokerUnavailable {
+	if got := classify(StreamConfig{}, "anything", jetstream.ErrNoStreamResponse); got != brokerUnavailable {
 		t.Errorf("no stream configured: classify(no responders) = %d, want brokerUnavailable", got)
 	}
 }

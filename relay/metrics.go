@@ -3,7 +3,6 @@ package relay
 import (
 	"context"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -63,15 +62,6 @@ func newMetrics(reg prometheus.Registerer, pool *pgxpool.Pool, log *slog.Logger)
 			Help: "Scrapes at which the outbox statistics could not be read (their series were absent).",
 		})})
 	return m
-}
-
-// eventType turns "auth.user.registered" into "user.registered", the label
-// value; other subjects are used as they are.
-func eventType(subject string) string {
-	if t, ok := strings.CutPrefix(subject, "auth."); ok {
-		return t
-	}
-	return subject
 }
 
 // statsCollector reads backlog, lag, dead and parked rows from Postgres at

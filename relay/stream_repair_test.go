@@ -57,3 +57,71 @@ func TestUnrepairableStreamDoesNotStopTheRelay(t *testing.T) {
 		t.Errorf("%d of 4 user.registered rows published to %s after 8 s: the relay is stuck re-provisioning", len(got), s2)
 	}
 }
+
+// TestDeletedStreamIsReprovisioned: the stream deleted under a running
+// relay is created again (log line and metric), and no row pays for it.
+func TestDeletedStreamIsReprovisioned(t *testing.T) {
+	t.Parallel()
+	e := setup(t, "")
+	r, reg := e.streamRelay(t, fastConfig())
+	start(t, r)
+
+	e.insert(t, "k", e.names.For("user.registered"), []byte(`{"n":0}`))
+	if got := natstest.Collect(t, e.js, e.names.Stream, 1, 10*time.Second); len(got) != 1 {
+		t.Fatal("first event not published")
+	}
+	if err := e.js.DeleteStream(context.Background(), e.names.Stream); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		e.insert(t, "k", e.names.For("user.logged_in"), payload("k", i+1))
+	}
+	e.waitStream(t, e.names.Stream)
+	msgs := natstest.Collect(t, e.js, e.names.Stream, 5, 20*time.Second)
+	if len(msgs) != 5 {
+		t.Fatalf("after the stream was deleted: %d messages, want 5", len(msgs))
+	}
+	assertKeyOrder(t, msgs)
+	if got := metrictest.Must(t, reg, "authevents_relay_stream_provisioned_total", "reason", "missing"); got < 1 {
+		t.Errorf("stream re-provisioning not counted")
+	}
+	if attempts := e.maxAttempts(t); attempts != 0 {
+		t.Errorf("a deleted stream charged rows %d attempts", attempts)
+	}
+}
+
+// Found in review (issue 8), now fixed: the stream still exists but no
+// longer binds the relay's subjects (an operator or another deployment
+// updated its subject set). Every publish got "no responders", classified
+// broker-unavailable; checkStream found the stream and did nothing, so the
+// relay never re-provisioned it: rows stayed pending until the relay was
+// restarted, and the log said "JetStream unavailable" while JetStream was
+// up.
+func TestStreamWithOtherSubjectsIsRepaired(t *testing.T) {
+	t.Parallel()
+	e := setup(t, "")
+	r, reg := e.streamRelay(t, fastConfig())
+	start(t, r)
+	e.insert(t, "k", e.names.For("user.registered"), payload("k", 0))
+	if got := natstest.Collect(t, e.js, e.names.Stream, 1, 10*time.Second); len(got) != 1 {
+		t.Fatal("first event not published")
+	}
+	sc := streamConfigJS(t, e)
+	sc.Subjects = []string{e.names.Prefix + ".other.*"}
+	if _, err := e.js.UpdateStream(context.Background(), sc); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		e.insert(t, "k", e.names.For("user.logged_in"), payload("k", i+1))
+	}
+	msgs := natstest.Collect(t, e.js, e.names.Stream, 4, 8*time.Second)
+	s, _ := e.js.Stream(context.Background(), e.names.Stream)
+	t.Logf("after 8 s: %d messages, stream subjects %v, outbox %+v, jetstream_available %v", len(msgs), s.CachedInfo().Config.Subjects,
+		e.stats(t), metrictest.Must(t, reg, "authevents_relay_jetstream_available"))
+	if len(msgs) != 4 {
+		t.Errorf("the relay did not restore its stream's subjects: %d of 4 events published", len(msgs))
+	}
+	if n := metrictest.Must(t, reg, "authevents_relay_stream_provisioned_total", "reason", "changed"); n < 1 {
+		t.Errorf("repair not counted: authevents_relay_stream_provisioned_total{reason=changed} = %v", n)
+	}
+}

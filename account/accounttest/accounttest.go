@@ -14,11 +14,11 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/authevents/authevents/account"
-	"github.com/authevents/authevents/api/eventschema/eventschematest"
 	"github.com/authevents/authevents/db/postgres/pgtest"
 	"github.com/authevents/authevents/db/ratelimit"
 	"github.com/authevents/authevents/db/redistest"
 	"github.com/authevents/authevents/db/revocation"
+	"github.com/authevents/authevents/eventschema/eventschematest"
 	"github.com/authevents/authevents/password"
 	"github.com/authevents/authevents/token"
 )

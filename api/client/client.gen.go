@@ -144,6 +144,39 @@ func (e TokenType) Valid() bool {
 	}
 }
 
+// Defines values for EventSchemaParamsType.
+const (
+	Envelope               EventSchemaParamsType = "envelope"
+	UserLoggedIn           EventSchemaParamsType = "user.logged_in"
+	UserLoggedOut          EventSchemaParamsType = "user.logged_out"
+	UserLoginFailed        EventSchemaParamsType = "user.login_failed"
+	UserRegistered         EventSchemaParamsType = "user.registered"
+	UserTokenRefreshed     EventSchemaParamsType = "user.token_refreshed"
+	UserTokenReuseDetected EventSchemaParamsType = "user.token_reuse_detected"
+)
+
+// Valid indicates whether the value is a known member of the EventSchemaParamsType enum.
+func (e EventSchemaParamsType) Valid() bool {
+	switch e {
+	case Envelope:
+		return true
+	case UserLoggedIn:
+		return true
+	case UserLoggedOut:
+		return true
+	case UserLoginFailed:
+		return true
+	case UserRegistered:
+		return true
+	case UserTokenRefreshed:
+		return true
+	case UserTokenReuseDetected:
+		return true
+	default:
+		return false
+	}
+}
+
 // AccessToken An EdDSA JWT with claims iss, aud, sub (user id), iat, exp, jti, sid (session id), typ=access.
 type AccessToken = string
 
@@ -205,7 +238,9 @@ type JWKS struct {
 
 // LoginRequest defines model for LoginRequest.
 type LoginRequest struct {
-	// Email Examples: ada@example.com
+	// Email The address registered with; any other non-blank string is an unknown email (401).
+	//
+	// Examples: ada@example.com
 	Email string `json:"email"`
 
 	// Password Examples: correct horse battery staple
@@ -273,17 +308,23 @@ type RefreshToken = string
 
 // RegisterRequest defines model for RegisterRequest.
 type RegisterRequest struct {
-	// Email Trimmed, NFKC-normalized, zero-width characters removed and lower-cased; then one plain address of at most 254 bytes whose domain is a host name (no IP literal, no label starting or ending with a hyphen).
+	// Email Trimmed, NFKC-normalized, zero-width characters removed and lower-cased; then one plain
+	// address of at most 254 bytes whose domain is a host name (no IP literal, no label
+	// starting or ending with a hyphen, labels of at most 63 bytes, a top-level label that is
+	// not all digits). The schema states the length in characters and the shape; the byte
+	// length after normalization and the host-name rules are checked by the API
+	// (`validation_failed`, `fields.email`).
+	//
 	//
 	// Examples: ada@example.com
 	Email string `json:"email"`
 
-	// Name 1–100 characters after trimming; no control or bidi-override characters.
+	// Name 1–100 characters after trimming white space; no control, bidirectional-override or line-separator characters.
 	//
 	// Examples: Ada Lovelace
 	Name string `json:"name"`
 
-	// Password 8–256 characters, not one of the 17,950 most common passwords, not the email.
+	// Password 8–256 characters (Unicode code points), not one of the 17,950 most common passwords (case-insensitive), not the email.
 	//
 	// Examples: correct horse battery staple
 	Password string `json:"password"`
@@ -444,6 +485,15 @@ type OpenapiParams struct {
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
+// EventSchemaParams defines parameters for EventSchema.
+type EventSchemaParams struct {
+	// XRequestID Your id for this request, echoed and logged; anything else than 1–128 visible ASCII characters is replaced by a fresh one.
+	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
+}
+
+// EventSchemaParamsType defines parameters for EventSchema.
+type EventSchemaParamsType string
+
 // LoginJSONRequestBody defines body for Login for application/json ContentType.
 type LoginJSONRequestBody = LoginRequest
 
@@ -539,6 +589,10 @@ type ClientInterface interface {
 	// Appends `user.logged_in`, or `user.login_failed` for an unknown email or a wrong password
 	// (same 401 body and the same hashing work for both).
 	//
+	// The email is not checked for shape (any other non-blank string is an unknown email), but
+	// a blank one, or one holding a NUL character, is 400 `validation_failed`; so is an empty
+	// password or one of more than 256 characters.
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /auth/login (the `Login` operationId).
@@ -548,6 +602,10 @@ type ClientInterface interface {
 	//
 	// Appends `user.logged_in`, or `user.login_failed` for an unknown email or a wrong password
 	// (same 401 body and the same hashing work for both).
+	//
+	// The email is not checked for shape (any other non-blank string is an unknown email), but
+	// a blank one, or one holding a NUL character, is 400 `validation_failed`; so is an empty
+	// password or one of more than 256 characters.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -576,6 +634,8 @@ type ClientInterface interface {
 	// RefreshWithBody Rotate a refresh token
 	//
 	// Uses up the presented refresh token and returns a new pair; appends `user.token_refreshed`.
+	// An empty `refreshToken` is 400 `validation_failed`; any other string that is not a live
+	// refresh token is 401 `invalid_refresh_token`.
 	//
 	// **Grace window** (`REFRESH_GRACE_WINDOW`, default 10 s from the rotation): presenting the
 	// just-rotated token again while its successor is unused (a lost response, a second tab)
@@ -596,6 +656,8 @@ type ClientInterface interface {
 	// Refresh Rotate a refresh token
 	//
 	// Uses up the presented refresh token and returns a new pair; appends `user.token_refreshed`.
+	// An empty `refreshToken` is 400 `validation_failed`; any other string that is not a live
+	// refresh token is 401 `invalid_refresh_token`.
 	//
 	// **Grace window** (`REFRESH_GRACE_WINDOW`, default 10 s from the rotation): presenting the
 	// just-rotated token again while its successor is unused (a lost response, a second tab)
@@ -617,6 +679,14 @@ type ClientInterface interface {
 	//
 	// Appends `user.registered`. The email is normalized (trimmed, NFKC, lower case) and must be unique.
 	//
+	// The request schema states lengths, the characters refused and the address's shape. The API
+	// also refuses, with 400 `validation_failed` naming the field, what JSON Schema cannot say:
+	// a password among the 17,950 most common (compared case-insensitively) or equal to the
+	// email (ignoring case); an email longer than 254 bytes after normalization, or whose domain
+	// is not a host name (a label over 63 bytes, a top-level label of digits only, a symbol that
+	// is not a letter, digit or mark in a non-ASCII label); a name longer than 100 characters
+	// after trimming (the pattern counts UTF-16 units where a validator does).
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /auth/register (the `Register` operationId).
@@ -625,6 +695,14 @@ type ClientInterface interface {
 	// Register Create an account and its first session
 	//
 	// Appends `user.registered`. The email is normalized (trimmed, NFKC, lower case) and must be unique.
+	//
+	// The request schema states lengths, the characters refused and the address's shape. The API
+	// also refuses, with 400 `validation_failed` naming the field, what JSON Schema cannot say:
+	// a password among the 17,950 most common (compared case-insensitively) or equal to the
+	// email (ignoring case); an email longer than 254 bytes after normalization, or whose domain
+	// is not a host name (a label over 63 bytes, a top-level label of digits only, a symbol that
+	// is not a letter, digit or mark in a non-ASCII label); a name longer than 100 characters
+	// after trimming (the pattern counts UTF-16 units where a validator does).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -659,6 +737,17 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /openapi.json (the `Openapi` operationId).
 	Openapi(ctx context.Context, params *OpenapiParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// EventSchema The JSON Schema of an event type's data, or of the event envelope
+	//
+	// Version 1 of the schema an event's `dataschema` attribute names:
+	// `https://authevents.dev/schemas/events/<type>/v1.json` is served at the path of that URI, and
+	// `envelope/v1.json` is the CloudEvents envelope every event has. Events written before these
+	// URIs name the same schemas under
+	// `https://raw.githubusercontent.com/authevents/authevents/main/api/eventschema/`.
+	//
+	// Corresponds with GET /schemas/events/{type}/v1.json (the `EventSchema` operationId).
+	EventSchema(ctx context.Context, pType EventSchemaParamsType, params *EventSchemaParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // Jwks The public keys that verify access tokens
@@ -683,6 +772,10 @@ func (c *Client) Jwks(ctx context.Context, params *JwksParams, reqEditors ...Req
 // Appends `user.logged_in`, or `user.login_failed` for an unknown email or a wrong password
 // (same 401 body and the same hashing work for both).
 //
+// The email is not checked for shape (any other non-blank string is an unknown email), but
+// a blank one, or one holding a NUL character, is 400 `validation_failed`; so is an empty
+// password or one of more than 256 characters.
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /auth/login (the `Login` operationId).
@@ -702,6 +795,10 @@ func (c *Client) LoginWithBody(ctx context.Context, params *LoginParams, content
 //
 // Appends `user.logged_in`, or `user.login_failed` for an unknown email or a wrong password
 // (same 401 body and the same hashing work for both).
+//
+// The email is not checked for shape (any other non-blank string is an unknown email), but
+// a blank one, or one holding a NUL character, is 400 `validation_failed`; so is an empty
+// password or one of more than 256 characters.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -770,6 +867,8 @@ func (c *Client) Me(ctx context.Context, params *MeParams, reqEditors ...Request
 // RefreshWithBody Rotate a refresh token
 //
 // Uses up the presented refresh token and returns a new pair; appends `user.token_refreshed`.
+// An empty `refreshToken` is 400 `validation_failed`; any other string that is not a live
+// refresh token is 401 `invalid_refresh_token`.
 //
 // **Grace window** (`REFRESH_GRACE_WINDOW`, default 10 s from the rotation): presenting the
 // just-rotated token again while its successor is unused (a lost response, a second tab)
@@ -800,6 +899,8 @@ func (c *Client) RefreshWithBody(ctx context.Context, params *RefreshParams, con
 // Refresh Rotate a refresh token
 //
 // Uses up the presented refresh token and returns a new pair; appends `user.token_refreshed`.
+// An empty `refreshToken` is 400 `validation_failed`; any other string that is not a live
+// refresh token is 401 `invalid_refresh_token`.
 //
 // **Grace window** (`REFRESH_GRACE_WINDOW`, default 10 s from the rotation): presenting the
 // just-rotated token again while its successor is unused (a lost response, a second tab)
@@ -831,6 +932,14 @@ func (c *Client) Refresh(ctx context.Context, params *RefreshParams, body Refres
 //
 // Appends `user.registered`. The email is normalized (trimmed, NFKC, lower case) and must be unique.
 //
+// The request schema states lengths, the characters refused and the address's shape. The API
+// also refuses, with 400 `validation_failed` naming the field, what JSON Schema cannot say:
+// a password among the 17,950 most common (compared case-insensitively) or equal to the
+// email (ignoring case); an email longer than 254 bytes after normalization, or whose domain
+// is not a host name (a label over 63 bytes, a top-level label of digits only, a symbol that
+// is not a letter, digit or mark in a non-ASCII label); a name longer than 100 characters
+// after trimming (the pattern counts UTF-16 units where a validator does).
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /auth/register (the `Register` operationId).
@@ -849,6 +958,14 @@ func (c *Client) RegisterWithBody(ctx context.Context, params *RegisterParams, c
 // Register Create an account and its first session
 //
 // Appends `user.registered`. The email is normalized (trimmed, NFKC, lower case) and must be unique.
+//
+// The request schema states lengths, the characters refused and the address's shape. The API
+// also refuses, with 400 `validation_failed` naming the field, what JSON Schema cannot say:
+// a password among the 17,950 most common (compared case-insensitively) or equal to the
+// email (ignoring case); an email longer than 254 bytes after normalization, or whose domain
+// is not a host name (a label over 63 bytes, a top-level label of digits only, a symbol that
+// is not a letter, digit or mark in a non-ASCII label); a name longer than 100 characters
+// after trimming (the pattern counts UTF-16 units where a validator does).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -934,6 +1051,27 @@ func (c *Client) DocsScript(ctx context.Context, params *DocsScriptParams, reqEd
 // Corresponds with GET /openapi.json (the `Openapi` operationId).
 func (c *Client) Openapi(ctx context.Context, params *OpenapiParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewOpenapiRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// EventSchema The JSON Schema of an event type's data, or of the event envelope
+//
+// Version 1 of the schema an event's `dataschema` attribute names:
+// `https://authevents.dev/schemas/events/<type>/v1.json` is served at the path of that URI, and
+// `envelope/v1.json` is the CloudEvents envelope every event has. Events written before these
+// URIs name the same schemas under
+// `https://raw.githubusercontent.com/authevents/authevents/main/api/eventschema/`.
+//
+// Corresponds with GET /schemas/events/{type}/v1.json (the `EventSchema` operationId).
+func (c *Client) EventSchema(ctx context.Context, pType EventSchemaParamsType, params *EventSchemaParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEventSchemaRequest(c.Server, pType, params)
 	if err != nil {
 		return nil, err
 	}
@@ -1505,6 +1643,55 @@ func NewOpenapiRequest(server string, params *OpenapiParams) (*http.Request, err
 	return req, nil
 }
 
+// NewEventSchemaRequest constructs an http.Request for the EventSchema method
+func NewEventSchemaRequest(server string, pType EventSchemaParamsType, params *EventSchemaParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "type", pType, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/schemas/events/%s/v1.json", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XRequestID != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-ID", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-ID", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 func (c *Client) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
 	for _, r := range c.RequestEditors {
 		if err := r(ctx, req); err != nil {
@@ -1563,6 +1750,10 @@ type ClientWithResponsesInterface interface {
 	// Appends `user.logged_in`, or `user.login_failed` for an unknown email or a wrong password
 	// (same 401 body and the same hashing work for both).
 	//
+	// The email is not checked for shape (any other non-blank string is an unknown email), but
+	// a blank one, or one holding a NUL character, is 400 `validation_failed`; so is an empty
+	// password or one of more than 256 characters.
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /auth/login (the `Login` operationId).
@@ -1572,6 +1763,10 @@ type ClientWithResponsesInterface interface {
 	//
 	// Appends `user.logged_in`, or `user.login_failed` for an unknown email or a wrong password
 	// (same 401 body and the same hashing work for both).
+	//
+	// The email is not checked for shape (any other non-blank string is an unknown email), but
+	// a blank one, or one holding a NUL character, is 400 `validation_failed`; so is an empty
+	// password or one of more than 256 characters.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -1606,6 +1801,8 @@ type ClientWithResponsesInterface interface {
 	// RefreshWithBodyWithResponse Rotate a refresh token
 	//
 	// Uses up the presented refresh token and returns a new pair; appends `user.token_refreshed`.
+	// An empty `refreshToken` is 400 `validation_failed`; any other string that is not a live
+	// refresh token is 401 `invalid_refresh_token`.
 	//
 	// **Grace window** (`REFRESH_GRACE_WINDOW`, default 10 s from the rotation): presenting the
 	// just-rotated token again while its successor is unused (a lost response, a second tab)
@@ -1626,6 +1823,8 @@ type ClientWithResponsesInterface interface {
 	// RefreshWithResponse Rotate a refresh token
 	//
 	// Uses up the presented refresh token and returns a new pair; appends `user.token_refreshed`.
+	// An empty `refreshToken` is 400 `validation_failed`; any other string that is not a live
+	// refresh token is 401 `invalid_refresh_token`.
 	//
 	// **Grace window** (`REFRESH_GRACE_WINDOW`, default 10 s from the rotation): presenting the
 	// just-rotated token again while its successor is unused (a lost response, a second tab)
@@ -1647,6 +1846,14 @@ type ClientWithResponsesInterface interface {
 	//
 	// Appends `user.registered`. The email is normalized (trimmed, NFKC, lower case) and must be unique.
 	//
+	// The request schema states lengths, the characters refused and the address's shape. The API
+	// also refuses, with 400 `validation_failed` naming the field, what JSON Schema cannot say:
+	// a password among the 17,950 most common (compared case-insensitively) or equal to the
+	// email (ignoring case); an email longer than 254 bytes after normalization, or whose domain
+	// is not a host name (a label over 63 bytes, a top-level label of digits only, a symbol that
+	// is not a letter, digit or mark in a non-ASCII label); a name longer than 100 characters
+	// after trimming (the pattern counts UTF-16 units where a validator does).
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /auth/register (the `Register` operationId).
@@ -1655,6 +1862,14 @@ type ClientWithResponsesInterface interface {
 	// RegisterWithResponse Create an account and its first session
 	//
 	// Appends `user.registered`. The email is normalized (trimmed, NFKC, lower case) and must be unique.
+	//
+	// The request schema states lengths, the characters refused and the address's shape. The API
+	// also refuses, with 400 `validation_failed` naming the field, what JSON Schema cannot say:
+	// a password among the 17,950 most common (compared case-insensitively) or equal to the
+	// email (ignoring case); an email longer than 254 bytes after normalization, or whose domain
+	// is not a host name (a label over 63 bytes, a top-level label of digits only, a symbol that
+	// is not a letter, digit or mark in a non-ASCII label); a name longer than 100 characters
+	// after trimming (the pattern counts UTF-16 units where a validator does).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -1699,12 +1914,30 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /openapi.json (the `Openapi` operationId).
 	OpenapiWithResponse(ctx context.Context, params *OpenapiParams, reqEditors ...RequestEditorFn) (*OpenapiReply, error)
+
+	// EventSchemaWithResponse The JSON Schema of an event type's data, or of the event envelope
+	//
+	// Version 1 of the schema an event's `dataschema` attribute names:
+	// `https://authevents.dev/schemas/events/<type>/v1.json` is served at the path of that URI, and
+	// `envelope/v1.json` is the CloudEvents envelope every event has. Events written before these
+	// URIs name the same schemas under
+	// `https://raw.githubusercontent.com/authevents/authevents/main/api/eventschema/`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /schemas/events/{type}/v1.json (the `EventSchema` operationId).
+	EventSchemaWithResponse(ctx context.Context, pType EventSchemaParamsType, params *EventSchemaParams, reqEditors ...RequestEditorFn) (*EventSchemaReply, error)
 }
 
 // JwksReply200Headers the declared response headers of an HTTP 200 response for Jwks
 type JwksReply200Headers struct {
 	CacheControl string
 	XRequestID   string
+}
+
+// JwksReply400Headers the declared response headers of an HTTP 400 response for Jwks
+type JwksReply400Headers struct {
+	XRequestID *string
 }
 
 type JwksReply struct {
@@ -1714,6 +1947,8 @@ type JwksReply struct {
 	JSON200 *JWKS
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *JwksReply200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *JwksReply400Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -1759,7 +1994,7 @@ type LoginReply200Headers struct {
 
 // LoginReply400Headers the declared response headers of an HTTP 400 response for Login
 type LoginReply400Headers struct {
-	XRequestID string
+	XRequestID *string
 }
 
 // LoginReply401Headers the declared response headers of an HTTP 401 response for Login
@@ -1905,6 +2140,11 @@ type LogoutReply200Headers struct {
 	XRequestID string
 }
 
+// LogoutReply400Headers the declared response headers of an HTTP 400 response for Logout
+type LogoutReply400Headers struct {
+	XRequestID *string
+}
+
 // LogoutReply401Headers the declared response headers of an HTTP 401 response for Logout
 type LogoutReply401Headers struct {
 	WWWAuthenticate string
@@ -1935,6 +2175,8 @@ type LogoutReply struct {
 	JSON503 *Unavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *LogoutReply200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *LogoutReply400Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *LogoutReply401Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -1997,6 +2239,11 @@ type LogoutAllReply200Headers struct {
 	XRequestID string
 }
 
+// LogoutAllReply400Headers the declared response headers of an HTTP 400 response for LogoutAll
+type LogoutAllReply400Headers struct {
+	XRequestID *string
+}
+
 // LogoutAllReply401Headers the declared response headers of an HTTP 401 response for LogoutAll
 type LogoutAllReply401Headers struct {
 	WWWAuthenticate string
@@ -2027,6 +2274,8 @@ type LogoutAllReply struct {
 	JSON503 *Unavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *LogoutAllReply200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *LogoutAllReply400Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *LogoutAllReply401Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -2091,6 +2340,11 @@ type MeReply200Headers struct {
 	XRequestID   string
 }
 
+// MeReply400Headers the declared response headers of an HTTP 400 response for Me
+type MeReply400Headers struct {
+	XRequestID *string
+}
+
 // MeReply401Headers the declared response headers of an HTTP 401 response for Me
 type MeReply401Headers struct {
 	WWWAuthenticate string
@@ -2121,6 +2375,8 @@ type MeReply struct {
 	JSON503 *Unavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *MeReply200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *MeReply400Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *MeReply401Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -2187,7 +2443,7 @@ type RefreshReply200Headers struct {
 
 // RefreshReply400Headers the declared response headers of an HTTP 400 response for Refresh
 type RefreshReply400Headers struct {
-	XRequestID string
+	XRequestID *string
 }
 
 // RefreshReply401Headers the declared response headers of an HTTP 401 response for Refresh
@@ -2337,7 +2593,7 @@ type RegisterReply201Headers struct {
 
 // RegisterReply400Headers the declared response headers of an HTTP 400 response for Register
 type RegisterReply400Headers struct {
-	XRequestID string
+	XRequestID *string
 }
 
 // RegisterReply409Headers the declared response headers of an HTTP 409 response for Register
@@ -2485,6 +2741,11 @@ type ListSessionsReply200Headers struct {
 	XRequestID   string
 }
 
+// ListSessionsReply400Headers the declared response headers of an HTTP 400 response for ListSessions
+type ListSessionsReply400Headers struct {
+	XRequestID *string
+}
+
 // ListSessionsReply401Headers the declared response headers of an HTTP 401 response for ListSessions
 type ListSessionsReply401Headers struct {
 	WWWAuthenticate string
@@ -2515,6 +2776,8 @@ type ListSessionsReply struct {
 	JSON503 *Unavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *ListSessionsReply200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *ListSessionsReply400Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ListSessionsReply401Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -2577,6 +2840,11 @@ type EndSessionReply200Headers struct {
 	XRequestID string
 }
 
+// EndSessionReply400Headers the declared response headers of an HTTP 400 response for EndSession
+type EndSessionReply400Headers struct {
+	XRequestID *string
+}
+
 // EndSessionReply401Headers the declared response headers of an HTTP 401 response for EndSession
 type EndSessionReply401Headers struct {
 	WWWAuthenticate string
@@ -2614,6 +2882,8 @@ type EndSessionReply struct {
 	JSON503 *Unavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *EndSessionReply200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *EndSessionReply400Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *EndSessionReply401Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
@@ -2685,11 +2955,18 @@ type DocsReply200Headers struct {
 	XRequestID            string
 }
 
+// DocsReply400Headers the declared response headers of an HTTP 400 response for Docs
+type DocsReply400Headers struct {
+	XRequestID *string
+}
+
 type DocsReply struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *DocsReply200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *DocsReply400Headers
 }
 
 // GetBody returns the raw response body bytes
@@ -2729,11 +3006,18 @@ type DocsScriptReply200Headers struct {
 	XRequestID            string
 }
 
+// DocsScriptReply400Headers the declared response headers of an HTTP 400 response for DocsScript
+type DocsScriptReply400Headers struct {
+	XRequestID *string
+}
+
 type DocsScriptReply struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *DocsScriptReply200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *DocsScriptReply400Headers
 }
 
 // GetBody returns the raw response body bytes
@@ -2771,6 +3055,11 @@ type OpenapiReply200Headers struct {
 	XRequestID   string
 }
 
+// OpenapiReply400Headers the declared response headers of an HTTP 400 response for Openapi
+type OpenapiReply400Headers struct {
+	XRequestID *string
+}
+
 type OpenapiReply struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -2778,6 +3067,8 @@ type OpenapiReply struct {
 	JSON200 *map[string]interface{}
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *OpenapiReply200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *OpenapiReply400Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -2814,6 +3105,76 @@ func (r OpenapiReply) ContentType() string {
 	return ""
 }
 
+// EventSchemaReply200Headers the declared response headers of an HTTP 200 response for EventSchema
+type EventSchemaReply200Headers struct {
+	CacheControl string
+	XRequestID   string
+}
+
+// EventSchemaReply400Headers the declared response headers of an HTTP 400 response for EventSchema
+type EventSchemaReply400Headers struct {
+	XRequestID *string
+}
+
+// EventSchemaReply404Headers the declared response headers of an HTTP 404 response for EventSchema
+type EventSchemaReply404Headers struct {
+	XRequestID string
+}
+
+type EventSchemaReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *map[string]interface{}
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *EventSchemaReply200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *EventSchemaReply400Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *EventSchemaReply404Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r EventSchemaReply) GetJSON200() *map[string]interface{} {
+	return r.JSON200
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r EventSchemaReply) GetJSON404() *Error {
+	return r.JSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r EventSchemaReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r EventSchemaReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r EventSchemaReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r EventSchemaReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // JwksWithResponse The public keys that verify access tokens
 //
 // EdDSA (Ed25519) keys; `kid` is the RFC 7638 thumbprint. Includes verify-only previous keys during a rotation.
@@ -2834,6 +3195,10 @@ func (c *ClientWithResponses) JwksWithResponse(ctx context.Context, params *Jwks
 // Appends `user.logged_in`, or `user.login_failed` for an unknown email or a wrong password
 // (same 401 body and the same hashing work for both).
 //
+// The email is not checked for shape (any other non-blank string is an unknown email), but
+// a blank one, or one holding a NUL character, is 400 `validation_failed`; so is an empty
+// password or one of more than 256 characters.
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /auth/login (the `Login` operationId).
@@ -2849,6 +3214,10 @@ func (c *ClientWithResponses) LoginWithBodyWithResponse(ctx context.Context, par
 //
 // Appends `user.logged_in`, or `user.login_failed` for an unknown email or a wrong password
 // (same 401 body and the same hashing work for both).
+//
+// The email is not checked for shape (any other non-blank string is an unknown email), but
+// a blank one, or one holding a NUL character, is 400 `validation_failed`; so is an empty
+// password or one of more than 256 characters.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -2907,6 +3276,8 @@ func (c *ClientWithResponses) MeWithResponse(ctx context.Context, params *MePara
 // RefreshWithBodyWithResponse Rotate a refresh token
 //
 // Uses up the presented refresh token and returns a new pair; appends `user.token_refreshed`.
+// An empty `refreshToken` is 400 `validation_failed`; any other string that is not a live
+// refresh token is 401 `invalid_refresh_token`.
 //
 // **Grace window** (`REFRESH_GRACE_WINDOW`, default 10 s from the rotation): presenting the
 // just-rotated token again while its successor is unused (a lost response, a second tab)
@@ -2933,6 +3304,8 @@ func (c *ClientWithResponses) RefreshWithBodyWithResponse(ctx context.Context, p
 // RefreshWithResponse Rotate a refresh token
 //
 // Uses up the presented refresh token and returns a new pair; appends `user.token_refreshed`.
+// An empty `refreshToken` is 400 `validation_failed`; any other string that is not a live
+// refresh token is 401 `invalid_refresh_token`.
 //
 // **Grace window** (`REFRESH_GRACE_WINDOW`, default 10 s from the rotation): presenting the
 // just-rotated token again while its successor is unused (a lost response, a second tab)
@@ -2960,6 +3333,14 @@ func (c *ClientWithResponses) RefreshWithResponse(ctx context.Context, params *R
 //
 // Appends `user.registered`. The email is normalized (trimmed, NFKC, lower case) and must be unique.
 //
+// The request schema states lengths, the characters refused and the address's shape. The API
+// also refuses, with 400 `validation_failed` naming the field, what JSON Schema cannot say:
+// a password among the 17,950 most common (compared case-insensitively) or equal to the
+// email (ignoring case); an email longer than 254 bytes after normalization, or whose domain
+// is not a host name (a label over 63 bytes, a top-level label of digits only, a symbol that
+// is not a letter, digit or mark in a non-ASCII label); a name longer than 100 characters
+// after trimming (the pattern counts UTF-16 units where a validator does).
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /auth/register (the `Register` operationId).
@@ -2974,6 +3355,14 @@ func (c *ClientWithResponses) RegisterWithBodyWithResponse(ctx context.Context, 
 // RegisterWithResponse Create an account and its first session
 //
 // Appends `user.registered`. The email is normalized (trimmed, NFKC, lower case) and must be unique.
+//
+// The request schema states lengths, the characters refused and the address's shape. The API
+// also refuses, with 400 `validation_failed` naming the field, what JSON Schema cannot say:
+// a password among the 17,950 most common (compared case-insensitively) or equal to the
+// email (ignoring case); an email longer than 254 bytes after normalization, or whose domain
+// is not a host name (a label over 63 bytes, a top-level label of digits only, a symbol that
+// is not a letter, digit or mark in a non-ASCII label); a name longer than 100 characters
+// after trimming (the pattern counts UTF-16 units where a validator does).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -3055,6 +3444,25 @@ func (c *ClientWithResponses) OpenapiWithResponse(ctx context.Context, params *O
 	return ParseOpenapiReply(rsp)
 }
 
+// EventSchemaWithResponse The JSON Schema of an event type's data, or of the event envelope
+//
+// Version 1 of the schema an event's `dataschema` attribute names:
+// `https://authevents.dev/schemas/events/<type>/v1.json` is served at the path of that URI, and
+// `envelope/v1.json` is the CloudEvents envelope every event has. Events written before these
+// URIs name the same schemas under
+// `https://raw.githubusercontent.com/authevents/authevents/main/api/eventschema/`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /schemas/events/{type}/v1.json (the `EventSchema` operationId).
+func (c *ClientWithResponses) EventSchemaWithResponse(ctx context.Context, pType EventSchemaParamsType, params *EventSchemaParams, reqEditors ...RequestEditorFn) (*EventSchemaReply, error) {
+	rsp, err := c.EventSchema(ctx, pType, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseEventSchemaReply(rsp)
+}
+
 // ParseJwksReply parses an HTTP response from a JwksWithResponse call
 func ParseJwksReply(rsp *http.Response) (*JwksReply, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -3096,6 +3504,16 @@ func ParseJwksReply(rsp *http.Response) (*JwksReply, error) {
 			headers.XRequestID = value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers JwksReply400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers400 = &headers
 	}
 
 	return response, nil
@@ -3171,6 +3589,9 @@ func ParseLoginReply(rsp *http.Response) (*LoginReply, error) {
 		}
 		response.JSON503 = &dest
 
+	case rsp.StatusCode == 400:
+		// Content-type (text/plain) unsupported
+
 	}
 
 	switch {
@@ -3202,10 +3623,10 @@ func ParseLoginReply(rsp *http.Response) (*LoginReply, error) {
 		var headers LoginReply400Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = value
+			headers.XRequestID = &value
 		}
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
@@ -3342,6 +3763,16 @@ func ParseLogoutReply(rsp *http.Response) (*LogoutReply, error) {
 			headers.XRequestID = value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers LogoutReply400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers LogoutReply401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -3446,6 +3877,16 @@ func ParseLogoutAllReply(rsp *http.Response) (*LogoutAllReply, error) {
 			headers.XRequestID = value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers LogoutAllReply400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers LogoutAllReply401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -3564,6 +4005,16 @@ func ParseMeReply(rsp *http.Response) (*MeReply, error) {
 			headers.XRequestID = value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers MeReply400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers MeReply401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -3683,6 +4134,9 @@ func ParseRefreshReply(rsp *http.Response) (*RefreshReply, error) {
 		}
 		response.JSON503 = &dest
 
+	case rsp.StatusCode == 400:
+		// Content-type (text/plain) unsupported
+
 	}
 
 	switch {
@@ -3714,10 +4168,10 @@ func ParseRefreshReply(rsp *http.Response) (*RefreshReply, error) {
 		var headers RefreshReply400Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = value
+			headers.XRequestID = &value
 		}
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
@@ -3869,6 +4323,9 @@ func ParseRegisterReply(rsp *http.Response) (*RegisterReply, error) {
 		}
 		response.JSON503 = &dest
 
+	case rsp.StatusCode == 400:
+		// Content-type (text/plain) unsupported
+
 	}
 
 	switch {
@@ -3900,10 +4357,10 @@ func ParseRegisterReply(rsp *http.Response) (*RegisterReply, error) {
 		var headers RegisterReply400Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.XRequestID = value
+			headers.XRequestID = &value
 		}
 		response.Headers400 = &headers
 	case rsp.StatusCode == 409:
@@ -4054,6 +4511,16 @@ func ParseListSessionsReply(rsp *http.Response) (*ListSessionsReply, error) {
 			headers.XRequestID = value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers ListSessionsReply400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers ListSessionsReply401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -4165,6 +4632,16 @@ func ParseEndSessionReply(rsp *http.Response) (*EndSessionReply, error) {
 			headers.XRequestID = value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers EndSessionReply400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers EndSessionReply401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -4262,6 +4739,16 @@ func ParseDocsReply(rsp *http.Response) (*DocsReply, error) {
 			headers.XRequestID = value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers DocsReply400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers400 = &headers
 	}
 
 	return response, nil
@@ -4312,6 +4799,16 @@ func ParseDocsScriptReply(rsp *http.Response) (*DocsScriptReply, error) {
 			headers.XRequestID = value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers DocsScriptReply400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers400 = &headers
 	}
 
 	return response, nil
@@ -4358,6 +4855,89 @@ func ParseOpenapiReply(rsp *http.Response) (*OpenapiReply, error) {
 			headers.XRequestID = value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers OpenapiReply400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers400 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseEventSchemaReply parses an HTTP response from a EventSchemaWithResponse call
+func ParseEventSchemaReply(rsp *http.Response) (*EventSchemaReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &EventSchemaReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest map[string]interface{}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers EventSchemaReply200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers EventSchemaReply400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 404:
+		var headers EventSchemaReply404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers404 = &headers
 	}
 
 	return response, nil

@@ -21,6 +21,8 @@ import (
 	"github.com/authevents/authevents/internal/logging"
 	"github.com/authevents/authevents/internal/openapitest"
 	"github.com/authevents/authevents/internal/testenv"
+	"github.com/authevents/authevents/outbox"
+	"github.com/authevents/authevents/password"
 )
 
 const goodPassword = "correct horse battery staple"
@@ -41,8 +43,8 @@ func setup(t testing.TB, cfg api.Config, opts ...func(*accounttest.Options)) *fi
 	log := logging.New(logs, "debug")
 	reg := prometheus.NewRegistry()
 	m := api.NewMetrics(reg)
-	o := accounttest.Options{Log: log, ObserveOp: m.ObserveHash,
-		Account: []account.Option{account.WithCommitHook(m.EventCommitted)}}
+	o := accounttest.Options{Log: log, ObserveOp: password.NewObserver(reg),
+		Account: []account.Option{account.WithCommitHook(outbox.NewMetrics(reg).Committed)}}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -123,25 +125,11 @@ func bearer(access string) []string { return []string{"Authorization", "Bearer "
 // set of named fields.
 func wantError(t testing.TB, r response, status int, code string, fields ...string) {
 	t.Helper()
-	if r.status != status {
-		t.Fatalf("status = %d, want %d; body %s", r.status, status, r.body)
+	want := map[string]string{}
+	for _, f := range fields {
+		want[f] = ""
 	}
-	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
-		t.Errorf("Content-Type = %q, want JSON", ct)
-	}
-	var e struct {
-		Error api.Error `json:"error"`
-	}
-	r.json(t, &e)
-	if e.Error.Code != code || e.Error.Message == "" {
-		t.Fatalf("error = %+v, want code %q with a message", e.Error, code)
-	}
-	if e.Error.Fields == nil {
-		t.Errorf("error.fields missing from %s", r.body)
-	}
-	if got := slices.Sorted(maps.Keys(e.Error.Fields)); !slices.Equal(got, slices.Sorted(slices.Values(fields))) {
-		t.Errorf("error fields = %v, want %v (%s)", e.Error.Fields, fields, r.body)
-	}
+	testenv.WantError(t, r.status, r.header, r.body, status, code, want)
 }
 
 func (f *fixture) register(t testing.TB, email string) api.TokenResponse {

@@ -14,11 +14,10 @@ import (
 )
 
 // Config is the api's configuration, read from the environment. Every
-// variable is documented in the README.
+// variable is documented in docs/operations.md.
 type Config struct {
 	DatabaseURL string `env:"DATABASE_URL" envDefault:"postgres://127.0.0.1:5432/authevents?sslmode=disable"`
 	RedisURL    string `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379/0"`
-	NATSURL     string `env:"NATS_URL" envDefault:"nats://127.0.0.1:4222"`
 	HTTPAddr    string `env:"HTTP_ADDR" envDefault:"127.0.0.1:8080"`
 	OpsAddr     string `env:"OPS_ADDR" envDefault:"127.0.0.1:9090"`
 

@@ -1,5 +1,7 @@
-// Command api serves the authevents HTTP API (register, login, me, JWKS)
-// on HTTP_ADDR and its operations endpoints on OPS_ADDR.
+// Command api serves the authevents HTTP API (register, login, refresh,
+// logout, sessions, me; the JWKS, its OpenAPI document and the event
+// schemas) on HTTP_ADDR and its operations endpoints (metrics, health,
+// readiness) on OPS_ADDR.
 package main
 
 import (
@@ -10,10 +12,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"runtime"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,7 +26,7 @@ import (
 	"github.com/authevents/authevents/db/ratelimit"
 	"github.com/authevents/authevents/db/revocation"
 	"github.com/authevents/authevents/internal/buildinfo"
-	"github.com/authevents/authevents/internal/config"
+	"github.com/authevents/authevents/internal/daemon"
 	"github.com/authevents/authevents/internal/logging"
 	"github.com/authevents/authevents/internal/serve"
 	"github.com/authevents/authevents/ops"
@@ -36,18 +36,13 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	// go-redis logs through a package-level logger; route it into our JSON
 	// log once, here, rather than in run (tests call run concurrently).
 	redis.SetLogger(redisLogger{logging.New(os.Stdout, "warn")})
-	if err := run(ctx, config.Environ(), os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "api: "+err.Error())
-		os.Exit(1)
-	}
+	daemon.Main("api", run)
 }
 
-func run(ctx context.Context, environ map[string]string, stdout io.Writer) error {
+func run(ctx context.Context, _ []string, environ map[string]string, stdout io.Writer) error {
 	cfg, err := loadConfig(environ)
 	if err != nil {
 		return err
@@ -72,7 +67,7 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer) error
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
+	defer postgres.CloseWithin(pool, 3*time.Second)
 	if err := postgres.CheckSchema(ctx, pool); err != nil {
 		return err
 	}
@@ -97,7 +92,7 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer) error
 	hasher, err := password.NewHasher(password.Params{
 		Memory: cfg.Argon2Memory, Iterations: cfg.Argon2Iterations, Parallelism: cfg.Argon2Parallelism,
 		SaltLength: 16, KeyLength: 32,
-	}, hashSlots, metrics.ObserveHash, password.WithQueueDepth(cfg.HashQueueDepth))
+	}, hashSlots, password.NewObserver(reg), password.WithQueueDepth(cfg.HashQueueDepth))
 	if err != nil {
 		return fmt.Errorf("ARGON2_*: %w", err)
 	}
@@ -106,8 +101,9 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer) error
 		Help: "Password hashes waiting for a slot (at most HASH_QUEUE_DEPTH; beyond it requests get 503).",
 	}, func() float64 { return float64(hasher.Queued()) }))
 	notifier := outbox.NewNotifier(pool, cfg.OutboxNotifyInterval, log)
+	appended := outbox.NewMetrics(reg)
 	opts := []account.Option{account.WithCommitHook(func(eventType string) {
-		metrics.EventCommitted(eventType)
+		appended.Committed(eventType)
 		notifier.Poke()
 	})}
 	if cfg.RateLimitEnabled {
@@ -151,7 +147,7 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer) error
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { notifier.Run(gctx); return nil })
-	pruner := account.NewPruner(pool, account.PrunerConfig{Retention: cfg.SessionRetention, Interval: cfg.SessionPruneEvery}, log, metrics.SessionsPruned)
+	pruner := account.NewPruner(pool, account.PrunerConfig{Retention: cfg.SessionRetention, Interval: cfg.SessionPruneEvery}, log, account.NewPrunedCounter(reg))
 	g.Go(func() error { pruner.Run(gctx); return nil })
 	g.Go(func() error { return serve.Run(gctx, serve.NewServer(handler, log), httpLn, cfg.ShutdownTimeout, log) })
 	g.Go(func() error {

@@ -63,7 +63,7 @@ func TestRefusesToStart(t *testing.T) {
 			tc.env(env)
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			err := run(ctx, env, &testenv.Buffer{})
+			err := run(ctx, nil, env, &testenv.Buffer{})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("run = %v, want an error containing %q", err, tc.want)
 			}
@@ -83,7 +83,7 @@ func start(t *testing.T, env map[string]string) (apiURL, opsURL string, logs *te
 	logs = &testenv.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, env, logs) }()
+	go func() { done <- run(ctx, nil, env, logs) }()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		if m := urlRE.FindStringSubmatch(logs.String()); m != nil {

@@ -1,6 +1,6 @@
 // Command dashboard serves the Auth Events Dashboard: a page with the
 // system's live figures, read from PostgreSQL and JetStream at each
-// refresh (see the README, "Dashboard"). It binds to loopback by default
+// refresh (see docs/operations.md, "Dashboard"). It binds to loopback by default
 // and refuses any other address without credentials.
 package main
 
@@ -10,21 +10,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
-	"os"
-	"os/signal"
-	"strings"
-	"syscall"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/authevents/authevents/dashboard"
 	"github.com/authevents/authevents/db/postgres"
 	"github.com/authevents/authevents/internal/buildinfo"
 	"github.com/authevents/authevents/internal/config"
+	"github.com/authevents/authevents/internal/daemon"
 	"github.com/authevents/authevents/internal/logging"
+	"github.com/authevents/authevents/internal/natsconn"
+	"github.com/authevents/authevents/internal/retry"
 	"github.com/authevents/authevents/internal/serve"
 	"github.com/authevents/authevents/ops"
 	"github.com/authevents/authevents/outbox"
@@ -73,16 +70,9 @@ func (c Config) auth() dashboard.Auth {
 	return dashboard.Auth{Token: c.Token, User: c.User, Password: c.Password}
 }
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, config.Environ(), os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "dashboard: "+err.Error())
-		os.Exit(1)
-	}
-}
+func main() { daemon.Main("dashboard", run) }
 
-func run(ctx context.Context, environ map[string]string, stdout io.Writer) error {
+func run(ctx context.Context, _ []string, environ map[string]string, stdout io.Writer) error {
 	cfg, err := config.Load[Config](environ)
 	if err != nil {
 		return err
@@ -98,14 +88,13 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer) error
 		return err
 	}
 	defer postgres.CloseWithin(pool, 3*time.Second)
-	// The dashboard shows whatever it can reach: PostgreSQL or NATS being
-	// down at start is a down-state on the page, not a refusal to start.
-	nc, err := nats.Connect(cfg.NATSURL, nats.Name("authevents-dashboard"), nats.MaxReconnects(-1),
-		nats.ReconnectWait(500*time.Millisecond), nats.RetryOnFailedConnect(true), nats.Timeout(2*time.Second),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", "err", err) }),
-		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrlRedacted()) }))
+	// The dashboard shows whatever it can reach: NATS being down at start,
+	// or either source going down later, is a down-state on the page, not
+	// a refusal to start or a crash. (postgres.Open above does refuse to
+	// start without PostgreSQL: it pings.)
+	nc, err := natsconn.Connect(cfg.NATSURL, "authevents-dashboard", log)
 	if err != nil {
-		return fmt.Errorf("NATS_URL: %w", err)
+		return err
 	}
 	defer nc.Close()
 
@@ -125,12 +114,7 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer) error
 	reg := ops.NewRegistry()
 	checks := []ops.Check{
 		{Name: "postgres", Fn: pool.Ping},
-		{Name: "nats", Fn: func(context.Context) error {
-			if !nc.IsConnected() {
-				return fmt.Errorf("nats: %s", strings.ToLower(nc.Status().String()))
-			}
-			return nil
-		}},
+		{Name: "nats", Fn: natsconn.Ready(nc)},
 	}
 	log.Info("dashboard starting", "version", buildinfo.Version(), "url", "http://"+ln.Addr().String(),
 		"ops_url", "http://"+opsLn.Addr().String(), "auth", cfg.auth().Describe(),
@@ -149,6 +133,8 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer) error
 // start and then about every 10 minutes (any number of dashboards may run:
 // the DELETE is idempotent).
 func pruneCounts(ctx context.Context, pool outbox.Pruner, keep time.Duration, log *slog.Logger) {
+	// ±10 %, so that replicas started together drift apart.
+	every := retry.Backoff{Base: 10 * time.Minute, Max: 10 * time.Minute, Jitter: 0.1}
 	for {
 		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		n, err := outbox.PruneCounts(pctx, pool, keep)
@@ -159,12 +145,8 @@ func pruneCounts(ctx context.Context, pool outbox.Pruner, keep time.Duration, lo
 		case n > 0:
 			log.Info("pruned outbox counters", "rows", n, "older_than", keep.String())
 		}
-		t := time.NewTimer(time.Duration(float64(10*time.Minute) * (0.9 + 0.2*rand.Float64())))
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !retry.Sleep(ctx, every.Delay(1)) {
 			return
-		case <-t.C:
 		}
 	}
 }

@@ -1,6 +1,7 @@
 // Command relay publishes committed outbox rows to the NATS JetStream
-// stream auth-events. Run as many replicas as you like against one
-// database; see the README for the guarantees and the tuning knobs.
+// stream auth-events (STREAM_NAME), labelling its metrics with the auth
+// event types. Run as many replicas as you like against one database; see
+// docs/operations.md for the guarantees and the tuning knobs.
 package main
 
 import (
@@ -8,25 +9,25 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"strings"
-	"syscall"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/authevents/authevents"
 	"github.com/authevents/authevents/db/postgres"
 	"github.com/authevents/authevents/internal/buildinfo"
 	"github.com/authevents/authevents/internal/config"
+	"github.com/authevents/authevents/internal/daemon"
 	"github.com/authevents/authevents/internal/logging"
+	"github.com/authevents/authevents/internal/natsconn"
 	"github.com/authevents/authevents/internal/serve"
 	"github.com/authevents/authevents/ops"
 	"github.com/authevents/authevents/relay"
 )
 
-// Config is the relay's configuration, from the environment.
+// Config is the relay's configuration, from the environment. The stream's
+// name and subjects are the deployment's (the relay package knows no
+// stream); its limits default to relay.DefaultStream's.
 type Config struct {
 	DatabaseURL string `env:"DATABASE_URL" envDefault:"postgres://127.0.0.1:5432/authevents?sslmode=disable"`
 	NATSURL     string `env:"NATS_URL" envDefault:"nats://127.0.0.1:4222"`
@@ -78,16 +79,9 @@ func (c Config) validate() error {
 	return errors.Join(errs...)
 }
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, config.Environ(), os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "relay: "+err.Error())
-		os.Exit(1)
-	}
-}
+func main() { daemon.Main("relay", run) }
 
-func run(ctx context.Context, environ map[string]string, stdout io.Writer) error {
+func run(ctx context.Context, _ []string, environ map[string]string, stdout io.Writer) error {
 	cfg, err := config.Load[Config](environ)
 	if err != nil {
 		return err
@@ -106,15 +100,10 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer) error
 	if err := postgres.CheckSchema(ctx, pool); err != nil {
 		return err
 	}
-	// Reconnect forever with backoff: the relay outlives broker outages,
-	// rows wait in the outbox meanwhile.
-	nc, err := nats.Connect(cfg.NATSURL, nats.Name("authevents-relay"), nats.MaxReconnects(-1),
-		nats.ReconnectWait(250*time.Millisecond), nats.ReconnectJitter(250*time.Millisecond, time.Second),
-		nats.RetryOnFailedConnect(true),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", "err", err) }),
-		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrlRedacted()) }))
+	// The relay outlives broker outages: rows wait in the outbox meanwhile.
+	nc, err := natsconn.Connect(cfg.NATSURL, "authevents-relay", log)
 	if err != nil {
-		return fmt.Errorf("NATS_URL: %w", err)
+		return err
 	}
 	defer nc.Close()
 
@@ -122,7 +111,8 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer) error
 	r, err := relay.New(pool, nc, relay.Config{
 		BatchSize: cfg.BatchSize, Workers: cfg.Workers, MinPollInterval: cfg.MinPollInterval, PollInterval: cfg.PollInterval,
 		PublishTimeout: cfg.PublishTimeout, MaxAttempts: cfg.MaxAttempts, RetryBackoff: cfg.RetryBackoff,
-		MaxRetryBackoff: cfg.MaxRetryBackoff, ContentType: relay.DefaultConfig().ContentType,
+		MaxRetryBackoff: cfg.MaxRetryBackoff, ContentType: authevents.ContentTypeCloudEvents,
+		TypeLabel: authevents.TypeOfSubject,
 		Stream: relay.StreamConfig{
 			Name: cfg.StreamName, Subjects: cfg.StreamSubjects, MaxAge: cfg.StreamMaxAge,
 			MaxMsgs: cfg.StreamMaxMsgs, MaxBytes: cfg.StreamMaxBytes, Duplicates: cfg.StreamDuplicates,
@@ -138,12 +128,7 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer) error
 	}
 	checks := []ops.Check{
 		{Name: "postgres", Fn: pool.Ping},
-		{Name: "nats", Fn: func(context.Context) error {
-			if !nc.IsConnected() {
-				return fmt.Errorf("nats: %s", strings.ToLower(nc.Status().String()))
-			}
-			return nil
-		}},
+		{Name: "nats", Fn: natsconn.Ready(nc)},
 	}
 	opsHandler := ops.Handler(reg, checks...)
 	if cfg.OpsPprof {
@@ -158,9 +143,9 @@ func run(ctx context.Context, environ map[string]string, stdout io.Writer) error
 	g.Go(func() error {
 		// Run provisions the stream once NATS answers (retrying while it
 		// does not), and again if it goes missing.
-		err := r.Run(gctx)
+		r.Run(gctx)
 		log.Info("relay stopped")
-		return err
+		return nil
 	})
 	return g.Wait()
 }

@@ -16,11 +16,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/authevents/authevents"
 	"github.com/authevents/authevents/db/postgres"
 	"github.com/authevents/authevents/db/postgres/pgtest"
 	"github.com/authevents/authevents/internal/config"
@@ -92,17 +94,10 @@ func (p *procEnv) produce(t *testing.T, n, keys int) []uuid.UUID {
 
 func (p *procEnv) waitDrained(t *testing.T, within time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
+	testenv.WaitFor(t, "the outbox to drain", within, func() bool {
 		s, err := outbox.ReadStats(context.Background(), p.pool)
-		if err == nil && s.Backlog == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("outbox not drained: %+v", s)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err == nil && s.Backlog == 0
+	})
 }
 
 // streamIDs returns every message id in the stream, with repeats.
@@ -186,17 +181,10 @@ func TestSIGTERMLeavesNothingHalfMarked(t *testing.T) {
 	p := newProcEnv(t)
 	produced := p.produce(t, 3000, 500)
 	cmd := p.start(t)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		s, _ := outbox.ReadStats(context.Background(), p.pool)
-		if s.Backlog < 2500 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("relay made no progress")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.WaitFor(t, "the relay to publish 500 rows", 20*time.Second, func() bool {
+		s, err := outbox.ReadStats(context.Background(), p.pool)
+		return err == nil && s.Backlog < 2500
+	})
 	testenv.Terminate(t, cmd, 15*time.Second)
 	pending := map[string]bool{}
 	rows, _ := p.pool.Query(context.Background(), `SELECT id::text FROM outbox`)
@@ -245,7 +233,7 @@ func TestRefusesToStart(t *testing.T) {
 		{map[string]string{"STREAM_DUPLICATE_WINDOW": "10s"}, "STREAM_DUPLICATE_WINDOW"},
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		err := run(ctx, tc.env, io.Discard)
+		err := run(ctx, nil, tc.env, io.Discard)
 		cancel()
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("run(%v) = %v, want an error naming %q", tc.env, err, tc.want)
@@ -294,20 +282,13 @@ func TestPartitionedRelayReleasesItsRows(t *testing.T) {
 	natsProxy.Latency(t, 2*time.Second)
 	produced := append(warmup, p.produce(t, 20, 20)...)
 	// Wait until A holds the rows: its claim transaction is open.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testenv.WaitFor(t, "relay A to claim the rows", 30*time.Second, func() bool {
 		var holding bool
 		p.pool.QueryRow(context.Background(), `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
 			WHERE datname = current_database() AND application_name = 'authevents-relay'
 			  AND state = 'idle in transaction')`).Scan(&holding)
-		if holding {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("relay A never claimed the rows")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return holding
+	})
 	pgProxy.BlackHole(t)
 	a.Process.Signal(syscall.SIGSTOP)
 	cut := time.Now()
@@ -354,5 +335,30 @@ func TestDefaultDuplicateWindowCoversRepublishing(t *testing.T) {
 	}
 	if relay.DefaultStream().Duplicates != cfg.StreamDuplicates {
 		t.Errorf("relay.DefaultStream().Duplicates = %s, binary default %s", relay.DefaultStream().Duplicates, cfg.StreamDuplicates)
+	}
+}
+
+// TestDefaultsAreTheRelayPackages: the environment's defaults are the
+// relay package's (DefaultConfig, DefaultStream), as their comments say;
+// the stream's name and subjects are the binary's alone.
+func TestDefaultsAreTheRelayPackages(t *testing.T) {
+	cfg, err := config.Load[Config](map[string]string{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, s := relay.DefaultConfig(), relay.DefaultStream()
+	got := relay.Config{BatchSize: cfg.BatchSize, Workers: cfg.Workers, MinPollInterval: cfg.MinPollInterval,
+		PollInterval: cfg.PollInterval, PublishTimeout: cfg.PublishTimeout, MaxAttempts: cfg.MaxAttempts,
+		RetryBackoff: cfg.RetryBackoff, MaxRetryBackoff: cfg.MaxRetryBackoff, ContentType: authevents.ContentTypeCloudEvents}
+	if diff := cmp.Diff(d, got); diff != "" {
+		t.Errorf("environment defaults differ from relay.DefaultConfig() (-relay +env):\n%s", diff)
+	}
+	gotStream := relay.StreamConfig{MaxAge: cfg.StreamMaxAge, MaxMsgs: cfg.StreamMaxMsgs, MaxBytes: cfg.StreamMaxBytes,
+		Duplicates: cfg.StreamDuplicates, Replicas: cfg.StreamReplicas}
+	if diff := cmp.Diff(s, gotStream); diff != "" {
+		t.Errorf("environment stream defaults differ from relay.DefaultStream() (-relay +env):\n%s", diff)
+	}
+	if cfg.StreamName != "auth-events" || !slices.Equal(cfg.StreamSubjects, []string{"auth.user.*"}) {
+		t.Errorf("stream %s %v, want auth-events binding auth.user.*", cfg.StreamName, cfg.StreamSubjects)
 	}
 }

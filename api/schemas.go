@@ -1,0 +1,26 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/authevents/authevents"
+	"github.com/authevents/authevents/eventschema"
+)
+
+// schemaRoutes serve the JSON Schemas of the events at the path of their
+// URIs (authevents.DataSchemaPath), so that a consumer can fetch what an
+// event's dataschema names from the deployment it reads. Like
+// /openapi.json: revalidated on each use, CORS as configured.
+func schemaRoutes(e *gin.Engine) {
+	e.GET(authevents.DataSchemaPath+":type/v1.json", func(c *gin.Context) {
+		b, ok := eventschema.File(c.Param("type") + "/v1.json")
+		if !ok {
+			fail(c, newHTTPError(http.StatusNotFound, CodeNotFound, "no such event schema", nil))
+			return
+		}
+		c.Header("Cache-Control", "no-cache")
+		c.Data(http.StatusOK, "application/json", b)
+	})
+}

@@ -1,0 +1,35 @@
+package password
+
+import (
+	"context"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/authevents/authevents/internal/metrictest"
+)
+
+// TestObserverTimesEachHash: the histogram NewObserver registers counts
+// one sample per hash and per verify, by operation.
+func TestObserverTimesEachHash(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	h := newHasher(t, cheap, 1, NewObserver(reg))
+	ctx := context.Background()
+	enc, err := h.Hash(ctx, "correct horse battery staple")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := h.Verify(ctx, "correct horse battery staple", enc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const name = "authevents_password_hash_duration_seconds"
+	if got := metrictest.Must(t, reg, name, "op", "hash"); got != 1 {
+		t.Errorf("%s{op=hash} has %v samples, want 1", name, got)
+	}
+	if got := metrictest.Must(t, reg, name, "op", "verify"); got != 2 {
+		t.Errorf("%s{op=verify} has %v samples, want 2", name, got)
+	}
+}
