@@ -24,6 +24,9 @@ func (s *Service) ChangeEmail(ctx context.Context, v *token.Verified, newEmail, 
 	defer markUnavailable(&err)
 	start := time.Now()
 	c = cleanClient(c)
+	if err := s.canMail(); err != nil {
+		return err
+	}
 	var verr authevents.ValidationError
 	norm, why := NormalizeEmail(newEmail)
 	if why != "" {

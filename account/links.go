@@ -47,6 +47,16 @@ func (s *Service) issueLink(ctx context.Context, tx pgx.Tx, purpose postgres.Pur
 	return outbox.Append(ctx, tx, ev)
 }
 
+// canMail fails, alike for every address, when no link can reach the
+// email service: a request that would mail a link answers 503 whether or
+// not its address has an account.
+func (s *Service) canMail() error {
+	if s.sealer == nil {
+		return fmt.Errorf("%w: no seal key for the email service (MAIL_SEAL_PUBLIC_KEY)", authevents.ErrUnavailable)
+	}
+	return nil
+}
+
 // linkHash checks a one-time token's format; a malformed one is refused
 // as an unknown one is.
 func linkHash(raw string) ([]byte, error) {

@@ -27,6 +27,9 @@ func (s *Service) ForgotPassword(ctx context.Context, email string, c authevents
 	defer markUnavailable(&err)
 	start := time.Now()
 	c = cleanClient(c)
+	if err := s.canMail(); err != nil {
+		return err
+	}
 	norm, why := NormalizeEmail(email)
 	if why != "" {
 		var verr authevents.ValidationError

@@ -123,3 +123,20 @@ func TestEnumerationFloor(t *testing.T) {
 		}
 	}
 }
+
+// TestNoSealKeyIsUnavailableForEveryAddress: without a key to seal links
+// to, the requests that would mail one answer 503 for known and unknown
+// addresses alike.
+func TestNoSealKeyIsUnavailableForEveryAddress(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := setup(t)
+	res := f.register(t, "nokey@example.com")
+	v := f.authenticate(t, res.AccessToken)
+	for _, email := range []string{"nokey@example.com", "nobody@example.com"} {
+		wantErr(t, f.Service.ForgotPassword(ctx, email, client), authevents.ErrUnavailable)
+		wantErr(t, f.Service.ResendVerification(ctx, email, client), authevents.ErrUnavailable)
+	}
+	wantErr(t, f.Service.ChangeEmail(ctx, v, "new@example.com", goodPassword, client), authevents.ErrUnavailable)
+	outboxtest.RequireTypes(t, f.Pool, authevents.EventUserRegistered)
+}

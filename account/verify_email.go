@@ -71,6 +71,9 @@ func (s *Service) ResendVerification(ctx context.Context, email string, c authev
 	defer markUnavailable(&err)
 	start := time.Now()
 	c = cleanClient(c)
+	if err := s.canMail(); err != nil {
+		return err
+	}
 	norm, why := NormalizeEmail(email)
 	if why != "" {
 		var verr authevents.ValidationError
