@@ -75,6 +75,9 @@ var (
 	// reset, email change) that is refused: made up, used, superseded or
 	// expired. All get the same answer, and nothing changes.
 	ErrInvalidLinkToken = errors.New("invalid or expired link token")
+	// ErrEmailNotVerified refuses a login with the right password to an
+	// address not yet verified (EMAIL_VERIFICATION=required).
+	ErrEmailNotVerified = errors.New("email not verified")
 	// ErrUnavailable means a dependency the request cannot safely do
 	// without (Redis for the denylist and rate limits) is unreachable; the
 	// request fails closed.

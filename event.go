@@ -21,7 +21,9 @@ const (
 // EventTypes returns every event type, in the order above.
 func EventTypes() []string {
 	return []string{EventUserRegistered, EventUserLoggedIn, EventUserLoginFailed,
-		EventUserTokenRefreshed, EventUserLoggedOut, EventTokenReuseDetected}
+		EventUserTokenRefreshed, EventUserLoggedOut, EventTokenReuseDetected,
+		EventEmailVerificationRequested, EventEmailVerified, EventRegistrationAttempted,
+		EventPasswordResetRequested, EventPasswordChanged, EventEmailChangeRequested, EventEmailChanged}
 }
 
 // DataSchemaBase is the URI prefix of the JSON Schemas of events, one per

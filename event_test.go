@@ -11,12 +11,19 @@ import (
 // wireNames are each event type's NATS subject and dataschema URI, written
 // out: they are the wire format, and a change to them must show here.
 var wireNames = map[string]struct{ subject, dataschema string }{
-	"user.registered":           {"auth.user.registered", "https://authevents.dev/schemas/events/user.registered/v1.json"},
-	"user.logged_in":            {"auth.user.logged_in", "https://authevents.dev/schemas/events/user.logged_in/v1.json"},
-	"user.login_failed":         {"auth.user.login_failed", "https://authevents.dev/schemas/events/user.login_failed/v1.json"},
-	"user.token_refreshed":      {"auth.user.token_refreshed", "https://authevents.dev/schemas/events/user.token_refreshed/v1.json"},
-	"user.logged_out":           {"auth.user.logged_out", "https://authevents.dev/schemas/events/user.logged_out/v1.json"},
-	"user.token_reuse_detected": {"auth.user.token_reuse_detected", "https://authevents.dev/schemas/events/user.token_reuse_detected/v1.json"},
+	"user.registered":                   {"auth.user.registered", "https://authevents.dev/schemas/events/user.registered/v1.json"},
+	"user.logged_in":                    {"auth.user.logged_in", "https://authevents.dev/schemas/events/user.logged_in/v1.json"},
+	"user.login_failed":                 {"auth.user.login_failed", "https://authevents.dev/schemas/events/user.login_failed/v1.json"},
+	"user.token_refreshed":              {"auth.user.token_refreshed", "https://authevents.dev/schemas/events/user.token_refreshed/v1.json"},
+	"user.logged_out":                   {"auth.user.logged_out", "https://authevents.dev/schemas/events/user.logged_out/v1.json"},
+	"user.token_reuse_detected":         {"auth.user.token_reuse_detected", "https://authevents.dev/schemas/events/user.token_reuse_detected/v1.json"},
+	"user.email_verification_requested": {"auth.user.email_verification_requested", "https://authevents.dev/schemas/events/user.email_verification_requested/v1.json"},
+	"user.email_verified":               {"auth.user.email_verified", "https://authevents.dev/schemas/events/user.email_verified/v1.json"},
+	"user.registration_attempted":       {"auth.user.registration_attempted", "https://authevents.dev/schemas/events/user.registration_attempted/v1.json"},
+	"user.password_reset_requested":     {"auth.user.password_reset_requested", "https://authevents.dev/schemas/events/user.password_reset_requested/v1.json"},
+	"user.password_changed":             {"auth.user.password_changed", "https://authevents.dev/schemas/events/user.password_changed/v1.json"},
+	"user.email_change_requested":       {"auth.user.email_change_requested", "https://authevents.dev/schemas/events/user.email_change_requested/v1.json"},
+	"user.email_changed":                {"auth.user.email_changed", "https://authevents.dev/schemas/events/user.email_changed/v1.json"},
 }
 
 // TestEventTypesAreTheWireNames: the domain's list of event types is the

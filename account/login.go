@@ -92,6 +92,12 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (_ *Result, err erro
 	if !ok {
 		return nil, s.loginFailed(ctx, email, user, in.Client, authevents.ReasonInvalidPassword)
 	}
+	// Only the holder of the right password learns that the address is
+	// not verified yet: a wrong password was answered as usual above.
+	if s.cfg.VerificationRequired && user.EmailVerifiedAt == nil {
+		s.log.InfoContext(ctx, "login refused: email not verified", "user_id", user.ID)
+		return nil, authevents.ErrEmailNotVerified
+	}
 	var newHash string
 	if s.hasher.NeedsRehash(user.PasswordHash) {
 		if newHash, err = s.hasher.Hash(ctx, in.Password); err != nil {

@@ -2,6 +2,9 @@ package account
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -27,6 +30,9 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (_ *Result, er
 	if err := s.allow(ctx, LimitRegisterIP, s.ipKey(in.Client.IP)); err != nil {
 		return nil, err
 	}
+	if s.cfg.VerificationRequired {
+		return s.registerUnverified(ctx, in, email, name)
+	}
 	hash, err := s.hasher.Hash(ctx, in.Password)
 	if err != nil {
 		return nil, hashError("hash password", err)
@@ -50,11 +56,93 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (_ *Result, er
 		if err := postgres.CreateSession(ctx, tx, sess); err != nil {
 			return err
 		}
-		return outbox.Append(ctx, tx, ev)
-	}, authevents.EventUserRegistered)
+		if err := outbox.Append(ctx, tx, ev); err != nil {
+			return err
+		}
+		if s.sealer == nil {
+			return nil // no link can reach the email service: none is issued
+		}
+		// Optional verification: the user is signed in at once, and can
+		// prove the address with the link all the same.
+		return s.issueVerification(ctx, tx, user, now)
+	}, s.registeredTypes()...)
 	if err != nil {
 		return nil, err
 	}
 	s.log.InfoContext(ctx, "user registered", "user_id", user.ID, "session_id", sess.ID)
 	return res, nil
+}
+
+// registerUnverified is Register under EMAIL_VERIFICATION=required: the
+// account is created unverified, with no session, and a verification link
+// is mailed. A taken address gets the very same answer after the same
+// work (the password is hashed all the same, one transaction appends one
+// event) and the same time (EnumerationFloor); its owner is told by mail
+// (user.registration_attempted), and nothing else changes.
+func (s *Service) registerUnverified(ctx context.Context, in RegisterInput, email, name string) (*Result, error) {
+	start := time.Now()
+	defer s.floor(ctx, start)
+	hash, err := s.hasher.Hash(ctx, in.Password)
+	if err != nil {
+		return nil, hashError("hash password", err)
+	}
+	now := s.now()
+	user := &authevents.User{ID: newID(), Email: email, Name: name, PasswordHash: hash}
+	ev, err := s.event(authevents.EventUserRegistered, user.ID.String(), now, authevents.UserRegistered{
+		UserID: user.ID.String(), Email: email, Name: name, Timestamp: authevents.Timestamp(now),
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := postgres.CreateUser(ctx, tx, user); err != nil {
+			return err
+		}
+		if err := outbox.Append(ctx, tx, ev); err != nil {
+			return err
+		}
+		return s.issueVerification(ctx, tx, user, now)
+	}, authevents.EventUserRegistered, authevents.EventEmailVerificationRequested)
+	if errors.Is(err, authevents.ErrEmailTaken) {
+		return &Result{VerificationPending: true}, s.registrationAttempted(ctx, email, in.Client)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "user registered", "user_id", user.ID, "verified", false)
+	return &Result{VerificationPending: true}, nil
+}
+
+// registrationAttempted tells the owner of email that someone tried to
+// register it.
+func (s *Service) registrationAttempted(ctx context.Context, email string, c authevents.Client) error {
+	owner, err := postgres.UserByEmail(ctx, s.pool, email)
+	if errors.Is(err, authevents.ErrNotFound) {
+		return nil // deleted since: nobody to tell
+	}
+	if err != nil {
+		return fmt.Errorf("find user: %w", err)
+	}
+	now := s.now()
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := postgres.LockUser(ctx, tx, owner.ID); err != nil {
+			return err
+		}
+		return s.appendEvent(ctx, tx, authevents.EventRegistrationAttempted, owner.ID.String(), now, authevents.UserRegistrationAttempted{
+			UserID: owner.ID.String(), Email: owner.Email, IP: c.IP, UserAgent: c.UserAgent, Timestamp: authevents.Timestamp(now),
+		})
+	}, authevents.EventRegistrationAttempted)
+	if err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "registration of a taken address", "user_id", owner.ID)
+	return nil
+}
+
+// registeredTypes are the events an optional-mode registration appends.
+func (s *Service) registeredTypes() []string {
+	if s.sealer == nil {
+		return []string{authevents.EventUserRegistered}
+	}
+	return []string{authevents.EventUserRegistered, authevents.EventEmailVerificationRequested}
 }

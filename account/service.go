@@ -9,6 +9,7 @@
 package account
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -51,6 +52,20 @@ type Config struct {
 	// fresh bucket per request); 0 means 64. IPv4 and IPv4-mapped
 	// addresses are limited per address.
 	IPv6RatePrefix int
+	// VerificationRequired (EMAIL_VERIFICATION=required) refuses logins
+	// to unverified addresses, and registration answers alike for new
+	// and taken addresses; otherwise registration signs the user in and
+	// says when an address is taken (it enumerates accounts).
+	VerificationRequired bool
+	// Lifetimes of the one-time links: address verification, password
+	// reset, email change.
+	VerificationTTL, ResetTTL, EmailChangeTTL time.Duration
+	// EnumerationFloor is the least time an answer that must not tell
+	// whether an account exists takes (register in required mode, forgot
+	// password, resend, email change): the work behind a known address
+	// is more than behind an unknown one, and the floor hides the
+	// difference as long as the work fits within it.
+	EnumerationFloor time.Duration
 	// Event metadata carried by every CloudEvent.
 	Source         string
 	ServiceVersion string
@@ -84,6 +99,14 @@ const (
 	// LimitLoginDevice replaces LimitLoginAccount for a login that
 	// presents a valid device token of that account.
 	LimitLoginDevice = "login_device"
+	// Password reset requests, per client IP and per address (known or
+	// not, so that a 429 tells nothing about the address).
+	LimitResetIP    = "reset_ip"
+	LimitResetEmail = "reset_email"
+	// Verification resends, per client IP and per address; over the limit
+	// a resend is dropped silently (the answer is always 202).
+	LimitVerifyIP    = "verify_ip"
+	LimitVerifyEmail = "verify_email"
 )
 
 // Service implements the auth use cases.
@@ -93,6 +116,7 @@ type Service struct {
 	tokens  *token.Manager
 	deny    Denylist
 	limiter Limiter // nil when rate limiting is switched off
+	sealer  *token.Sealer
 	cfg     Config
 	log     *slog.Logger
 	now     func() time.Time
@@ -110,6 +134,10 @@ type Option func(*Service)
 // e.g. to count appended outbox rows.
 func WithCommitHook(f func(eventType string)) Option { return func(s *Service) { s.committed = f } }
 
+// WithSealer seals the tokens of one-time links to the email service's
+// key; the lifecycle use cases that issue links fail without it.
+func WithSealer(sl *token.Sealer) Option { return func(s *Service) { s.sealer = sl } }
+
 // WithRateLimiter enables rate limiting; without it there is none.
 func WithRateLimiter(l Limiter) Option { return func(s *Service) { s.limiter = l } }
 
@@ -120,8 +148,18 @@ func New(pool *pgxpool.Pool, hasher *password.Hasher, tokens *token.Manager, den
 	for _, o := range opts {
 		o(s)
 	}
+	s.cfg.VerificationTTL = cmp.Or(s.cfg.VerificationTTL, DefaultVerificationTTL)
+	s.cfg.ResetTTL = cmp.Or(s.cfg.ResetTTL, DefaultResetTTL)
+	s.cfg.EmailChangeTTL = cmp.Or(s.cfg.EmailChangeTTL, DefaultVerificationTTL)
 	return s
 }
+
+// Default lifetimes of the one-time links (EMAIL_VERIFICATION_TTL,
+// PASSWORD_RESET_TTL).
+const (
+	DefaultVerificationTTL = 24 * time.Hour
+	DefaultResetTTL        = 30 * time.Minute
+)
 
 // Result is what register and login hand back to the client.
 type Result struct {
@@ -130,6 +168,10 @@ type Result struct {
 	AccessToken  string
 	RefreshToken string
 	ExpiresIn    time.Duration
+	// VerificationPending (register under EMAIL_VERIFICATION=required):
+	// no session was opened; the answer is the same for a new and a taken
+	// address, and the rest of Result is empty.
+	VerificationPending bool
 	// DeviceToken (login only) lets this device's later logins pass the
 	// per-account limit; see LoginInput.DeviceToken.
 	DeviceToken string
@@ -138,7 +180,12 @@ type Result struct {
 // event builds the outbox message of one auth event: a CloudEvents 1.0
 // structured JSON envelope around data.
 func (s *Service) event(eventType, subject string, now time.Time, data any) (outbox.Message, error) {
-	id := newID()
+	return s.eventWithID(newID(), eventType, subject, now, data)
+}
+
+// eventWithID is event with the event id chosen by the caller (a sealed
+// link is bound to the id of the event that carries it).
+func (s *Service) eventWithID(id uuid.UUID, eventType, subject string, now time.Time, data any) (outbox.Message, error) {
 	ce, err := authevents.NewCloudEvent(s.cfg.EventSource(), id.String(), eventType, subject, now, data)
 	if err != nil {
 		return outbox.Message{}, err

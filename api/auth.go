@@ -103,6 +103,11 @@ func (s *Server) register(c *gin.Context) {
 		return
 	}
 	noStore(c)
+	if res.VerificationPending {
+		// The same answer for a new and a taken address.
+		c.JSON(http.StatusAccepted, MessageResponse{Message: msgRegisterPending})
+		return
+	}
 	c.JSON(http.StatusCreated, tokenResponse(res))
 }
 

@@ -34,6 +34,8 @@ const (
 	CodeInvalidCreds     = "invalid_credentials"
 	CodeUnauthorized     = "unauthorized"
 	CodeInvalidRefresh   = "invalid_refresh_token"
+	CodeInvalidLink      = "invalid_link_token"
+	CodeEmailNotVerified = "email_not_verified"
 	CodeRateLimited      = "rate_limited"
 	CodeNotFound         = "not_found"
 	CodeMethodNotAllowed = "method_not_allowed"
@@ -66,6 +68,8 @@ var table = []struct {
 	{authevents.ErrInvalidCredentials, http.StatusUnauthorized, CodeInvalidCreds, "invalid email or password"},
 	{authevents.ErrUnauthorized, http.StatusUnauthorized, CodeUnauthorized, "missing or invalid access token"},
 	{authevents.ErrInvalidRefreshToken, http.StatusUnauthorized, CodeInvalidRefresh, "invalid, expired or revoked refresh token"},
+	{authevents.ErrInvalidLinkToken, http.StatusBadRequest, CodeInvalidLink, "the link is not valid: used, expired, superseded or unknown"},
+	{authevents.ErrEmailNotVerified, http.StatusForbidden, CodeEmailNotVerified, "the address is not verified yet: open the link we sent, or ask for a new one"},
 	{authevents.ErrNotFound, http.StatusNotFound, CodeNotFound, "not found"},
 	{authevents.ErrUnavailable, http.StatusServiceUnavailable, CodeUnavailable, "a required service is unavailable, try again shortly"},
 	{context.DeadlineExceeded, http.StatusServiceUnavailable, CodeUnavailable, "the service is busy, try again"},

@@ -28,6 +28,9 @@ type fakeAccounts struct {
 	logoutAll    func(context.Context, *token.Verified) (int, error)
 	sessions     func(context.Context, uuid.UUID) ([]authevents.Session, error)
 	endSession   func(context.Context, *token.Verified, uuid.UUID) error
+	// lifecycle is every lifecycle use case: it sees the use case's name
+	// and its string arguments, in order.
+	lifecycle func(name string, args ...string) error
 
 	mu    sync.Mutex
 	calls []string
@@ -150,4 +153,36 @@ func (f *fakeAccounts) EndSession(ctx context.Context, v *token.Verified, id uui
 func (f *fakeAccounts) JWKS() token.JWKS {
 	f.called("JWKS")
 	return token.JWKS{Keys: []token.JWK{{KeyType: "OKP", Curve: "Ed25519", X: "x", KeyID: "k1", Algorithm: "EdDSA", Use: "sig"}}}
+}
+
+func (f *fakeAccounts) life(name string, args ...string) error {
+	f.called(name)
+	if f.lifecycle == nil {
+		return unset(name)
+	}
+	return f.lifecycle(name, args...)
+}
+
+func (f *fakeAccounts) VerifyEmail(_ context.Context, tok string) error {
+	return f.life("VerifyEmail", tok)
+}
+
+func (f *fakeAccounts) ResendVerification(_ context.Context, email string, c authevents.Client) error {
+	return f.life("ResendVerification", email, c.IP)
+}
+
+func (f *fakeAccounts) ForgotPassword(_ context.Context, email string, c authevents.Client) error {
+	return f.life("ForgotPassword", email, c.IP)
+}
+
+func (f *fakeAccounts) ResetPassword(_ context.Context, tok, pw string, c authevents.Client) error {
+	return f.life("ResetPassword", tok, pw, c.IP)
+}
+
+func (f *fakeAccounts) ChangePassword(_ context.Context, v *token.Verified, current, pw string, c authevents.Client) error {
+	return f.life("ChangePassword", v.UserID.String(), current, pw, c.IP)
+}
+
+func (f *fakeAccounts) ChangeEmail(_ context.Context, v *token.Verified, email, pw string, c authevents.Client) error {
+	return f.life("ChangeEmail", v.UserID.String(), email, pw, c.IP)
 }

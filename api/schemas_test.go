@@ -42,7 +42,7 @@ func TestServesTheEventSchemas(t *testing.T) {
 			}
 		}
 	}
-	for _, path := range []string{"/schemas/events/user.password_changed/v1.json", "/schemas/events/user.registered/v2.json",
+	for _, path := range []string{"/schemas/events/user.mfa_enrolled/v1.json", "/schemas/events/user.registered/v2.json",
 		"/schemas/events/asyncapi.yaml/v1.json", "/schemas/events/..%2Fenvelope/v1.json", "/schemas/events/"} {
 		wantErr(t, tr.call(t, "GET", path, ""), 404, api.CodeNotFound, nil)
 	}

@@ -29,6 +29,10 @@ type Config struct {
 	// CORSAllowedOrigins are the origins ("https://app.example.com") whose
 	// browser apps may call the API, or "*" for any. Empty: none.
 	CORSAllowedOrigins []string
+	// NoPages turns off the default pages the mail links open
+	// (/verify-email, /reset-password), for a deployment whose
+	// LINK_BASE_URL is a client app of its own.
+	NoPages bool
 }
 
 // Accounts is what the transport needs from the use cases; *account.Service
@@ -46,6 +50,13 @@ type Accounts interface {
 	Sessions(ctx context.Context, userID uuid.UUID) ([]authevents.Session, error)
 	EndSession(ctx context.Context, v *token.Verified, id uuid.UUID) error
 	JWKS() token.JWKS
+
+	VerifyEmail(ctx context.Context, token string) error
+	ResendVerification(ctx context.Context, email string, c authevents.Client) error
+	ForgotPassword(ctx context.Context, email string, c authevents.Client) error
+	ResetPassword(ctx context.Context, token, newPassword string, c authevents.Client) error
+	ChangePassword(ctx context.Context, v *token.Verified, current, newPassword string, c authevents.Client) error
+	ChangeEmail(ctx context.Context, v *token.Verified, newEmail, password string, c authevents.Client) error
 }
 
 var _ Accounts = (*account.Service)(nil)
@@ -94,6 +105,7 @@ func New(accounts Accounts, cfg Config, log *slog.Logger, m *Metrics) (http.Hand
 	e.GET("/auth/sessions", s.authenticated, s.sessions)
 	e.DELETE("/auth/sessions/:id", s.authenticated, s.endSession)
 	e.GET("/.well-known/jwks.json", s.jwks)
+	s.lifecycleRoutes(e, !cfg.NoPages)
 	ref, err := loadReference()
 	if err != nil {
 		return nil, err

@@ -4,7 +4,8 @@
 #      (started from the installed Debian binaries with data under ./var/
 #      when they are not already running);
 #   2. the database created and migrated;
-#   3. a development signing key under ./var/ unless JWT_PRIVATE_KEY_FILE is set;
+#   3. a development signing key under ./var/ unless JWT_PRIVATE_KEY_FILE is set,
+#      and a mail seal key pair (./var/mail-seal.env) unless MAIL_SEAL_PUBLIC_KEY is set;
 #   4. the API, the relay, the four consumers and the dashboard, URLs printed.
 # Ctrl-C stops everything this script started, services included.
 #
@@ -32,6 +33,14 @@ if [ -z "${JWT_PRIVATE_KEY_FILE:-}" ]; then
 	export JWT_PRIVATE_KEY_FILE="$root/var/jwt-ed25519.pem"
 	[ -f "$JWT_PRIVATE_KEY_FILE" ] || "${BIN_DIR:-bin}/authctl" keygen "$JWT_PRIVATE_KEY_FILE"
 fi
+# One-time link tokens are sealed to the email service's key: the api gets
+# the public half, the consumer the private one (never the api).
+if [ -z "${MAIL_SEAL_PUBLIC_KEY:-}" ]; then
+	"${BIN_DIR:-bin}/authctl" mailkey --if-missing "$root/var/mail-seal.env" >/dev/null
+	MAIL_SEAL_PUBLIC_KEY=$(sed -n 's/^MAIL_SEAL_PUBLIC_KEY=//p' "$root/var/mail-seal.env")
+	MAIL_SEAL_PRIVATE_KEY=$(sed -n 's/^MAIL_SEAL_PRIVATE_KEY=//p' "$root/var/mail-seal.env")
+fi
+export LINK_BASE_URL=${LINK_BASE_URL:-http://$HTTP_ADDR}
 
 bin=${BIN_DIR:-bin}
 logs=${LOG_DIR:-$root/var/log}
@@ -126,9 +135,9 @@ relay_ops=${RELAY_OPS_ADDR:-127.0.0.1:9091}
 consumer_ops=${CONSUMER_OPS_ADDR:-127.0.0.1:9092}
 dashboard_addr=${DASHBOARD_ADDR:-127.0.0.1:8081}
 dashboard_ops=${DASHBOARD_OPS_ADDR:-127.0.0.1:9093}
-start api "$bin/api"
+MAIL_SEAL_PUBLIC_KEY=$MAIL_SEAL_PUBLIC_KEY start api "$bin/api"
 OPS_ADDR=$relay_ops start relay "$bin/relay"
-OPS_ADDR=$consumer_ops MAIL_DIR=${MAIL_DIR:-$root/var/mail} start consumer "$bin/consumer" --service all
+OPS_ADDR=$consumer_ops MAIL_DIR=${MAIL_DIR:-$root/var/mail} MAIL_SEAL_PRIVATE_KEY=${MAIL_SEAL_PRIVATE_KEY:-} start consumer "$bin/consumer" --service all
 DASHBOARD_ADDR=$dashboard_addr OPS_ADDR=$dashboard_ops start dashboard "$bin/dashboard"
 
 ready api "$OPS_ADDR" /healthz
@@ -146,7 +155,7 @@ authevents is running:
   relay ops      http://$relay_ops/metrics  /healthz  /readyz
   consumers ops  http://$consumer_ops/metrics  (email, analytics, security, audit)
   dashboard ops  http://$dashboard_ops/metrics  /healthz  /readyz
-  welcome mail   ${MAIL_DIR:-$root/var/mail}/*.eml  (SMTP_URL unset)
+  mail           ${MAIL_DIR:-$root/var/mail}/*.eml  (SMTP_URL unset): welcome, verification and reset links
   logs           $logs/{api,relay,consumer,dashboard}.log
   PostgreSQL     $DATABASE_URL
   Redis          $REDIS_URL

@@ -20,10 +20,12 @@ import (
 
 // Defines values for ErrorCode.
 const (
+	ErrorCodeEmailNotVerified     ErrorCode = "email_not_verified"
 	ErrorCodeEmailTaken           ErrorCode = "email_taken"
 	ErrorCodeInternalError        ErrorCode = "internal_error"
 	ErrorCodeInvalidCredentials   ErrorCode = "invalid_credentials"
 	ErrorCodeInvalidJson          ErrorCode = "invalid_json"
+	ErrorCodeInvalidLinkToken     ErrorCode = "invalid_link_token"
 	ErrorCodeInvalidRefreshToken  ErrorCode = "invalid_refresh_token"
 	ErrorCodeMethodNotAllowed     ErrorCode = "method_not_allowed"
 	ErrorCodeNotFound             ErrorCode = "not_found"
@@ -38,6 +40,8 @@ const (
 // Valid indicates whether the value is a known member of the ErrorCode enum.
 func (e ErrorCode) Valid() bool {
 	switch e {
+	case ErrorCodeEmailNotVerified:
+		return true
 	case ErrorCodeEmailTaken:
 		return true
 	case ErrorCodeInternalError:
@@ -45,6 +49,8 @@ func (e ErrorCode) Valid() bool {
 	case ErrorCodeInvalidCredentials:
 		return true
 	case ErrorCodeInvalidJson:
+		return true
+	case ErrorCodeInvalidLinkToken:
 		return true
 	case ErrorCodeInvalidRefreshToken:
 		return true
@@ -146,13 +152,20 @@ func (e TokenType) Valid() bool {
 
 // Defines values for EventSchemaParamsType.
 const (
-	Envelope               EventSchemaParamsType = "envelope"
-	UserLoggedIn           EventSchemaParamsType = "user.logged_in"
-	UserLoggedOut          EventSchemaParamsType = "user.logged_out"
-	UserLoginFailed        EventSchemaParamsType = "user.login_failed"
-	UserRegistered         EventSchemaParamsType = "user.registered"
-	UserTokenRefreshed     EventSchemaParamsType = "user.token_refreshed"
-	UserTokenReuseDetected EventSchemaParamsType = "user.token_reuse_detected"
+	Envelope                       EventSchemaParamsType = "envelope"
+	UserEmailChangeRequested       EventSchemaParamsType = "user.email_change_requested"
+	UserEmailChanged               EventSchemaParamsType = "user.email_changed"
+	UserEmailVerificationRequested EventSchemaParamsType = "user.email_verification_requested"
+	UserEmailVerified              EventSchemaParamsType = "user.email_verified"
+	UserLoggedIn                   EventSchemaParamsType = "user.logged_in"
+	UserLoggedOut                  EventSchemaParamsType = "user.logged_out"
+	UserLoginFailed                EventSchemaParamsType = "user.login_failed"
+	UserPasswordChanged            EventSchemaParamsType = "user.password_changed"
+	UserPasswordResetRequested     EventSchemaParamsType = "user.password_reset_requested"
+	UserRegistered                 EventSchemaParamsType = "user.registered"
+	UserRegistrationAttempted      EventSchemaParamsType = "user.registration_attempted"
+	UserTokenRefreshed             EventSchemaParamsType = "user.token_refreshed"
+	UserTokenReuseDetected         EventSchemaParamsType = "user.token_reuse_detected"
 )
 
 // Valid indicates whether the value is a known member of the EventSchemaParamsType enum.
@@ -160,13 +173,27 @@ func (e EventSchemaParamsType) Valid() bool {
 	switch e {
 	case Envelope:
 		return true
+	case UserEmailChangeRequested:
+		return true
+	case UserEmailChanged:
+		return true
+	case UserEmailVerificationRequested:
+		return true
+	case UserEmailVerified:
+		return true
 	case UserLoggedIn:
 		return true
 	case UserLoggedOut:
 		return true
 	case UserLoginFailed:
 		return true
+	case UserPasswordChanged:
+		return true
+	case UserPasswordResetRequested:
+		return true
 	case UserRegistered:
+		return true
+	case UserRegistrationAttempted:
 		return true
 	case UserTokenRefreshed:
 		return true
@@ -179,6 +206,36 @@ func (e EventSchemaParamsType) Valid() bool {
 
 // AccessToken An EdDSA JWT with claims iss, aud, sub (user id), iat, exp, jti, sid (session id), typ=access.
 type AccessToken = string
+
+// ChangeEmailRequest defines model for ChangeEmailRequest.
+type ChangeEmailRequest struct {
+	// NewEmail An address, as at registration.
+	//
+	// Examples: ada@example.com
+	NewEmail string `json:"newEmail"`
+
+	// Password Examples: correct horse battery staple
+	Password string `json:"password"`
+}
+
+// ChangePasswordRequest defines model for ChangePasswordRequest.
+type ChangePasswordRequest struct {
+	// CurrentPassword Examples: correct horse battery staple
+	CurrentPassword string `json:"currentPassword"`
+
+	// NewPassword 8–256 characters (Unicode code points), not one of the 17,950 most common passwords (case-insensitive), not the email.
+	//
+	// Examples: a brand new passphrase
+	NewPassword string `json:"newPassword"`
+}
+
+// EmailRequest defines model for EmailRequest.
+type EmailRequest struct {
+	// Email An address, as at registration.
+	//
+	// Examples: ada@example.com
+	Email string `json:"email"`
+}
 
 // Error defines model for Error.
 type Error struct {
@@ -234,6 +291,14 @@ type JWKUse string
 // JWKS Examples: {"keys":[{"alg":"EdDSA","crv":"Ed25519","kid":"kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k","kty":"OKP","use":"sig","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}
 type JWKS struct {
 	Keys []JWK `json:"keys"`
+}
+
+// LinkTokenRequest defines model for LinkTokenRequest.
+type LinkTokenRequest struct {
+	// Token The token of the link: "ot_" and 43 base64url characters. Any other string is refused as an unknown token.
+	//
+	// Examples: ot_5pcFCBazwH4qFLd6nnMowSzgXrmaNXjYXSbCjrrdLSc
+	Token string `json:"token"`
 }
 
 // LoginRequest defines model for LoginRequest.
@@ -348,6 +413,19 @@ type RegisterResponse struct {
 	User User `json:"user"`
 }
 
+// ResetPasswordRequest defines model for ResetPasswordRequest.
+type ResetPasswordRequest struct {
+	// NewPassword 8–256 characters (Unicode code points), not one of the 17,950 most common passwords (case-insensitive), not the email.
+	//
+	// Examples: a brand new passphrase
+	NewPassword string `json:"newPassword"`
+
+	// Token The token of the link: "ot_" and 43 base64url characters. Any other string is refused as an unknown token.
+	//
+	// Examples: ot_5pcFCBazwH4qFLd6nnMowSzgXrmaNXjYXSbCjrrdLSc
+	Token string `json:"token"`
+}
+
 // Session defines model for Session.
 type Session struct {
 	CreatedAt time.Time `json:"createdAt"`
@@ -402,6 +480,9 @@ type TooLarge = Error
 // Unauthorized defines model for Unauthorized.
 type Unauthorized = Error
 
+// UnauthorizedOrInvalidCredentials defines model for UnauthorizedOrInvalidCredentials.
+type UnauthorizedOrInvalidCredentials = Error
+
 // Unavailable defines model for Unavailable.
 type Unavailable = Error
 
@@ -410,6 +491,24 @@ type UnsupportedMediaType = Error
 
 // JwksParams defines parameters for Jwks.
 type JwksParams struct {
+	// XRequestID Your id for this request, echoed and logged; anything else than 1–128 visible ASCII characters is replaced by a fresh one.
+	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
+}
+
+// ChangeEmailParams defines parameters for ChangeEmail.
+type ChangeEmailParams struct {
+	// XRequestID Your id for this request, echoed and logged; anything else than 1–128 visible ASCII characters is replaced by a fresh one.
+	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
+}
+
+// VerifyEmailParams defines parameters for VerifyEmail.
+type VerifyEmailParams struct {
+	// XRequestID Your id for this request, echoed and logged; anything else than 1–128 visible ASCII characters is replaced by a fresh one.
+	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
+}
+
+// ResendVerificationParams defines parameters for ResendVerification.
+type ResendVerificationParams struct {
 	// XRequestID Your id for this request, echoed and logged; anything else than 1–128 visible ASCII characters is replaced by a fresh one.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
@@ -439,6 +538,24 @@ type LogoutAllParams struct {
 
 // MeParams defines parameters for Me.
 type MeParams struct {
+	// XRequestID Your id for this request, echoed and logged; anything else than 1–128 visible ASCII characters is replaced by a fresh one.
+	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
+}
+
+// ChangePasswordParams defines parameters for ChangePassword.
+type ChangePasswordParams struct {
+	// XRequestID Your id for this request, echoed and logged; anything else than 1–128 visible ASCII characters is replaced by a fresh one.
+	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
+}
+
+// ForgotPasswordParams defines parameters for ForgotPassword.
+type ForgotPasswordParams struct {
+	// XRequestID Your id for this request, echoed and logged; anything else than 1–128 visible ASCII characters is replaced by a fresh one.
+	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
+}
+
+// ResetPasswordParams defines parameters for ResetPassword.
+type ResetPasswordParams struct {
 	// XRequestID Your id for this request, echoed and logged; anything else than 1–128 visible ASCII characters is replaced by a fresh one.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
@@ -485,6 +602,18 @@ type OpenapiParams struct {
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
+// ResetPasswordPageParams defines parameters for ResetPasswordPage.
+type ResetPasswordPageParams struct {
+	Token *string `form:"token,omitempty" json:"token,omitempty"`
+}
+
+// ResetPasswordSubmitFormdataBody defines parameters for ResetPasswordSubmit.
+type ResetPasswordSubmitFormdataBody struct {
+	Confirm  *string `form:"confirm,omitempty" json:"confirm,omitempty"`
+	Password *string `form:"password,omitempty" json:"password,omitempty"`
+	Token    *string `form:"token,omitempty" json:"token,omitempty"`
+}
+
 // EventSchemaParams defines parameters for EventSchema.
 type EventSchemaParams struct {
 	// XRequestID Your id for this request, echoed and logged; anything else than 1–128 visible ASCII characters is replaced by a fresh one.
@@ -494,14 +623,50 @@ type EventSchemaParams struct {
 // EventSchemaParamsType defines parameters for EventSchema.
 type EventSchemaParamsType string
 
+// VerifyEmailPageParams defines parameters for VerifyEmailPage.
+type VerifyEmailPageParams struct {
+	Token *string `form:"token,omitempty" json:"token,omitempty"`
+}
+
+// VerifyEmailSubmitFormdataBody defines parameters for VerifyEmailSubmit.
+type VerifyEmailSubmitFormdataBody struct {
+	Confirm  *string `form:"confirm,omitempty" json:"confirm,omitempty"`
+	Password *string `form:"password,omitempty" json:"password,omitempty"`
+	Token    *string `form:"token,omitempty" json:"token,omitempty"`
+}
+
+// ChangeEmailJSONRequestBody defines body for ChangeEmail for application/json ContentType.
+type ChangeEmailJSONRequestBody = ChangeEmailRequest
+
+// VerifyEmailJSONRequestBody defines body for VerifyEmail for application/json ContentType.
+type VerifyEmailJSONRequestBody = LinkTokenRequest
+
+// ResendVerificationJSONRequestBody defines body for ResendVerification for application/json ContentType.
+type ResendVerificationJSONRequestBody = EmailRequest
+
 // LoginJSONRequestBody defines body for Login for application/json ContentType.
 type LoginJSONRequestBody = LoginRequest
+
+// ChangePasswordJSONRequestBody defines body for ChangePassword for application/json ContentType.
+type ChangePasswordJSONRequestBody = ChangePasswordRequest
+
+// ForgotPasswordJSONRequestBody defines body for ForgotPassword for application/json ContentType.
+type ForgotPasswordJSONRequestBody = EmailRequest
+
+// ResetPasswordJSONRequestBody defines body for ResetPassword for application/json ContentType.
+type ResetPasswordJSONRequestBody = ResetPasswordRequest
 
 // RefreshJSONRequestBody defines body for Refresh for application/json ContentType.
 type RefreshJSONRequestBody = RefreshRequest
 
 // RegisterJSONRequestBody defines body for Register for application/json ContentType.
 type RegisterJSONRequestBody = RegisterRequest
+
+// ResetPasswordSubmitFormdataRequestBody defines body for ResetPasswordSubmit for application/x-www-form-urlencoded ContentType.
+type ResetPasswordSubmitFormdataRequestBody ResetPasswordSubmitFormdataBody
+
+// VerifyEmailSubmitFormdataRequestBody defines body for VerifyEmailSubmit for application/x-www-form-urlencoded ContentType.
+type VerifyEmailSubmitFormdataRequestBody VerifyEmailSubmitFormdataBody
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -584,6 +749,80 @@ type ClientInterface interface {
 	// Corresponds with GET /.well-known/jwks.json (the `Jwks` operationId).
 	Jwks(ctx context.Context, params *JwksParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ChangeEmailWithBody Move the caller's account to a new address
+	//
+	// After the password is checked (as for a password change), a link goes to the new address
+	// and a notice to the current one (`user.email_change_requested`); the address changes only
+	// when the link is used (`POST /auth/email/verify`). The answer is the same, after the same
+	// time, whether or not the new address has an account; if it does, no link exists, that
+	// account's owner gets a notice, and nothing changes.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /auth/email/change (the `ChangeEmail` operationId).
+	ChangeEmailWithBody(ctx context.Context, params *ChangeEmailParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ChangeEmail Move the caller's account to a new address
+	//
+	// After the password is checked (as for a password change), a link goes to the new address
+	// and a notice to the current one (`user.email_change_requested`); the address changes only
+	// when the link is used (`POST /auth/email/verify`). The answer is the same, after the same
+	// time, whether or not the new address has an account; if it does, no link exists, that
+	// account's owner gets a notice, and nothing changes.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /auth/email/change (the `ChangeEmail` operationId).
+	ChangeEmail(ctx context.Context, params *ChangeEmailParams, body ChangeEmailJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VerifyEmailWithBody Prove an address with the token of its link
+	//
+	// Uses the token of a verification link (sent at registration or on a resend) or of an
+	// email-change link (sent to the new address). A verification marks the address verified and
+	// appends `user.email_verified`; an email-change link moves the account to the new, verified
+	// address and appends `user.email_changed`. A token works once.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /auth/email/verify (the `VerifyEmail` operationId).
+	VerifyEmailWithBody(ctx context.Context, params *VerifyEmailParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VerifyEmail Prove an address with the token of its link
+	//
+	// Uses the token of a verification link (sent at registration or on a resend) or of an
+	// email-change link (sent to the new address). A verification marks the address verified and
+	// appends `user.email_verified`; an email-change link moves the account to the new, verified
+	// address and appends `user.email_changed`. A token works once.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /auth/email/verify (the `VerifyEmail` operationId).
+	VerifyEmail(ctx context.Context, params *VerifyEmailParams, body VerifyEmailJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ResendVerificationWithBody Send a new verification link
+	//
+	// Always 202 with the same body, whether the address is unknown, verified already, over its
+	// limit (`RATE_LIMIT_VERIFY_PER_EMAIL`, `RATE_LIMIT_VERIFY_PER_IP`: the resend is then dropped
+	// silently) or gets a link (`user.email_verification_requested`); a newer link ends the older
+	// ones. Only a malformed address is 400.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /auth/email/verify/resend (the `ResendVerification` operationId).
+	ResendVerificationWithBody(ctx context.Context, params *ResendVerificationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ResendVerification Send a new verification link
+	//
+	// Always 202 with the same body, whether the address is unknown, verified already, over its
+	// limit (`RATE_LIMIT_VERIFY_PER_EMAIL`, `RATE_LIMIT_VERIFY_PER_IP`: the resend is then dropped
+	// silently) or gets a link (`user.email_verification_requested`); a newer link ends the older
+	// ones. Only a malformed address is 400.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /auth/email/verify/resend (the `ResendVerification` operationId).
+	ResendVerification(ctx context.Context, params *ResendVerificationParams, body ResendVerificationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// LoginWithBody Check credentials and open a session
 	//
 	// Appends `user.logged_in`, or `user.login_failed` for an unknown email or a wrong password
@@ -630,6 +869,86 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /auth/me (the `Me` operationId).
 	Me(ctx context.Context, params *MeParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ChangePasswordWithBody Change the caller's password
+	//
+	// The current password is checked as at login: a wrong one is 401 `invalid_credentials`,
+	// appends `user.login_failed` and counts toward the account's failed-login limit. On success
+	// every **other** session ends (the caller's own session is kept, so the client that changed
+	// the password stays signed in), other reset links end, and `user.password_changed`
+	// (`reason: change`) is appended; the email service sends a notice. The new password must
+	// differ from the current one and meet the registration policy.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /auth/password/change (the `ChangePassword` operationId).
+	ChangePasswordWithBody(ctx context.Context, params *ChangePasswordParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ChangePassword Change the caller's password
+	//
+	// The current password is checked as at login: a wrong one is 401 `invalid_credentials`,
+	// appends `user.login_failed` and counts toward the account's failed-login limit. On success
+	// every **other** session ends (the caller's own session is kept, so the client that changed
+	// the password stays signed in), other reset links end, and `user.password_changed`
+	// (`reason: change`) is appended; the email service sends a notice. The new password must
+	// differ from the current one and meet the registration policy.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /auth/password/change (the `ChangePassword` operationId).
+	ChangePassword(ctx context.Context, params *ChangePasswordParams, body ChangePasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ForgotPasswordWithBody Ask for a password reset link
+	//
+	// Always 202 with the same body and after the same time (`ENUMERATION_FLOOR`) for known and
+	// unknown addresses. For a known one, appends `user.password_reset_requested`, and the email
+	// service mails a link (valid `PASSWORD_RESET_TTL`, once; a newer request ends the older
+	// links). Limited per address and per client IP (`RATE_LIMIT_RESET_PER_EMAIL`,
+	// `RATE_LIMIT_RESET_PER_IP`), alike for unknown addresses, so a 429 tells nothing either.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /auth/password/forgot (the `ForgotPassword` operationId).
+	ForgotPasswordWithBody(ctx context.Context, params *ForgotPasswordParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ForgotPassword Ask for a password reset link
+	//
+	// Always 202 with the same body and after the same time (`ENUMERATION_FLOOR`) for known and
+	// unknown addresses. For a known one, appends `user.password_reset_requested`, and the email
+	// service mails a link (valid `PASSWORD_RESET_TTL`, once; a newer request ends the older
+	// links). Limited per address and per client IP (`RATE_LIMIT_RESET_PER_EMAIL`,
+	// `RATE_LIMIT_RESET_PER_IP`), alike for unknown addresses, so a 429 tells nothing either.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /auth/password/forgot (the `ForgotPassword` operationId).
+	ForgotPassword(ctx context.Context, params *ForgotPasswordParams, body ForgotPasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ResetPasswordWithBody Set a new password with the token of a reset link
+	//
+	// Stores the new password, ends every session of the account (refresh tokens and access
+	// tokens alike), ends the other reset links, counts the address as verified, and appends
+	// `user.password_changed` (`reason: reset`) with one `user.logged_out` per session, in one
+	// transaction; the email service sends a notice. The password policy of registration applies;
+	// a refused password is 400 `validation_failed` on `newPassword`, and the link stays usable.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /auth/password/reset (the `ResetPassword` operationId).
+	ResetPasswordWithBody(ctx context.Context, params *ResetPasswordParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ResetPassword Set a new password with the token of a reset link
+	//
+	// Stores the new password, ends every session of the account (refresh tokens and access
+	// tokens alike), ends the other reset links, counts the address as verified, and appends
+	// `user.password_changed` (`reason: reset`) with one `user.logged_out` per session, in one
+	// transaction; the email service sends a notice. The password policy of registration applies;
+	// a refused password is 400 `validation_failed` on `newPassword`, and the link stays usable.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /auth/password/reset (the `ResetPassword` operationId).
+	ResetPassword(ctx context.Context, params *ResetPasswordParams, body ResetPasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RefreshWithBody Rotate a refresh token
 	//
@@ -738,6 +1057,31 @@ type ClientInterface interface {
 	// Corresponds with GET /openapi.json (the `Openapi` operationId).
 	Openapi(ctx context.Context, params *OpenapiParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ResetPasswordPage Open the new-password page (the default target of the mail links)
+	//
+	// A server-rendered page without script or external asset that puts the link's token into a
+	// form POSTed to the same path, so the token leaves the address bar; every answer says
+	// `Referrer-Policy: no-referrer`, `Cache-Control: no-store` and a Content-Security-Policy
+	// that allows only the page's own style. Off with `LINK_PAGES=false` (a client app at
+	// `LINK_BASE_URL` serves this path instead).
+	//
+	// Corresponds with GET /reset-password (the `ResetPasswordPage` operationId).
+	ResetPasswordPage(ctx context.Context, params *ResetPasswordPageParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ResetPasswordSubmitWithBody Submit the form of the new-password page
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /reset-password (the `ResetPasswordSubmit` operationId).
+	ResetPasswordSubmitWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ResetPasswordSubmitWithFormdataBody Submit the form of the new-password page
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type.
+	//
+	// Corresponds with POST /reset-password (the `ResetPasswordSubmit` operationId).
+	ResetPasswordSubmitWithFormdataBody(ctx context.Context, body ResetPasswordSubmitFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// EventSchema The JSON Schema of an event type's data, or of the event envelope
 	//
 	// Version 1 of the schema an event's `dataschema` attribute names:
@@ -748,6 +1092,31 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /schemas/events/{type}/v1.json (the `EventSchema` operationId).
 	EventSchema(ctx context.Context, pType EventSchemaParamsType, params *EventSchemaParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VerifyEmailPage Open the address confirmation page (the default target of the mail links)
+	//
+	// A server-rendered page without script or external asset that puts the link's token into a
+	// form POSTed to the same path, so the token leaves the address bar; every answer says
+	// `Referrer-Policy: no-referrer`, `Cache-Control: no-store` and a Content-Security-Policy
+	// that allows only the page's own style. Off with `LINK_PAGES=false` (a client app at
+	// `LINK_BASE_URL` serves this path instead).
+	//
+	// Corresponds with GET /verify-email (the `VerifyEmailPage` operationId).
+	VerifyEmailPage(ctx context.Context, params *VerifyEmailPageParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VerifyEmailSubmitWithBody Submit the form of the address confirmation page
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /verify-email (the `VerifyEmailSubmit` operationId).
+	VerifyEmailSubmitWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VerifyEmailSubmitWithFormdataBody Submit the form of the address confirmation page
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type.
+	//
+	// Corresponds with POST /verify-email (the `VerifyEmailSubmit` operationId).
+	VerifyEmailSubmitWithFormdataBody(ctx context.Context, body VerifyEmailSubmitFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // Jwks The public keys that verify access tokens
@@ -757,6 +1126,140 @@ type ClientInterface interface {
 // Corresponds with GET /.well-known/jwks.json (the `Jwks` operationId).
 func (c *Client) Jwks(ctx context.Context, params *JwksParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewJwksRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ChangeEmailWithBody Move the caller's account to a new address
+//
+// After the password is checked (as for a password change), a link goes to the new address
+// and a notice to the current one (`user.email_change_requested`); the address changes only
+// when the link is used (`POST /auth/email/verify`). The answer is the same, after the same
+// time, whether or not the new address has an account; if it does, no link exists, that
+// account's owner gets a notice, and nothing changes.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /auth/email/change (the `ChangeEmail` operationId).
+func (c *Client) ChangeEmailWithBody(ctx context.Context, params *ChangeEmailParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewChangeEmailRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ChangeEmail Move the caller's account to a new address
+//
+// After the password is checked (as for a password change), a link goes to the new address
+// and a notice to the current one (`user.email_change_requested`); the address changes only
+// when the link is used (`POST /auth/email/verify`). The answer is the same, after the same
+// time, whether or not the new address has an account; if it does, no link exists, that
+// account's owner gets a notice, and nothing changes.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /auth/email/change (the `ChangeEmail` operationId).
+func (c *Client) ChangeEmail(ctx context.Context, params *ChangeEmailParams, body ChangeEmailJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewChangeEmailRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VerifyEmailWithBody Prove an address with the token of its link
+//
+// Uses the token of a verification link (sent at registration or on a resend) or of an
+// email-change link (sent to the new address). A verification marks the address verified and
+// appends `user.email_verified`; an email-change link moves the account to the new, verified
+// address and appends `user.email_changed`. A token works once.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /auth/email/verify (the `VerifyEmail` operationId).
+func (c *Client) VerifyEmailWithBody(ctx context.Context, params *VerifyEmailParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVerifyEmailRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VerifyEmail Prove an address with the token of its link
+//
+// Uses the token of a verification link (sent at registration or on a resend) or of an
+// email-change link (sent to the new address). A verification marks the address verified and
+// appends `user.email_verified`; an email-change link moves the account to the new, verified
+// address and appends `user.email_changed`. A token works once.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /auth/email/verify (the `VerifyEmail` operationId).
+func (c *Client) VerifyEmail(ctx context.Context, params *VerifyEmailParams, body VerifyEmailJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVerifyEmailRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ResendVerificationWithBody Send a new verification link
+//
+// Always 202 with the same body, whether the address is unknown, verified already, over its
+// limit (`RATE_LIMIT_VERIFY_PER_EMAIL`, `RATE_LIMIT_VERIFY_PER_IP`: the resend is then dropped
+// silently) or gets a link (`user.email_verification_requested`); a newer link ends the older
+// ones. Only a malformed address is 400.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /auth/email/verify/resend (the `ResendVerification` operationId).
+func (c *Client) ResendVerificationWithBody(ctx context.Context, params *ResendVerificationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewResendVerificationRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ResendVerification Send a new verification link
+//
+// Always 202 with the same body, whether the address is unknown, verified already, over its
+// limit (`RATE_LIMIT_VERIFY_PER_EMAIL`, `RATE_LIMIT_VERIFY_PER_IP`: the resend is then dropped
+// silently) or gets a link (`user.email_verification_requested`); a newer link ends the older
+// ones. Only a malformed address is 400.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /auth/email/verify/resend (the `ResendVerification` operationId).
+func (c *Client) ResendVerification(ctx context.Context, params *ResendVerificationParams, body ResendVerificationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewResendVerificationRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -854,6 +1357,146 @@ func (c *Client) LogoutAll(ctx context.Context, params *LogoutAllParams, reqEdit
 // Corresponds with GET /auth/me (the `Me` operationId).
 func (c *Client) Me(ctx context.Context, params *MeParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewMeRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ChangePasswordWithBody Change the caller's password
+//
+// The current password is checked as at login: a wrong one is 401 `invalid_credentials`,
+// appends `user.login_failed` and counts toward the account's failed-login limit. On success
+// every **other** session ends (the caller's own session is kept, so the client that changed
+// the password stays signed in), other reset links end, and `user.password_changed`
+// (`reason: change`) is appended; the email service sends a notice. The new password must
+// differ from the current one and meet the registration policy.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /auth/password/change (the `ChangePassword` operationId).
+func (c *Client) ChangePasswordWithBody(ctx context.Context, params *ChangePasswordParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewChangePasswordRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ChangePassword Change the caller's password
+//
+// The current password is checked as at login: a wrong one is 401 `invalid_credentials`,
+// appends `user.login_failed` and counts toward the account's failed-login limit. On success
+// every **other** session ends (the caller's own session is kept, so the client that changed
+// the password stays signed in), other reset links end, and `user.password_changed`
+// (`reason: change`) is appended; the email service sends a notice. The new password must
+// differ from the current one and meet the registration policy.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /auth/password/change (the `ChangePassword` operationId).
+func (c *Client) ChangePassword(ctx context.Context, params *ChangePasswordParams, body ChangePasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewChangePasswordRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ForgotPasswordWithBody Ask for a password reset link
+//
+// Always 202 with the same body and after the same time (`ENUMERATION_FLOOR`) for known and
+// unknown addresses. For a known one, appends `user.password_reset_requested`, and the email
+// service mails a link (valid `PASSWORD_RESET_TTL`, once; a newer request ends the older
+// links). Limited per address and per client IP (`RATE_LIMIT_RESET_PER_EMAIL`,
+// `RATE_LIMIT_RESET_PER_IP`), alike for unknown addresses, so a 429 tells nothing either.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /auth/password/forgot (the `ForgotPassword` operationId).
+func (c *Client) ForgotPasswordWithBody(ctx context.Context, params *ForgotPasswordParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewForgotPasswordRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ForgotPassword Ask for a password reset link
+//
+// Always 202 with the same body and after the same time (`ENUMERATION_FLOOR`) for known and
+// unknown addresses. For a known one, appends `user.password_reset_requested`, and the email
+// service mails a link (valid `PASSWORD_RESET_TTL`, once; a newer request ends the older
+// links). Limited per address and per client IP (`RATE_LIMIT_RESET_PER_EMAIL`,
+// `RATE_LIMIT_RESET_PER_IP`), alike for unknown addresses, so a 429 tells nothing either.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /auth/password/forgot (the `ForgotPassword` operationId).
+func (c *Client) ForgotPassword(ctx context.Context, params *ForgotPasswordParams, body ForgotPasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewForgotPasswordRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ResetPasswordWithBody Set a new password with the token of a reset link
+//
+// Stores the new password, ends every session of the account (refresh tokens and access
+// tokens alike), ends the other reset links, counts the address as verified, and appends
+// `user.password_changed` (`reason: reset`) with one `user.logged_out` per session, in one
+// transaction; the email service sends a notice. The password policy of registration applies;
+// a refused password is 400 `validation_failed` on `newPassword`, and the link stays usable.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /auth/password/reset (the `ResetPassword` operationId).
+func (c *Client) ResetPasswordWithBody(ctx context.Context, params *ResetPasswordParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewResetPasswordRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ResetPassword Set a new password with the token of a reset link
+//
+// Stores the new password, ends every session of the account (refresh tokens and access
+// tokens alike), ends the other reset links, counts the address as verified, and appends
+// `user.password_changed` (`reason: reset`) with one `user.logged_out` per session, in one
+// transaction; the email service sends a notice. The password policy of registration applies;
+// a refused password is 400 `validation_failed` on `newPassword`, and the link stays usable.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /auth/password/reset (the `ResetPassword` operationId).
+func (c *Client) ResetPassword(ctx context.Context, params *ResetPasswordParams, body ResetPasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewResetPasswordRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1061,6 +1704,61 @@ func (c *Client) Openapi(ctx context.Context, params *OpenapiParams, reqEditors 
 	return c.Client.Do(req)
 }
 
+// ResetPasswordPage Open the new-password page (the default target of the mail links)
+//
+// A server-rendered page without script or external asset that puts the link's token into a
+// form POSTed to the same path, so the token leaves the address bar; every answer says
+// `Referrer-Policy: no-referrer`, `Cache-Control: no-store` and a Content-Security-Policy
+// that allows only the page's own style. Off with `LINK_PAGES=false` (a client app at
+// `LINK_BASE_URL` serves this path instead).
+//
+// Corresponds with GET /reset-password (the `ResetPasswordPage` operationId).
+func (c *Client) ResetPasswordPage(ctx context.Context, params *ResetPasswordPageParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewResetPasswordPageRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ResetPasswordSubmitWithBody Submit the form of the new-password page
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /reset-password (the `ResetPasswordSubmit` operationId).
+func (c *Client) ResetPasswordSubmitWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewResetPasswordSubmitRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ResetPasswordSubmitWithFormdataBody Submit the form of the new-password page
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type.
+//
+// Corresponds with POST /reset-password (the `ResetPasswordSubmit` operationId).
+func (c *Client) ResetPasswordSubmitWithFormdataBody(ctx context.Context, body ResetPasswordSubmitFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewResetPasswordSubmitRequestWithFormdataBody(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // EventSchema The JSON Schema of an event type's data, or of the event envelope
 //
 // Version 1 of the schema an event's `dataschema` attribute names:
@@ -1072,6 +1770,61 @@ func (c *Client) Openapi(ctx context.Context, params *OpenapiParams, reqEditors 
 // Corresponds with GET /schemas/events/{type}/v1.json (the `EventSchema` operationId).
 func (c *Client) EventSchema(ctx context.Context, pType EventSchemaParamsType, params *EventSchemaParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewEventSchemaRequest(c.Server, pType, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VerifyEmailPage Open the address confirmation page (the default target of the mail links)
+//
+// A server-rendered page without script or external asset that puts the link's token into a
+// form POSTed to the same path, so the token leaves the address bar; every answer says
+// `Referrer-Policy: no-referrer`, `Cache-Control: no-store` and a Content-Security-Policy
+// that allows only the page's own style. Off with `LINK_PAGES=false` (a client app at
+// `LINK_BASE_URL` serves this path instead).
+//
+// Corresponds with GET /verify-email (the `VerifyEmailPage` operationId).
+func (c *Client) VerifyEmailPage(ctx context.Context, params *VerifyEmailPageParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVerifyEmailPageRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VerifyEmailSubmitWithBody Submit the form of the address confirmation page
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /verify-email (the `VerifyEmailSubmit` operationId).
+func (c *Client) VerifyEmailSubmitWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVerifyEmailSubmitRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VerifyEmailSubmitWithFormdataBody Submit the form of the address confirmation page
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type.
+//
+// Corresponds with POST /verify-email (the `VerifyEmailSubmit` operationId).
+func (c *Client) VerifyEmailSubmitWithFormdataBody(ctx context.Context, body VerifyEmailSubmitFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVerifyEmailSubmitRequestWithFormdataBody(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1105,6 +1858,171 @@ func NewJwksRequest(server string, params *JwksParams) (*http.Request, error) {
 	if err != nil {
 		return nil, err
 	}
+
+	if params != nil {
+
+		if params.XRequestID != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-ID", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-ID", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewChangeEmailRequest calls the generic ChangeEmail builder with application/json body
+func NewChangeEmailRequest(server string, params *ChangeEmailParams, body ChangeEmailJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewChangeEmailRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewChangeEmailRequestWithBody constructs an http.Request for the ChangeEmail method, with any body, and a specified content type
+func NewChangeEmailRequestWithBody(server string, params *ChangeEmailParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/auth/email/change")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.XRequestID != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-ID", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-ID", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewVerifyEmailRequest calls the generic VerifyEmail builder with application/json body
+func NewVerifyEmailRequest(server string, params *VerifyEmailParams, body VerifyEmailJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewVerifyEmailRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewVerifyEmailRequestWithBody constructs an http.Request for the VerifyEmail method, with any body, and a specified content type
+func NewVerifyEmailRequestWithBody(server string, params *VerifyEmailParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/auth/email/verify")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.XRequestID != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-ID", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-ID", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewResendVerificationRequest calls the generic ResendVerification builder with application/json body
+func NewResendVerificationRequest(server string, params *ResendVerificationParams, body ResendVerificationJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewResendVerificationRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewResendVerificationRequestWithBody constructs an http.Request for the ResendVerification method, with any body, and a specified content type
+func NewResendVerificationRequestWithBody(server string, params *ResendVerificationParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/auth/email/verify/resend")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	if params != nil {
 
@@ -1297,6 +2215,171 @@ func NewMeRequest(server string, params *MeParams) (*http.Request, error) {
 	if err != nil {
 		return nil, err
 	}
+
+	if params != nil {
+
+		if params.XRequestID != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-ID", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-ID", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewChangePasswordRequest calls the generic ChangePassword builder with application/json body
+func NewChangePasswordRequest(server string, params *ChangePasswordParams, body ChangePasswordJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewChangePasswordRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewChangePasswordRequestWithBody constructs an http.Request for the ChangePassword method, with any body, and a specified content type
+func NewChangePasswordRequestWithBody(server string, params *ChangePasswordParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/auth/password/change")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.XRequestID != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-ID", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-ID", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewForgotPasswordRequest calls the generic ForgotPassword builder with application/json body
+func NewForgotPasswordRequest(server string, params *ForgotPasswordParams, body ForgotPasswordJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewForgotPasswordRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewForgotPasswordRequestWithBody constructs an http.Request for the ForgotPassword method, with any body, and a specified content type
+func NewForgotPasswordRequestWithBody(server string, params *ForgotPasswordParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/auth/password/forgot")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.XRequestID != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-ID", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-ID", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewResetPasswordRequest calls the generic ResetPassword builder with application/json body
+func NewResetPasswordRequest(server string, params *ResetPasswordParams, body ResetPasswordJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewResetPasswordRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewResetPasswordRequestWithBody constructs an http.Request for the ResetPassword method, with any body, and a specified content type
+func NewResetPasswordRequestWithBody(server string, params *ResetPasswordParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/auth/password/reset")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	if params != nil {
 
@@ -1643,6 +2726,100 @@ func NewOpenapiRequest(server string, params *OpenapiParams) (*http.Request, err
 	return req, nil
 }
 
+// NewResetPasswordPageRequest constructs an http.Request for the ResetPasswordPage method
+func NewResetPasswordPageRequest(server string, params *ResetPasswordPageParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/reset-password")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Token != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token", *params.Token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewResetPasswordSubmitRequestWithFormdataBody calls the generic ResetPasswordSubmit builder with application/x-www-form-urlencoded body
+func NewResetPasswordSubmitRequestWithFormdataBody(server string, body ResetPasswordSubmitFormdataRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	bodyStr, err := runtime.MarshalForm(body, nil)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = strings.NewReader(bodyStr.Encode())
+	return NewResetPasswordSubmitRequestWithBody(server, "application/x-www-form-urlencoded", bodyReader)
+}
+
+// NewResetPasswordSubmitRequestWithBody constructs an http.Request for the ResetPasswordSubmit method, with any body, and a specified content type
+func NewResetPasswordSubmitRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/reset-password")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewEventSchemaRequest constructs an http.Request for the EventSchema method
 func NewEventSchemaRequest(server string, pType EventSchemaParamsType, params *EventSchemaParams) (*http.Request, error) {
 	var err error
@@ -1688,6 +2865,100 @@ func NewEventSchemaRequest(server string, pType EventSchemaParamsType, params *E
 		}
 
 	}
+
+	return req, nil
+}
+
+// NewVerifyEmailPageRequest constructs an http.Request for the VerifyEmailPage method
+func NewVerifyEmailPageRequest(server string, params *VerifyEmailPageParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/verify-email")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Token != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token", *params.Token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewVerifyEmailSubmitRequestWithFormdataBody calls the generic VerifyEmailSubmit builder with application/x-www-form-urlencoded body
+func NewVerifyEmailSubmitRequestWithFormdataBody(server string, body VerifyEmailSubmitFormdataRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	bodyStr, err := runtime.MarshalForm(body, nil)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = strings.NewReader(bodyStr.Encode())
+	return NewVerifyEmailSubmitRequestWithBody(server, "application/x-www-form-urlencoded", bodyReader)
+}
+
+// NewVerifyEmailSubmitRequestWithBody constructs an http.Request for the VerifyEmailSubmit method, with any body, and a specified content type
+func NewVerifyEmailSubmitRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/verify-email")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -1745,6 +3016,80 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /.well-known/jwks.json (the `Jwks` operationId).
 	JwksWithResponse(ctx context.Context, params *JwksParams, reqEditors ...RequestEditorFn) (*JwksReply, error)
 
+	// ChangeEmailWithBodyWithResponse Move the caller's account to a new address
+	//
+	// After the password is checked (as for a password change), a link goes to the new address
+	// and a notice to the current one (`user.email_change_requested`); the address changes only
+	// when the link is used (`POST /auth/email/verify`). The answer is the same, after the same
+	// time, whether or not the new address has an account; if it does, no link exists, that
+	// account's owner gets a notice, and nothing changes.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /auth/email/change (the `ChangeEmail` operationId).
+	ChangeEmailWithBodyWithResponse(ctx context.Context, params *ChangeEmailParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ChangeEmailReply, error)
+
+	// ChangeEmailWithResponse Move the caller's account to a new address
+	//
+	// After the password is checked (as for a password change), a link goes to the new address
+	// and a notice to the current one (`user.email_change_requested`); the address changes only
+	// when the link is used (`POST /auth/email/verify`). The answer is the same, after the same
+	// time, whether or not the new address has an account; if it does, no link exists, that
+	// account's owner gets a notice, and nothing changes.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /auth/email/change (the `ChangeEmail` operationId).
+	ChangeEmailWithResponse(ctx context.Context, params *ChangeEmailParams, body ChangeEmailJSONRequestBody, reqEditors ...RequestEditorFn) (*ChangeEmailReply, error)
+
+	// VerifyEmailWithBodyWithResponse Prove an address with the token of its link
+	//
+	// Uses the token of a verification link (sent at registration or on a resend) or of an
+	// email-change link (sent to the new address). A verification marks the address verified and
+	// appends `user.email_verified`; an email-change link moves the account to the new, verified
+	// address and appends `user.email_changed`. A token works once.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /auth/email/verify (the `VerifyEmail` operationId).
+	VerifyEmailWithBodyWithResponse(ctx context.Context, params *VerifyEmailParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*VerifyEmailReply, error)
+
+	// VerifyEmailWithResponse Prove an address with the token of its link
+	//
+	// Uses the token of a verification link (sent at registration or on a resend) or of an
+	// email-change link (sent to the new address). A verification marks the address verified and
+	// appends `user.email_verified`; an email-change link moves the account to the new, verified
+	// address and appends `user.email_changed`. A token works once.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /auth/email/verify (the `VerifyEmail` operationId).
+	VerifyEmailWithResponse(ctx context.Context, params *VerifyEmailParams, body VerifyEmailJSONRequestBody, reqEditors ...RequestEditorFn) (*VerifyEmailReply, error)
+
+	// ResendVerificationWithBodyWithResponse Send a new verification link
+	//
+	// Always 202 with the same body, whether the address is unknown, verified already, over its
+	// limit (`RATE_LIMIT_VERIFY_PER_EMAIL`, `RATE_LIMIT_VERIFY_PER_IP`: the resend is then dropped
+	// silently) or gets a link (`user.email_verification_requested`); a newer link ends the older
+	// ones. Only a malformed address is 400.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /auth/email/verify/resend (the `ResendVerification` operationId).
+	ResendVerificationWithBodyWithResponse(ctx context.Context, params *ResendVerificationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ResendVerificationReply, error)
+
+	// ResendVerificationWithResponse Send a new verification link
+	//
+	// Always 202 with the same body, whether the address is unknown, verified already, over its
+	// limit (`RATE_LIMIT_VERIFY_PER_EMAIL`, `RATE_LIMIT_VERIFY_PER_IP`: the resend is then dropped
+	// silently) or gets a link (`user.email_verification_requested`); a newer link ends the older
+	// ones. Only a malformed address is 400.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /auth/email/verify/resend (the `ResendVerification` operationId).
+	ResendVerificationWithResponse(ctx context.Context, params *ResendVerificationParams, body ResendVerificationJSONRequestBody, reqEditors ...RequestEditorFn) (*ResendVerificationReply, error)
+
 	// LoginWithBodyWithResponse Check credentials and open a session
 	//
 	// Appends `user.logged_in`, or `user.login_failed` for an unknown email or a wrong password
@@ -1797,6 +3142,86 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /auth/me (the `Me` operationId).
 	MeWithResponse(ctx context.Context, params *MeParams, reqEditors ...RequestEditorFn) (*MeReply, error)
+
+	// ChangePasswordWithBodyWithResponse Change the caller's password
+	//
+	// The current password is checked as at login: a wrong one is 401 `invalid_credentials`,
+	// appends `user.login_failed` and counts toward the account's failed-login limit. On success
+	// every **other** session ends (the caller's own session is kept, so the client that changed
+	// the password stays signed in), other reset links end, and `user.password_changed`
+	// (`reason: change`) is appended; the email service sends a notice. The new password must
+	// differ from the current one and meet the registration policy.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /auth/password/change (the `ChangePassword` operationId).
+	ChangePasswordWithBodyWithResponse(ctx context.Context, params *ChangePasswordParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ChangePasswordReply, error)
+
+	// ChangePasswordWithResponse Change the caller's password
+	//
+	// The current password is checked as at login: a wrong one is 401 `invalid_credentials`,
+	// appends `user.login_failed` and counts toward the account's failed-login limit. On success
+	// every **other** session ends (the caller's own session is kept, so the client that changed
+	// the password stays signed in), other reset links end, and `user.password_changed`
+	// (`reason: change`) is appended; the email service sends a notice. The new password must
+	// differ from the current one and meet the registration policy.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /auth/password/change (the `ChangePassword` operationId).
+	ChangePasswordWithResponse(ctx context.Context, params *ChangePasswordParams, body ChangePasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*ChangePasswordReply, error)
+
+	// ForgotPasswordWithBodyWithResponse Ask for a password reset link
+	//
+	// Always 202 with the same body and after the same time (`ENUMERATION_FLOOR`) for known and
+	// unknown addresses. For a known one, appends `user.password_reset_requested`, and the email
+	// service mails a link (valid `PASSWORD_RESET_TTL`, once; a newer request ends the older
+	// links). Limited per address and per client IP (`RATE_LIMIT_RESET_PER_EMAIL`,
+	// `RATE_LIMIT_RESET_PER_IP`), alike for unknown addresses, so a 429 tells nothing either.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /auth/password/forgot (the `ForgotPassword` operationId).
+	ForgotPasswordWithBodyWithResponse(ctx context.Context, params *ForgotPasswordParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ForgotPasswordReply, error)
+
+	// ForgotPasswordWithResponse Ask for a password reset link
+	//
+	// Always 202 with the same body and after the same time (`ENUMERATION_FLOOR`) for known and
+	// unknown addresses. For a known one, appends `user.password_reset_requested`, and the email
+	// service mails a link (valid `PASSWORD_RESET_TTL`, once; a newer request ends the older
+	// links). Limited per address and per client IP (`RATE_LIMIT_RESET_PER_EMAIL`,
+	// `RATE_LIMIT_RESET_PER_IP`), alike for unknown addresses, so a 429 tells nothing either.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /auth/password/forgot (the `ForgotPassword` operationId).
+	ForgotPasswordWithResponse(ctx context.Context, params *ForgotPasswordParams, body ForgotPasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*ForgotPasswordReply, error)
+
+	// ResetPasswordWithBodyWithResponse Set a new password with the token of a reset link
+	//
+	// Stores the new password, ends every session of the account (refresh tokens and access
+	// tokens alike), ends the other reset links, counts the address as verified, and appends
+	// `user.password_changed` (`reason: reset`) with one `user.logged_out` per session, in one
+	// transaction; the email service sends a notice. The password policy of registration applies;
+	// a refused password is 400 `validation_failed` on `newPassword`, and the link stays usable.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /auth/password/reset (the `ResetPassword` operationId).
+	ResetPasswordWithBodyWithResponse(ctx context.Context, params *ResetPasswordParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ResetPasswordReply, error)
+
+	// ResetPasswordWithResponse Set a new password with the token of a reset link
+	//
+	// Stores the new password, ends every session of the account (refresh tokens and access
+	// tokens alike), ends the other reset links, counts the address as verified, and appends
+	// `user.password_changed` (`reason: reset`) with one `user.logged_out` per session, in one
+	// transaction; the email service sends a notice. The password policy of registration applies;
+	// a refused password is 400 `validation_failed` on `newPassword`, and the link stays usable.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /auth/password/reset (the `ResetPassword` operationId).
+	ResetPasswordWithResponse(ctx context.Context, params *ResetPasswordParams, body ResetPasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*ResetPasswordReply, error)
 
 	// RefreshWithBodyWithResponse Rotate a refresh token
 	//
@@ -1915,6 +3340,33 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /openapi.json (the `Openapi` operationId).
 	OpenapiWithResponse(ctx context.Context, params *OpenapiParams, reqEditors ...RequestEditorFn) (*OpenapiReply, error)
 
+	// ResetPasswordPageWithResponse Open the new-password page (the default target of the mail links)
+	//
+	// A server-rendered page without script or external asset that puts the link's token into a
+	// form POSTed to the same path, so the token leaves the address bar; every answer says
+	// `Referrer-Policy: no-referrer`, `Cache-Control: no-store` and a Content-Security-Policy
+	// that allows only the page's own style. Off with `LINK_PAGES=false` (a client app at
+	// `LINK_BASE_URL` serves this path instead).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /reset-password (the `ResetPasswordPage` operationId).
+	ResetPasswordPageWithResponse(ctx context.Context, params *ResetPasswordPageParams, reqEditors ...RequestEditorFn) (*ResetPasswordPageReply, error)
+
+	// ResetPasswordSubmitWithBodyWithResponse Submit the form of the new-password page
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /reset-password (the `ResetPasswordSubmit` operationId).
+	ResetPasswordSubmitWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ResetPasswordSubmitReply, error)
+
+	// ResetPasswordSubmitWithFormdataBodyWithResponse Submit the form of the new-password page
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /reset-password (the `ResetPasswordSubmit` operationId).
+	ResetPasswordSubmitWithFormdataBodyWithResponse(ctx context.Context, body ResetPasswordSubmitFormdataRequestBody, reqEditors ...RequestEditorFn) (*ResetPasswordSubmitReply, error)
+
 	// EventSchemaWithResponse The JSON Schema of an event type's data, or of the event envelope
 	//
 	// Version 1 of the schema an event's `dataschema` attribute names:
@@ -1927,6 +3379,33 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /schemas/events/{type}/v1.json (the `EventSchema` operationId).
 	EventSchemaWithResponse(ctx context.Context, pType EventSchemaParamsType, params *EventSchemaParams, reqEditors ...RequestEditorFn) (*EventSchemaReply, error)
+
+	// VerifyEmailPageWithResponse Open the address confirmation page (the default target of the mail links)
+	//
+	// A server-rendered page without script or external asset that puts the link's token into a
+	// form POSTed to the same path, so the token leaves the address bar; every answer says
+	// `Referrer-Policy: no-referrer`, `Cache-Control: no-store` and a Content-Security-Policy
+	// that allows only the page's own style. Off with `LINK_PAGES=false` (a client app at
+	// `LINK_BASE_URL` serves this path instead).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /verify-email (the `VerifyEmailPage` operationId).
+	VerifyEmailPageWithResponse(ctx context.Context, params *VerifyEmailPageParams, reqEditors ...RequestEditorFn) (*VerifyEmailPageReply, error)
+
+	// VerifyEmailSubmitWithBodyWithResponse Submit the form of the address confirmation page
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /verify-email (the `VerifyEmailSubmit` operationId).
+	VerifyEmailSubmitWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*VerifyEmailSubmitReply, error)
+
+	// VerifyEmailSubmitWithFormdataBodyWithResponse Submit the form of the address confirmation page
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /verify-email (the `VerifyEmailSubmit` operationId).
+	VerifyEmailSubmitWithFormdataBodyWithResponse(ctx context.Context, body VerifyEmailSubmitFormdataRequestBody, reqEditors ...RequestEditorFn) (*VerifyEmailSubmitReply, error)
 }
 
 // JwksReply200Headers the declared response headers of an HTTP 200 response for Jwks
@@ -1985,6 +3464,414 @@ func (r JwksReply) ContentType() string {
 	return ""
 }
 
+// ChangeEmailReply202Headers the declared response headers of an HTTP 202 response for ChangeEmail
+type ChangeEmailReply202Headers struct {
+	CacheControl string
+	Pragma       string
+	XRequestID   string
+}
+
+// ChangeEmailReply400Headers the declared response headers of an HTTP 400 response for ChangeEmail
+type ChangeEmailReply400Headers struct {
+	XRequestID *string
+}
+
+// ChangeEmailReply401Headers the declared response headers of an HTTP 401 response for ChangeEmail
+type ChangeEmailReply401Headers struct {
+	WWWAuthenticate string
+	XRequestID      string
+}
+
+// ChangeEmailReply413Headers the declared response headers of an HTTP 413 response for ChangeEmail
+type ChangeEmailReply413Headers struct {
+	XRequestID string
+}
+
+// ChangeEmailReply415Headers the declared response headers of an HTTP 415 response for ChangeEmail
+type ChangeEmailReply415Headers struct {
+	XRequestID string
+}
+
+// ChangeEmailReply429Headers the declared response headers of an HTTP 429 response for ChangeEmail
+type ChangeEmailReply429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+// ChangeEmailReply500Headers the declared response headers of an HTTP 500 response for ChangeEmail
+type ChangeEmailReply500Headers struct {
+	XRequestID string
+}
+
+// ChangeEmailReply503Headers the declared response headers of an HTTP 503 response for ChangeEmail
+type ChangeEmailReply503Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+type ChangeEmailReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *Message
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *UnauthorizedOrInvalidCredentials
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *TooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RateLimited
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers202 the parsed response headers for an HTTP 202 response
+	Headers202 *ChangeEmailReply202Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *ChangeEmailReply400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ChangeEmailReply401Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *ChangeEmailReply413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *ChangeEmailReply415Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ChangeEmailReply429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ChangeEmailReply500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ChangeEmailReply503Headers
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r ChangeEmailReply) GetJSON202() *Message {
+	return r.JSON202
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ChangeEmailReply) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ChangeEmailReply) GetJSON401() *UnauthorizedOrInvalidCredentials {
+	return r.JSON401
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ChangeEmailReply) GetJSON413() *TooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r ChangeEmailReply) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ChangeEmailReply) GetJSON429() *RateLimited {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ChangeEmailReply) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ChangeEmailReply) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ChangeEmailReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ChangeEmailReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ChangeEmailReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ChangeEmailReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// VerifyEmailReply200Headers the declared response headers of an HTTP 200 response for VerifyEmail
+type VerifyEmailReply200Headers struct {
+	CacheControl string
+	Pragma       string
+	XRequestID   string
+}
+
+// VerifyEmailReply400Headers the declared response headers of an HTTP 400 response for VerifyEmail
+type VerifyEmailReply400Headers struct {
+	XRequestID *string
+}
+
+// VerifyEmailReply413Headers the declared response headers of an HTTP 413 response for VerifyEmail
+type VerifyEmailReply413Headers struct {
+	XRequestID string
+}
+
+// VerifyEmailReply415Headers the declared response headers of an HTTP 415 response for VerifyEmail
+type VerifyEmailReply415Headers struct {
+	XRequestID string
+}
+
+// VerifyEmailReply429Headers the declared response headers of an HTTP 429 response for VerifyEmail
+type VerifyEmailReply429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+// VerifyEmailReply500Headers the declared response headers of an HTTP 500 response for VerifyEmail
+type VerifyEmailReply500Headers struct {
+	XRequestID string
+}
+
+// VerifyEmailReply503Headers the declared response headers of an HTTP 503 response for VerifyEmail
+type VerifyEmailReply503Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+type VerifyEmailReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Message
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *TooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RateLimited
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *VerifyEmailReply200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *VerifyEmailReply400Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *VerifyEmailReply413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *VerifyEmailReply415Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *VerifyEmailReply429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *VerifyEmailReply500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *VerifyEmailReply503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r VerifyEmailReply) GetJSON200() *Message {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r VerifyEmailReply) GetJSON400() *Error {
+	return r.JSON400
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r VerifyEmailReply) GetJSON413() *TooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r VerifyEmailReply) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r VerifyEmailReply) GetJSON429() *RateLimited {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r VerifyEmailReply) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r VerifyEmailReply) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r VerifyEmailReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r VerifyEmailReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r VerifyEmailReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r VerifyEmailReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ResendVerificationReply202Headers the declared response headers of an HTTP 202 response for ResendVerification
+type ResendVerificationReply202Headers struct {
+	CacheControl string
+	Pragma       string
+	XRequestID   string
+}
+
+// ResendVerificationReply400Headers the declared response headers of an HTTP 400 response for ResendVerification
+type ResendVerificationReply400Headers struct {
+	XRequestID *string
+}
+
+// ResendVerificationReply413Headers the declared response headers of an HTTP 413 response for ResendVerification
+type ResendVerificationReply413Headers struct {
+	XRequestID string
+}
+
+// ResendVerificationReply415Headers the declared response headers of an HTTP 415 response for ResendVerification
+type ResendVerificationReply415Headers struct {
+	XRequestID string
+}
+
+// ResendVerificationReply500Headers the declared response headers of an HTTP 500 response for ResendVerification
+type ResendVerificationReply500Headers struct {
+	XRequestID string
+}
+
+// ResendVerificationReply503Headers the declared response headers of an HTTP 503 response for ResendVerification
+type ResendVerificationReply503Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+type ResendVerificationReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *Message
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *TooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers202 the parsed response headers for an HTTP 202 response
+	Headers202 *ResendVerificationReply202Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *ResendVerificationReply400Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *ResendVerificationReply413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *ResendVerificationReply415Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ResendVerificationReply500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ResendVerificationReply503Headers
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r ResendVerificationReply) GetJSON202() *Message {
+	return r.JSON202
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ResendVerificationReply) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ResendVerificationReply) GetJSON413() *TooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r ResendVerificationReply) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ResendVerificationReply) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ResendVerificationReply) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ResendVerificationReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ResendVerificationReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ResendVerificationReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ResendVerificationReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // LoginReply200Headers the declared response headers of an HTTP 200 response for Login
 type LoginReply200Headers struct {
 	CacheControl string
@@ -1999,6 +3886,11 @@ type LoginReply400Headers struct {
 
 // LoginReply401Headers the declared response headers of an HTTP 401 response for Login
 type LoginReply401Headers struct {
+	XRequestID string
+}
+
+// LoginReply403Headers the declared response headers of an HTTP 403 response for Login
+type LoginReply403Headers struct {
 	XRequestID string
 }
 
@@ -2038,6 +3930,8 @@ type LoginReply struct {
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Error
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Error
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *TooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -2054,6 +3948,8 @@ type LoginReply struct {
 	Headers400 *LoginReply400Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *LoginReply401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *LoginReply403Headers
 	// Headers413 the parsed response headers for an HTTP 413 response
 	Headers413 *LoginReply413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
@@ -2079,6 +3975,11 @@ func (r LoginReply) GetJSON400() *BadRequest {
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
 func (r LoginReply) GetJSON401() *Error {
 	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r LoginReply) GetJSON403() *Error {
+	return r.JSON403
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -2434,6 +4335,429 @@ func (r MeReply) ContentType() string {
 	return ""
 }
 
+// ChangePasswordReply200Headers the declared response headers of an HTTP 200 response for ChangePassword
+type ChangePasswordReply200Headers struct {
+	CacheControl string
+	Pragma       string
+	XRequestID   string
+}
+
+// ChangePasswordReply400Headers the declared response headers of an HTTP 400 response for ChangePassword
+type ChangePasswordReply400Headers struct {
+	XRequestID *string
+}
+
+// ChangePasswordReply401Headers the declared response headers of an HTTP 401 response for ChangePassword
+type ChangePasswordReply401Headers struct {
+	WWWAuthenticate string
+	XRequestID      string
+}
+
+// ChangePasswordReply413Headers the declared response headers of an HTTP 413 response for ChangePassword
+type ChangePasswordReply413Headers struct {
+	XRequestID string
+}
+
+// ChangePasswordReply415Headers the declared response headers of an HTTP 415 response for ChangePassword
+type ChangePasswordReply415Headers struct {
+	XRequestID string
+}
+
+// ChangePasswordReply429Headers the declared response headers of an HTTP 429 response for ChangePassword
+type ChangePasswordReply429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+// ChangePasswordReply500Headers the declared response headers of an HTTP 500 response for ChangePassword
+type ChangePasswordReply500Headers struct {
+	XRequestID string
+}
+
+// ChangePasswordReply503Headers the declared response headers of an HTTP 503 response for ChangePassword
+type ChangePasswordReply503Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+type ChangePasswordReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Message
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *UnauthorizedOrInvalidCredentials
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *TooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RateLimited
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ChangePasswordReply200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *ChangePasswordReply400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ChangePasswordReply401Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *ChangePasswordReply413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *ChangePasswordReply415Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ChangePasswordReply429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ChangePasswordReply500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ChangePasswordReply503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ChangePasswordReply) GetJSON200() *Message {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ChangePasswordReply) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ChangePasswordReply) GetJSON401() *UnauthorizedOrInvalidCredentials {
+	return r.JSON401
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ChangePasswordReply) GetJSON413() *TooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r ChangePasswordReply) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ChangePasswordReply) GetJSON429() *RateLimited {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ChangePasswordReply) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ChangePasswordReply) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ChangePasswordReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ChangePasswordReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ChangePasswordReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ChangePasswordReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ForgotPasswordReply202Headers the declared response headers of an HTTP 202 response for ForgotPassword
+type ForgotPasswordReply202Headers struct {
+	CacheControl string
+	Pragma       string
+	XRequestID   string
+}
+
+// ForgotPasswordReply400Headers the declared response headers of an HTTP 400 response for ForgotPassword
+type ForgotPasswordReply400Headers struct {
+	XRequestID *string
+}
+
+// ForgotPasswordReply413Headers the declared response headers of an HTTP 413 response for ForgotPassword
+type ForgotPasswordReply413Headers struct {
+	XRequestID string
+}
+
+// ForgotPasswordReply415Headers the declared response headers of an HTTP 415 response for ForgotPassword
+type ForgotPasswordReply415Headers struct {
+	XRequestID string
+}
+
+// ForgotPasswordReply429Headers the declared response headers of an HTTP 429 response for ForgotPassword
+type ForgotPasswordReply429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+// ForgotPasswordReply500Headers the declared response headers of an HTTP 500 response for ForgotPassword
+type ForgotPasswordReply500Headers struct {
+	XRequestID string
+}
+
+// ForgotPasswordReply503Headers the declared response headers of an HTTP 503 response for ForgotPassword
+type ForgotPasswordReply503Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+type ForgotPasswordReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *Message
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *TooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RateLimited
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers202 the parsed response headers for an HTTP 202 response
+	Headers202 *ForgotPasswordReply202Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *ForgotPasswordReply400Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *ForgotPasswordReply413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *ForgotPasswordReply415Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ForgotPasswordReply429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ForgotPasswordReply500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ForgotPasswordReply503Headers
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r ForgotPasswordReply) GetJSON202() *Message {
+	return r.JSON202
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ForgotPasswordReply) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ForgotPasswordReply) GetJSON413() *TooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r ForgotPasswordReply) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ForgotPasswordReply) GetJSON429() *RateLimited {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ForgotPasswordReply) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ForgotPasswordReply) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ForgotPasswordReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ForgotPasswordReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ForgotPasswordReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ForgotPasswordReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ResetPasswordReply200Headers the declared response headers of an HTTP 200 response for ResetPassword
+type ResetPasswordReply200Headers struct {
+	CacheControl string
+	Pragma       string
+	XRequestID   string
+}
+
+// ResetPasswordReply400Headers the declared response headers of an HTTP 400 response for ResetPassword
+type ResetPasswordReply400Headers struct {
+	XRequestID *string
+}
+
+// ResetPasswordReply413Headers the declared response headers of an HTTP 413 response for ResetPassword
+type ResetPasswordReply413Headers struct {
+	XRequestID string
+}
+
+// ResetPasswordReply415Headers the declared response headers of an HTTP 415 response for ResetPassword
+type ResetPasswordReply415Headers struct {
+	XRequestID string
+}
+
+// ResetPasswordReply429Headers the declared response headers of an HTTP 429 response for ResetPassword
+type ResetPasswordReply429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+// ResetPasswordReply500Headers the declared response headers of an HTTP 500 response for ResetPassword
+type ResetPasswordReply500Headers struct {
+	XRequestID string
+}
+
+// ResetPasswordReply503Headers the declared response headers of an HTTP 503 response for ResetPassword
+type ResetPasswordReply503Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+type ResetPasswordReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Message
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *TooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RateLimited
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ResetPasswordReply200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *ResetPasswordReply400Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *ResetPasswordReply413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *ResetPasswordReply415Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ResetPasswordReply429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ResetPasswordReply500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ResetPasswordReply503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ResetPasswordReply) GetJSON200() *Message {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ResetPasswordReply) GetJSON400() *Error {
+	return r.JSON400
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ResetPasswordReply) GetJSON413() *TooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r ResetPasswordReply) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ResetPasswordReply) GetJSON429() *RateLimited {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ResetPasswordReply) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ResetPasswordReply) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ResetPasswordReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ResetPasswordReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ResetPasswordReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ResetPasswordReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // RefreshReply200Headers the declared response headers of an HTTP 200 response for Refresh
 type RefreshReply200Headers struct {
 	CacheControl string
@@ -2591,6 +4915,13 @@ type RegisterReply201Headers struct {
 	XRequestID   string
 }
 
+// RegisterReply202Headers the declared response headers of an HTTP 202 response for Register
+type RegisterReply202Headers struct {
+	CacheControl string
+	Pragma       string
+	XRequestID   string
+}
+
 // RegisterReply400Headers the declared response headers of an HTTP 400 response for Register
 type RegisterReply400Headers struct {
 	XRequestID *string
@@ -2633,6 +4964,8 @@ type RegisterReply struct {
 	HTTPResponse *http.Response
 	// JSON201 the response for an HTTP 201 `application/json` response
 	JSON201 *RegisterResponse
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *Message
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *BadRequest
 	// JSON409 the response for an HTTP 409 `application/json` response
@@ -2649,6 +4982,8 @@ type RegisterReply struct {
 	JSON503 *Unavailable
 	// Headers201 the parsed response headers for an HTTP 201 response
 	Headers201 *RegisterReply201Headers
+	// Headers202 the parsed response headers for an HTTP 202 response
+	Headers202 *RegisterReply202Headers
 	// Headers400 the parsed response headers for an HTTP 400 response
 	Headers400 *RegisterReply400Headers
 	// Headers409 the parsed response headers for an HTTP 409 response
@@ -2668,6 +5003,11 @@ type RegisterReply struct {
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
 func (r RegisterReply) GetJSON201() *RegisterResponse {
 	return r.JSON201
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r RegisterReply) GetJSON202() *Message {
+	return r.JSON202
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -3105,6 +5445,153 @@ func (r OpenapiReply) ContentType() string {
 	return ""
 }
 
+// ResetPasswordPageReply200Headers the declared response headers of an HTTP 200 response for ResetPasswordPage
+type ResetPasswordPageReply200Headers struct {
+	CacheControl          string
+	ContentSecurityPolicy string
+	ReferrerPolicy        string
+	XContentTypeOptions   string
+	XFrameOptions         string
+	XRequestID            string
+}
+
+// ResetPasswordPageReply400Headers the declared response headers of an HTTP 400 response for ResetPasswordPage
+type ResetPasswordPageReply400Headers struct {
+	XRequestID *string
+}
+
+type ResetPasswordPageReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ResetPasswordPageReply200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *ResetPasswordPageReply400Headers
+}
+
+// GetBody returns the raw response body bytes
+func (r ResetPasswordPageReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ResetPasswordPageReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ResetPasswordPageReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ResetPasswordPageReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ResetPasswordSubmitReply200Headers the declared response headers of an HTTP 200 response for ResetPasswordSubmit
+type ResetPasswordSubmitReply200Headers struct {
+	CacheControl          string
+	ContentSecurityPolicy string
+	ReferrerPolicy        string
+	XContentTypeOptions   string
+	XFrameOptions         string
+	XRequestID            string
+}
+
+// ResetPasswordSubmitReply400Headers the declared response headers of an HTTP 400 response for ResetPasswordSubmit
+type ResetPasswordSubmitReply400Headers struct {
+	CacheControl          string
+	ContentSecurityPolicy string
+	ReferrerPolicy        string
+	XContentTypeOptions   string
+	XFrameOptions         string
+	XRequestID            *string
+}
+
+// ResetPasswordSubmitReply429Headers the declared response headers of an HTTP 429 response for ResetPasswordSubmit
+type ResetPasswordSubmitReply429Headers struct {
+	CacheControl          string
+	ContentSecurityPolicy string
+	ReferrerPolicy        string
+	XContentTypeOptions   string
+	XFrameOptions         string
+	XRequestID            string
+}
+
+// ResetPasswordSubmitReply500Headers the declared response headers of an HTTP 500 response for ResetPasswordSubmit
+type ResetPasswordSubmitReply500Headers struct {
+	CacheControl          string
+	ContentSecurityPolicy string
+	ReferrerPolicy        string
+	XContentTypeOptions   string
+	XFrameOptions         string
+	XRequestID            string
+}
+
+// ResetPasswordSubmitReply503Headers the declared response headers of an HTTP 503 response for ResetPasswordSubmit
+type ResetPasswordSubmitReply503Headers struct {
+	CacheControl          string
+	ContentSecurityPolicy string
+	ReferrerPolicy        string
+	XContentTypeOptions   string
+	XFrameOptions         string
+	XRequestID            string
+}
+
+type ResetPasswordSubmitReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ResetPasswordSubmitReply200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *ResetPasswordSubmitReply400Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ResetPasswordSubmitReply429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ResetPasswordSubmitReply500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ResetPasswordSubmitReply503Headers
+}
+
+// GetBody returns the raw response body bytes
+func (r ResetPasswordSubmitReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ResetPasswordSubmitReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ResetPasswordSubmitReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ResetPasswordSubmitReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // EventSchemaReply200Headers the declared response headers of an HTTP 200 response for EventSchema
 type EventSchemaReply200Headers struct {
 	CacheControl string
@@ -3175,6 +5662,153 @@ func (r EventSchemaReply) ContentType() string {
 	return ""
 }
 
+// VerifyEmailPageReply200Headers the declared response headers of an HTTP 200 response for VerifyEmailPage
+type VerifyEmailPageReply200Headers struct {
+	CacheControl          string
+	ContentSecurityPolicy string
+	ReferrerPolicy        string
+	XContentTypeOptions   string
+	XFrameOptions         string
+	XRequestID            string
+}
+
+// VerifyEmailPageReply400Headers the declared response headers of an HTTP 400 response for VerifyEmailPage
+type VerifyEmailPageReply400Headers struct {
+	XRequestID *string
+}
+
+type VerifyEmailPageReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *VerifyEmailPageReply200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *VerifyEmailPageReply400Headers
+}
+
+// GetBody returns the raw response body bytes
+func (r VerifyEmailPageReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r VerifyEmailPageReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r VerifyEmailPageReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r VerifyEmailPageReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// VerifyEmailSubmitReply200Headers the declared response headers of an HTTP 200 response for VerifyEmailSubmit
+type VerifyEmailSubmitReply200Headers struct {
+	CacheControl          string
+	ContentSecurityPolicy string
+	ReferrerPolicy        string
+	XContentTypeOptions   string
+	XFrameOptions         string
+	XRequestID            string
+}
+
+// VerifyEmailSubmitReply400Headers the declared response headers of an HTTP 400 response for VerifyEmailSubmit
+type VerifyEmailSubmitReply400Headers struct {
+	CacheControl          string
+	ContentSecurityPolicy string
+	ReferrerPolicy        string
+	XContentTypeOptions   string
+	XFrameOptions         string
+	XRequestID            *string
+}
+
+// VerifyEmailSubmitReply429Headers the declared response headers of an HTTP 429 response for VerifyEmailSubmit
+type VerifyEmailSubmitReply429Headers struct {
+	CacheControl          string
+	ContentSecurityPolicy string
+	ReferrerPolicy        string
+	XContentTypeOptions   string
+	XFrameOptions         string
+	XRequestID            string
+}
+
+// VerifyEmailSubmitReply500Headers the declared response headers of an HTTP 500 response for VerifyEmailSubmit
+type VerifyEmailSubmitReply500Headers struct {
+	CacheControl          string
+	ContentSecurityPolicy string
+	ReferrerPolicy        string
+	XContentTypeOptions   string
+	XFrameOptions         string
+	XRequestID            string
+}
+
+// VerifyEmailSubmitReply503Headers the declared response headers of an HTTP 503 response for VerifyEmailSubmit
+type VerifyEmailSubmitReply503Headers struct {
+	CacheControl          string
+	ContentSecurityPolicy string
+	ReferrerPolicy        string
+	XContentTypeOptions   string
+	XFrameOptions         string
+	XRequestID            string
+}
+
+type VerifyEmailSubmitReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *VerifyEmailSubmitReply200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *VerifyEmailSubmitReply400Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *VerifyEmailSubmitReply429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *VerifyEmailSubmitReply500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *VerifyEmailSubmitReply503Headers
+}
+
+// GetBody returns the raw response body bytes
+func (r VerifyEmailSubmitReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r VerifyEmailSubmitReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r VerifyEmailSubmitReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r VerifyEmailSubmitReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // JwksWithResponse The public keys that verify access tokens
 //
 // EdDSA (Ed25519) keys; `kid` is the RFC 7638 thumbprint. Includes verify-only previous keys during a rotation.
@@ -3188,6 +5822,116 @@ func (c *ClientWithResponses) JwksWithResponse(ctx context.Context, params *Jwks
 		return nil, err
 	}
 	return ParseJwksReply(rsp)
+}
+
+// ChangeEmailWithBodyWithResponse Move the caller's account to a new address
+//
+// After the password is checked (as for a password change), a link goes to the new address
+// and a notice to the current one (`user.email_change_requested`); the address changes only
+// when the link is used (`POST /auth/email/verify`). The answer is the same, after the same
+// time, whether or not the new address has an account; if it does, no link exists, that
+// account's owner gets a notice, and nothing changes.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /auth/email/change (the `ChangeEmail` operationId).
+func (c *ClientWithResponses) ChangeEmailWithBodyWithResponse(ctx context.Context, params *ChangeEmailParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ChangeEmailReply, error) {
+	rsp, err := c.ChangeEmailWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseChangeEmailReply(rsp)
+}
+
+// ChangeEmailWithResponse Move the caller's account to a new address
+//
+// After the password is checked (as for a password change), a link goes to the new address
+// and a notice to the current one (`user.email_change_requested`); the address changes only
+// when the link is used (`POST /auth/email/verify`). The answer is the same, after the same
+// time, whether or not the new address has an account; if it does, no link exists, that
+// account's owner gets a notice, and nothing changes.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /auth/email/change (the `ChangeEmail` operationId).
+func (c *ClientWithResponses) ChangeEmailWithResponse(ctx context.Context, params *ChangeEmailParams, body ChangeEmailJSONRequestBody, reqEditors ...RequestEditorFn) (*ChangeEmailReply, error) {
+	rsp, err := c.ChangeEmail(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseChangeEmailReply(rsp)
+}
+
+// VerifyEmailWithBodyWithResponse Prove an address with the token of its link
+//
+// Uses the token of a verification link (sent at registration or on a resend) or of an
+// email-change link (sent to the new address). A verification marks the address verified and
+// appends `user.email_verified`; an email-change link moves the account to the new, verified
+// address and appends `user.email_changed`. A token works once.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /auth/email/verify (the `VerifyEmail` operationId).
+func (c *ClientWithResponses) VerifyEmailWithBodyWithResponse(ctx context.Context, params *VerifyEmailParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*VerifyEmailReply, error) {
+	rsp, err := c.VerifyEmailWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVerifyEmailReply(rsp)
+}
+
+// VerifyEmailWithResponse Prove an address with the token of its link
+//
+// Uses the token of a verification link (sent at registration or on a resend) or of an
+// email-change link (sent to the new address). A verification marks the address verified and
+// appends `user.email_verified`; an email-change link moves the account to the new, verified
+// address and appends `user.email_changed`. A token works once.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /auth/email/verify (the `VerifyEmail` operationId).
+func (c *ClientWithResponses) VerifyEmailWithResponse(ctx context.Context, params *VerifyEmailParams, body VerifyEmailJSONRequestBody, reqEditors ...RequestEditorFn) (*VerifyEmailReply, error) {
+	rsp, err := c.VerifyEmail(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVerifyEmailReply(rsp)
+}
+
+// ResendVerificationWithBodyWithResponse Send a new verification link
+//
+// Always 202 with the same body, whether the address is unknown, verified already, over its
+// limit (`RATE_LIMIT_VERIFY_PER_EMAIL`, `RATE_LIMIT_VERIFY_PER_IP`: the resend is then dropped
+// silently) or gets a link (`user.email_verification_requested`); a newer link ends the older
+// ones. Only a malformed address is 400.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /auth/email/verify/resend (the `ResendVerification` operationId).
+func (c *ClientWithResponses) ResendVerificationWithBodyWithResponse(ctx context.Context, params *ResendVerificationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ResendVerificationReply, error) {
+	rsp, err := c.ResendVerificationWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseResendVerificationReply(rsp)
+}
+
+// ResendVerificationWithResponse Send a new verification link
+//
+// Always 202 with the same body, whether the address is unknown, verified already, over its
+// limit (`RATE_LIMIT_VERIFY_PER_EMAIL`, `RATE_LIMIT_VERIFY_PER_IP`: the resend is then dropped
+// silently) or gets a link (`user.email_verification_requested`); a newer link ends the older
+// ones. Only a malformed address is 400.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /auth/email/verify/resend (the `ResendVerification` operationId).
+func (c *ClientWithResponses) ResendVerificationWithResponse(ctx context.Context, params *ResendVerificationParams, body ResendVerificationJSONRequestBody, reqEditors ...RequestEditorFn) (*ResendVerificationReply, error) {
+	rsp, err := c.ResendVerification(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseResendVerificationReply(rsp)
 }
 
 // LoginWithBodyWithResponse Check credentials and open a session
@@ -3271,6 +6015,122 @@ func (c *ClientWithResponses) MeWithResponse(ctx context.Context, params *MePara
 		return nil, err
 	}
 	return ParseMeReply(rsp)
+}
+
+// ChangePasswordWithBodyWithResponse Change the caller's password
+//
+// The current password is checked as at login: a wrong one is 401 `invalid_credentials`,
+// appends `user.login_failed` and counts toward the account's failed-login limit. On success
+// every **other** session ends (the caller's own session is kept, so the client that changed
+// the password stays signed in), other reset links end, and `user.password_changed`
+// (`reason: change`) is appended; the email service sends a notice. The new password must
+// differ from the current one and meet the registration policy.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /auth/password/change (the `ChangePassword` operationId).
+func (c *ClientWithResponses) ChangePasswordWithBodyWithResponse(ctx context.Context, params *ChangePasswordParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ChangePasswordReply, error) {
+	rsp, err := c.ChangePasswordWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseChangePasswordReply(rsp)
+}
+
+// ChangePasswordWithResponse Change the caller's password
+//
+// The current password is checked as at login: a wrong one is 401 `invalid_credentials`,
+// appends `user.login_failed` and counts toward the account's failed-login limit. On success
+// every **other** session ends (the caller's own session is kept, so the client that changed
+// the password stays signed in), other reset links end, and `user.password_changed`
+// (`reason: change`) is appended; the email service sends a notice. The new password must
+// differ from the current one and meet the registration policy.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /auth/password/change (the `ChangePassword` operationId).
+func (c *ClientWithResponses) ChangePasswordWithResponse(ctx context.Context, params *ChangePasswordParams, body ChangePasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*ChangePasswordReply, error) {
+	rsp, err := c.ChangePassword(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseChangePasswordReply(rsp)
+}
+
+// ForgotPasswordWithBodyWithResponse Ask for a password reset link
+//
+// Always 202 with the same body and after the same time (`ENUMERATION_FLOOR`) for known and
+// unknown addresses. For a known one, appends `user.password_reset_requested`, and the email
+// service mails a link (valid `PASSWORD_RESET_TTL`, once; a newer request ends the older
+// links). Limited per address and per client IP (`RATE_LIMIT_RESET_PER_EMAIL`,
+// `RATE_LIMIT_RESET_PER_IP`), alike for unknown addresses, so a 429 tells nothing either.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /auth/password/forgot (the `ForgotPassword` operationId).
+func (c *ClientWithResponses) ForgotPasswordWithBodyWithResponse(ctx context.Context, params *ForgotPasswordParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ForgotPasswordReply, error) {
+	rsp, err := c.ForgotPasswordWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseForgotPasswordReply(rsp)
+}
+
+// ForgotPasswordWithResponse Ask for a password reset link
+//
+// Always 202 with the same body and after the same time (`ENUMERATION_FLOOR`) for known and
+// unknown addresses. For a known one, appends `user.password_reset_requested`, and the email
+// service mails a link (valid `PASSWORD_RESET_TTL`, once; a newer request ends the older
+// links). Limited per address and per client IP (`RATE_LIMIT_RESET_PER_EMAIL`,
+// `RATE_LIMIT_RESET_PER_IP`), alike for unknown addresses, so a 429 tells nothing either.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /auth/password/forgot (the `ForgotPassword` operationId).
+func (c *ClientWithResponses) ForgotPasswordWithResponse(ctx context.Context, params *ForgotPasswordParams, body ForgotPasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*ForgotPasswordReply, error) {
+	rsp, err := c.ForgotPassword(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseForgotPasswordReply(rsp)
+}
+
+// ResetPasswordWithBodyWithResponse Set a new password with the token of a reset link
+//
+// Stores the new password, ends every session of the account (refresh tokens and access
+// tokens alike), ends the other reset links, counts the address as verified, and appends
+// `user.password_changed` (`reason: reset`) with one `user.logged_out` per session, in one
+// transaction; the email service sends a notice. The password policy of registration applies;
+// a refused password is 400 `validation_failed` on `newPassword`, and the link stays usable.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /auth/password/reset (the `ResetPassword` operationId).
+func (c *ClientWithResponses) ResetPasswordWithBodyWithResponse(ctx context.Context, params *ResetPasswordParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ResetPasswordReply, error) {
+	rsp, err := c.ResetPasswordWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseResetPasswordReply(rsp)
+}
+
+// ResetPasswordWithResponse Set a new password with the token of a reset link
+//
+// Stores the new password, ends every session of the account (refresh tokens and access
+// tokens alike), ends the other reset links, counts the address as verified, and appends
+// `user.password_changed` (`reason: reset`) with one `user.logged_out` per session, in one
+// transaction; the email service sends a notice. The password policy of registration applies;
+// a refused password is 400 `validation_failed` on `newPassword`, and the link stays usable.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /auth/password/reset (the `ResetPassword` operationId).
+func (c *ClientWithResponses) ResetPasswordWithResponse(ctx context.Context, params *ResetPasswordParams, body ResetPasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*ResetPasswordReply, error) {
+	rsp, err := c.ResetPassword(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseResetPasswordReply(rsp)
 }
 
 // RefreshWithBodyWithResponse Rotate a refresh token
@@ -3444,6 +6304,51 @@ func (c *ClientWithResponses) OpenapiWithResponse(ctx context.Context, params *O
 	return ParseOpenapiReply(rsp)
 }
 
+// ResetPasswordPageWithResponse Open the new-password page (the default target of the mail links)
+//
+// A server-rendered page without script or external asset that puts the link's token into a
+// form POSTed to the same path, so the token leaves the address bar; every answer says
+// `Referrer-Policy: no-referrer`, `Cache-Control: no-store` and a Content-Security-Policy
+// that allows only the page's own style. Off with `LINK_PAGES=false` (a client app at
+// `LINK_BASE_URL` serves this path instead).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /reset-password (the `ResetPasswordPage` operationId).
+func (c *ClientWithResponses) ResetPasswordPageWithResponse(ctx context.Context, params *ResetPasswordPageParams, reqEditors ...RequestEditorFn) (*ResetPasswordPageReply, error) {
+	rsp, err := c.ResetPasswordPage(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseResetPasswordPageReply(rsp)
+}
+
+// ResetPasswordSubmitWithBodyWithResponse Submit the form of the new-password page
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /reset-password (the `ResetPasswordSubmit` operationId).
+func (c *ClientWithResponses) ResetPasswordSubmitWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ResetPasswordSubmitReply, error) {
+	rsp, err := c.ResetPasswordSubmitWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseResetPasswordSubmitReply(rsp)
+}
+
+// ResetPasswordSubmitWithFormdataBodyWithResponse Submit the form of the new-password page
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /reset-password (the `ResetPasswordSubmit` operationId).
+func (c *ClientWithResponses) ResetPasswordSubmitWithFormdataBodyWithResponse(ctx context.Context, body ResetPasswordSubmitFormdataRequestBody, reqEditors ...RequestEditorFn) (*ResetPasswordSubmitReply, error) {
+	rsp, err := c.ResetPasswordSubmitWithFormdataBody(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseResetPasswordSubmitReply(rsp)
+}
+
 // EventSchemaWithResponse The JSON Schema of an event type's data, or of the event envelope
 //
 // Version 1 of the schema an event's `dataschema` attribute names:
@@ -3461,6 +6366,51 @@ func (c *ClientWithResponses) EventSchemaWithResponse(ctx context.Context, pType
 		return nil, err
 	}
 	return ParseEventSchemaReply(rsp)
+}
+
+// VerifyEmailPageWithResponse Open the address confirmation page (the default target of the mail links)
+//
+// A server-rendered page without script or external asset that puts the link's token into a
+// form POSTed to the same path, so the token leaves the address bar; every answer says
+// `Referrer-Policy: no-referrer`, `Cache-Control: no-store` and a Content-Security-Policy
+// that allows only the page's own style. Off with `LINK_PAGES=false` (a client app at
+// `LINK_BASE_URL` serves this path instead).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /verify-email (the `VerifyEmailPage` operationId).
+func (c *ClientWithResponses) VerifyEmailPageWithResponse(ctx context.Context, params *VerifyEmailPageParams, reqEditors ...RequestEditorFn) (*VerifyEmailPageReply, error) {
+	rsp, err := c.VerifyEmailPage(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVerifyEmailPageReply(rsp)
+}
+
+// VerifyEmailSubmitWithBodyWithResponse Submit the form of the address confirmation page
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /verify-email (the `VerifyEmailSubmit` operationId).
+func (c *ClientWithResponses) VerifyEmailSubmitWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*VerifyEmailSubmitReply, error) {
+	rsp, err := c.VerifyEmailSubmitWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVerifyEmailSubmitReply(rsp)
+}
+
+// VerifyEmailSubmitWithFormdataBodyWithResponse Submit the form of the address confirmation page
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /verify-email (the `VerifyEmailSubmit` operationId).
+func (c *ClientWithResponses) VerifyEmailSubmitWithFormdataBodyWithResponse(ctx context.Context, body VerifyEmailSubmitFormdataRequestBody, reqEditors ...RequestEditorFn) (*VerifyEmailSubmitReply, error) {
+	rsp, err := c.VerifyEmailSubmitWithFormdataBody(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVerifyEmailSubmitReply(rsp)
 }
 
 // ParseJwksReply parses an HTTP response from a JwksWithResponse call
@@ -3519,6 +6469,522 @@ func ParseJwksReply(rsp *http.Response) (*JwksReply, error) {
 	return response, nil
 }
 
+// ParseChangeEmailReply parses an HTTP response from a ChangeEmailWithResponse call
+func ParseChangeEmailReply(rsp *http.Response) (*ChangeEmailReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ChangeEmailReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest Message
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest UnauthorizedOrInvalidCredentials
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case rsp.StatusCode == 400:
+		// Content-type (text/plain) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 202:
+		var headers ChangeEmailReply202Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Pragma"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Pragma", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Pragma = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers202 = &headers
+	case rsp.StatusCode == 400:
+		var headers ChangeEmailReply400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers ChangeEmailReply401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 413:
+		var headers ChangeEmailReply413Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers ChangeEmailReply415Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 429:
+		var headers ChangeEmailReply429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers ChangeEmailReply500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers ChangeEmailReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseVerifyEmailReply parses an HTTP response from a VerifyEmailWithResponse call
+func ParseVerifyEmailReply(rsp *http.Response) (*VerifyEmailReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &VerifyEmailReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Message
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case rsp.StatusCode == 400:
+		// Content-type (text/plain) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers VerifyEmailReply200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Pragma"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Pragma", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Pragma = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers VerifyEmailReply400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 413:
+		var headers VerifyEmailReply413Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers VerifyEmailReply415Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 429:
+		var headers VerifyEmailReply429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers VerifyEmailReply500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers VerifyEmailReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseResendVerificationReply parses an HTTP response from a ResendVerificationWithResponse call
+func ParseResendVerificationReply(rsp *http.Response) (*ResendVerificationReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ResendVerificationReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest Message
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case rsp.StatusCode == 400:
+		// Content-type (text/plain) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 202:
+		var headers ResendVerificationReply202Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Pragma"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Pragma", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Pragma = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers202 = &headers
+	case rsp.StatusCode == 400:
+		var headers ResendVerificationReply400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 413:
+		var headers ResendVerificationReply413Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers ResendVerificationReply415Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 500:
+		var headers ResendVerificationReply500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers ResendVerificationReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseLoginReply parses an HTTP response from a LoginWithResponse call
 func ParseLoginReply(rsp *http.Response) (*LoginReply, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -3553,6 +7019,13 @@ func ParseLoginReply(rsp *http.Response) (*LoginReply, error) {
 			return nil, err
 		}
 		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest TooLarge
@@ -3639,6 +7112,16 @@ func ParseLoginReply(rsp *http.Response) (*LoginReply, error) {
 			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers LoginReply403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
 	case rsp.StatusCode == 413:
 		var headers LoginReply413Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
@@ -4064,6 +7547,546 @@ func ParseMeReply(rsp *http.Response) (*MeReply, error) {
 	return response, nil
 }
 
+// ParseChangePasswordReply parses an HTTP response from a ChangePasswordWithResponse call
+func ParseChangePasswordReply(rsp *http.Response) (*ChangePasswordReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ChangePasswordReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Message
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest UnauthorizedOrInvalidCredentials
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case rsp.StatusCode == 400:
+		// Content-type (text/plain) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ChangePasswordReply200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Pragma"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Pragma", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Pragma = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers ChangePasswordReply400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers ChangePasswordReply401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 413:
+		var headers ChangePasswordReply413Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers ChangePasswordReply415Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 429:
+		var headers ChangePasswordReply429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers ChangePasswordReply500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers ChangePasswordReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseForgotPasswordReply parses an HTTP response from a ForgotPasswordWithResponse call
+func ParseForgotPasswordReply(rsp *http.Response) (*ForgotPasswordReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ForgotPasswordReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest Message
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case rsp.StatusCode == 400:
+		// Content-type (text/plain) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 202:
+		var headers ForgotPasswordReply202Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Pragma"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Pragma", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Pragma = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers202 = &headers
+	case rsp.StatusCode == 400:
+		var headers ForgotPasswordReply400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 413:
+		var headers ForgotPasswordReply413Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers ForgotPasswordReply415Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 429:
+		var headers ForgotPasswordReply429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers ForgotPasswordReply500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers ForgotPasswordReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseResetPasswordReply parses an HTTP response from a ResetPasswordWithResponse call
+func ParseResetPasswordReply(rsp *http.Response) (*ResetPasswordReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ResetPasswordReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Message
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case rsp.StatusCode == 400:
+		// Content-type (text/plain) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ResetPasswordReply200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Pragma"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Pragma", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Pragma = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers ResetPasswordReply400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 413:
+		var headers ResetPasswordReply413Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers ResetPasswordReply415Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 429:
+		var headers ResetPasswordReply429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers ResetPasswordReply500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers ResetPasswordReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseRefreshReply parses an HTTP response from a RefreshWithResponse call
 func ParseRefreshReply(rsp *http.Response) (*RefreshReply, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -4274,6 +8297,13 @@ func ParseRegisterReply(rsp *http.Response) (*RegisterReply, error) {
 		}
 		response.JSON201 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest Message
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest BadRequest
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -4353,6 +8383,30 @@ func ParseRegisterReply(rsp *http.Response) (*RegisterReply, error) {
 			headers.XRequestID = value
 		}
 		response.Headers201 = &headers
+	case rsp.StatusCode == 202:
+		var headers RegisterReply202Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Pragma"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Pragma", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Pragma = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers202 = &headers
 	case rsp.StatusCode == 400:
 		var headers RegisterReply400Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
@@ -4870,6 +8924,324 @@ func ParseOpenapiReply(rsp *http.Response) (*OpenapiReply, error) {
 	return response, nil
 }
 
+// ParseResetPasswordPageReply parses an HTTP response from a ResetPasswordPageWithResponse call
+func ParseResetPasswordPageReply(rsp *http.Response) (*ResetPasswordPageReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ResetPasswordPageReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ResetPasswordPageReply200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = value
+		}
+		if values := rsp.Header.Values("Referrer-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Referrer-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ReferrerPolicy = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Frame-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Frame-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XFrameOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers ResetPasswordPageReply400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers400 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseResetPasswordSubmitReply parses an HTTP response from a ResetPasswordSubmitWithResponse call
+func ParseResetPasswordSubmitReply(rsp *http.Response) (*ResetPasswordSubmitReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ResetPasswordSubmitReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ResetPasswordSubmitReply200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = value
+		}
+		if values := rsp.Header.Values("Referrer-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Referrer-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ReferrerPolicy = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Frame-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Frame-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XFrameOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers ResetPasswordSubmitReply400Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = value
+		}
+		if values := rsp.Header.Values("Referrer-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Referrer-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ReferrerPolicy = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Frame-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Frame-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XFrameOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 429:
+		var headers ResetPasswordSubmitReply429Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = value
+		}
+		if values := rsp.Header.Values("Referrer-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Referrer-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ReferrerPolicy = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Frame-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Frame-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XFrameOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers ResetPasswordSubmitReply500Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = value
+		}
+		if values := rsp.Header.Values("Referrer-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Referrer-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ReferrerPolicy = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Frame-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Frame-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XFrameOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers ResetPasswordSubmitReply503Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = value
+		}
+		if values := rsp.Header.Values("Referrer-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Referrer-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ReferrerPolicy = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Frame-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Frame-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XFrameOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseEventSchemaReply parses an HTTP response from a EventSchemaWithResponse call
 func ParseEventSchemaReply(rsp *http.Response) (*EventSchemaReply, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -4938,6 +9310,324 @@ func ParseEventSchemaReply(rsp *http.Response) (*EventSchemaReply, error) {
 			headers.XRequestID = value
 		}
 		response.Headers404 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseVerifyEmailPageReply parses an HTTP response from a VerifyEmailPageWithResponse call
+func ParseVerifyEmailPageReply(rsp *http.Response) (*VerifyEmailPageReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &VerifyEmailPageReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers VerifyEmailPageReply200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = value
+		}
+		if values := rsp.Header.Values("Referrer-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Referrer-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ReferrerPolicy = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Frame-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Frame-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XFrameOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers VerifyEmailPageReply400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers400 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseVerifyEmailSubmitReply parses an HTTP response from a VerifyEmailSubmitWithResponse call
+func ParseVerifyEmailSubmitReply(rsp *http.Response) (*VerifyEmailSubmitReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &VerifyEmailSubmitReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers VerifyEmailSubmitReply200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = value
+		}
+		if values := rsp.Header.Values("Referrer-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Referrer-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ReferrerPolicy = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Frame-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Frame-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XFrameOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers VerifyEmailSubmitReply400Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = value
+		}
+		if values := rsp.Header.Values("Referrer-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Referrer-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ReferrerPolicy = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Frame-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Frame-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XFrameOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 429:
+		var headers VerifyEmailSubmitReply429Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = value
+		}
+		if values := rsp.Header.Values("Referrer-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Referrer-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ReferrerPolicy = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Frame-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Frame-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XFrameOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers VerifyEmailSubmitReply500Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = value
+		}
+		if values := rsp.Header.Values("Referrer-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Referrer-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ReferrerPolicy = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Frame-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Frame-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XFrameOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers VerifyEmailSubmitReply503Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = value
+		}
+		if values := rsp.Header.Values("Referrer-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Referrer-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ReferrerPolicy = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Frame-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Frame-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XFrameOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil

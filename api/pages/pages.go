@@ -22,11 +22,11 @@ import (
 	"github.com/authevents/authevents"
 )
 
-// Paths of the pages, relative to LINK_BASE_URL; the email service builds
-// its links with them.
+// Paths of the pages: the domain's link paths, which the email service
+// builds its links with.
 const (
-	VerifyEmailPath   = "/verify-email"
-	ResetPasswordPath = "/reset-password"
+	VerifyEmailPath   = authevents.LinkVerifyEmail
+	ResetPasswordPath = authevents.LinkResetPassword
 )
 
 // Actions are the use cases behind the pages' forms.

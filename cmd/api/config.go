@@ -11,6 +11,7 @@ import (
 	"github.com/authevents/authevents/account"
 	"github.com/authevents/authevents/db/ratelimit"
 	"github.com/authevents/authevents/internal/config"
+	"github.com/authevents/authevents/token"
 )
 
 // Config is the api's configuration, read from the environment. Every
@@ -43,6 +44,29 @@ type Config struct {
 	RateLimitRegisterIP   string `env:"RATE_LIMIT_REGISTER_PER_IP" envDefault:"10/1m"`
 	RateLimitRefresh      string `env:"RATE_LIMIT_REFRESH_PER_SESSION" envDefault:"30/1m"`
 	RateLimitIPv6Prefix   int    `env:"RATE_LIMIT_IPV6_PREFIX" envDefault:"64"`
+	RateLimitResetIP      string `env:"RATE_LIMIT_RESET_PER_IP" envDefault:"10/1h"`
+	RateLimitResetEmail   string `env:"RATE_LIMIT_RESET_PER_EMAIL" envDefault:"3/1h"`
+	RateLimitVerifyIP     string `env:"RATE_LIMIT_VERIFY_PER_IP" envDefault:"10/1h"`
+	RateLimitVerifyEmail  string `env:"RATE_LIMIT_VERIFY_PER_EMAIL" envDefault:"3/1h"`
+
+	// EmailVerification is required (logins wait for a verified address,
+	// registration tells nobody which addresses have accounts) or
+	// optional (registration signs in at once and answers 409 for a taken
+	// address: it enumerates accounts).
+	EmailVerification    string        `env:"EMAIL_VERIFICATION" envDefault:"optional"`
+	EmailVerificationTTL time.Duration `env:"EMAIL_VERIFICATION_TTL" envDefault:"24h"`
+	PasswordResetTTL     time.Duration `env:"PASSWORD_RESET_TTL" envDefault:"30m"`
+	EmailChangeTTL       time.Duration `env:"EMAIL_CHANGE_TTL" envDefault:"24h"`
+	// EnumerationFloor is the least time the answers that must not tell
+	// whether an account exists take (register when verification is
+	// required, resend, forgot, email change).
+	EnumerationFloor time.Duration `env:"ENUMERATION_FLOOR" envDefault:"250ms"`
+	// MailSealPublicKey is the email service's X25519 public key
+	// (base64url; authctl mailkey makes a pair): one-time link tokens are
+	// sealed to it. Without it no link can be mailed.
+	MailSealPublicKey string `env:"MAIL_SEAL_PUBLIC_KEY"`
+	// LinkPages serves the default pages the mail links open.
+	LinkPages bool `env:"LINK_PAGES" envDefault:"true"`
 
 	AppEnv      string `env:"APP_ENV" envDefault:"development"`
 	ServiceName string `env:"SERVICE_NAME" envDefault:"auth-service"`
@@ -116,6 +140,28 @@ func (c Config) validate() error {
 	if c.HashQueueDepth < 0 {
 		errs = append(errs, errors.New("HASH_QUEUE_DEPTH must not be negative"))
 	}
+	if c.EmailVerification != "required" && c.EmailVerification != "optional" {
+		errs = append(errs, errors.New("EMAIL_VERIFICATION must be required or optional"))
+	}
+	if c.EmailVerification == "required" && c.MailSealPublicKey == "" {
+		errs = append(errs, errors.New("EMAIL_VERIFICATION=required needs MAIL_SEAL_PUBLIC_KEY: no verification link could be mailed"))
+	}
+	if c.MailSealPublicKey != "" {
+		if _, err := token.NewSealer(c.MailSealPublicKey); err != nil {
+			errs = append(errs, fmt.Errorf("MAIL_SEAL_PUBLIC_KEY: %w", err))
+		}
+	}
+	for _, d := range []struct {
+		env string
+		v   time.Duration
+	}{{"EMAIL_VERIFICATION_TTL", c.EmailVerificationTTL}, {"PASSWORD_RESET_TTL", c.PasswordResetTTL}, {"EMAIL_CHANGE_TTL", c.EmailChangeTTL}} {
+		if d.v < time.Minute {
+			errs = append(errs, fmt.Errorf("%s must be at least 1m", d.env))
+		}
+	}
+	if c.EnumerationFloor < 0 {
+		errs = append(errs, errors.New("ENUMERATION_FLOOR must not be negative"))
+	}
 	if c.HashPriority != "low" && c.HashPriority != "normal" {
 		errs = append(errs, errors.New("HASH_PRIORITY must be low or normal"))
 	}
@@ -156,6 +202,10 @@ func (c Config) limits() (map[string]ratelimit.Limit, error) {
 		{account.LimitLoginDevice, "RATE_LIMIT_LOGIN_PER_DEVICE", c.RateLimitLoginDevice},
 		{account.LimitRegisterIP, "RATE_LIMIT_REGISTER_PER_IP", c.RateLimitRegisterIP},
 		{account.LimitRefreshSession, "RATE_LIMIT_REFRESH_PER_SESSION", c.RateLimitRefresh},
+		{account.LimitResetIP, "RATE_LIMIT_RESET_PER_IP", c.RateLimitResetIP},
+		{account.LimitResetEmail, "RATE_LIMIT_RESET_PER_EMAIL", c.RateLimitResetEmail},
+		{account.LimitVerifyIP, "RATE_LIMIT_VERIFY_PER_IP", c.RateLimitVerifyIP},
+		{account.LimitVerifyEmail, "RATE_LIMIT_VERIFY_PER_EMAIL", c.RateLimitVerifyEmail},
 	} {
 		lim, err := ratelimit.ParseLimit(l.val)
 		if err != nil {
@@ -194,6 +244,8 @@ func (c Config) LogValue() slog.Value {
 		duration("request_timeout", c.RequestTimeout),
 		slog.Int("hash_concurrency", c.HashConcurrency),
 		slog.String("hash_priority", c.HashPriority),
+		slog.String("email_verification", c.EmailVerification),
+		slog.Bool("mail_seal_key", c.MailSealPublicKey != ""),
 		slog.Int("hash_queue_depth", c.HashQueueDepth),
 		slog.String("argon2", fmt.Sprintf("m=%d,t=%d,p=%d", c.Argon2Memory, c.Argon2Iterations, c.Argon2Parallelism)),
 	)

@@ -106,6 +106,12 @@ func run(ctx context.Context, _ []string, environ map[string]string, stdout io.W
 		appended.Committed(eventType)
 		notifier.Poke()
 	})}
+	if cfg.MailSealPublicKey != "" {
+		sealer, _ := token.NewSealer(cfg.MailSealPublicKey) // validated by loadConfig
+		opts = append(opts, account.WithSealer(sealer))
+	} else {
+		log.Warn("MAIL_SEAL_PUBLIC_KEY not set: no verification, reset or email-change link can be mailed; those requests answer 503")
+	}
 	if cfg.RateLimitEnabled {
 		limits, _ := cfg.limits() // validated by loadConfig
 		opts = append(opts, account.WithRateLimiter(ratelimit.New(rdb, cfg.RedisKeyPrefix, limits)))
@@ -117,9 +123,11 @@ func run(ctx context.Context, _ []string, environ map[string]string, stdout io.W
 		IdleTimeout: cfg.SessionIdleTimeout, GraceWindow: cfg.RefreshGraceWindow, TokenLeeway: cfg.JWTLeeway,
 		IPv6RatePrefix: cfg.RateLimitIPv6Prefix, DeviceTTL: cfg.DeviceTokenTTL,
 		Source: cfg.ServiceName, ServiceVersion: version, Environment: cfg.AppEnv,
+		VerificationRequired: cfg.EmailVerification == "required", VerificationTTL: cfg.EmailVerificationTTL,
+		ResetTTL: cfg.PasswordResetTTL, EmailChangeTTL: cfg.EmailChangeTTL, EnumerationFloor: cfg.EnumerationFloor,
 	}, log, opts...)
 	handler, err := api.New(accounts, api.Config{TrustedProxies: cfg.TrustedProxies, RequestTimeout: cfg.RequestTimeout,
-		CORSAllowedOrigins: cfg.CORSAllowedOrigins}, log, metrics)
+		CORSAllowedOrigins: cfg.CORSAllowedOrigins, NoPages: !cfg.LinkPages}, log, metrics)
 	if err != nil {
 		return err
 	}

@@ -133,6 +133,9 @@ var commands = []*command{
 	{name: "keygen", args: "FILE", short: "write a new Ed25519 signing key (PKCS#8 PEM, mode 0600)", flags: fIfMissing | fJSON,
 		long: "Writes a new Ed25519 signing key to FILE (PKCS#8 PEM, mode 0600) for JWT_PRIVATE_KEY_FILE;\nrefuses to overwrite a file. With --if-missing a valid key already there is kept.\n--json: {file, written}.",
 		run:  (*cli).keygen},
+	{name: "mailkey", args: "FILE", short: "write a new X25519 key pair for sealing mail links (env file, mode 0600)", flags: fIfMissing | fJSON,
+		long: "Writes a new X25519 key pair to FILE as two environment lines, MAIL_SEAL_PUBLIC_KEY (for the\napi) and MAIL_SEAL_PRIVATE_KEY (for the email service only); refuses to overwrite a file. With\n--if-missing a valid pair already there is kept.\n--json: {file, written, publicKey}.",
+		run:  (*cli).mailkey},
 }
 
 // lookup returns the command whose words begin words, the longest if

@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/authevents/authevents/db/postgres"
@@ -133,4 +136,74 @@ func (c *cli) keygen(_ context.Context, args []string) error {
 		fmt.Fprintf(c.out, "keeping the existing signing key %s\n", file)
 	}
 	return nil
+}
+
+func (c *cli) mailkey(_ context.Context, args []string) error {
+	if len(args) != 1 {
+		return usageError{cmd: "mailkey", msg: "needs one file path"}
+	}
+	file, written := args[0], false
+	pub, err := readMailKey(file)
+	if err != nil || !c.ifMissing {
+		var priv string
+		pub, priv = token.GenerateSealKey()
+		f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, os.ErrExist) && c.ifMissing {
+			return fmt.Errorf("%s exists and holds no valid key pair; remove it first", file)
+		}
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(f, "MAIL_SEAL_PUBLIC_KEY=%s\nMAIL_SEAL_PRIVATE_KEY=%s\n", pub, priv)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+		written = true
+	}
+	if c.json {
+		return c.printJSON(map[string]any{"file": file, "written": written, "publicKey": pub})
+	}
+	if written {
+		fmt.Fprintf(c.out, "wrote a mail seal key pair to %s (public key %s)\n", file, pub)
+	} else {
+		fmt.Fprintf(c.out, "keeping the existing mail seal key pair %s (public key %s)\n", file, pub)
+	}
+	return nil
+}
+
+// readMailKey returns the public key of a valid pair in an env file
+// written by mailkey.
+func readMailKey(file string) (string, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", err
+	}
+	var pub, priv string
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "MAIL_SEAL_PUBLIC_KEY="); ok {
+			pub = v
+		}
+		if v, ok := strings.CutPrefix(line, "MAIL_SEAL_PRIVATE_KEY="); ok {
+			priv = v
+		}
+	}
+	sealer, err := token.NewSealer(pub)
+	if err != nil {
+		return "", err
+	}
+	opener, err := token.NewOpener(priv)
+	if err != nil {
+		return "", err
+	}
+	sealed, err := sealer.Seal("check", "check")
+	if err != nil {
+		return "", err
+	}
+	if got, err := opener.Open("check", sealed); err != nil || got != "check" {
+		return "", errors.New("the public and private keys do not match")
+	}
+	return pub, nil
 }

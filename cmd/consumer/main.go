@@ -33,6 +33,7 @@ import (
 	"github.com/authevents/authevents/internal/retry"
 	"github.com/authevents/authevents/internal/serve"
 	"github.com/authevents/authevents/ops"
+	"github.com/authevents/authevents/token"
 )
 
 // Config is the consumer's configuration, from the environment.
@@ -61,6 +62,11 @@ type Config struct {
 	SMTPURL  string `env:"SMTP_URL"`
 	MailDir  string `env:"MAIL_DIR" envDefault:"./var/mail"`
 	MailFrom string `env:"MAIL_FROM" envDefault:"authevents <no-reply@authevents.local>"`
+	// MailSealPrivateKeys opens the one-time links the API seals to the
+	// email service (current key first, then any previous one still in
+	// use); LinkBaseURL is where the links point.
+	MailSealPrivateKeys []string `env:"MAIL_SEAL_PRIVATE_KEY" envSeparator:","`
+	LinkBaseURL         string   `env:"LINK_BASE_URL" envDefault:"http://localhost:8080"`
 
 	SecurityFailedLogins     int           `env:"SECURITY_FAILED_LOGINS" envDefault:"5"`
 	SecurityStuffingAccounts int           `env:"SECURITY_STUFFING_ACCOUNTS" envDefault:"5"`
@@ -149,9 +155,19 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout i
 			}
 			sender = s
 		} else {
-			log.Warn("SMTP_URL not set: welcome emails are written as .eml files", "dir", cfg.MailDir)
+			log.Warn("SMTP_URL not set: mails are written as .eml files", "dir", cfg.MailDir)
 		}
-		add(email.Config(cfg.Stream, cfg.SubjectPrefix), email.New(pool, sender, cfg.MailFrom))
+		var opts []email.Option
+		if len(cfg.MailSealPrivateKeys) > 0 {
+			opener, err := token.NewOpener(cfg.MailSealPrivateKeys...)
+			if err != nil {
+				return fmt.Errorf("MAIL_SEAL_PRIVATE_KEY: %w", err)
+			}
+			opts = append(opts, email.WithLinks(opener, cfg.LinkBaseURL))
+		} else {
+			log.Warn("MAIL_SEAL_PRIVATE_KEY not set: events carrying a one-time link are dead-lettered, their mails not sent")
+		}
+		add(email.Config(cfg.Stream, cfg.SubjectPrefix), email.New(pool, sender, cfg.MailFrom, opts...))
 	}
 	if selected["analytics"] {
 		add(analytics.Config(cfg.Stream, all), analytics.New(pool))

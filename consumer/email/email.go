@@ -1,16 +1,25 @@
-// Package email is the welcome-email subscriber (user.registered). It sends
-// through SMTP with go-mail, or, when no SMTP server is configured
-// (development), writes each message as an .eml file.
+// Package email is the email service: it writes the mails the auth events
+// call for (a welcome on registration, the one-time links of address
+// verification, password reset and email change, and the notices that
+// follow a password or address change). It sends through SMTP with
+// go-mail, or, when no SMTP server is configured (development), writes
+// each message as an .eml file.
 //
-// Once per user: a replica claims the event (a lease row in Postgres, see
-// consumer.Claim) before sending, so two replicas never send one event at
-// the same time; the event id is recorded after a successful send, and a
-// recorded event is never sent again. A crash between the send and the
-// record sends once more on redelivery, after the crashed holder's lease
-// expired; that message carries the same
-// Message-ID (derived from the event id), so a receiving server or client
-// can drop the repeat. The .eml writer is idempotent by construction (one
-// file per event id).
+// A link's token reaches this service sealed to its private key
+// (MAIL_SEAL_PRIVATE_KEY); it is opened only to write the mail, and is in
+// clear nowhere else: not in the event, the stream, the DLQ, a table or a
+// log line.
+//
+// Once per mail: an event may call for more than one mail (an email change
+// writes to the new address and to the old one); each has a key derived
+// from the event id and its kind. A replica claims the key (a lease row in
+// Postgres, see consumer.Claim) before sending, so two replicas never send
+// one mail at the same time; the key is recorded after a successful send,
+// and a recorded mail is never sent again. A crash between the send and
+// the record sends once more on redelivery, after the crashed holder's
+// lease expired; that message carries the same Message-ID (derived from
+// the key), so a receiving server or client can drop the repeat. The .eml
+// writer is idempotent by construction (one file per key).
 package email
 
 import (
@@ -29,17 +38,23 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/wneessen/go-mail"
 
-	"github.com/authevents/authevents"
 	"github.com/authevents/authevents/consumer"
 	"github.com/authevents/authevents/db/postgres"
+	"github.com/authevents/authevents/token"
 )
 
 // Durable is the consumer name, a contract.
 const Durable = "email-service"
 
-// Config subscribes to registrations only.
+// Config subscribes to the event types that call for a mail: with one
+// filter per type on nats-server 2.10 and later, and the user.* wildcard
+// on 2.9 (other types are then acked without a transaction).
 func Config(stream, subjectPrefix string) consumer.Config {
-	return consumer.Config{Stream: stream, Durable: Durable, FilterSubject: subjectPrefix + authevents.EventUserRegistered}
+	var subjects []string
+	for _, t := range Types() {
+		subjects = append(subjects, subjectPrefix+t)
+	}
+	return consumer.Config{Stream: stream, Durable: Durable, FilterSubject: subjectPrefix + "user.*", FilterSubjects: subjects}
 }
 
 // Sender delivers one message.
@@ -47,48 +62,78 @@ type Sender interface {
 	Send(ctx context.Context, id string, m *mail.Msg) error
 }
 
-// Handler sends welcome emails.
+// Handler writes the mails.
 type Handler struct {
 	pool   *pgxpool.Pool
 	sender Sender
 	from   string
 	owner  string // lease owner, unique per handler instance
+	opener *token.Opener
+	links  string // LINK_BASE_URL
+}
+
+// Option configures a Handler.
+type Option func(*Handler)
+
+// WithLinks lets the handler open sealed link tokens with opener and
+// build links on base (LINK_BASE_URL); without it, an event carrying a
+// link is refused (dead-lettered).
+func WithLinks(opener *token.Opener, base string) Option {
+	return func(h *Handler) { h.opener, h.links = opener, base }
 }
 
 // New returns the email handler.
-func New(pool *pgxpool.Pool, sender Sender, from string) *Handler {
-	return &Handler{pool: pool, sender: sender, from: from, owner: consumer.NewOwner()}
+func New(pool *pgxpool.Pool, sender Sender, from string, opts ...Option) *Handler {
+	h := &Handler{pool: pool, sender: sender, from: from, owner: consumer.NewOwner()}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
 }
 
-// MessageID is the Message-ID of the welcome email of an event.
-func MessageID(eventID string) string { return eventID + "@authevents" }
+// MessageID is the Message-ID of the mail with key.
+func MessageID(key string) string { return key + "@authevents" }
 
-// Handle sends the welcome email of a user.registered event once.
+// Key is the idempotency key of the mail of kind for an event: the event
+// id for the welcome mail (as before there were other kinds), a name-based
+// UUID of the event id and the kind for every other.
+func Key(eventID uuid.UUID, kind string) uuid.UUID {
+	if kind == KindWelcome {
+		return eventID
+	}
+	return uuid.NewSHA1(eventID, []byte(kind))
+}
+
+// Handle sends each mail the event calls for, once.
 func (h *Handler) Handle(ctx context.Context, ev *consumer.Event) error {
-	if ev.Type != authevents.EventUserRegistered {
-		return nil
-	}
-	id := ev.EventID
-	var d authevents.UserRegistered
-	if err := ev.Decode(&d); err != nil {
-		return err
-	}
-	if d.Email == "" {
-		return consumer.Permanent(errors.New("user.registered data without an email"))
-	}
-	m, err := h.message(ev, d)
+	mails, err := h.mails(ev)
 	if err != nil {
 		return err
 	}
-	// Claim, then check: a replica that checked first could see the event
-	// unprocessed just before the holder records it and releases.
+	for _, m := range mails {
+		if err := h.sendOnce(ctx, ev, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sendOnce sends m unless its key is recorded, then records it.
+func (h *Handler) sendOnce(ctx context.Context, ev *consumer.Event, m Mail) error {
+	key := Key(ev.EventID, m.Kind)
+	msg, err := h.message(ev, key, m)
+	if err != nil {
+		return err
+	}
+	// Claim, then check: a replica that checked first could see the mail
+	// unsent just before the holder records it and releases.
 	ttl := time.Minute
 	if dl, ok := ctx.Deadline(); ok {
 		// The send cannot outlive the handler's deadline, and recording it
 		// has recordTimeout more: the lease outlasts both.
 		ttl = time.Until(dl) + recordTimeout + 5*time.Second
 	}
-	claimed, err := consumer.Claim(ctx, h.pool, Durable, id, h.owner, ttl)
+	claimed, err := consumer.Claim(ctx, h.pool, Durable, key, h.owner, ttl)
 	if err != nil {
 		return err
 	}
@@ -96,17 +141,19 @@ func (h *Handler) Handle(ctx context.Context, ev *consumer.Event) error {
 		return consumer.ErrClaimed
 	}
 	var done bool
-	if err := h.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM processed_events WHERE consumer = $1 AND event_id = $2)`, Durable, id).Scan(&done); err != nil {
-		h.release(ctx, id)
+	if err := h.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM processed_events WHERE consumer = $1 AND event_id = $2)`, Durable, key).Scan(&done); err != nil {
+		h.release(ctx, key)
 		return err
 	}
 	if done {
-		h.release(ctx, id)
+		h.release(ctx, key)
 		return nil
 	}
-	if err := h.sender.Send(ctx, ev.ID, m); err != nil {
-		h.release(ctx, id)
-		return fmt.Errorf("send welcome email: %w", err)
+	if err := h.sender.Send(ctx, key.String(), msg); err != nil {
+		h.release(ctx, key)
+		// The SMTP server's text can name the recipient: the error that
+		// may become a dead letter's reason says only what failed.
+		return fmt.Errorf("send %s mail: %w", m.Kind, redactSendError(err))
 	}
 	// The mail is out: record it whatever is left of the handler's
 	// deadline. On a send that ended just before the deadline, recording
@@ -114,10 +161,10 @@ func (h *Handler) Handle(ctx context.Context, ev *consumer.Event) error {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
 	return postgres.WithTx(rctx, h.pool, func(tx pgx.Tx) error {
-		if _, err := consumer.Once(rctx, tx, Durable, id); err != nil {
+		if _, err := consumer.Once(rctx, tx, Durable, key); err != nil {
 			return err
 		}
-		return consumer.Release(rctx, tx, Durable, id, h.owner)
+		return consumer.Release(rctx, tx, Durable, key, h.owner)
 	})
 }
 
@@ -132,20 +179,21 @@ func (h *Handler) release(ctx context.Context, id uuid.UUID) {
 	consumer.Release(rctx, h.pool, Durable, id, h.owner) // if it fails, the lease expires
 }
 
-// message builds the welcome email of a registration.
-func (h *Handler) message(ev *consumer.Event, d authevents.UserRegistered) (*mail.Msg, error) {
-	m := mail.NewMsg()
-	if err := m.From(h.from); err != nil {
+// message builds the MIME message of m: a text and an HTML part.
+func (h *Handler) message(ev *consumer.Event, key uuid.UUID, m Mail) (*mail.Msg, error) {
+	msg := mail.NewMsg()
+	if err := msg.From(h.from); err != nil {
 		return nil, consumer.Permanent(fmt.Errorf("MAIL_FROM: %w", err))
 	}
-	if err := m.To(d.Email); err != nil {
-		return nil, consumer.Permanent(fmt.Errorf("recipient: %w", err))
+	if err := msg.To(m.To); err != nil {
+		return nil, consumer.Permanent(errors.New("the recipient is not an address go-mail accepts"))
 	}
-	m.Subject("Welcome to authevents, " + d.Name)
-	m.SetMessageIDWithValue(MessageID(ev.ID))
-	m.SetDateWithValue(ev.OccurredAt)
-	m.SetBodyString(mail.TypeTextPlain, "Hello "+d.Name+",\r\n\r\nyour account "+d.Email+" is ready.\r\n\r\n-- authevents\r\n")
-	return m, nil
+	msg.Subject(m.Subject)
+	msg.SetMessageIDWithValue(MessageID(key.String()))
+	msg.SetDateWithValue(ev.OccurredAt)
+	msg.SetBodyString(mail.TypeTextPlain, m.Text)
+	msg.AddAlternativeString(mail.TypeTextHTML, m.HTML)
+	return msg, nil
 }
 
 // SMTP sends through an SMTP server.

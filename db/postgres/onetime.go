@@ -73,11 +73,7 @@ func EndOneTimes(ctx context.Context, tx pgx.Tx, userID uuid.UUID, purposes ...P
 	if len(purposes) == 0 {
 		_, err = tx.Exec(ctx, `DELETE FROM one_time_tokens WHERE user_id = $1`, userID)
 	} else {
-		names := make([]string, len(purposes))
-		for i, p := range purposes {
-			names[i] = string(p)
-		}
-		_, err = tx.Exec(ctx, `DELETE FROM one_time_tokens WHERE user_id = $1 AND purpose = ANY($2)`, userID, names)
+		_, err = tx.Exec(ctx, `DELETE FROM one_time_tokens WHERE user_id = $1 AND purpose = ANY($2)`, userID, purposeNames(purposes))
 	}
 	if err != nil {
 		return fmt.Errorf("end one-time tokens: %w", err)
@@ -95,4 +91,32 @@ func PruneOneTimes(ctx context.Context, q Querier, cutoff time.Time, limit int) 
 		return 0, fmt.Errorf("prune one-time tokens: %w", err)
 	}
 	return int(tag.RowsAffected()), nil
+}
+
+// PeekOneTime returns what the unexpired token of one of purposes with
+// hash was issued for, and its purpose, without using it up (a reset
+// first checks the token, then hashes the new password outside any
+// transaction, then consumes it). Unknown or expired is ErrNotFound.
+func PeekOneTime(ctx context.Context, q Querier, hash []byte, purposes ...Purpose) (OneTime, Purpose, error) {
+	var t OneTime
+	var p string
+	err := q.QueryRow(ctx, `
+		SELECT user_id, email, expires_at, purpose FROM one_time_tokens
+		 WHERE token_hash = $1 AND purpose = ANY($2) AND expires_at > now()`, hash, purposeNames(purposes)).
+		Scan(&t.UserID, &t.Email, &t.ExpiresAt, &p)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return OneTime{}, "", authevents.ErrNotFound
+	}
+	if err != nil {
+		return OneTime{}, "", fmt.Errorf("find one-time token: %w", err)
+	}
+	return t, Purpose(p), nil
+}
+
+func purposeNames(ps []Purpose) []string {
+	names := make([]string, len(ps))
+	for i, p := range ps {
+		names[i] = string(p)
+	}
+	return names
 }

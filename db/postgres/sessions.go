@@ -207,6 +207,25 @@ func RevokeLiveSessions(ctx context.Context, tx pgx.Tx, userID uuid.UUID, ids []
 	return ended, nil
 }
 
+// RevokeAllLiveSessions revokes every live session of the user but keep
+// (uuid.Nil keeps none) and returns their ids: a password reset or change
+// ends sessions opened by a login that raced it too.
+func RevokeAllLiveSessions(ctx context.Context, tx pgx.Tx, userID, keep uuid.UUID, reason string, idle time.Duration) ([]uuid.UUID, error) {
+	rows, err := tx.Query(ctx, `
+		UPDATE sessions SET revoked_at = clock_timestamp(), revoke_reason = $3
+		 WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL
+		   AND expires_at > now() AND last_used_at > now() - $4::interval
+		RETURNING id`, userID, keep, reason, idle)
+	if err != nil {
+		return nil, fmt.Errorf("revoke sessions: %w", err)
+	}
+	ended, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil {
+		return nil, fmt.Errorf("revoke sessions: %w", err)
+	}
+	return ended, nil
+}
+
 // SessionByID reads a session without locking it.
 func SessionByID(ctx context.Context, q Querier, id uuid.UUID) (*authevents.Session, error) {
 	return scanSession(q.QueryRow(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = $1`, id))

@@ -1,0 +1,67 @@
+package account_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/authevents/authevents"
+	"github.com/authevents/authevents/outbox/outboxtest"
+)
+
+// TestChangeEmail: the address changes only when the link sent to the new
+// address is used; a taken address gets the same answer, no link, and
+// nothing changes; a link whose address was taken since is refused.
+func TestChangeEmail(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l := setupLifecycle(t, false)
+	res := l.register(t, "move@example.com")
+	l.register(t, "taken@example.com")
+	v := l.authenticate(t, res.AccessToken)
+
+	wantErr(t, l.Service.ChangeEmail(ctx, v, "new@example.com", "wrong "+goodPassword, client), authevents.ErrInvalidCredentials)
+	wantFields(t, l.Service.ChangeEmail(ctx, v, "move@example.com", goodPassword, client), "newEmail")
+	if err := l.Service.ChangeEmail(ctx, v, "taken@example.com", goodPassword, client); err != nil {
+		t.Fatalf("a taken address: %v, want the same answer as a free one", err)
+	}
+	if raw := l.link(t, authevents.EventEmailChangeRequested); raw != "" {
+		t.Fatal("a link was issued for a taken address")
+	}
+	if err := l.Service.ChangeEmail(ctx, v, " New@Example.com", goodPassword, client); err != nil {
+		t.Fatal(err)
+	}
+	raw := l.link(t, authevents.EventEmailChangeRequested)
+	if n := l.count(t, `SELECT count(*) FROM users WHERE id = $1 AND email = 'move@example.com'`, res.User.ID); n != 1 {
+		t.Fatal("the address changed before the link was used")
+	}
+	rows := outboxtest.RequireCount(t, l.Pool, authevents.EventEmailChangeRequested, 2)
+	if d := rows[0].DataMap(t); d["newEmailTaken"] != true || d["link"] != nil {
+		t.Errorf("the taken-address request = %v", d)
+	}
+	if d := rows[1].DataMap(t); d["newEmailTaken"] != false || d["newEmail"] != "new@example.com" || d["email"] != "move@example.com" {
+		t.Errorf("the request = %v", d)
+	}
+	if err := l.Service.VerifyEmail(ctx, raw); err != nil {
+		t.Fatal(err)
+	}
+	if n := l.count(t, `SELECT count(*) FROM users WHERE id = $1 AND email = 'new@example.com' AND email_verified_at IS NOT NULL`, res.User.ID); n != 1 {
+		t.Fatal("the link did not move the account to its new, verified address")
+	}
+	got := l.events(t, authevents.EventEmailChanged, res.User.ID.String())
+	if len(got) != 1 || got[0]["oldEmail"] != "move@example.com" || got[0]["email"] != "new@example.com" {
+		t.Fatalf("user.email_changed = %v", got)
+	}
+	wantErr(t, l.Service.VerifyEmail(ctx, raw), authevents.ErrInvalidLinkToken)
+
+	// A link whose address someone else registered meanwhile is refused.
+	if err := l.Service.ChangeEmail(ctx, v, "race@example.com", goodPassword, client); err != nil {
+		t.Fatal(err)
+	}
+	raced := l.link(t, authevents.EventEmailChangeRequested)
+	l.register(t, "race@example.com")
+	wantErr(t, l.Service.VerifyEmail(ctx, raced), authevents.ErrInvalidLinkToken)
+	if n := l.count(t, `SELECT count(*) FROM users WHERE id = $1 AND email = 'new@example.com'`, res.User.ID); n != 1 {
+		t.Fatal("a refused change link changed the address")
+	}
+	l.noSecrets(t, raw, raced)
+}

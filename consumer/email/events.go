@@ -1,0 +1,142 @@
+package email
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/authevents/authevents"
+	"github.com/authevents/authevents/consumer"
+)
+
+// Types are the event types the email service writes mails for.
+func Types() []string {
+	return []string{authevents.EventUserRegistered, authevents.EventEmailVerificationRequested,
+		authevents.EventRegistrationAttempted, authevents.EventPasswordResetRequested, authevents.EventPasswordChanged,
+		authevents.EventEmailChangeRequested, authevents.EventEmailChanged}
+}
+
+// mails returns the mails an event calls for (none for other types).
+func (h *Handler) mails(ev *consumer.Event) ([]Mail, error) {
+	switch ev.Type {
+	case authevents.EventUserRegistered:
+		var d authevents.UserRegistered
+		if err := ev.Decode(&d); err != nil {
+			return nil, err
+		}
+		return compose(KindWelcome, d.Email, "Welcome to authevents, "+d.Name, Content{Name: d.Name, Email: d.Email})
+	case authevents.EventEmailVerificationRequested:
+		var d authevents.UserEmailVerificationRequested
+		if err := ev.Decode(&d); err != nil {
+			return nil, err
+		}
+		c := Content{Name: d.Name, Email: d.Email}
+		if ok, err := h.link(ev, d.Link, authevents.LinkVerifyEmail, &c); !ok || err != nil {
+			return nil, err
+		}
+		return compose(KindVerify, d.Email, "Confirm your address", c)
+	case authevents.EventRegistrationAttempted:
+		var d authevents.UserRegistrationAttempted
+		if err := ev.Decode(&d); err != nil {
+			return nil, err
+		}
+		return compose(KindRegistrationAttempt, d.Email, "Someone tried to sign up with your address", Content{Email: d.Email, IP: d.IP, When: time.Time(d.Timestamp)})
+	case authevents.EventPasswordResetRequested:
+		var d authevents.UserPasswordResetRequested
+		if err := ev.Decode(&d); err != nil {
+			return nil, err
+		}
+		c := Content{Email: d.Email, IP: d.IP}
+		if ok, err := h.link(ev, d.Link, authevents.LinkResetPassword, &c); !ok || err != nil {
+			return nil, err
+		}
+		return compose(KindReset, d.Email, "Reset your password", c)
+	case authevents.EventPasswordChanged:
+		var d authevents.UserPasswordChanged
+		if err := ev.Decode(&d); err != nil {
+			return nil, err
+		}
+		return compose(KindPasswordChanged, d.Email, "Your password was changed", Content{Email: d.Email, IP: d.IP, Reason: d.Reason, When: time.Time(d.Timestamp)})
+	case authevents.EventEmailChangeRequested:
+		var d authevents.UserEmailChangeRequested
+		if err := ev.Decode(&d); err != nil {
+			return nil, err
+		}
+		c := Content{Email: d.Email, NewEmail: d.NewEmail, IP: d.IP, When: time.Time(d.Timestamp)}
+		if d.NewEmailTaken {
+			return compose(KindEmailChangeTaken, d.NewEmail, "Someone tried to use your address", c)
+		}
+		notice, err := Compose(KindEmailChangeNotice, d.Email, "A change of your address was asked for", c)
+		if err != nil {
+			return nil, err
+		}
+		if d.Link == nil {
+			return nil, consumer.Permanent(errors.New("user.email_change_requested without a link for a free address"))
+		}
+		ok, err := h.link(ev, *d.Link, authevents.LinkVerifyEmail, &c)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return []Mail{notice}, nil
+		}
+		verify, err := Compose(KindEmailChangeVerify, d.NewEmail, "Confirm your new address", c)
+		if err != nil {
+			return nil, err
+		}
+		return []Mail{verify, notice}, nil
+	case authevents.EventEmailChanged:
+		var d authevents.UserEmailChanged
+		if err := ev.Decode(&d); err != nil {
+			return nil, err
+		}
+		return compose(KindEmailChanged, d.OldEmail, "The address of your account was changed", Content{Email: d.OldEmail, NewEmail: d.Email, When: time.Time(d.Timestamp)})
+	}
+	return nil, nil
+}
+
+func compose(kind, to, subject string, c Content) ([]Mail, error) {
+	if to == "" {
+		return nil, consumer.Permanent(fmt.Errorf("%s mail without a recipient", kind))
+	}
+	m, err := Compose(kind, to, subject, c)
+	if err != nil {
+		return nil, consumer.Permanent(err)
+	}
+	return []Mail{m}, nil
+}
+
+// link opens a sealed link into c. It reports false, with no error, for a
+// link that expired before it could be mailed: a dead link helps nobody.
+func (h *Handler) link(ev *consumer.Event, l authevents.Link, path string, c *Content) (bool, error) {
+	if h.opener == nil {
+		return false, consumer.Permanent(errors.New("a sealed link, and no MAIL_SEAL_PRIVATE_KEY to open it"))
+	}
+	raw, err := h.opener.Open(ev.EventID.String(), l.SealedToken)
+	if err != nil {
+		return false, consumer.Permanent(err)
+	}
+	c.ExpiresAt = time.Time(l.ExpiresAt)
+	if !c.ExpiresAt.After(time.Now()) {
+		return false, nil
+	}
+	c.Link = LinkTo(h.links, path, raw)
+	return true, nil
+}
+
+// sendError hides an SMTP server's text, which can name the recipient,
+// from the error's message (a dead letter's reason, a log line), and keeps
+// the cause for errors.Is.
+type sendError struct{ err error }
+
+func (e sendError) Error() string {
+	if errors.Is(e.err, context.DeadlineExceeded) || errors.Is(e.err, context.Canceled) {
+		return "SMTP delivery timed out"
+	}
+	return "SMTP delivery failed"
+}
+
+func (e sendError) Unwrap() error { return e.err }
+
+func redactSendError(err error) error { return sendError{err} }
