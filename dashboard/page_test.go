@@ -7,44 +7,17 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/authevents/authevents/internal/browsertest"
 	"github.com/authevents/authevents/internal/testenv"
 )
 
-// chromium returns the browser, which scripts/test-deps.sh (make test's
-// set-up) installs from Debian when it is missing.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	testenv.Unavailable(t, "chromium (scripts/test-deps.sh installs it)", exec.ErrNotFound)
-	return ""
-}
-
-// browser starts headless Chromium with the flags that work in this
-// sandbox (no GPU, no sandbox as root, no background network calls).
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium(t)), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 1000))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancel(); cancelAlloc() })
-	if err := chromedp.Do(ctx); err != nil { // starts the browser
-		t.Fatalf("start chromium: %v", err)
-	}
-	return ctx
-}
+// browser starts headless Chromium (internal/browsertest).
+func browser(t *testing.T) context.Context { return browsertest.Start(t) }
 
 // shown is what the page displays, read from the DOM as a person reads it.
 type shown struct {
