@@ -37,6 +37,18 @@ func build(t *testing.T) string {
 	return testenv.BuildCommands(t, "./cmd/api", "./cmd/relay", "./cmd/consumer")
 }
 
+// waitAPI waits until the api at base answers.
+func waitAPI(t *testing.T, base string) {
+	t.Helper()
+	testenv.WaitFor(t, "the api", 20*time.Second, func() bool {
+		res, err := http.Get(base + "/.well-known/jwks.json")
+		if err == nil {
+			res.Body.Close()
+		}
+		return err == nil
+	})
+}
+
 func start(t *testing.T, bin string, env []string, args ...string) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
@@ -117,13 +129,7 @@ func TestEndToEnd(t *testing.T) {
 	start(t, filepath.Join(bins, "consumer"), append(env, "OPS_ADDR="+testenv.FreeAddr(t)), "--service", "all")
 	start(t, filepath.Join(bins, "api"), append(env, "HTTP_ADDR="+httpAddr, "OPS_ADDR="+testenv.FreeAddr(t)))
 	base := "http://" + httpAddr
-	testenv.WaitFor(t, "the api", 20*time.Second, func() bool {
-		res, err := http.Get(base + "/.well-known/jwks.json")
-		if err == nil {
-			res.Body.Close()
-		}
-		return err == nil
-	})
+	waitAPI(t, base)
 	c := apiClient(t, base)
 	ctx := context.Background()
 

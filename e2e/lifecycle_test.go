@@ -6,7 +6,6 @@ import (
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
-	"net/http"
 	"net/mail"
 	"os"
 	"path/filepath"
@@ -57,13 +56,7 @@ func TestLifecycleInTheBrowser(t *testing.T) {
 		"MAIL_SEAL_PRIVATE_KEY="+priv, "LINK_BASE_URL="+base), "--service", "email")
 	start(t, filepath.Join(bins, "api"), append(env, "HTTP_ADDR="+httpAddr, "OPS_ADDR="+testenv.FreeAddr(t),
 		"EMAIL_VERIFICATION=required", "MAIL_SEAL_PUBLIC_KEY="+pub, "ENUMERATION_FLOOR=10ms"))
-	testenv.WaitFor(t, "the api", 20*time.Second, func() bool {
-		res, err := http.Get(base + "/.well-known/jwks.json")
-		if err == nil {
-			res.Body.Close()
-		}
-		return err == nil
-	})
+	waitAPI(t, base)
 	c := apiClient(t, base)
 	const email, first, second = "ada@example.com", "correct horse battery staple", "a brand new passphrase"
 
