@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"golang.org/x/crypto/curve25519"
@@ -125,4 +126,24 @@ func parseKey(s string) (*[32]byte, error) {
 func sealKeyID(pub *[32]byte) string {
 	sum := sha256.Sum256(pub[:])
 	return base64.RawURLEncoding.EncodeToString(sum[:8])
+}
+
+// ReadSealKeyFile reads a seal key from a file: either the key alone, or
+// the environment lines `authctl mailkey` writes, of which the line
+// name=... is taken (MAIL_SEAL_PUBLIC_KEY or MAIL_SEAL_PRIVATE_KEY).
+func ReadSealKeyFile(path, name string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	text := strings.TrimSpace(string(b))
+	if !strings.Contains(text, "=") || !strings.Contains(text, "\n") && !strings.HasPrefix(text, name+"=") {
+		return text, nil
+	}
+	for _, line := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+"="); ok {
+			return v, nil
+		}
+	}
+	return "", fmt.Errorf("%s: no %s line", path, name)
 }

@@ -2,6 +2,7 @@ package token
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 )
@@ -76,5 +77,25 @@ func TestSealKeysAreChecked(t *testing.T) {
 	}
 	if _, err := NewOpener(); err == nil {
 		t.Error("NewOpener() with no key accepted")
+	}
+}
+
+func TestReadSealKeyFile(t *testing.T) {
+	pub, priv := GenerateSealKey()
+	dir := t.TempDir()
+	env := dir + "/mail-seal.env"
+	bare := dir + "/public.key"
+	os.WriteFile(env, []byte("MAIL_SEAL_PUBLIC_KEY="+pub+"\nMAIL_SEAL_PRIVATE_KEY="+priv+"\n"), 0o600)
+	os.WriteFile(bare, []byte(pub+"\n"), 0o600)
+	for _, tc := range []struct{ path, name, want string }{
+		{env, "MAIL_SEAL_PUBLIC_KEY", pub}, {env, "MAIL_SEAL_PRIVATE_KEY", priv}, {bare, "MAIL_SEAL_PUBLIC_KEY", pub},
+	} {
+		if got, err := ReadSealKeyFile(tc.path, tc.name); err != nil || got != tc.want {
+			t.Errorf("ReadSealKeyFile(%s, %s) = %q, %v; want %q", tc.path, tc.name, got, err, tc.want)
+		}
+	}
+	os.WriteFile(env, []byte("OTHER=x\nMORE=y\n"), 0o600)
+	if _, err := ReadSealKeyFile(env, "MAIL_SEAL_PUBLIC_KEY"); err == nil {
+		t.Error("a file without the key's line was accepted")
 	}
 }

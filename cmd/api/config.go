@@ -65,6 +65,9 @@ type Config struct {
 	// (base64url; authctl mailkey makes a pair): one-time link tokens are
 	// sealed to it. Without it no link can be mailed.
 	MailSealPublicKey string `env:"MAIL_SEAL_PUBLIC_KEY"`
+	// MailSealPublicKeyFile holds that key instead (the key alone, or
+	// the file authctl mailkey writes), for keys kept in mounted files.
+	MailSealPublicKeyFile string `env:"MAIL_SEAL_PUBLIC_KEY_FILE"`
 	// LinkPages serves the default pages the mail links open.
 	LinkPages bool `env:"LINK_PAGES" envDefault:"true"`
 
@@ -105,6 +108,19 @@ func loadConfig(environ map[string]string) (Config, error) {
 	return c, c.validate()
 }
 
+// sealKey is the email service's public key, from MAIL_SEAL_PUBLIC_KEY or
+// the file MAIL_SEAL_PUBLIC_KEY_FILE names; "" when neither is set.
+func (c Config) sealKey() (string, error) {
+	if c.MailSealPublicKeyFile == "" {
+		return c.MailSealPublicKey, nil
+	}
+	k, err := token.ReadSealKeyFile(c.MailSealPublicKeyFile, "MAIL_SEAL_PUBLIC_KEY")
+	if err != nil {
+		return "", fmt.Errorf("MAIL_SEAL_PUBLIC_KEY_FILE: %w", err)
+	}
+	return k, nil
+}
+
 func (c Config) validate() error {
 	var errs []error
 	if c.AppEnv != "development" && c.AppEnv != "production" {
@@ -143,11 +159,18 @@ func (c Config) validate() error {
 	if c.EmailVerification != "required" && c.EmailVerification != "optional" {
 		errs = append(errs, errors.New("EMAIL_VERIFICATION must be required or optional"))
 	}
-	if c.EmailVerification == "required" && c.MailSealPublicKey == "" {
-		errs = append(errs, errors.New("EMAIL_VERIFICATION=required needs MAIL_SEAL_PUBLIC_KEY: no verification link could be mailed"))
+	if c.MailSealPublicKey != "" && c.MailSealPublicKeyFile != "" {
+		errs = append(errs, errors.New("set MAIL_SEAL_PUBLIC_KEY or MAIL_SEAL_PUBLIC_KEY_FILE, not both"))
 	}
-	if c.MailSealPublicKey != "" {
-		if _, err := token.NewSealer(c.MailSealPublicKey); err != nil {
+	sealKey, err := c.sealKey()
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if c.EmailVerification == "required" && sealKey == "" && err == nil {
+		errs = append(errs, errors.New("EMAIL_VERIFICATION=required needs MAIL_SEAL_PUBLIC_KEY (or _FILE): no verification link could be mailed"))
+	}
+	if sealKey != "" {
+		if _, err := token.NewSealer(sealKey); err != nil {
 			errs = append(errs, fmt.Errorf("MAIL_SEAL_PUBLIC_KEY: %w", err))
 		}
 	}
@@ -245,7 +268,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("hash_concurrency", c.HashConcurrency),
 		slog.String("hash_priority", c.HashPriority),
 		slog.String("email_verification", c.EmailVerification),
-		slog.Bool("mail_seal_key", c.MailSealPublicKey != ""),
+		slog.Bool("mail_seal_key", c.MailSealPublicKey != "" || c.MailSealPublicKeyFile != ""),
 		slog.Int("hash_queue_depth", c.HashQueueDepth),
 		slog.String("argon2", fmt.Sprintf("m=%d,t=%d,p=%d", c.Argon2Memory, c.Argon2Iterations, c.Argon2Parallelism)),
 	)

@@ -106,8 +106,8 @@ func run(ctx context.Context, _ []string, environ map[string]string, stdout io.W
 		appended.Committed(eventType)
 		notifier.Poke()
 	})}
-	if cfg.MailSealPublicKey != "" {
-		sealer, _ := token.NewSealer(cfg.MailSealPublicKey) // validated by loadConfig
+	if key, _ := cfg.sealKey(); key != "" { // validated by loadConfig
+		sealer, _ := token.NewSealer(key)
 		opts = append(opts, account.WithSealer(sealer))
 	} else {
 		log.Warn("MAIL_SEAL_PUBLIC_KEY not set: no verification, reset or email-change link can be mailed; those requests answer 503")

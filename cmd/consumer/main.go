@@ -66,7 +66,10 @@ type Config struct {
 	// email service (current key first, then any previous one still in
 	// use); LinkBaseURL is where the links point.
 	MailSealPrivateKeys []string `env:"MAIL_SEAL_PRIVATE_KEY" envSeparator:","`
-	LinkBaseURL         string   `env:"LINK_BASE_URL" envDefault:"http://localhost:8080"`
+	// MailSealPrivateKeyFile holds the current private key instead (the
+	// key alone, or the file authctl mailkey writes).
+	MailSealPrivateKeyFile string `env:"MAIL_SEAL_PRIVATE_KEY_FILE"`
+	LinkBaseURL            string `env:"LINK_BASE_URL" envDefault:"http://localhost:8080"`
 
 	SecurityFailedLogins     int           `env:"SECURITY_FAILED_LOGINS" envDefault:"5"`
 	SecurityStuffingAccounts int           `env:"SECURITY_STUFFING_ACCOUNTS" envDefault:"5"`
@@ -158,6 +161,13 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout i
 			log.Warn("SMTP_URL not set: mails are written as .eml files", "dir", cfg.MailDir)
 		}
 		var opts []email.Option
+		if cfg.MailSealPrivateKeyFile != "" {
+			k, err := token.ReadSealKeyFile(cfg.MailSealPrivateKeyFile, "MAIL_SEAL_PRIVATE_KEY")
+			if err != nil {
+				return fmt.Errorf("MAIL_SEAL_PRIVATE_KEY_FILE: %w", err)
+			}
+			cfg.MailSealPrivateKeys = append([]string{k}, cfg.MailSealPrivateKeys...)
+		}
 		if len(cfg.MailSealPrivateKeys) > 0 {
 			opener, err := token.NewOpener(cfg.MailSealPrivateKeys...)
 			if err != nil {
