@@ -78,7 +78,13 @@ func TestSecurityStopsHandlingTokenRefreshes(t *testing.T) {
 				}
 				return
 			}
-			want := []string{names.For(authevents.EventUserLoggedIn), names.For(authevents.EventUserLoginFailed), names.For(authevents.EventTokenReuseDetected)}
+			var want []string
+			for _, typ := range security.Watched() {
+				want = append(want, names.For(typ))
+			}
+			if slices.Contains(want, names.For(authevents.EventUserTokenRefreshed)) {
+				t.Fatal("security watches user.token_refreshed again")
+			}
 			if got.FilterSubject != "" || !slices.Equal(got.FilterSubjects, want) {
 				t.Errorf("nats-server %s: durable filter %q %q, want the watched subjects %q", version, got.FilterSubject, got.FilterSubjects, want)
 			}

@@ -74,6 +74,8 @@ type Config struct {
 	SecurityFailedLogins     int           `env:"SECURITY_FAILED_LOGINS" envDefault:"5"`
 	SecurityStuffingAccounts int           `env:"SECURITY_STUFFING_ACCOUNTS" envDefault:"5"`
 	SecurityWindow           time.Duration `env:"SECURITY_WINDOW" envDefault:"15m"`
+	SecurityResetRequests    int           `env:"SECURITY_RESET_REQUESTS" envDefault:"5"`
+	SecurityResetRequestsIP  int           `env:"SECURITY_RESET_REQUESTS_PER_IP" envDefault:"10"`
 }
 
 var services = []string{"email", "analytics", "security", "audit"}
@@ -184,7 +186,8 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout i
 	}
 	if selected["security"] {
 		add(security.Config(cfg.Stream, cfg.SubjectPrefix), security.New(pool, security.Thresholds{
-			FailedLogins: cfg.SecurityFailedLogins, StuffingAccounts: cfg.SecurityStuffingAccounts, Window: cfg.SecurityWindow}, reg).KeepFor(cfg.SecurityRetention))
+			FailedLogins: cfg.SecurityFailedLogins, StuffingAccounts: cfg.SecurityStuffingAccounts, Window: cfg.SecurityWindow,
+			ResetRequests: cfg.SecurityResetRequests, ResetRequestsPerIP: cfg.SecurityResetRequestsIP}, reg).KeepFor(cfg.SecurityRetention))
 	}
 	if selected["audit"] {
 		add(audit.Config(cfg.Stream, all), audit.New(pool))

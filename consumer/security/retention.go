@@ -11,7 +11,7 @@ import (
 // delivered late still finds the failures of its window.
 const DefaultRetention = 8 * 24 * time.Hour
 
-// KeepFor sets how long security_failed_logins and security_alert_marks
+// KeepFor sets how long security_failed_logins, security_account_events and security_alert_marks
 // keep their rows (at least the window; DefaultRetention when unset).
 func (h *Handler) KeepFor(d time.Duration) *Handler {
 	h.retention = d
@@ -35,5 +35,6 @@ func PruneTargets(retention time.Duration) []consumer.PruneTarget {
 	return []consumer.PruneTarget{
 		{Table: "security_failed_logins", Where: "at < now() - $1::interval", Args: []any{retention}},
 		{Table: "security_alert_marks", Where: "bucket < now() - $1::interval", Args: []any{retention}},
+		{Table: "security_account_events", Where: "at < now() - $1::interval", Args: []any{retention}},
 	}
 }

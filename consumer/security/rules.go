@@ -47,6 +47,10 @@ func (h *Handler) ruleFor(eventType string) rule {
 		return h.loginFailed
 	case authevents.EventTokenReuseDetected:
 		return h.tokenReuse
+	case authevents.EventPasswordResetRequested:
+		return h.resetRequested
+	case authevents.EventPasswordChanged, authevents.EventEmailChanged:
+		return h.accountChanged
 	}
 	return nil
 }
@@ -116,6 +120,14 @@ func (h *Handler) loggedIn(ctx context.Context, tx pgx.Tx, f fact) ([]alert, err
 		}
 		if a != nil {
 			raised = append(raised, *a)
+			if k.rule == RuleNewIP {
+				if a, err := h.loginAfterChange(ctx, tx, *f.user, f.d.IP, f.ev.OccurredAt); err != nil || a != nil {
+					if err != nil {
+						return nil, err
+					}
+					raised = append(raised, *a)
+				}
+			}
 		}
 	}
 	return raised, nil
@@ -140,13 +152,15 @@ func (h *Handler) loginFailed(ctx context.Context, tx pgx.Tx, f fact) ([]alert, 
 	}
 	var raised []alert
 	for _, r := range []struct {
-		rule, severity, key string
-		threshold           int
+		rule, severity string
+		w              window
+		key            string
+		threshold      int
 	}{
-		{RuleFailedLogins, SeverityMedium, f.d.Email, h.th.FailedLogins},
-		{RuleCredentialStuff, SeverityHigh, f.d.IP, h.th.StuffingAccounts},
+		{RuleFailedLogins, SeverityMedium, failuresPerAccount, f.d.Email, h.th.FailedLogins},
+		{RuleCredentialStuff, SeverityHigh, accountsPerIP, f.d.IP, h.th.StuffingAccounts},
 	} {
-		a, err := h.threshold(ctx, tx, r.rule, r.key, at, r.threshold)
+		a, err := h.threshold(ctx, tx, r.rule, r.w, r.key, at, r.threshold)
 		if err != nil {
 			return nil, err
 		}

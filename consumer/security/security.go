@@ -5,7 +5,12 @@
 //   - at least FailedLogins failed logins for one account within Window;
 //   - failed logins from one IP across at least StuffingAccounts accounts
 //     within Window (credential stuffing);
-//   - any refresh-token reuse (high severity).
+//   - any refresh-token reuse (high severity);
+//   - at least ResetRequests password reset requests for one account, or
+//     ResetRequestsPerIP from one address, within Window
+//     (password_reset_abuse);
+//   - a login from a new address within Window after a password or
+//     address change (login_after_change, high severity).
 //
 // It watches the types of Watched and no other: user.token_refreshed
 // carries no IP or user agent, so no rule can be evaluated on it.
@@ -42,20 +47,25 @@ const (
 
 // Thresholds configure the rules.
 type Thresholds struct {
-	FailedLogins     int           // per account within Window
-	StuffingAccounts int           // distinct accounts per IP within Window
-	Window           time.Duration //
+	FailedLogins     int // per account within Window
+	StuffingAccounts int // distinct accounts per IP within Window
+	// ResetRequests and ResetRequestsPerIP: password reset requests per
+	// account and per address within Window (password_reset_abuse).
+	ResetRequests      int
+	ResetRequestsPerIP int
+	Window             time.Duration //
 }
 
 // DefaultThresholds returns the thresholds of cmd/consumer when its
 // SECURITY_* variables are unset.
 func DefaultThresholds() Thresholds {
-	return Thresholds{FailedLogins: 5, StuffingAccounts: 5, Window: 15 * time.Minute}
+	return Thresholds{FailedLogins: 5, StuffingAccounts: 5, ResetRequests: 5, ResetRequestsPerIP: 10, Window: 15 * time.Minute}
 }
 
 // Watched returns the event types the rules evaluate.
 func Watched() []string {
-	return []string{authevents.EventUserLoggedIn, authevents.EventUserLoginFailed, authevents.EventTokenReuseDetected}
+	return []string{authevents.EventUserLoggedIn, authevents.EventUserLoginFailed, authevents.EventTokenReuseDetected,
+		authevents.EventPasswordResetRequested, authevents.EventPasswordChanged, authevents.EventEmailChanged}
 }
 
 // Config subscribes to the Watched types under subjectPrefix ("auth.").

@@ -11,30 +11,40 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
+// window is where a threshold counts: a table with an at column, the
+// column that holds the key, what is counted, and which rows count.
+type window struct {
+	table, keyCol, counted, rows, what string
+}
+
+// The windows of the threshold rules.
+var (
+	failuresPerAccount = window{"security_failed_logins", "email", "count(*)", "true", "failures"}
+	accountsPerIP      = window{"security_failed_logins", "ip", "count(DISTINCT f.email)", "true", "accounts"}
+	resetsPerAccount   = window{"security_account_events", "user_id::text", "count(*)", "f.kind = 'reset_requested'", "requests"}
+	resetsPerIP        = window{"security_account_events", "ip", "count(*)", "f.kind = 'reset_requested'", "requests"}
+)
+
 // threshold raises rule for key (an account for failed_logins, an address
-// for credential_stuffing) when some window of length Window that contains
-// the event at has reached n: failures for the account, or distinct
-// accounts failing from the address. Deliveries come in any order, so the
-// windows checked are those ending at each failure from at to at+Window
-// (a window reaching n is seen whole by the last of its failures to be
-// handled), and the comparison is >=. The alert is raised once per rule,
-// key and fixed window bucket (the Window-aligned bucket of the first
-// window end reaching n): a marker row in security_alert_marks, inserted
-// with ON CONFLICT DO NOTHING, decides which event raises it. A burst that
-// crosses a bucket boundary can alert once in each bucket.
-func (h *Handler) threshold(ctx context.Context, tx pgx.Tx, rule, key string, at time.Time, n int) (*alert, error) {
-	keyCol, counted := "email", "count(*)"
-	if rule == RuleCredentialStuff {
-		keyCol, counted = "ip", "count(DISTINCT f.email)"
-	}
+// for credential_stuffing, either for the reset requests of
+// password_reset_abuse) when some window of length Window that contains
+// the event at has reached n. Deliveries come in any order, so the
+// windows checked are those ending at each counted row from at to
+// at+Window (a window reaching n is seen whole by the last of its rows to
+// be handled), and the comparison is >=. The alert is raised once per
+// rule, key and fixed window bucket (the Window-aligned bucket of the
+// first window end reaching n): a marker row in security_alert_marks,
+// inserted with ON CONFLICT DO NOTHING, decides which event raises it. A
+// burst that crosses a bucket boundary can alert once in each bucket.
+func (h *Handler) threshold(ctx context.Context, tx pgx.Tx, rule string, w window, key string, at time.Time, n int) (*alert, error) {
 	// Cheap guard first: every window containing at lies within
 	// (at-Window, at+Window); below n there, no window reaches n. The
-	// per-window scan below is quadratic in the failures of one key
-	// within a window (bounded by the login rate limits, which are not
-	// recorded as failures), so it runs only near a threshold.
+	// per-window scan below is quadratic in the rows of one key within a
+	// window (bounded by the rate limits), so it runs only near a
+	// threshold.
 	var near int
-	if err := tx.QueryRow(ctx, `SELECT `+strings.Replace(counted, "f.", "", 1)+` FROM security_failed_logins
-		WHERE `+keyCol+` = $1 AND at > $2::timestamptz - $3::interval AND at < $2::timestamptz + $3::interval`,
+	if err := tx.QueryRow(ctx, `SELECT `+w.counted+` FROM `+w.table+` f
+		WHERE f.`+w.keyCol+` = $1 AND `+w.rows+` AND f.at > $2::timestamptz - $3::interval AND f.at < $2::timestamptz + $3::interval`,
 		key, at, h.th.Window).Scan(&near); err != nil {
 		return nil, fmt.Errorf("%s window: %w", rule, err)
 	}
@@ -44,10 +54,11 @@ func (h *Handler) threshold(ctx context.Context, tx pgx.Tx, rule, key string, at
 	var end time.Time
 	var count int
 	err := tx.QueryRow(ctx, `
-		SELECT e.at, w.n FROM security_failed_logins e
-		CROSS JOIN LATERAL (SELECT `+counted+` AS n FROM security_failed_logins f
-		                    WHERE f.`+keyCol+` = $1 AND f.at > e.at - $3::interval AND f.at <= e.at) w
-		WHERE e.`+keyCol+` = $1 AND e.at >= $2 AND e.at < $2::timestamptz + $3::interval AND w.n >= $4
+		SELECT e.at, w.n FROM `+w.table+` e
+		CROSS JOIN LATERAL (SELECT `+w.counted+` AS n FROM `+w.table+` f
+		                    WHERE f.`+w.keyCol+` = $1 AND `+w.rows+` AND f.at > e.at - $3::interval AND f.at <= e.at) w
+		WHERE e.`+w.keyCol+` = $1 AND `+strings.ReplaceAll(w.rows, "f.", "e.")+`
+		  AND e.at >= $2 AND e.at < $2::timestamptz + $3::interval AND w.n >= $4
 		ORDER BY e.at LIMIT 1`, key, at, h.th.Window, n).Scan(&end, &count)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
@@ -63,11 +74,7 @@ func (h *Handler) threshold(ctx context.Context, tx pgx.Tx, rule, key string, at
 	if tag.RowsAffected() == 0 {
 		return nil, nil // already raised for this window
 	}
-	what := "failures"
-	if rule == RuleCredentialStuff {
-		what = "accounts"
-	}
-	return &alert{rule: rule, details: map[string]any{what: count, "window": h.th.Window.String(), "windowEnd": end.UTC().Format(time.RFC3339Nano)}}, nil
+	return &alert{rule: rule, details: map[string]any{w.what: count, "window": h.th.Window.String(), "windowEnd": end.UTC().Format(time.RFC3339Nano)}}, nil
 }
 
 // seen records value for the user and returns an alert if the user had
