@@ -1,7 +1,6 @@
 package consumer_test
 
 import (
-	"context"
 	"slices"
 	"testing"
 	"time"
@@ -74,15 +73,7 @@ func TestSecurityLifecycleRules(t *testing.T) {
 			for _, ev := range tc.evs {
 				handleTwice(t, h, ev)
 			}
-			alerts, err := security.List(context.Background(), pool, time.Time{}, 100)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []string
-			for i := len(alerts) - 1; i >= 0; i-- {
-				got = append(got, alerts[i].Rule+"/"+alerts[i].Severity)
-			}
-			if !slices.Equal(got, tc.want) {
+			if got := alertRules(t, pool); !slices.Equal(got, tc.want) {
 				t.Fatalf("alerts = %v, want %v", got, tc.want)
 			}
 		})

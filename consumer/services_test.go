@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/authevents/authevents"
@@ -154,14 +155,7 @@ func TestSecurityRules(t *testing.T) {
 	for _, ev := range evs {
 		handleTwice(t, h, ev)
 	}
-	alerts, err := security.List(context.Background(), pool, time.Time{}, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for i := len(alerts) - 1; i >= 0; i-- {
-		got = append(got, alerts[i].Rule+"/"+alerts[i].Severity)
-	}
+	got := alertRules(t, pool)
 	want := []string{"new_ip/medium", "new_user_agent/medium", "failed_logins/medium", "credential_stuffing/high", "token_reuse/high"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("alerts = %v, want %v", got, want)
@@ -231,4 +225,18 @@ func TestWelcomeEmailAsFileInDevelopment(t *testing.T) {
 	if !strings.Contains(string(b), "To: <dev@example.com>") {
 		t.Errorf(".eml content:\n%s", b)
 	}
+}
+
+// alertRules lists the stored alerts as rule/severity, oldest first.
+func alertRules(t *testing.T, pool *pgxpool.Pool) []string {
+	t.Helper()
+	alerts, err := security.List(context.Background(), pool, time.Time{}, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for i := len(alerts) - 1; i >= 0; i-- {
+		got = append(got, alerts[i].Rule+"/"+alerts[i].Severity)
+	}
+	return got
 }
