@@ -26,7 +26,9 @@ func (c *cli) prune(ctx context.Context, _ []string) error {
 	targets := append(consumer.PruneTargets("", ret), security.PruneTargets(c.cfg.SecurityRetention)...)
 	// Ended sessions, by the rule bin/api prunes them with.
 	targets = append(targets, consumer.PruneTarget{Table: "sessions",
-		Where: "expires_at < now() - $1::interval OR revoked_at < now() - $1::interval", Args: []any{c.cfg.SessionRetention}})
+		Where: "expires_at < now() - $1::interval OR revoked_at < now() - $1::interval", Args: []any{c.cfg.SessionRetention}},
+		// Expired one-time links: no use to anyone once past their time.
+		consumer.PruneTarget{Table: "one_time_tokens", Where: "expires_at < now()"})
 	counts, err := (&consumer.Pruner{Pool: pool}).Prune(ctx, targets, c.dryRun)
 	if err != nil {
 		return err
