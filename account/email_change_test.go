@@ -65,3 +65,29 @@ func TestChangeEmail(t *testing.T) {
 	}
 	l.noSecrets(t, raw, raced)
 }
+
+// TestResetEndsPendingEmailChangeLinks: a password reset or change ends
+// every link of the account, so an email change asked for by someone who
+// had the old password cannot be completed after the owner took the
+// account back (found by review).
+func TestResetEndsPendingEmailChangeLinks(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l := setupLifecycle(t, false)
+	res := l.register(t, "owner@example.com")
+	v := l.authenticate(t, res.AccessToken)
+	if err := l.Service.ChangeEmail(ctx, v, "evil@example.com", goodPassword, client); err != nil {
+		t.Fatal(err)
+	}
+	change := l.link(t, authevents.EventEmailChangeRequested)
+	if err := l.Service.ForgotPassword(ctx, "owner@example.com", client); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Service.ResetPassword(ctx, l.link(t, authevents.EventPasswordResetRequested), newPassword, client); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, l.Service.VerifyEmail(ctx, change), authevents.ErrInvalidLinkToken)
+	if n := l.count(t, `SELECT count(*) FROM users WHERE email = 'owner@example.com'`); n != 1 {
+		t.Fatal("the address moved after the reset")
+	}
+}

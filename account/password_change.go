@@ -62,7 +62,7 @@ func (s *Service) ChangePassword(ctx context.Context, v *token.Verified, current
 			return nil, err
 		}
 		// A reset link sent before the change must not undo it.
-		if err := postgres.EndOneTimes(ctx, tx, u.ID, postgres.PurposeResetPassword); err != nil {
+		if err := postgres.EndOneTimes(ctx, tx, u.ID); err != nil { // every link: a pending email change too
 			return nil, err
 		}
 		var err error

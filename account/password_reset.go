@@ -67,7 +67,7 @@ func (s *Service) ForgotPassword(ctx context.Context, email string, c authevents
 }
 
 // ResetPassword sets a new password with the token of a reset link. Every
-// session of the user ends (rows and denylist), the other reset links die,
+// session of the user ends (rows and denylist), every other link of the account dies (a pending email change too),
 // the address counts as verified (the link reached it), and
 // user.password_changed {reason: "reset"} is appended in the same
 // transaction. A refused token is ErrInvalidLinkToken; a refused password
@@ -110,7 +110,7 @@ func (s *Service) ResetPassword(ctx context.Context, raw, newPassword string, c 
 		if _, err := postgres.SetPassword(ctx, tx, u.ID, newHash); err != nil {
 			return nil, err
 		}
-		if err := postgres.EndOneTimes(ctx, tx, u.ID, postgres.PurposeResetPassword); err != nil {
+		if err := postgres.EndOneTimes(ctx, tx, u.ID); err != nil { // every link: a pending email change too
 			return nil, err
 		}
 		if ended, err = s.endOtherSessions(ctx, tx, u.ID, uuid.Nil, RevokedPasswordChange, now); err != nil {

@@ -83,7 +83,7 @@ func startSystem(t *testing.T, p chaos.Profile) *system {
 		"CONSUMER_ATTEMPTS=8", "CONSUMER_BACKOFF=1s,2s,5s,10s", "CONSUMER_ACK_WAIT=5s",
 		"SMTP_URL="+s.sink.URL())
 	newProc := func(name, bin string, extra []string, args ...string) *proc {
-		ops := testenv.FreeAddr(t)
+		ops := testenv.StableAddr(t) // a restarted process rebinds it
 		return &proc{name: name, path: filepath.Join(bins, bin), args: args, ops: ops, t: t, sup: s.sup,
 			env: append(append(append([]string{}, env...), "OPS_ADDR="+ops), extra...), logPath: filepath.Join(s.logs, name+".log")}
 	}
@@ -105,7 +105,7 @@ func startSystem(t *testing.T, p chaos.Profile) *system {
 		s.cons = append(s.cons, c)
 	}
 	for i := range p.APIs {
-		addr := testenv.FreeAddr(t)
+		addr := testenv.StableAddr(t)
 		s.apis = append(s.apis, newProc(fmt.Sprintf("api-%d", i+1), "api", []string{"HTTP_ADDR=" + addr}))
 		s.apiURLs = append(s.apiURLs, "http://"+addr)
 	}

@@ -875,7 +875,7 @@ type ClientInterface interface {
 	// The current password is checked as at login: a wrong one is 401 `invalid_credentials`,
 	// appends `user.login_failed` and counts toward the account's failed-login limit. On success
 	// every **other** session ends (the caller's own session is kept, so the client that changed
-	// the password stays signed in), other reset links end, and `user.password_changed`
+	// the password stays signed in), every pending link ends (an email change too), and `user.password_changed`
 	// (`reason: change`) is appended; the email service sends a notice. The new password must
 	// differ from the current one and meet the registration policy.
 	//
@@ -889,7 +889,7 @@ type ClientInterface interface {
 	// The current password is checked as at login: a wrong one is 401 `invalid_credentials`,
 	// appends `user.login_failed` and counts toward the account's failed-login limit. On success
 	// every **other** session ends (the caller's own session is kept, so the client that changed
-	// the password stays signed in), other reset links end, and `user.password_changed`
+	// the password stays signed in), every pending link ends (an email change too), and `user.password_changed`
 	// (`reason: change`) is appended; the email service sends a notice. The new password must
 	// differ from the current one and meet the registration policy.
 	//
@@ -927,7 +927,7 @@ type ClientInterface interface {
 	// ResetPasswordWithBody Set a new password with the token of a reset link
 	//
 	// Stores the new password, ends every session of the account (refresh tokens and access
-	// tokens alike), ends the other reset links, counts the address as verified, and appends
+	// tokens alike), ends every other link of the account (a pending email change too), counts the address as verified, and appends
 	// `user.password_changed` (`reason: reset`) with one `user.logged_out` per session, in one
 	// transaction; the email service sends a notice. The password policy of registration applies;
 	// a refused password is 400 `validation_failed` on `newPassword`, and the link stays usable.
@@ -940,7 +940,7 @@ type ClientInterface interface {
 	// ResetPassword Set a new password with the token of a reset link
 	//
 	// Stores the new password, ends every session of the account (refresh tokens and access
-	// tokens alike), ends the other reset links, counts the address as verified, and appends
+	// tokens alike), ends every other link of the account (a pending email change too), counts the address as verified, and appends
 	// `user.password_changed` (`reason: reset`) with one `user.logged_out` per session, in one
 	// transaction; the email service sends a notice. The password policy of registration applies;
 	// a refused password is 400 `validation_failed` on `newPassword`, and the link stays usable.
@@ -1372,7 +1372,7 @@ func (c *Client) Me(ctx context.Context, params *MeParams, reqEditors ...Request
 // The current password is checked as at login: a wrong one is 401 `invalid_credentials`,
 // appends `user.login_failed` and counts toward the account's failed-login limit. On success
 // every **other** session ends (the caller's own session is kept, so the client that changed
-// the password stays signed in), other reset links end, and `user.password_changed`
+// the password stays signed in), every pending link ends (an email change too), and `user.password_changed`
 // (`reason: change`) is appended; the email service sends a notice. The new password must
 // differ from the current one and meet the registration policy.
 //
@@ -1396,7 +1396,7 @@ func (c *Client) ChangePasswordWithBody(ctx context.Context, params *ChangePassw
 // The current password is checked as at login: a wrong one is 401 `invalid_credentials`,
 // appends `user.login_failed` and counts toward the account's failed-login limit. On success
 // every **other** session ends (the caller's own session is kept, so the client that changed
-// the password stays signed in), other reset links end, and `user.password_changed`
+// the password stays signed in), every pending link ends (an email change too), and `user.password_changed`
 // (`reason: change`) is appended; the email service sends a notice. The new password must
 // differ from the current one and meet the registration policy.
 //
@@ -1464,7 +1464,7 @@ func (c *Client) ForgotPassword(ctx context.Context, params *ForgotPasswordParam
 // ResetPasswordWithBody Set a new password with the token of a reset link
 //
 // Stores the new password, ends every session of the account (refresh tokens and access
-// tokens alike), ends the other reset links, counts the address as verified, and appends
+// tokens alike), ends every other link of the account (a pending email change too), counts the address as verified, and appends
 // `user.password_changed` (`reason: reset`) with one `user.logged_out` per session, in one
 // transaction; the email service sends a notice. The password policy of registration applies;
 // a refused password is 400 `validation_failed` on `newPassword`, and the link stays usable.
@@ -1487,7 +1487,7 @@ func (c *Client) ResetPasswordWithBody(ctx context.Context, params *ResetPasswor
 // ResetPassword Set a new password with the token of a reset link
 //
 // Stores the new password, ends every session of the account (refresh tokens and access
-// tokens alike), ends the other reset links, counts the address as verified, and appends
+// tokens alike), ends every other link of the account (a pending email change too), counts the address as verified, and appends
 // `user.password_changed` (`reason: reset`) with one `user.logged_out` per session, in one
 // transaction; the email service sends a notice. The password policy of registration applies;
 // a refused password is 400 `validation_failed` on `newPassword`, and the link stays usable.
@@ -3148,7 +3148,7 @@ type ClientWithResponsesInterface interface {
 	// The current password is checked as at login: a wrong one is 401 `invalid_credentials`,
 	// appends `user.login_failed` and counts toward the account's failed-login limit. On success
 	// every **other** session ends (the caller's own session is kept, so the client that changed
-	// the password stays signed in), other reset links end, and `user.password_changed`
+	// the password stays signed in), every pending link ends (an email change too), and `user.password_changed`
 	// (`reason: change`) is appended; the email service sends a notice. The new password must
 	// differ from the current one and meet the registration policy.
 	//
@@ -3162,7 +3162,7 @@ type ClientWithResponsesInterface interface {
 	// The current password is checked as at login: a wrong one is 401 `invalid_credentials`,
 	// appends `user.login_failed` and counts toward the account's failed-login limit. On success
 	// every **other** session ends (the caller's own session is kept, so the client that changed
-	// the password stays signed in), other reset links end, and `user.password_changed`
+	// the password stays signed in), every pending link ends (an email change too), and `user.password_changed`
 	// (`reason: change`) is appended; the email service sends a notice. The new password must
 	// differ from the current one and meet the registration policy.
 	//
@@ -3200,7 +3200,7 @@ type ClientWithResponsesInterface interface {
 	// ResetPasswordWithBodyWithResponse Set a new password with the token of a reset link
 	//
 	// Stores the new password, ends every session of the account (refresh tokens and access
-	// tokens alike), ends the other reset links, counts the address as verified, and appends
+	// tokens alike), ends every other link of the account (a pending email change too), counts the address as verified, and appends
 	// `user.password_changed` (`reason: reset`) with one `user.logged_out` per session, in one
 	// transaction; the email service sends a notice. The password policy of registration applies;
 	// a refused password is 400 `validation_failed` on `newPassword`, and the link stays usable.
@@ -3213,7 +3213,7 @@ type ClientWithResponsesInterface interface {
 	// ResetPasswordWithResponse Set a new password with the token of a reset link
 	//
 	// Stores the new password, ends every session of the account (refresh tokens and access
-	// tokens alike), ends the other reset links, counts the address as verified, and appends
+	// tokens alike), ends every other link of the account (a pending email change too), counts the address as verified, and appends
 	// `user.password_changed` (`reason: reset`) with one `user.logged_out` per session, in one
 	// transaction; the email service sends a notice. The password policy of registration applies;
 	// a refused password is 400 `validation_failed` on `newPassword`, and the link stays usable.
@@ -6022,7 +6022,7 @@ func (c *ClientWithResponses) MeWithResponse(ctx context.Context, params *MePara
 // The current password is checked as at login: a wrong one is 401 `invalid_credentials`,
 // appends `user.login_failed` and counts toward the account's failed-login limit. On success
 // every **other** session ends (the caller's own session is kept, so the client that changed
-// the password stays signed in), other reset links end, and `user.password_changed`
+// the password stays signed in), every pending link ends (an email change too), and `user.password_changed`
 // (`reason: change`) is appended; the email service sends a notice. The new password must
 // differ from the current one and meet the registration policy.
 //
@@ -6042,7 +6042,7 @@ func (c *ClientWithResponses) ChangePasswordWithBodyWithResponse(ctx context.Con
 // The current password is checked as at login: a wrong one is 401 `invalid_credentials`,
 // appends `user.login_failed` and counts toward the account's failed-login limit. On success
 // every **other** session ends (the caller's own session is kept, so the client that changed
-// the password stays signed in), other reset links end, and `user.password_changed`
+// the password stays signed in), every pending link ends (an email change too), and `user.password_changed`
 // (`reason: change`) is appended; the email service sends a notice. The new password must
 // differ from the current one and meet the registration policy.
 //
@@ -6098,7 +6098,7 @@ func (c *ClientWithResponses) ForgotPasswordWithResponse(ctx context.Context, pa
 // ResetPasswordWithBodyWithResponse Set a new password with the token of a reset link
 //
 // Stores the new password, ends every session of the account (refresh tokens and access
-// tokens alike), ends the other reset links, counts the address as verified, and appends
+// tokens alike), ends every other link of the account (a pending email change too), counts the address as verified, and appends
 // `user.password_changed` (`reason: reset`) with one `user.logged_out` per session, in one
 // transaction; the email service sends a notice. The password policy of registration applies;
 // a refused password is 400 `validation_failed` on `newPassword`, and the link stays usable.
@@ -6117,7 +6117,7 @@ func (c *ClientWithResponses) ResetPasswordWithBodyWithResponse(ctx context.Cont
 // ResetPasswordWithResponse Set a new password with the token of a reset link
 //
 // Stores the new password, ends every session of the account (refresh tokens and access
-// tokens alike), ends the other reset links, counts the address as verified, and appends
+// tokens alike), ends every other link of the account (a pending email change too), counts the address as verified, and appends
 // `user.password_changed` (`reason: reset`) with one `user.logged_out` per session, in one
 // transaction; the email service sends a notice. The password policy of registration applies;
 // a refused password is 400 `validation_failed` on `newPassword`, and the link stays usable.

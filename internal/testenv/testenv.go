@@ -10,6 +10,8 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
+	mathrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -159,4 +161,24 @@ func Terminate(t testing.TB, cmd *exec.Cmd, d time.Duration) {
 		<-errc
 		t.Fatalf("%s did not stop within %s of SIGTERM", filepath.Base(cmd.Path), d)
 	}
+}
+
+// StableAddr returns a free loopback address whose port lies below the
+// kernel's ephemeral range (32768 and up): a server a test kills and
+// restarts on the same address cannot then find its port taken by some
+// outgoing connection meanwhile, as a FreeAddr port can (the chaos suite
+// saw "address already in use" on an API restart).
+func StableAddr(t testing.TB) string {
+	t.Helper()
+	for range 200 {
+		port := 20000 + mathrand.IntN(12000)
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return ln.Addr().String()
+	}
+	t.Fatal("no free port between 20000 and 32000")
+	return ""
 }
