@@ -88,8 +88,9 @@ func TestProcessStartsStopsAndStartsAgain(t *testing.T) {
 	}
 }
 
+// TestListening runs alone (not parallel): once its listener closes, the
+// port is free, and a parallel test's FreeAddr could take it at once.
 func TestListening(t *testing.T) {
-	t.Parallel()
 	ln, err := net.Listen("tcp", FreeAddr(t))
 	if err != nil {
 		t.Fatal(err)
