@@ -24,16 +24,24 @@ func TestUnrepairableStreamDoesNotStopTheRelay(t *testing.T) {
 	r, reg := e.streamRelay(t, fastConfig())
 	start(t, r)
 	e.waitStream(t, e.names.Stream)
-	// Operator moves user.registered to a stream of its own.
-	sc := streamConfigJS(t, e)
-	sc.Subjects = []string{e.names.Prefix + ".other.*"}
-	if _, err := e.js.UpdateStream(context.Background(), sc); err != nil {
-		t.Fatal(err)
-	}
+	// Operator moves user.registered to a stream of its own. The running
+	// relay may put its subjects back between the two steps (its periodic
+	// check repairs a changed stream): then JetStream refuses the new
+	// stream as overlapping, and the operator tries again, as one would.
 	s2 := e.names.Stream + "-reg"
-	if _, err := e.js.CreateStream(context.Background(), jetstream.StreamConfig{Name: s2, Subjects: []string{e.names.For("user.registered")}, Storage: jetstream.MemoryStorage}); err != nil {
-		t.Fatal(err)
-	}
+	testenv.WaitFor(t, "the operator's move of user.registered to "+s2, 10*time.Second, func() bool {
+		sc := streamConfigJS(t, e)
+		sc.Subjects = []string{e.names.Prefix + ".other.*"}
+		if _, err := e.js.UpdateStream(context.Background(), sc); err != nil {
+			t.Logf("update: %v", err)
+			return false
+		}
+		_, err := e.js.CreateStream(context.Background(), jetstream.StreamConfig{Name: s2, Subjects: []string{e.names.For("user.registered")}, Storage: jetstream.MemoryStorage})
+		if err != nil {
+			t.Logf("create %s: %v", s2, err)
+		}
+		return err == nil
+	})
 	t.Cleanup(func() { e.js.DeleteStream(context.Background(), s2) })
 	// Sanity: the relay publishes to s2 while nothing is unbound.
 	e.insert(t, "a", e.names.For("user.registered"), payload("a", 0))

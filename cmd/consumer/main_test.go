@@ -114,9 +114,16 @@ func TestSIGKILLMidMessageLosesNothing(t *testing.T) {
 		// Messages earlier kills left held stay unacknowledged for the ack
 		// wait: this process held some at its kill only if there are more
 		// than before it started.
-		before := w.inFlight(t)
+		before, auditedBefore := w.inFlight(t), w.audited()
 		cmd := w.start(t)
-		time.Sleep(time.Duration(150+rand.IntN(250)) * time.Millisecond) // a random moment, by design
+		// Start-up (connect, migrate, set up the durable) takes from 50 ms
+		// to seconds on a loaded machine: a kill during it proves nothing.
+		// Wait until this process has audited something, then kill it at
+		// a random moment of its work.
+		testenv.WaitFor(t, "the restarted consumer to audit something", 20*time.Second, func() bool {
+			return w.audited() > auditedBefore || w.audited() >= w.n
+		})
+		time.Sleep(time.Duration(rand.IntN(60)) * time.Millisecond) // a random moment, by design
 		audited := w.audited()
 		cmd.Process.Signal(syscall.SIGKILL)
 		cmd.Wait()
