@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/authevents/authevents/internal/mailbox"
 )
 
 // Message is one accepted message.
@@ -160,3 +162,16 @@ func (session) Logout() error                        { return nil }
 func (session) Mail(string, *smtp.MailOptions) error { return nil }
 func (session) Rcpt(string, *smtp.RcptOptions) error { return nil }
 func (ss session) Data(r io.Reader) error            { return ss.s.receive(r) }
+
+// Mailbox is the messages accepted so far, as a mailbox.Source: how a
+// test finds the link a mail carries.
+func (s *Server) Mailbox() mailbox.Source {
+	return mailbox.Raw(func() [][]byte {
+		msgs := s.Messages()
+		out := make([][]byte, len(msgs))
+		for i, m := range msgs {
+			out[i] = m.Data
+		}
+		return out
+	})
+}
