@@ -61,6 +61,9 @@ func (s *Service) ChangeEmail(ctx context.Context, v *token.Verified, newEmail, 
 		if err := postgres.LockUser(ctx, tx, u.ID); err != nil {
 			return err
 		}
+		if err := s.stillAuthenticated(ctx, tx, v, u); err != nil {
+			return err
+		}
 		if taken {
 			return s.appendEvent(ctx, tx, authevents.EventEmailChangeRequested, u.ID.String(), now, data(nil))
 		}

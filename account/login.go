@@ -122,9 +122,9 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (_ *Result, err erro
 		if err := postgres.LockUser(ctx, tx, user.ID); err != nil {
 			return err
 		}
-		u, err := postgres.RecordLogin(ctx, tx, user.ID, newHash)
+		u, err := postgres.RecordLogin(ctx, tx, user.ID, user.PasswordHash, newHash)
 		if err != nil {
-			return err
+			return err // ErrNotFound: deleted, or the password changed since the check
 		}
 		res.User = u
 		if err := postgres.CreateSession(ctx, tx, sess); err != nil {
@@ -133,7 +133,9 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (_ *Result, err erro
 		return outbox.Append(ctx, tx, ev)
 	}, authevents.EventUserLoggedIn)
 	if errors.Is(err, authevents.ErrNotFound) {
-		// Deleted between lookup and update.
+		// Deleted, or its password reset or changed, between the check
+		// and the write: the password presented no longer holds.
+		s.log.InfoContext(ctx, "login lost a race with a password change or deletion", "user_id", user.ID)
 		return nil, authevents.ErrInvalidCredentials
 	}
 	if err != nil {

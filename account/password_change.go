@@ -58,7 +58,10 @@ func (s *Service) ChangePassword(ctx context.Context, v *token.Verified, current
 		if err := postgres.LockUser(ctx, tx, u.ID); err != nil {
 			return nil, err
 		}
-		if _, err := postgres.SetPassword(ctx, tx, u.ID, newHash); err != nil {
+		if err := s.stillAuthenticated(ctx, tx, v, u); err != nil {
+			return nil, err
+		}
+		if _, err := postgres.SetPassword(ctx, tx, u.ID, u.PasswordHash, newHash); err != nil {
 			return nil, err
 		}
 		// A reset link sent before the change must not undo it.
@@ -114,4 +117,32 @@ func (s *Service) reauthenticate(ctx context.Context, v *token.Verified, pw stri
 		return nil, s.loginFailed(ctx, u.Email, u, c, authevents.ReasonInvalidPassword)
 	}
 	return u, nil
+}
+
+// stillAuthenticated checks again, in tx and under the user's lock, what
+// reauthenticate checked before it: the caller's session is still live,
+// and the stored hash is still the one the password was verified against.
+// A reset, a change or a logout that committed in between makes it
+// ErrUnauthorized: without this, a request that checked the old password
+// just before a reset could undo the reset after it (found in review).
+func (s *Service) stillAuthenticated(ctx context.Context, tx pgx.Tx, v *token.Verified, checked *authevents.User) error {
+	sess, err := postgres.SessionForUpdate(ctx, tx, v.SessionID)
+	if errors.Is(err, authevents.ErrNotFound) {
+		return authevents.ErrUnauthorized
+	}
+	if err != nil {
+		return fmt.Errorf("find session: %w", err)
+	}
+	u, err := postgres.UserByID(ctx, tx, checked.ID)
+	if errors.Is(err, authevents.ErrNotFound) {
+		return authevents.ErrUnauthorized
+	}
+	if err != nil {
+		return fmt.Errorf("find user: %w", err)
+	}
+	if sess.RevokedAt != nil || sess.UserID != checked.ID || u.PasswordHash != checked.PasswordHash {
+		s.log.InfoContext(ctx, "sensitive change lost a race with a reset, change or logout", "user_id", checked.ID)
+		return authevents.ErrUnauthorized
+	}
+	return nil
 }

@@ -107,7 +107,8 @@ func (s *Service) ResetPassword(ctx context.Context, raw, newPassword string, c 
 		if err != nil {
 			return nil, err // the address changed since the link was sent
 		}
-		if _, err := postgres.SetPassword(ctx, tx, u.ID, newHash); err != nil {
+		// The link is the proof: whatever the password is now, it goes.
+		if _, err := postgres.SetPassword(ctx, tx, u.ID, "", newHash); err != nil {
 			return nil, err
 		}
 		if err := postgres.EndOneTimes(ctx, tx, u.ID); err != nil { // every link: a pending email change too

@@ -171,7 +171,7 @@ func TestEmailLifecycleWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = tx(func(tx pgx.Tx) error {
-		v, err := postgres.SetPassword(ctx, tx, u.ID, "new-hash")
+		v, err := postgres.SetPassword(ctx, tx, u.ID, "", "new-hash")
 		if err == nil && v.PasswordHash != "new-hash" {
 			t.Errorf("SetPassword stored %q", v.PasswordHash)
 		}

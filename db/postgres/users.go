@@ -51,21 +51,28 @@ func UserByID(ctx context.Context, q Querier, id uuid.UUID) (*authevents.User, e
 }
 
 // RecordLogin sets last_login_at (and, when newHash is not empty, upgrades
-// the password hash) and returns the updated user.
-func RecordLogin(ctx context.Context, tx pgx.Tx, id uuid.UUID, newHash string) (*authevents.User, error) {
+// the stored hash) if the stored hash is still checkedHash, the one the
+// login verified the password against, and returns the updated user. A
+// password reset or change that committed after that check makes it
+// ErrNotFound: the login must not get a session with a password that no
+// longer holds, nor write back a rehash of it.
+func RecordLogin(ctx context.Context, tx pgx.Tx, id uuid.UUID, checkedHash, newHash string) (*authevents.User, error) {
 	return scanUser(tx.QueryRow(ctx, `
 		UPDATE users SET last_login_at = now(), updated_at = now(),
 		       password_hash = COALESCE(NULLIF($2, ''), password_hash)
-		 WHERE id = $1
-		RETURNING `+userColumns, id, newHash))
+		 WHERE id = $1 AND password_hash = $3
+		RETURNING `+userColumns, id, newHash, checkedHash))
 }
 
 // SetPassword stores a new password hash for the user and returns the
-// updated user, or ErrNotFound.
-func SetPassword(ctx context.Context, tx pgx.Tx, id uuid.UUID, hash string) (*authevents.User, error) {
+// updated user. With checkedHash not empty, it does so only if the stored
+// hash is still checkedHash (the one the caller verified the current
+// password against); otherwise, or for an unknown user, it is ErrNotFound.
+func SetPassword(ctx context.Context, tx pgx.Tx, id uuid.UUID, checkedHash, hash string) (*authevents.User, error) {
 	return scanUser(tx.QueryRow(ctx, `
-		UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1
-		RETURNING `+userColumns, id, hash))
+		UPDATE users SET password_hash = $2, updated_at = now()
+		 WHERE id = $1 AND ($3 = '' OR password_hash = $3)
+		RETURNING `+userColumns, id, hash, checkedHash))
 }
 
 // MarkEmailVerified records that the owner of the user's current address
