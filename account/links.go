@@ -32,11 +32,11 @@ func (s *Service) issueLink(ctx context.Context, tx pgx.Tx, purpose postgres.Pur
 	}
 	raw, hash := token.NewOneTime()
 	id := newID()
-	sealed, err := s.sealer.Seal(id.String(), raw)
+	expires := now.Add(ttl)
+	sealed, err := s.sealer.Seal(token.Binding{EventID: id.String(), EventType: eventType, To: email, ExpiresAt: expires}, raw)
 	if err != nil {
 		return err
 	}
-	expires := now.Add(ttl)
 	if err := postgres.IssueOneTime(ctx, tx, purpose, hash, postgres.OneTime{UserID: userID, Email: email, ExpiresAt: expires}); err != nil {
 		return err
 	}

@@ -46,19 +46,7 @@ func (l *lifecycle) link(t *testing.T, eventType string) string {
 	if len(rows) == 0 {
 		t.Fatalf("no %s event", eventType)
 	}
-	row := rows[len(rows)-1]
-	var data struct {
-		Link *authevents.Link `json:"link"`
-	}
-	row.Data(t, &data)
-	if data.Link == nil {
-		return ""
-	}
-	raw, err := l.opener.Open(row.ID.String(), data.Link.SealedToken)
-	if err != nil {
-		t.Fatalf("open the sealed link of %s: %v", eventType, err)
-	}
-	return raw
+	return accounttest.OpenLink(t, rows[len(rows)-1], l.opener)
 }
 
 // registerVerified registers email in either mode and verifies it.

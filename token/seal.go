@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/curve25519"
 	"golang.org/x/crypto/nacl/box"
@@ -20,7 +22,9 @@ import (
 // ciphertext it cannot open, and the stream's retention keeps nothing
 // usable. The sealed text names the key it was sealed to, so the email
 // service can hold the previous key during a rotation, and it is bound to
-// its event id, so a sealed token moved into another event does not open.
+// its link (Binding): its event, the event's type, the recipient and the
+// expiry, so a sealed token moved into another event, or into an event
+// rewritten to name another recipient, does not open.
 //
 // Format: "s1." + key id (8 bytes, base64url) + "." + base64url(box).
 
@@ -55,13 +59,26 @@ func NewSealer(public string) (*Sealer, error) {
 	return &Sealer{pub: pub, kid: sealKeyID(pub)}, nil
 }
 
-// Seal seals raw for the event eventID.
-func (s *Sealer) Seal(eventID, raw string) (string, error) {
-	b, err := box.SealAnonymous(nil, []byte(eventID+"\n"+raw), s.pub, rand.Reader)
+// Binding is what a sealed token is bound to: the link it travels in.
+type Binding struct {
+	EventID   string
+	EventType string
+	To        string    // the recipient's address; compared lower-cased
+	ExpiresAt time.Time // compared to the second
+}
+
+// bytes is the binding's canonical form: a line per field.
+func (b Binding) bytes() string {
+	return b.EventID + "\n" + b.EventType + "\n" + strings.ToLower(b.To) + "\n" + strconv.FormatInt(b.ExpiresAt.Unix(), 10) + "\n"
+}
+
+// Seal seals raw for the link b.
+func (s *Sealer) Seal(b Binding, raw string) (string, error) {
+	sealed, err := box.SealAnonymous(nil, []byte(b.bytes()+raw), s.pub, rand.Reader)
 	if err != nil {
 		return "", fmt.Errorf("seal token: %w", err)
 	}
-	return sealVersion + "." + s.kid + "." + base64.RawURLEncoding.EncodeToString(b), nil
+	return sealVersion + "." + s.kid + "." + base64.RawURLEncoding.EncodeToString(sealed), nil
 }
 
 // Opener opens sealed tokens with the email service's private keys: the
@@ -88,8 +105,8 @@ func NewOpener(private ...string) (*Opener, error) {
 	return o, nil
 }
 
-// Open returns the token sealed for the event eventID.
-func (o *Opener) Open(eventID, sealed string) (string, error) {
+// Open returns the token sealed for the link b.
+func (o *Opener) Open(b Binding, sealed string) (string, error) {
 	parts := strings.Split(sealed, ".")
 	if len(parts) != 3 || parts[0] != sealVersion {
 		return "", fmt.Errorf("%w: not a sealed token", ErrSealed)
@@ -98,17 +115,17 @@ func (o *Opener) Open(eventID, sealed string) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("%w: sealed to key %s, which this service does not hold", ErrSealed, parts[1])
 	}
-	b, err := base64.RawURLEncoding.Strict().DecodeString(parts[2])
+	boxed, err := base64.RawURLEncoding.Strict().DecodeString(parts[2])
 	if err != nil {
 		return "", fmt.Errorf("%w: malformed", ErrSealed)
 	}
-	msg, ok := box.OpenAnonymous(nil, b, k[0], k[1])
+	msg, ok := box.OpenAnonymous(nil, boxed, k[0], k[1])
 	if !ok {
 		return "", fmt.Errorf("%w: does not open", ErrSealed)
 	}
-	id, raw, ok := strings.Cut(string(msg), "\n")
-	if !ok || id != eventID {
-		return "", fmt.Errorf("%w: sealed for another event", ErrSealed)
+	raw, ok := strings.CutPrefix(string(msg), b.bytes())
+	if !ok {
+		return "", fmt.Errorf("%w: sealed for another link (event, type, recipient or expiry)", ErrSealed)
 	}
 	return raw, nil
 }

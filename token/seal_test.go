@@ -5,7 +5,18 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
+
+// bound is the binding of a test link: its event, type, recipient, expiry.
+var bound = Binding{EventID: "event-1", EventType: "user.password_reset_requested", To: "ada@example.com",
+	ExpiresAt: time.Date(2026, 12, 4, 20, 0, 0, 0, time.UTC)}
+
+func with(edit func(*Binding)) Binding {
+	b := bound
+	edit(&b)
+	return b
+}
 
 func TestSealedTokenOpensOnlyForTheEmailServiceAndItsEvent(t *testing.T) {
 	pub, priv := GenerateSealKey()
@@ -18,17 +29,22 @@ func TestSealedTokenOpensOnlyForTheEmailServiceAndItsEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw, _ := NewOneTime()
-	sealed, err := s.Seal("event-1", raw)
+	sealed, err := s.Seal(bound, raw)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(sealed, strings.TrimPrefix(raw, OneTimePrefix)) {
 		t.Fatalf("the sealed text %q contains the token", sealed)
 	}
-	if got, err := o.Open("event-1", sealed); err != nil || got != raw {
+	if got, err := o.Open(bound, sealed); err != nil || got != raw {
 		t.Fatalf("Open = %q, %v; want the token", got, err)
 	}
-	again, _ := s.Seal("event-1", raw)
+	// The recipient compares as an address does, the expiry to the second
+	// (the event's JSON may carry it to the millisecond).
+	if got, err := o.Open(with(func(b *Binding) { b.To = "Ada@Example.com"; b.ExpiresAt = b.ExpiresAt.Add(300 * time.Millisecond) }), sealed); err != nil || got != raw {
+		t.Fatalf("Open with the same binding spelt otherwise = %q, %v; want the token", got, err)
+	}
+	again, _ := s.Seal(bound, raw)
 	if again == sealed {
 		t.Fatal("sealing twice gave the same text: the box is not randomized")
 	}
@@ -38,11 +54,20 @@ func TestSealedTokenOpensOnlyForTheEmailServiceAndItsEvent(t *testing.T) {
 	flipped := []byte(sealed)
 	flipped[len(flipped)-5] ^= 1
 	for name, open := range map[string]func() (string, error){
-		"another service's key": func() (string, error) { return other.Open("event-1", sealed) },
-		"another event":         func() (string, error) { return o.Open("event-2", sealed) },
-		"a changed byte":        func() (string, error) { return o.Open("event-1", string(flipped)) },
-		"not sealed":            func() (string, error) { return o.Open("event-1", raw) },
-		"another version":       func() (string, error) { return o.Open("event-1", "s2"+sealed[2:]) },
+		"another service's key": func() (string, error) { return other.Open(bound, sealed) },
+		"another event":         func() (string, error) { return o.Open(with(func(b *Binding) { b.EventID = "event-2" }), sealed) },
+		// Found in review: bound to its event id only, a sealed token copied
+		// into an event naming another recipient opened, and was mailed there.
+		"another recipient": func() (string, error) { return o.Open(with(func(b *Binding) { b.To = "eve@example.com" }), sealed) },
+		"another event type": func() (string, error) {
+			return o.Open(with(func(b *Binding) { b.EventType = "user.email_change_requested" }), sealed)
+		},
+		"a later expiry": func() (string, error) {
+			return o.Open(with(func(b *Binding) { b.ExpiresAt = b.ExpiresAt.Add(time.Hour) }), sealed)
+		},
+		"a changed byte":  func() (string, error) { return o.Open(bound, string(flipped)) },
+		"not sealed":      func() (string, error) { return o.Open(bound, raw) },
+		"another version": func() (string, error) { return o.Open(bound, "s2"+sealed[2:]) },
 	} {
 		if got, err := open(); !errors.Is(err, ErrSealed) || got != "" {
 			t.Errorf("%s: Open = %q, %v; want ErrSealed", name, got, err)
@@ -59,8 +84,8 @@ func TestOpenerHoldsThePreviousKeyDuringARotation(t *testing.T) {
 	}
 	for _, pub := range []string{oldPub, newPub} {
 		s, _ := NewSealer(pub)
-		sealed, _ := s.Seal("e", "ot_x")
-		if got, err := o.Open("e", sealed); err != nil || got != "ot_x" {
+		sealed, _ := s.Seal(bound, "ot_x")
+		if got, err := o.Open(bound, sealed); err != nil || got != "ot_x" {
 			t.Errorf("sealed to %s: Open = %q, %v", pub, got, err)
 		}
 	}

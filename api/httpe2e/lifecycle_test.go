@@ -42,12 +42,9 @@ func link(t *testing.T, f *fixture, o *token.Opener, eventType string) string {
 	if len(rows) == 0 {
 		t.Fatalf("no %s event", eventType)
 	}
-	row := rows[len(rows)-1]
-	var d struct{ Link authevents.Link }
-	row.Data(t, &d)
-	raw, err := o.Open(row.ID.String(), d.Link.SealedToken)
-	if err != nil {
-		t.Fatal(err)
+	raw := accounttest.OpenLink(t, rows[len(rows)-1], o)
+	if raw == "" {
+		t.Fatalf("the newest %s carries no link", eventType)
 	}
 	return raw
 }

@@ -198,11 +198,12 @@ func readMailKey(file string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	sealed, err := sealer.Seal("check", "check")
+	check := token.Binding{EventID: "check"}
+	sealed, err := sealer.Seal(check, "check")
 	if err != nil {
 		return "", err
 	}
-	if got, err := opener.Open("check", sealed); err != nil || got != "check" {
+	if got, err := opener.Open(check, sealed); err != nil || got != "check" {
 		return "", errors.New("the public and private keys do not match")
 	}
 	return pub, nil

@@ -8,6 +8,7 @@ import (
 
 	"github.com/authevents/authevents"
 	"github.com/authevents/authevents/consumer"
+	"github.com/authevents/authevents/token"
 )
 
 // Types are the event types the email service writes mails for.
@@ -32,7 +33,7 @@ func (h *Handler) mails(ev *consumer.Event) ([]Mail, error) {
 			return nil, err
 		}
 		c := Content{Name: d.Name, Email: d.Email}
-		if ok, err := h.link(ev, d.Link, authevents.LinkVerifyEmail, &c); !ok || err != nil {
+		if ok, err := h.link(ev, d.Link, d.Email, authevents.LinkVerifyEmail, &c); !ok || err != nil {
 			return nil, err
 		}
 		return compose(KindVerify, d.Email, "Confirm your address", c)
@@ -48,7 +49,7 @@ func (h *Handler) mails(ev *consumer.Event) ([]Mail, error) {
 			return nil, err
 		}
 		c := Content{Email: d.Email, IP: d.IP}
-		if ok, err := h.link(ev, d.Link, authevents.LinkResetPassword, &c); !ok || err != nil {
+		if ok, err := h.link(ev, d.Link, d.Email, authevents.LinkResetPassword, &c); !ok || err != nil {
 			return nil, err
 		}
 		return compose(KindReset, d.Email, "Reset your password", c)
@@ -74,7 +75,7 @@ func (h *Handler) mails(ev *consumer.Event) ([]Mail, error) {
 		if d.Link == nil {
 			return nil, consumer.Permanent(errors.New("user.email_change_requested without a link for a free address"))
 		}
-		ok, err := h.link(ev, *d.Link, authevents.LinkVerifyEmail, &c)
+		ok, err := h.link(ev, *d.Link, d.NewEmail, authevents.LinkVerifyEmail, &c)
 		if err != nil {
 			return nil, err
 		}
@@ -107,13 +108,14 @@ func compose(kind, to, subject string, c Content) ([]Mail, error) {
 	return []Mail{m}, nil
 }
 
-// link opens a sealed link into c. It reports false, with no error, for a
-// link that expired before it could be mailed: a dead link helps nobody.
-func (h *Handler) link(ev *consumer.Event, l authevents.Link, path string, c *Content) (bool, error) {
+// link opens a sealed link, to be mailed to, into c. It reports false, with
+// no error, for a link that expired before it could be mailed: a dead link
+// helps nobody.
+func (h *Handler) link(ev *consumer.Event, l authevents.Link, to, path string, c *Content) (bool, error) {
 	if h.opener == nil {
 		return false, consumer.Permanent(errors.New("a sealed link, and no MAIL_SEAL_PRIVATE_KEY to open it"))
 	}
-	raw, err := h.opener.Open(ev.EventID.String(), l.SealedToken)
+	raw, err := h.opener.Open(token.Binding{EventID: ev.EventID.String(), EventType: ev.Type, To: to, ExpiresAt: time.Time(l.ExpiresAt)}, l.SealedToken)
 	if err != nil {
 		return false, consumer.Permanent(err)
 	}
