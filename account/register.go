@@ -128,6 +128,15 @@ func (s *Service) registrationAttempted(ctx context.Context, email string, c aut
 		if err := postgres.LockUser(ctx, tx, owner.ID); err != nil {
 			return err
 		}
+		// An unverified account may be someone else's pre-registration
+		// of this address, with a password they chose: its verification
+		// links die, so that the owner, now offered a reset by mail,
+		// cannot verify it by a later click and hand it over.
+		if owner.EmailVerifiedAt == nil {
+			if err := postgres.EndOneTimes(ctx, tx, owner.ID, postgres.PurposeVerifyEmail); err != nil {
+				return err
+			}
+		}
 		return s.appendEvent(ctx, tx, authevents.EventRegistrationAttempted, owner.ID.String(), now, authevents.UserRegistrationAttempted{
 			UserID: owner.ID.String(), Email: owner.Email, IP: c.IP, UserAgent: c.UserAgent, Timestamp: authevents.Timestamp(now),
 		})

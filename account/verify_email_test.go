@@ -46,8 +46,10 @@ func TestRegisterRequiredAnswersAlikeForNewAndTakenAddresses(t *testing.T) {
 	outboxtest.RequireTypes(t, l.Pool, authevents.EventUserRegistered, authevents.EventEmailVerificationRequested, authevents.EventRegistrationAttempted)
 	raw := l.link(t, authevents.EventEmailVerificationRequested)
 	l.noSecrets(t, raw, goodPassword)
-	if n := l.count(t, `SELECT count(*) FROM one_time_tokens WHERE purpose = 'verify_email' AND email = 'new@example.com'`); n != 1 {
-		t.Fatalf("%d stored verification tokens, want 1", n)
+	// The second registration ended the first one's link (a
+	// pre-registration's, for all the service can tell): see below.
+	if n := l.count(t, `SELECT count(*) FROM one_time_tokens WHERE purpose = 'verify_email' AND email = 'new@example.com'`); n != 0 {
+		t.Fatalf("%d stored verification tokens, want 0", n)
 	}
 }
 
@@ -145,5 +147,27 @@ func wantErrNamed(t *testing.T, name string, err, target error) {
 	t.Helper()
 	if !errors.Is(err, target) {
 		t.Errorf("%s: error = %v, want %v", name, err, target)
+	}
+}
+
+// TestRegistrationByTheOwnerEndsAPreRegistrationsLinks: someone registers
+// another person's address first (an account pre-hijack): the owner gets
+// the verification mail of an account whose password the other person
+// chose. Once the owner registers the address themselves, that older link
+// is dead, so a later click cannot hand the other person a verified
+// account; the owner is offered a reset instead (registration_attempted).
+func TestRegistrationByTheOwnerEndsAPreRegistrationsLinks(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l := setupLifecycle(t, true)
+	l.register(t, "owner@example.com") // by someone else, with their password
+	early := l.link(t, authevents.EventEmailVerificationRequested)
+	if _, err := l.Service.Register(ctx, account.RegisterInput{Email: "owner@example.com", Password: newPassword, Name: "Owner", Client: client}); err != nil {
+		t.Fatal(err)
+	}
+	outboxtest.RequireCount(t, l.Pool, authevents.EventRegistrationAttempted, 1)
+	wantErr(t, l.Service.VerifyEmail(ctx, early), authevents.ErrInvalidLinkToken)
+	if n := l.count(t, `SELECT count(*) FROM users WHERE email = 'owner@example.com' AND email_verified_at IS NOT NULL`); n != 0 {
+		t.Error("the pre-registered account got verified")
 	}
 }

@@ -194,10 +194,16 @@ func TestWelcomeEmailOnce(t *testing.T) {
 		t.Fatalf("%d emails sent, want exactly 1", len(msgs))
 	}
 	m := string(msgs[0].Data)
-	for _, want := range []string{"Message-ID: <" + email.MessageID(ev.ID) + ">", "To: <new@example.com>", "Subject: Welcome to authevents, Newt", "Hello Newt"} {
+	for _, want := range []string{"Message-ID: <" + email.MessageID(ev.ID) + ">", "To: <new@example.com>", "Subject: Welcome to authevents"} {
 		if !strings.Contains(m, want) {
 			t.Errorf("email lacks %q:\n%s", want, m)
 		}
+	}
+	// Found in review: whoever registers chooses the name, and the address
+	// is not proven yet, so the name would carry anyone's words to any
+	// address. Mails to an address not proven to be the user's leave it out.
+	if strings.Contains(m, "Newt") {
+		t.Errorf("the welcome mail to an unproven address shows the name the registrant chose:\n%s", m)
 	}
 	// Other event types are not its business.
 	if err := h.Handle(context.Background(), event(t, "user.logged_in", "2026-11-28T10:00:00.000Z", map[string]string{})); err != nil || sink.Count() != 1 {

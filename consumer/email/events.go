@@ -26,13 +26,13 @@ func (h *Handler) mails(ev *consumer.Event) ([]Mail, error) {
 		if err := ev.Decode(&d); err != nil {
 			return nil, err
 		}
-		return compose(KindWelcome, d.Email, "Welcome to authevents, "+d.Name, Content{Name: d.Name, Email: d.Email})
+		return compose(KindWelcome, d.Email, "Welcome to authevents", Content{Email: d.Email})
 	case authevents.EventEmailVerificationRequested:
 		var d authevents.UserEmailVerificationRequested
 		if err := ev.Decode(&d); err != nil {
 			return nil, err
 		}
-		c := Content{Name: d.Name, Email: d.Email}
+		c := Content{Email: d.Email}
 		if ok, err := h.link(ev, d.Link, d.Email, authevents.LinkVerifyEmail, &c); !ok || err != nil {
 			return nil, err
 		}

@@ -44,12 +44,13 @@ var (
 	htmlTemplates = htmltemplate.Must(htmltemplate.New("").ParseFS(templateFiles, "templates/*.html"))
 )
 
-// Content is what the templates may show. Names and addresses come from
-// users: the text part shows them as they are (they hold no control
-// characters, the API refuses those), the HTML part escapes them, and no
-// header is built from them but the recipient, which go-mail encodes.
+// Content is what the templates may show. Addresses come from users: the
+// text part shows them as they are (they hold no control characters, the
+// API refuses those), the HTML part escapes them, and no header is built
+// from them but the recipient, which go-mail encodes. It holds no name on
+// purpose: whoever registers chooses the name, before the address is
+// proven, so a name in a mail would carry anyone's words to any address.
 type Content struct {
-	Name      string
 	Email     string
 	NewEmail  string
 	Link      string // the one-time link, with its token

@@ -7,7 +7,7 @@ import (
 )
 
 func TestEveryMailHasBothParts(t *testing.T) {
-	c := Content{Name: "Ada", Email: "ada@example.com", NewEmail: "ada@example.org", Link: LinkTo("https://app.example/", "/verify-email", "ot_abc"),
+	c := Content{Email: "ada@example.com", NewEmail: "ada@example.org", Link: LinkTo("https://app.example/", "/verify-email", "ot_abc"),
 		ExpiresAt: time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC), When: time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC), IP: "198.51.100.7", Reason: "reset"}
 	for _, kind := range []string{KindWelcome, KindVerify, KindRegistrationAttempt, KindReset, KindPasswordChanged,
 		KindEmailChangeVerify, KindEmailChangeNotice, KindEmailChangeTaken, KindEmailChanged} {
@@ -28,15 +28,15 @@ func TestEveryMailHasBothParts(t *testing.T) {
 	}
 }
 
-// TestMailsDoNotLetUserTextOut: a name or address is escaped in the HTML
-// part, and no header gets a line break from it.
+// TestMailsDoNotLetUserTextOut: an address is escaped in the HTML part,
+// and no header gets a line break from user text.
 func TestMailsDoNotLetUserTextOut(t *testing.T) {
-	m, err := Compose(KindWelcome, "ada@example.com", "Welcome, Ada\r\nBcc: victim@example.com", Content{Name: `<script>alert(1)</script>"><img src=x>`, Email: "ada@example.com"})
+	m, err := Compose(KindEmailChangeNotice, "ada@example.com", "Welcome, Ada\r\nBcc: victim@example.com", Content{NewEmail: `<script>alert(1)</script>"><img src=x>`, Email: "ada@example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(m.HTML, "<script>") || strings.Contains(m.HTML, "<img src=x>") {
-		t.Errorf("the name reached the HTML part unescaped: %s", m.HTML)
+		t.Errorf("the address reached the HTML part unescaped: %s", m.HTML)
 	}
 	if strings.ContainsAny(m.Subject, "\r\n") {
 		t.Errorf("subject %q holds a line break", m.Subject)
