@@ -23,7 +23,7 @@ type PrunerConfig struct {
 }
 
 // Pruner deletes session rows that ended longer than Retention ago, so the
-// sessions table does not grow without bound.
+// sessions table does not grow without bound, and expired one-time links.
 type Pruner struct {
 	pool   *pgxpool.Pool
 	cfg    PrunerConfig
@@ -45,16 +45,36 @@ func NewPruner(pool *pgxpool.Pool, cfg PrunerConfig, log *slog.Logger, pruned fu
 }
 
 // PruneOnce deletes ended sessions in batches until a batch comes back
-// short, and returns how many it deleted.
+// short, and returns how many it deleted. It also deletes the one-time
+// links that expired: they can never be used, and their rows hold an
+// address.
 func (p *Pruner) PruneOnce(ctx context.Context) (int, error) {
 	cutoff := p.now().Add(-p.cfg.Retention)
+	total, err := p.batches(ctx, func(ctx context.Context) (int, error) {
+		return postgres.PruneSessions(ctx, p.pool, cutoff, p.cfg.Batch)
+	}, p.pruned)
+	if err != nil {
+		return total, err
+	}
+	links, err := p.batches(ctx, func(ctx context.Context) (int, error) {
+		return postgres.PruneOneTimes(ctx, p.pool, p.now(), p.cfg.Batch)
+	}, func(int) {})
+	if links > 0 {
+		p.log.InfoContext(ctx, "pruned expired links", "count", links)
+	}
+	return total, err
+}
+
+// batches runs prune until a batch comes back short, telling counted each
+// batch's count, and returns the total.
+func (p *Pruner) batches(ctx context.Context, prune func(context.Context) (int, error), counted func(int)) (int, error) {
 	total := 0
 	for {
 		bctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		n, err := postgres.PruneSessions(bctx, p.pool, cutoff, p.cfg.Batch)
+		n, err := prune(bctx)
 		cancel()
 		if n > 0 {
-			p.pruned(n)
+			counted(n)
 			total += n
 		}
 		if err != nil || n < p.cfg.Batch {

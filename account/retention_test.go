@@ -89,3 +89,39 @@ func TestPrunerDeletesOnlyLongEndedSessions(t *testing.T) {
 		t.Fatal("Run did not return after its context ended")
 	}
 }
+
+// TestPrunerDeletesExpiredLinks: an expired one-time link can never be
+// used, and its row (a hash and an address) need not outlive it: the
+// API's pruner deletes it, and keeps the links still valid.
+func TestPrunerDeletesExpiredLinks(t *testing.T) {
+	t.Parallel()
+	env := accounttest.New(t, accounttest.Options{})
+	ctx := context.Background()
+	res, err := env.Service.Register(ctx, account.RegisterInput{Email: "links@example.com", Password: "a fine password", Name: "L"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	insert := func(expires string) {
+		t.Helper()
+		if _, err := env.Pool.Exec(ctx, `
+			INSERT INTO one_time_tokens (token_hash, user_id, purpose, email, expires_at)
+			VALUES (sha256(gen_random_uuid()::text::bytea), $1, 'reset_password', 'links@example.com', now() + $2::interval)`, res.User.ID, expires); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, e := range []string{"-1 second", "-2 days", "-40 days"} {
+		insert(e)
+	}
+	insert("10 minutes")
+	p := account.NewPruner(env.Pool, account.PrunerConfig{Retention: 30 * 24 * time.Hour, Interval: time.Hour, Batch: 2},
+		slog.New(slog.NewJSONHandler(io.Discard, nil)), nil)
+	if _, err := p.PruneOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, env, `SELECT count(*) FROM one_time_tokens WHERE expires_at < now()`); n != 0 {
+		t.Errorf("%d expired links left, want 0", n)
+	}
+	if n := count(t, env, `SELECT count(*) FROM one_time_tokens WHERE expires_at > now()`); n != 1 {
+		t.Errorf("%d valid links left, want 1", n)
+	}
+}
