@@ -22,9 +22,10 @@ import (
 // TestEmailDurableOfEarlierReleasesTakesTheNewTypes: earlier releases
 // created the email durable with the one filter auth.user.registered. The
 // email service now writes mails for more types; on start its durable is
-// updated in place (every mail type as a filter on nats-server 2.10 and
-// later, the stream's wildcard on 2.9), and a notice after a password
-// change is mailed like the welcome.
+// created again with its new filter (every mail type on nats-server 2.10
+// and later, the stream's wildcard on 2.9), from the first message of a
+// type it gains, and a notice after a password change emitted during the
+// rollout is mailed.
 func TestEmailDurableOfEarlierReleasesTakesTheNewTypes(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -49,10 +50,30 @@ func TestEmailDurableOfEarlierReleasesTakesTheNewTypes(t *testing.T) {
 				AckPolicy: jetstream.AckExplicitPolicy, FilterSubject: names.For(authevents.EventUserRegistered), DeliverPolicy: jetstream.DeliverAllPolicy}); err != nil {
 				t.Fatal(err)
 			}
+			// During the rollout the new API emits a new type before the
+			// email service is upgraded, and the old email service goes on
+			// acknowledging welcomes past it (found in review: the durable
+			// then restarted above its ack floor and never mailed it).
 			user := uuid.NewString()
-			welcome := e.publishData(t, authevents.EventUserRegistered, authevents.UserRegistered{UserID: user, Email: "w@example.com", Name: "W"})
 			changed := e.publishData(t, authevents.EventPasswordChanged, authevents.UserPasswordChanged{UserID: user, Email: "w@example.com",
 				Reason: authevents.PasswordChangedByChange, IP: "192.0.2.1", UserAgent: "ua"})
+			welcome := e.publishData(t, authevents.EventUserRegistered, authevents.UserRegistered{UserID: user, Email: "w@example.com", Name: "W"})
+			old, err := js.Consumer(ctx, names.Stream, email.Durable)
+			if err != nil {
+				t.Fatal(err)
+			}
+			batch, err := old.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for m := range batch.Messages() {
+				if err := m.DoubleAck(ctx); err != nil { // the old release mailed it
+					t.Fatal(err)
+				}
+			}
+			if info, _ := old.Info(ctx); info.AckFloor.Stream < 2 {
+				t.Fatalf("the old durable's ack floor is %d, want it past the new type's message", info.AckFloor.Stream)
+			}
 			dir := t.TempDir()
 			cfg := email.Config(names.Stream, names.Prefix+".")
 			cfg.DLQStream = e.dlq
@@ -71,7 +92,8 @@ func TestEmailDurableOfEarlierReleasesTakesTheNewTypes(t *testing.T) {
 					t.Logf("welcome subject %s, failures %d, consumer log:\n%s", names.For(authevents.EventUserRegistered), n, logs)
 				}
 			})
-			for _, key := range []uuid.UUID{email.Key(welcome, email.KindWelcome), email.Key(changed, email.KindPasswordChanged)} {
+			_ = welcome // mailed by the old release
+			for _, key := range []uuid.UUID{email.Key(changed, email.KindPasswordChanged)} {
 				testenv.WaitFor(t, "the mail "+key.String(), 15*time.Second, func() bool {
 					_, err := os.Stat(filepath.Join(dir, key.String()+".eml"))
 					return err == nil

@@ -2,7 +2,6 @@ package consumer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -25,11 +24,7 @@ func (c *Consumer) Ensure(ctx context.Context) (jetstream.Consumer, error) {
 		MaxDeliver: c.cfg.MaxDeliveries, DeliverPolicy: jetstream.DeliverAllPolicy, MaxAckPending: 1000,
 	}
 	cc.FilterSubject, cc.FilterSubjects = c.filter()
-	var cons jetstream.Consumer
-	var err error
-	if !multipleFilters(c.js.Conn().ConnectedServerVersion()) {
-		cons, err = c.refilter(ctx, cc)
-	}
+	cons, err := c.refilter(ctx, cc)
 	if cons == nil && err == nil {
 		cons, err = c.js.CreateOrUpdateConsumer(ctx, c.cfg.Stream, cc)
 	}
@@ -113,33 +108,4 @@ func (c *Consumer) start(ctx context.Context) (cons jetstream.Consumer, stream j
 		}
 	})
 	return cons, stream, err
-}
-
-// refilter moves a durable to a new filter on nats-server 2.9, which
-// updates a consumer's filter in place but then skips the messages it had
-// not delivered (seen: delivered stream sequence at the end, nothing
-// pending, nothing delivered). It reads where the durable is, deletes
-// it, and creates it again with the new filter, delivering from the first
-// message after its ack floor; a message acknowledged above the floor may
-// come again, and effects are idempotent. It returns nil, nil when there
-// is no durable yet or its filter is already the one wanted.
-func (c *Consumer) refilter(ctx context.Context, cc jetstream.ConsumerConfig) (jetstream.Consumer, error) {
-	old, err := c.js.Consumer(ctx, c.cfg.Stream, cc.Durable)
-	if errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	info := old.CachedInfo()
-	if info.Config.FilterSubject == cc.FilterSubject {
-		return nil, nil
-	}
-	c.log.Warn("recreating the durable with its new filter from its ack floor (nats-server 2.9 skips undelivered messages on an in-place filter change)",
-		"durable", cc.Durable, "from", info.Config.FilterSubject, "to", cc.FilterSubject, "ack_floor", info.AckFloor.Stream)
-	if err := c.js.DeleteConsumer(ctx, c.cfg.Stream, cc.Durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return nil, fmt.Errorf("recreate with the new filter: delete: %w", err)
-	}
-	cc.DeliverPolicy, cc.OptStartSeq = jetstream.DeliverByStartSequencePolicy, info.AckFloor.Stream+1
-	return c.js.CreateOrUpdateConsumer(ctx, c.cfg.Stream, cc)
 }
