@@ -47,6 +47,22 @@ func (s *Service) issueLink(ctx context.Context, tx pgx.Tx, purpose postgres.Pur
 	return outbox.Append(ctx, tx, ev)
 }
 
+// mailRequest opens a request that may mail a link to email: it fails
+// alike for every address when no link can be mailed (canMail), and
+// returns the address normalized, or a ValidationError on email.
+func (s *Service) mailRequest(email string) (string, error) {
+	if err := s.canMail(); err != nil {
+		return "", err
+	}
+	norm, why := NormalizeEmail(email)
+	if why != "" {
+		var verr authevents.ValidationError
+		verr.Add("email", why)
+		return "", &verr
+	}
+	return norm, nil
+}
+
 // canMail fails, alike for every address, when no link can reach the
 // email service: a request that would mail a link answers 503 whether or
 // not its address has an account.

@@ -27,14 +27,9 @@ func (s *Service) ForgotPassword(ctx context.Context, email string, c authevents
 	defer markUnavailable(&err)
 	start := time.Now()
 	c = cleanClient(c)
-	if err := s.canMail(); err != nil {
+	norm, err := s.mailRequest(email)
+	if err != nil {
 		return err
-	}
-	norm, why := NormalizeEmail(email)
-	if why != "" {
-		var verr authevents.ValidationError
-		verr.Add("email", why)
-		return &verr
 	}
 	if err := s.allowAll(ctx, []limitKey{{LimitResetIP, s.ipKey(c.IP)}, {LimitResetEmail, norm}}); err != nil {
 		return err

@@ -71,14 +71,9 @@ func (s *Service) ResendVerification(ctx context.Context, email string, c authev
 	defer markUnavailable(&err)
 	start := time.Now()
 	c = cleanClient(c)
-	if err := s.canMail(); err != nil {
+	norm, err := s.mailRequest(email)
+	if err != nil {
 		return err
-	}
-	norm, why := NormalizeEmail(email)
-	if why != "" {
-		var verr authevents.ValidationError
-		verr.Add("email", why)
-		return &verr
 	}
 	defer s.floor(ctx, start)
 	for _, l := range []struct{ name, key string }{{LimitVerifyIP, s.ipKey(c.IP)}, {LimitVerifyEmail, norm}} {
