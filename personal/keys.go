@@ -108,8 +108,9 @@ func (s *Keys) Decrypt(ctx context.Context, user uuid.UUID, eventID string, f Fi
 // Erase destroys user's data key inside tx (the transaction that deletes
 // the user and appends user.deleted), leaving a tombstone that forbids a
 // new key. It is idempotent, and it also tombstones a user that never had
-// a key. The key leaves this process's cache at once; other processes
-// drop it within Options.CacheTTL.
+// a key. The key leaves this process's cache at once; other processes,
+// and a read in this one that races the uncommitted erasure, drop it
+// within Options.CacheTTL.
 func (s *Keys) Erase(ctx context.Context, tx pgx.Tx, user uuid.UUID) error {
 	s.cache.forget(user)
 	if _, err := tx.Exec(ctx, `INSERT INTO personal_keys (user_id, erased_at) VALUES ($1, now())
