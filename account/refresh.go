@@ -13,6 +13,7 @@ import (
 	"github.com/authevents/authevents"
 	"github.com/authevents/authevents/db/postgres"
 	"github.com/authevents/authevents/outbox"
+	"github.com/authevents/authevents/personal"
 	"github.com/authevents/authevents/token"
 )
 
@@ -210,7 +211,7 @@ func (s *Service) reuseDetected(ctx context.Context, v *token.Verified, c authev
 		return err
 	}
 	if revoked {
-		s.log.WarnContext(ctx, "refresh token reuse: session revoked", "user_id", v.UserID, "session_id", v.SessionID, "client_ip", c.IP)
+		s.log.WarnContext(ctx, "refresh token reuse: session revoked", "user_id", v.UserID, "session_id", v.SessionID, "client", personal.ForLog(personal.FieldIP, c.IP))
 	}
 	return authevents.ErrInvalidRefreshToken
 }

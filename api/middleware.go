@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/authevents/authevents/internal/logging"
+	"github.com/authevents/authevents/personal"
 )
 
 // requestID accepts a sane X-Request-ID from the client or makes one,
@@ -42,7 +43,11 @@ func validRequestID(id string) bool {
 }
 
 // accessLog writes one JSON line per request and feeds the HTTP metrics.
-// It never logs bodies, query strings or headers that may hold secrets.
+// It never logs bodies, query strings or headers that may hold secrets,
+// nor, above debug level, the client's IP address: the client is named by
+// a pseudonym (personal.ForLog), a keyed hash whose key lives only as long
+// as the process, so one client's requests can be followed through the
+// log, and no line outlives a user's erasure with their address in it.
 func accessLog(log *slog.Logger, m *Metrics) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		start := time.Now()
@@ -67,7 +72,10 @@ func logRequest(c *gin.Context, log *slog.Logger, m *Metrics, start time.Time) {
 	attrs := []any{
 		"method", c.Request.Method, "route", route, "path", c.Request.URL.Path,
 		"status", status, "duration_ms", float64(d.Microseconds()) / 1000,
-		"client_ip", c.ClientIP(), "bytes", c.Writer.Size(),
+		"client", personal.ForLog(personal.FieldIP, c.ClientIP()), "bytes", c.Writer.Size(),
+	}
+	if log.Enabled(c.Request.Context(), slog.LevelDebug) {
+		attrs = append(attrs, "client_ip", c.ClientIP()) // debugging on one's own machine
 	}
 	level := slog.LevelInfo
 	if len(c.Errors) > 0 {

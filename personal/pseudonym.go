@@ -83,3 +83,11 @@ func canonicalIP(s string) string {
 	}
 	return a.Unmap().WithZone("").String()
 }
+
+// logPseudonyms is this process's one key for log lines.
+var logPseudonyms = NewEphemeralPseudonymizer()
+
+// ForLog returns value's pseudonym for a log line of this process: the
+// same for every package of the process (the access log and a warning
+// about the same client match), unlinkable once the process is gone.
+func ForLog(f Field, value string) string { return logPseudonyms.Pseudonym(f, value) }
