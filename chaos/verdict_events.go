@@ -128,6 +128,17 @@ func checkOrder(v *Verdict, e Evidence) {
 	v.add("per-user order violations (users)", orderViolations == 0, "0", "%d of %d users", orderViolations, len(truthSeq))
 	if len(orderExamples) > 0 {
 		v.Detail["orderViolations"] = head(orderExamples, 20)
+		// The two sequences of the first few, to read the cause from
+		// the report.
+		seqs := map[string]map[string][]string{}
+		for _, user := range head(orderExamples, 3) {
+			var promised []string
+			for _, t := range truthSeq[user] {
+				promised = append(promised, t.Type+"/"+t.SessionID)
+			}
+			seqs[user] = map[string][]string{"promised": promised, "stream": streamSeq[user]}
+		}
+		v.Detail["orderViolationSequences"] = seqs
 	}
 }
 

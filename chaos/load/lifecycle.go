@@ -110,7 +110,9 @@ func (a *actor) lifecycle(ctx context.Context, op Op, link string) (truth []Trut
 		status, err = a.r.do(ctx, "POST", "/auth/email/verify", map[string]string{"token": link}, "", nil)
 		switch {
 		case ok() && a.await == email.KindEmailChangeVerify:
-			a.email = a.newEmail
+			// The link proved the new address: a resend for it now
+			// promises nothing.
+			a.email, a.verified, a.pending = a.newEmail, true, false
 			truth = a.promise(Truth{Type: "user.email_changed"})
 		case ok():
 			a.verified, a.pending = true, false
