@@ -108,8 +108,9 @@ func (s *Server) Reset() {
 }
 
 // Arrivals maps the local part of each Message-ID (before the @: the
-// event id, for a welcome email) to the times a message carrying it
-// arrived; more than one time is a duplicate delivery.
+// mail's key, email.Key, which is the event id for a welcome email) to
+// the times a message carrying it arrived; more than one time is a
+// duplicate delivery.
 func (s *Server) Arrivals() map[string][]time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
