@@ -9,6 +9,7 @@ import (
 	"github.com/authevents/authevents/account/accounttest"
 	"github.com/authevents/authevents/outbox/outboxtest"
 	"github.com/authevents/authevents/token"
+	"github.com/authevents/authevents/token/tokentest"
 )
 
 // lifecycle is a fixture whose service seals links to a key the test
@@ -20,15 +21,7 @@ type lifecycle struct {
 
 func setupLifecycle(t *testing.T, required bool, opts ...func(*accounttest.Options)) *lifecycle {
 	t.Helper()
-	pub, priv := token.GenerateSealKey()
-	sealer, err := token.NewSealer(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opener, err := token.NewOpener(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sealer, opener := tokentest.SealPair(t)
 	cfg := accounttest.Config()
 	cfg.VerificationRequired = required
 	all := append([]func(*accounttest.Options){func(o *accounttest.Options) {

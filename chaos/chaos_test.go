@@ -29,7 +29,8 @@ func TestChaos(t *testing.T) {
 	s := startSystem(t, p)
 
 	start := time.Now()
-	lcfg := load.Config{URLs: s.apiURLs, Rate: p.Rate, Duration: p.Duration, Seed: p.Seed, Actors: 32}
+	lcfg := load.Config{URLs: s.apiURLs, Rate: p.Rate, Duration: p.Duration, Seed: p.Seed, Actors: 32,
+		Mail: s.sink.Mailbox(), NoRateLimits: true}
 	if os.Getenv("CHAOS_PROGRESS") != "" {
 		lcfg.Progress = func(sn load.Snapshot) {
 			fmt.Fprintf(os.Stderr, "\r%5.0fs %7d req %5.1f/s %5d errors p99 %6.1f ms ", sn.Elapsed.Seconds(), sn.Requests, sn.Rate, sn.Errors, float64(sn.P99.Microseconds())/1000)
@@ -70,9 +71,24 @@ func TestChaos(t *testing.T) {
 	}
 }
 
-// profile reads CHAOS_PROFILE (short|full), CHAOS_DURATION (full only) and
-// CHAOS_SEED; without a seed one is drawn and printed.
+// profile reads CHAOS_PROFILE (short|full), CHAOS_DURATION (full only),
+// CHAOS_SEED (without it one is drawn and printed) and
+// CHAOS_EMAIL_VERIFICATION (required|optional; by default the seed's
+// parity picks one, so that runs cover both modes and a seed reproduces
+// its own).
 func profile(t *testing.T) chaos.Profile {
+	p := schedProfile(t)
+	p.EmailVerification = [2]string{"required", "optional"}[p.Seed%2]
+	if m := os.Getenv("CHAOS_EMAIL_VERIFICATION"); m != "" {
+		if m != "required" && m != "optional" {
+			t.Fatalf("CHAOS_EMAIL_VERIFICATION must be required or optional: %q", m)
+		}
+		p.EmailVerification = m
+	}
+	return p
+}
+
+func schedProfile(t *testing.T) chaos.Profile {
 	seed := rand.Uint64() % 1_000_000
 	if s := os.Getenv("CHAOS_SEED"); s != "" {
 		v, err := strconv.ParseUint(s, 10, 64)
@@ -122,7 +138,8 @@ func schedule(t *testing.T, p chaos.Profile) []chaos.Fault {
 		}
 		plan = kept
 	}
-	t.Logf("chaos profile %s, seed %d (CHAOS_SEED=%d reproduces the schedule), %s of load at %.0f req/s; schedule:", p.Name, p.Seed, p.Seed, p.Duration, p.Rate)
+	t.Logf("chaos profile %s, seed %d (CHAOS_SEED=%d reproduces the schedule), %s of load at %.0f req/s, EMAIL_VERIFICATION=%s; schedule:",
+		p.Name, p.Seed, p.Seed, p.Duration, p.Rate, p.EmailVerification)
 	for _, f := range plan {
 		t.Log("  " + f.String())
 	}

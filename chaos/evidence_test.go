@@ -11,6 +11,8 @@ import (
 
 	"github.com/authevents/authevents/chaos"
 	"github.com/authevents/authevents/chaos/load"
+	"github.com/authevents/authevents/consumer"
+	"github.com/authevents/authevents/consumer/email"
 	"github.com/authevents/authevents/internal/natstest"
 	"github.com/authevents/authevents/internal/testenv"
 )
@@ -111,6 +113,12 @@ func (s *system) readStream() []chaos.StreamMsg {
 		json.Unmarshal(m.Data(), &ce)
 		md, _ := m.Metadata()
 		sm := chaos.StreamMsg{MsgID: m.Headers().Get(nats.MsgIdHdr), ID: ce.ID, Type: ce.Type, UserID: ce.Data.UserID, SessionID: ce.Data.SessionID}
+		// The mails it calls for, as the email service reads it; an event
+		// it could not read calls for none here, and its mails, if any
+		// were sent, count as called for by nothing.
+		if ev, err := consumer.NewEvent(m.Subject(), m.Data()); err == nil {
+			sm.Mails, _ = email.Kinds(ev)
+		}
 		if md != nil {
 			sm.Seq = md.Sequence.Stream
 		}

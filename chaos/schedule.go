@@ -91,6 +91,10 @@ type Profile struct {
 	// Pause is the range of a killed process's or crashed server's
 	// downtime.
 	Pause [2]time.Duration
+	// EmailVerification is the API's EMAIL_VERIFICATION: required (the
+	// virtual users follow the verification link before they sign in) or
+	// optional.
+	EmailVerification string `json:"emailVerification"`
 }
 
 // Short is the profile `make test` runs: about a minute, every kind of

@@ -75,7 +75,13 @@ func startSystem(t *testing.T, p chaos.Profile) *system {
 	if err := token.GenerateKeyFile(key); err != nil {
 		t.Fatal(err)
 	}
-	env := append(os.Environ(), "DATABASE_URL="+dbURL, "REDIS_URL="+s.redis.URL(), "NATS_URL="+s.cluster.URL(),
+	// Links are sealed to the email service's key; the verification
+	// mode is the profile's. ENUMERATION_FLOOR is what register takes at
+	// least under required verification (250 ms by default): the suite
+	// judges auth latency, not the floor.
+	pub, priv := token.GenerateSealKey()
+	env := append(os.Environ(), "EMAIL_VERIFICATION="+p.EmailVerification, "MAIL_SEAL_PUBLIC_KEY="+pub, "MAIL_SEAL_PRIVATE_KEY="+priv,
+		"ENUMERATION_FLOOR=10ms", "DATABASE_URL="+dbURL, "REDIS_URL="+s.redis.URL(), "NATS_URL="+s.cluster.URL(),
 		"JWT_PRIVATE_KEY_FILE="+key, "ARGON2_MEMORY_KIB=1024", "ARGON2_ITERATIONS=1", "RATE_LIMIT_ENABLED=false",
 		"LOG_LEVEL=warn", "STREAM_REPLICAS=3",
 		// Retries ride out the longest outage of the schedule (20 s);

@@ -16,6 +16,9 @@ type StreamMsg struct {
 	Type      string
 	UserID    string
 	SessionID string
+	// Mails are the kinds of mail the event calls for (consumer/email's
+	// Kinds), in the order they are sent.
+	Mails []string
 }
 
 // Evidence is what a run left behind, for Judge.
@@ -30,8 +33,8 @@ type Evidence struct {
 	Truth   []load.Truth
 	Stream  []StreamMsg
 	// Audit is audit_log rows per event id, Analytics the analytics
-	// counts per event type, Emails the times each welcome e-mail's
-	// Message-ID (the event id) reached the SMTP sink.
+	// counts per event type, Emails the times each mail's Message-ID
+	// (the part before the @: its key, email.Key) reached the SMTP sink.
 	Audit     map[string]int
 	Analytics map[string]int
 	Emails    map[string][]time.Time

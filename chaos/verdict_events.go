@@ -2,10 +2,8 @@ package chaos
 
 import (
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/authevents/authevents/chaos/load"
 )
@@ -67,20 +65,14 @@ func checkDelivery(v *Verdict, e Evidence) {
 }
 
 // checkEffects: each event in the stream has its audit row, its
-// analytics count and (a registration) its welcome e-mail, once. An
-// e-mail sent again after its send record could be lost is the SMTP
-// boundary, counted apart.
+// analytics count and each mail it calls for (checkMails), once.
 func checkEffects(v *Verdict, e Evidence) {
 	auditMissing, auditDup := 0, 0
 	typeCount := map[string]int{}
-	registered := map[string]bool{}
 	seen := map[string]bool{}
 	for _, m := range distinct(e.Stream) {
 		seen[m.ID] = true
 		typeCount[m.Type]++
-		if m.Type == "user.registered" {
-			registered[m.ID] = true
-		}
 		if e.Audit[m.ID] == 0 {
 			auditMissing++
 		}
@@ -102,35 +94,11 @@ func checkEffects(v *Verdict, e Evidence) {
 			analyticsMissing -= d
 		}
 	}
-	emailDup, emailExcused, emailMissing := 0, 0, 0
-	for id := range registered {
-		times := e.Emails[id]
-		if len(times) == 0 {
-			emailMissing++
-			continue
-		}
-		for _, again := range times[1:] {
-			// A repeat is the SMTP boundary only if a record could be
-			// lost between the first send (or just before it: the
-			// record follows the send) and the repeat.
-			if slices.ContainsFunc(e.SendRecordLosses, func(k time.Time) bool { return !k.Before(times[0].Add(-time.Second)) && k.Before(again) }) {
-				emailExcused++
-			} else {
-				emailDup++
-			}
-		}
-	}
-	for id, times := range e.Emails {
-		if !registered[id] {
-			emailDup += len(times)
-		}
-	}
 	v.add("audit rows missing", auditMissing == 0, "0", "%d", auditMissing)
 	v.add("duplicate effects: audit rows", auditDup == 0, "0", "%d", auditDup)
 	v.add("analytics counts missing", analyticsMissing == 0, "0", "%d", analyticsMissing)
 	v.add("duplicate effects: analytics counts", analyticsDup == 0, "0", "%d", analyticsDup)
-	v.add("welcome e-mails missing", emailMissing == 0, "0", "%d", emailMissing)
-	v.add("duplicate effects: e-mails", emailDup == 0, "0", "%d (+%d at the SMTP boundary)", emailDup, emailExcused)
+	checkMails(v, e)
 }
 
 // checkOrder: each user's promised events, in the order their answers
@@ -160,6 +128,17 @@ func checkOrder(v *Verdict, e Evidence) {
 	v.add("per-user order violations (users)", orderViolations == 0, "0", "%d of %d users", orderViolations, len(truthSeq))
 	if len(orderExamples) > 0 {
 		v.Detail["orderViolations"] = head(orderExamples, 20)
+		// The two sequences of the first few, to read the cause from
+		// the report.
+		seqs := map[string]map[string][]string{}
+		for _, user := range head(orderExamples, 3) {
+			var promised []string
+			for _, t := range truthSeq[user] {
+				promised = append(promised, t.Type+"/"+t.SessionID)
+			}
+			seqs[user] = map[string][]string{"promised": promised, "stream": streamSeq[user]}
+		}
+		v.Detail["orderViolationSequences"] = seqs
 	}
 }
 

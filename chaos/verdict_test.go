@@ -1,11 +1,15 @@
 package chaos
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/authevents/authevents/chaos/load"
+	"github.com/authevents/authevents/consumer/email"
 )
 
 // The rows of a verdict without Redis outages, in order. The tests name
@@ -19,8 +23,15 @@ const (
 	rowDupAudit      = "duplicate effects: audit rows"
 	rowCountsMissing = "analytics counts missing"
 	rowDupCounts     = "duplicate effects: analytics counts"
-	rowEmailsMissing = "welcome e-mails missing"
+	rowEmailsMissing = "e-mails missing"
 	rowDupEmails     = "duplicate effects: e-mails"
+	rowWelcome       = "  welcome: expected / arrived / duplicates"
+	rowVerify        = "  verify: expected / arrived / duplicates"
+	rowReset         = "  reset: expected / arrived / duplicates"
+	rowPwChanged     = "  password-changed: expected / arrived / duplicates"
+	rowChangeVerify  = "  email-change-verify: expected / arrived / duplicates"
+	rowChangeNotice  = "  email-change-notice: expected / arrived / duplicates"
+	rowEmailChanged  = "  email-changed: expected / arrived / duplicates"
 	rowOrder         = "per-user order violations (users)"
 	rowAuthDuring    = "auth requests during broker faults (nothing else down)"
 	rowAuthFailed    = "  of them not answered as usual"
@@ -35,28 +46,42 @@ const (
 )
 
 // evidence is a clean run: two users, their events once each, in order,
-// every effect once; a quorum loss from 20 s to 40 s, during which auth
-// requests are answered as fast as before.
+// every effect once (u1 also verifies its address, resets and changes its
+// password and changes its address, each mail once); a quorum loss from
+// 20 s to 40 s, during which auth requests are answered as fast as before.
 func evidence() Evidence {
 	t0 := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
 	e := Evidence{Start: t0, Profile: Short(1), Audit: map[string]int{}, Analytics: map[string]int{}, Emails: map[string][]time.Time{},
 		LastHeal: t0.Add(50 * time.Second), Drained: t0.Add(55 * time.Second),
 		Plan: []Fault{{Kind: QuorumLoss, At: 20 * time.Second, Down: 20 * time.Second}}}
-	add := func(id, typ, user, session string) {
-		e.Stream = append(e.Stream, StreamMsg{MsgID: id, ID: id, Type: typ, UserID: user, SessionID: session})
+	n := 0
+	add := func(user, typ, session string, mails ...string) {
+		n++
+		id := uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "%s-%d", user, n)).String()
+		e.Stream = append(e.Stream, StreamMsg{MsgID: id, ID: id, Type: typ, UserID: user, SessionID: session, Mails: mails})
 		e.Audit[id]++
 		e.Analytics[typ]++
-		if typ == "user.registered" {
-			e.Emails[id] = []time.Time{t0}
+		for _, kind := range mails {
+			e.Emails[mailKey(id, kind)] = []time.Time{t0}
 		}
+		t := load.Truth{Type: typ, UserID: user, SessionID: session}
+		if typ == "user.logged_out" {
+			t.SessionID = ""
+		}
+		e.Truth = append(e.Truth, t)
 	}
 	for _, u := range []string{"u1", "u2"} {
-		add(u+"-r", "user.registered", u, "")
-		add(u+"-f", "user.token_refreshed", u, "s-"+u)
-		add(u+"-o", "user.logged_out", u, "s-"+u)
-		e.Truth = append(e.Truth, load.Truth{Type: "user.registered", UserID: u}, load.Truth{Type: "user.token_refreshed", UserID: u, SessionID: "s-" + u},
-			load.Truth{Type: "user.logged_out", UserID: u})
+		add(u, "user.registered", "", email.KindWelcome)
+		add(u, "user.token_refreshed", "s-"+u)
+		add(u, "user.logged_out", "s-"+u)
 	}
+	add("u1", "user.email_verification_requested", "", email.KindVerify)
+	add("u1", "user.email_verified", "")
+	add("u1", "user.password_reset_requested", "", email.KindReset)
+	add("u1", "user.password_changed", "", email.KindPasswordChanged)
+	add("u1", "user.password_changed", "", email.KindPasswordChanged)
+	add("u1", "user.email_change_requested", "", email.KindEmailChangeVerify, email.KindEmailChangeNotice)
+	add("u1", "user.email_changed", "", email.KindEmailChanged)
 	authSamples(&e, 50*time.Millisecond, 50*time.Millisecond)
 	return e
 }
@@ -114,7 +139,8 @@ func checkVerdict(t *testing.T, v *Verdict, want []string) {
 func TestJudgeCleanEvidenceIsOK(t *testing.T) {
 	v := Judge(evidence())
 	want := []string{rowPromised, rowDistinct, rowLost, rowDupMessages, rowAuditMissing, rowDupAudit, rowCountsMissing,
-		rowDupCounts, rowEmailsMissing, rowDupEmails, rowOrder, rowAuthDuring, rowAuthFailed, rowP99Baseline, rowP99During,
+		rowDupCounts, rowEmailsMissing, rowDupEmails, rowWelcome, rowVerify, rowReset, rowPwChanged, rowChangeVerify,
+		rowChangeNotice, rowEmailChanged, rowOrder, rowAuthDuring, rowAuthFailed, rowP99Baseline, rowP99During,
 		rowP99Warmup, rowPlainP99, rowDied, rowDrain}
 	if got := names(v, false); !slices.Equal(got, want) {
 		t.Errorf("rows %q,\nwant %q", got, want)
@@ -131,26 +157,48 @@ func TestJudgeCleanEvidenceIsOK(t *testing.T) {
 	checkVerdict(t, v, nil)
 }
 
+// judgeCase changes the clean evidence; want are the failing rows, in
+// order (none: the verdict is OK).
+type judgeCase struct {
+	name   string
+	change func(e *Evidence)
+	want   []string
+}
+
+func judgeCases(t *testing.T, cases []judgeCase) {
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := evidence()
+			c.change(&e)
+			checkVerdict(t, Judge(e), c.want)
+		})
+	}
+}
+
 func TestJudge(t *testing.T) {
-	cases := []struct {
-		name   string
-		change func(e *Evidence)
-		want   []string // the failing rows, in order; none: the verdict is OK
-	}{
-		{"a message lost", func(e *Evidence) { e.Stream = e.Stream[1:]; delete(e.Audit, "u1-r"); e.Analytics["user.registered"]-- },
-			[]string{rowLost, rowDupEmails, rowOrder}},
+	judgeCases(t, []judgeCase{
+		{"a message lost", func(e *Evidence) {
+			m := e.Stream[0]
+			e.Stream = e.Stream[1:]
+			delete(e.Audit, m.ID)
+			e.Analytics[m.Type]--
+		}, []string{rowLost, rowDupEmails, rowOrder}},
 		{"a message twice", func(e *Evidence) { e.Stream = append(e.Stream, e.Stream[0]) }, []string{rowDupMessages}},
 		{"two of one user's events swapped", func(e *Evidence) { e.Stream[1], e.Stream[2] = e.Stream[2], e.Stream[1] }, []string{rowOrder}},
 		{"an analytics count twice", func(e *Evidence) { e.Analytics["user.logged_out"]++ }, []string{rowDupCounts}},
 		{"an analytics count missing", func(e *Evidence) { e.Analytics["user.logged_out"]-- }, []string{rowCountsMissing}},
-		{"an audit row missing", func(e *Evidence) { delete(e.Audit, "u2-o") }, []string{rowAuditMissing}},
-		{"an audit row twice", func(e *Evidence) { e.Audit["u2-o"]++ }, []string{rowDupAudit}},
-		{"an e-mail twice", func(e *Evidence) { e.Emails["u1-r"] = append(e.Emails["u1-r"], e.Start.Add(time.Second)) }, []string{rowDupEmails}},
+		{"an audit row missing", func(e *Evidence) { delete(e.Audit, msg(e, "u2", "user.logged_out").ID) }, []string{rowAuditMissing}},
+		{"an audit row twice", func(e *Evidence) { e.Audit[msg(e, "u2", "user.logged_out").ID]++ }, []string{rowDupAudit}},
+		{"an e-mail twice", func(e *Evidence) {
+			k := mailKey(msg(e, "u1", "user.registered").ID, email.KindWelcome)
+			e.Emails[k] = append(e.Emails[k], e.Start.Add(time.Second))
+		}, []string{rowDupEmails}},
 		{"an e-mail twice around a consumer kill", func(e *Evidence) {
-			e.Emails["u1-r"] = append(e.Emails["u1-r"], e.Start.Add(time.Second))
+			k := mailKey(msg(e, "u1", "user.registered").ID, email.KindWelcome)
+			e.Emails[k] = append(e.Emails[k], e.Start.Add(time.Second))
 			e.SendRecordLosses = []time.Time{e.Start.Add(500 * time.Millisecond)}
 		}, nil},
-		{"an e-mail missing", func(e *Evidence) { delete(e.Emails, "u2-r") }, []string{rowEmailsMissing}},
+		{"an e-mail missing", func(e *Evidence) { delete(e.Emails, mailKey(msg(e, "u2", "user.registered").ID, email.KindWelcome)) }, []string{rowEmailsMissing}},
 		{"an auth request failed during a broker fault", func(e *Evidence) {
 			e.Samples = append(e.Samples, load.Sample{At: e.Start.Add(30 * time.Second), Op: load.Login, Status: 503, Latency: time.Millisecond})
 		}, []string{rowAuthFailed}},
@@ -175,14 +223,7 @@ func TestJudge(t *testing.T) {
 			redis(e, 503, 12*time.Second)
 			e.Plan = append(e.Plan, Fault{Kind: CrashPostgres, At: 14 * time.Second, Down: 9 * time.Second})
 		}, nil},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			e := evidence()
-			c.change(&e)
-			checkVerdict(t, Judge(e), c.want)
-		})
-	}
+	})
 }
 
 // TestJudgeLatency: auth requests during a broker fault are judged against

@@ -3,6 +3,10 @@ package e2e
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -10,19 +14,19 @@ import (
 
 	"github.com/authevents/authevents/api/client"
 	"github.com/authevents/authevents/dashboard"
-	"github.com/authevents/authevents/internal/natstest"
 	"github.com/authevents/authevents/internal/testenv"
 )
 
 // TestMakeRunDashboardShowsARegistration is the newcomer's path: make run,
 // open the dashboard URL it prints, register a user with the API, and see
-// the registration counted, published and consumed within seconds.
+// the registration counted, published and consumed within seconds; then,
+// as the README goes on, print the verification link from ./var/mail with
+// the README's own shell lines, confirm the address and sign in.
 func TestMakeRunDashboardShowsARegistration(t *testing.T) {
 	t.Parallel()
 	bin := buildAll(t)
-	nats := natstest.Start(t) // the contract's stream names, on a server of its own
-	_, out, done := makeRun(t, bin, "NATS_URL="+nats.URL(), "STREAM_NAME=auth-events", "STREAM_SUBJECTS=auth.user.*",
-		"STREAM_SUBJECT_PREFIX=auth.", "DLQ_STREAM=auth-events-dlq", "RATE_LIMIT_ENABLED=false")
+	mailDir := t.TempDir()
+	_, out, done := makeRunOwnNATS(t, bin, "RATE_LIMIT_ENABLED=false", "MAIL_DIR="+mailDir)
 	testenv.WaitFor(t, "make run to print its URLs", 90*time.Second, func() bool {
 		select {
 		case err := <-done:
@@ -42,7 +46,9 @@ func TestMakeRunDashboardShowsARegistration(t *testing.T) {
 
 	res, err := apiClient(t, api).RegisterWithResponse(t.Context(), nil, client.RegisterRequest{
 		Email: "newcomer@example.com", Password: "correct horse battery staple", Name: "Newcomer"})
-	if err != nil || res.StatusCode() != 201 {
+	// make run requires verified addresses (the default): 202, and the
+	// verification link is mailed.
+	if err != nil || res.StatusCode() != 202 {
 		t.Fatalf("register: %v %v", err, res)
 	}
 	var ov dashboard.Overview
@@ -79,4 +85,47 @@ func TestMakeRunDashboardShowsARegistration(t *testing.T) {
 	if ov.Outbox == nil || ov.Outbox.RelayReplicas != 1 || ov.Stream == nil || ov.Stream.Messages != 2 {
 		t.Errorf("outbox %+v, stream %+v: want 1 relay replica and the two events in the stream", ov.Outbox, ov.Stream)
 	}
+
+	token := readmeVerifyToken(t, mailDir)
+	c := apiClient(t, api)
+	if res, err := c.VerifyEmailWithResponse(t.Context(), nil, client.LinkTokenRequest{Token: token}); err != nil || res.StatusCode() != 200 {
+		t.Fatalf("verify with the README's link: %v %v", err, res)
+	}
+	login, err := c.LoginWithResponse(t.Context(), nil, client.LoginRequest{Email: "newcomer@example.com", Password: "correct horse battery staple"})
+	if err != nil || login.JSON200 == nil {
+		t.Fatalf("login after verification: %v %v", err, login)
+	}
+}
+
+// readmeVerifyToken runs the README's lines that print the newest
+// verification link, in a folder whose var/mail is mailDir, and returns
+// the link's token.
+func readmeVerifyToken(t *testing.T, mailDir string) string {
+	t.Helper()
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^ls -t .*X-Authevents-Kind: verify.*\\\n.*$`).Find(readme)
+	if m == nil {
+		t.Fatal("README.md has no lines that print the verification link")
+	}
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, "var"), 0o755)
+	if err := os.Symlink(mailDir, filepath.Join(dir, "var", "mail")); err != nil {
+		t.Fatal(err)
+	}
+	var link string
+	testenv.WaitFor(t, "the verification mail in the mail folder", 15*time.Second, func() bool {
+		cmd := exec.Command("bash", "-c", string(m))
+		cmd.Dir = dir
+		b, _ := cmd.Output()
+		link = strings.TrimSpace(string(b))
+		return link != ""
+	})
+	u, err := url.Parse(link)
+	if err != nil || u.Query().Get("token") == "" {
+		t.Fatalf("the README's lines printed %q, not a link with a token", link)
+	}
+	return u.Query().Get("token")
 }

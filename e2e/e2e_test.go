@@ -124,7 +124,10 @@ func TestEndToEnd(t *testing.T) {
 	env := append(os.Environ(), "DATABASE_URL="+dbURL, "REDIS_URL="+redistest.URL(), "REDIS_KEY_PREFIX="+prefix,
 		"NATS_URL="+nats.URL(), "JWT_PRIVATE_KEY_FILE="+key, "ARGON2_MEMORY_KIB=256", "ARGON2_ITERATIONS=1",
 		"TRUSTED_PROXIES=127.0.0.1", "RATE_LIMIT_ENABLED=false", "MAIL_DIR="+mailDir, "LOG_LEVEL=warn",
-		"CONSUMER_BACKOFF=200ms,200ms")
+		"CONSUMER_BACKOFF=200ms,200ms",
+		// The flow of sessions and their events, with users signed in at
+		// registration; TestLifecycleInTheBrowser covers required mode.
+		"EMAIL_VERIFICATION=optional")
 	start(t, filepath.Join(bins, "relay"), append(env, "OPS_ADDR="+testenv.FreeAddr(t)))
 	start(t, filepath.Join(bins, "consumer"), append(env, "OPS_ADDR="+testenv.FreeAddr(t)), "--service", "all")
 	start(t, filepath.Join(bins, "api"), append(env, "HTTP_ADDR="+httpAddr, "OPS_ADDR="+testenv.FreeAddr(t)))

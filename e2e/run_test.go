@@ -58,6 +58,15 @@ func makeRun(t *testing.T, bin string, env ...string) (*exec.Cmd, *testenv.Buffe
 	return cmd, out, done
 }
 
+// makeRunOwnNATS is makeRun on a NATS server of its own, with the
+// contract's stream names, as a newcomer's make run has them.
+func makeRunOwnNATS(t *testing.T, bin string, env ...string) (*exec.Cmd, *testenv.Buffer, <-chan error) {
+	t.Helper()
+	nats := natstest.Start(t)
+	return makeRun(t, bin, append([]string{"NATS_URL=" + nats.URL(), "STREAM_NAME=auth-events", "STREAM_SUBJECTS=auth.user.*",
+		"STREAM_SUBJECT_PREFIX=auth.", "DLQ_STREAM=auth-events-dlq"}, env...)...)
+}
+
 func buildAll(t *testing.T) string {
 	t.Helper()
 	return testenv.BuildCommands(t, "./cmd/api", "./cmd/relay", "./cmd/consumer", "./cmd/authctl", "./cmd/dashboard")

@@ -14,15 +14,14 @@ import (
 	"github.com/authevents/authevents/api"
 	"github.com/authevents/authevents/outbox/outboxtest"
 	"github.com/authevents/authevents/token"
+	"github.com/authevents/authevents/token/tokentest"
 )
 
 // lifecycleSetup serves the API in the given verification mode, with
 // links sealed to a key the test holds, as the email service does.
 func lifecycleSetup(t *testing.T, required bool, edit ...func(*account.Config)) (*fixture, *token.Opener) {
 	t.Helper()
-	pub, priv := token.GenerateSealKey()
-	sealer, _ := token.NewSealer(pub)
-	opener, _ := token.NewOpener(priv)
+	sealer, opener := tokentest.SealPair(t)
 	f := setup(t, api.Config{}, func(o *accounttest.Options) {
 		cfg := accounttest.Config()
 		cfg.VerificationRequired = required

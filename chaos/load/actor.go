@@ -4,18 +4,23 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/authevents/authevents/consumer/email"
 )
 
-// Weights of the operations a signed-in virtual user picks from.
+// Weights of the operations a signed-in virtual user picks from; the
+// lifecycle flows (a resend, a reset through the mailed link, a password
+// change, an address change confirmed through the mailed link) are rare,
+// as in life.
 var weights = []struct {
 	op Op
 	w  int
-}{{Refresh, 30}, {Me, 20}, {Login, 14}, {LoginFail, 8}, {Register, 12}, {Logout, 10}, {LogoutAll, 6}}
+}{{Refresh, 30}, {Me, 20}, {Login, 14}, {LoginFail, 8}, {Register, 12}, {Logout, 10}, {LogoutAll, 6},
+	{ResendVerification, 2}, {ForgotPassword, 2}, {ChangePassword, 2}, {ChangeEmail, 2}}
 
 type tokens struct {
 	AccessToken  string `json:"accessToken"`
@@ -30,16 +35,29 @@ type session struct {
 	id, access, refresh string
 }
 
-// actor is one virtual user at a time: it registers, then signs in and
-// out, refreshes and reads itself, sometimes starting over as a new user.
+// actor is one virtual user at a time: it registers (and, when the API
+// requires it, verifies its address through the mailed link before it
+// signs in), then signs in and out, refreshes and reads itself, now and
+// then resets or changes its password or changes its address, sometimes
+// starting over as a new user.
 type actor struct {
 	r        *runner
 	id       int
 	rnd      *rand.Rand
 	n        int // users registered so far
 	email    string
-	userID   string
+	password string
+	userID   string    // "" until an answer named it
 	sessions []session // live sessions, the current one last
+	verified bool      // the address is proven
+	pending  bool      // registered under required verification: no login before the link
+	// await is the kind of mail whose link the actor follows next
+	// ("" when none), sent to awaitTo.
+	await, awaitTo string
+	newEmail       string          // the address an email change moves to
+	misses         int             // mails given up on in a row
+	used           map[string]bool // Message-IDs of mails not to follow (followed, or older than a new request)
+	owed           []Truth         // promised events whose user the actor does not know yet
 }
 
 const password = "load-test correct horse battery"
@@ -56,8 +74,14 @@ func (a *actor) run(ctx context.Context) {
 
 func (a *actor) pick() Op {
 	switch {
-	case a.userID == "":
+	case a.email == "":
 		return Register
+	case a.await == email.KindReset:
+		return ResetPassword
+	case a.await != "":
+		return VerifyEmail
+	case a.pending:
+		return ResendVerification
 	case len(a.sessions) == 0:
 		if a.rnd.IntN(10) == 0 {
 			return LoginFail
@@ -79,6 +103,13 @@ func (a *actor) pick() Op {
 }
 
 func (a *actor) step(ctx context.Context, op Op) {
+	var link string
+	if op == VerifyEmail || op == ResetPassword {
+		var found bool
+		if link, found = a.follow(ctx); !found {
+			return // no request goes out: the mail did not come
+		}
+	}
 	start := time.Now()
 	var truth []Truth
 	var status int
@@ -87,24 +118,19 @@ func (a *actor) step(ctx context.Context, op Op) {
 	cur := len(a.sessions) - 1
 	switch op {
 	case Register:
-		a.n++
-		email := fmt.Sprintf("u%d-%d-%s@load.example.com", a.id, a.n, a.r.cfg.RunID)
-		var t tokens
-		status, err = a.r.do(ctx, "POST", "/auth/register", map[string]string{"email": email, "password": password, "name": "Load Tester"}, "", &t)
-		a.email, a.userID, a.sessions = "", "", nil
-		if ok() && t.User != nil {
-			a.email, a.userID = email, t.User.ID
-			a.sessions = []session{{id: claim(t.AccessToken, "sid"), access: t.AccessToken, refresh: t.RefreshToken}}
-			truth = append(truth, Truth{Type: "user.registered", UserID: a.userID})
-		}
+		truth, status, err = a.register(ctx)
 	case Login, LoginFail:
-		pw := password
+		pw := a.password
 		if op == LoginFail {
 			pw = "a wrong password!"
 		}
 		var t tokens
 		status, err = a.r.do(ctx, "POST", "/auth/login", map[string]string{"email": a.email, "password": pw}, "", &t)
 		if op == Login && ok() {
+			if a.userID == "" && t.User != nil {
+				a.userID = t.User.ID
+				truth = a.pay()
+			}
 			a.sessions = append(a.sessions, session{id: claim(t.AccessToken, "sid"), access: t.AccessToken, refresh: t.RefreshToken})
 			truth = append(truth, Truth{Type: "user.logged_in", UserID: a.userID})
 		}
@@ -138,15 +164,24 @@ func (a *actor) step(ctx context.Context, op Op) {
 				truth = append(truth, Truth{Type: "user.logged_out", UserID: a.userID})
 			}
 		}
+	default:
+		truth, status, err = a.lifecycle(ctx, op, link)
 	}
+	a.finish(ctx, op, start, status, err, truth)
+}
+
+// finish records a request: its sample and the events its answer promised.
+func (a *actor) finish(ctx context.Context, op Op, start time.Time, status int, err error, truth []Truth) {
 	if ctx.Err() != nil && err != nil {
 		return // cut off by the end of the run, not by the system
 	}
 	now := time.Now()
 	for i := range truth {
-		truth[i].At = now
+		if truth[i].At.IsZero() {
+			truth[i].At = now
+		}
 	}
-	good := ok() || (op == LoginFail && err == nil && status == http.StatusUnauthorized)
+	good := err == nil && (status/100 == 2 || op == LoginFail && status == http.StatusUnauthorized)
 	a.r.record(Sample{At: start, Op: op, Status: status, Latency: now.Sub(start), OK: good}, truth...)
 }
 

@@ -1,9 +1,16 @@
 // Package load drives an authevents API with a realistic mix of requests
 // at a target rate — registrations, logins (some with a wrong password),
-// refresh chains, /auth/me, logout and logout-all — and records, for every
-// 2xx answer whose effect must emit an event, which event: the ground truth
-// that the chaos suite compares with the stream and the consumers' effects.
-// Latencies go to HDR histograms (github.com/HdrHistogram/hdrhistogram-go).
+// refresh chains, /auth/me, logout and logout-all, and now and then the
+// account lifecycle: address verification, password reset, password and
+// address change — and records, for every 2xx answer whose effect must
+// emit an event, which event: the ground truth that the chaos suite
+// compares with the stream and the consumers' effects. Latencies go to
+// HDR histograms (github.com/HdrHistogram/hdrhistogram-go).
+//
+// The virtual users read their mail (Config.Mail: the SMTP sink, or the
+// MAIL_DIR folder of make run) and follow the links in it as their owners
+// would, so the mix works whether the API requires verified addresses
+// (register answers 202; the user signs in after the link) or not.
 // cmd/authload is its command-line front end.
 package load
 
@@ -19,6 +26,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/authevents/authevents/internal/mailbox"
 )
 
 // Op is one kind of request of the mix.
@@ -33,10 +42,19 @@ const (
 	Me        Op = "me"
 	Logout    Op = "logout"
 	LogoutAll Op = "logout_all"
+	// The account lifecycle. VerifyEmail and ResetPassword follow a
+	// mailed link: an address verification or change, a reset.
+	VerifyEmail        Op = "verify_email"
+	ResendVerification Op = "resend_verification"
+	ForgotPassword     Op = "forgot_password"
+	ResetPassword      Op = "reset_password"
+	ChangePassword     Op = "change_password"
+	ChangeEmail        Op = "change_email"
 )
 
 // Ops lists every operation, in report order.
-var Ops = []Op{Register, Login, LoginFail, Refresh, Me, Logout, LogoutAll}
+var Ops = []Op{Register, Login, LoginFail, Refresh, Me, Logout, LogoutAll,
+	VerifyEmail, ResendVerification, ForgotPassword, ResetPassword, ChangePassword, ChangeEmail}
 
 // Auth reports whether op is an authentication request (register, login,
 // refresh), the ones whose latency the chaos verdict bounds.
@@ -56,6 +74,17 @@ type Config struct {
 	// RunID makes this run's e-mail addresses unique (default: the start
 	// time).
 	RunID string
+	// Mail is where the API's mails land (the SMTP sink's Mailbox, or a
+	// mailbox.Dir over MAIL_DIR); nil: no link can be followed, so under
+	// required verification no user signs in.
+	Mail mailbox.Source
+	// MailWait bounds the wait for one mail (default 15s): under faults
+	// the email service may be down, and the user does something else.
+	MailWait time.Duration
+	// NoRateLimits: the API runs with RATE_LIMIT_ENABLED=false, so a 202
+	// of a resend or a forgotten password promises its event (a rate
+	// limit drops it silently).
+	NoRateLimits bool
 	// Progress, when set, is called every second with the running figures.
 	Progress func(Snapshot)
 }
@@ -92,7 +121,15 @@ type Result struct {
 	Ended   time.Time
 	Samples []Sample
 	Truth   []Truth
-	hist    map[Op]*histogram
+	// Mails are the waits for a mail, per kind.
+	Mails map[string]*MailWaits
+	hist  map[Op]*histogram
+}
+
+// MailWaits counts the waits for one kind of mail.
+type MailWaits struct {
+	Found, GaveUp int
+	hist          *histogram // time to arrival of those found
 }
 
 // Run sends the mix until cfg.Duration has passed or ctx ends.
@@ -106,11 +143,15 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 15 * time.Second
 	}
+	if cfg.MailWait <= 0 {
+		cfg.MailWait = 15 * time.Second
+	}
 	start := time.Now()
 	if cfg.RunID == "" {
 		cfg.RunID = fmt.Sprintf("%x", start.UnixNano())
 	}
-	r := &runner{cfg: cfg, limiter: rate.NewLimiter(rate.Limit(cfg.Rate), 1), res: &Result{Started: start, hist: map[Op]*histogram{}},
+	r := &runner{cfg: cfg, limiter: rate.NewLimiter(rate.Limit(cfg.Rate), 1), mail: &inbox{src: cfg.Mail},
+		res: &Result{Started: start, hist: map[Op]*histogram{}, Mails: map[string]*MailWaits{}},
 		all: newHistogram(), client: &http.Client{Timeout: cfg.Timeout, Transport: &http.Transport{
 			MaxIdleConnsPerHost: cfg.Actors, DialContext: (&net.Dialer{Timeout: 2 * time.Second}).DialContext}}}
 	for _, op := range Ops {
@@ -121,7 +162,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	var wg sync.WaitGroup
 	for i := range cfg.Actors {
 		wg.Go(func() {
-			a := &actor{r: r, id: i, rnd: rand.New(rand.NewPCG(cfg.Seed, uint64(i)))}
+			a := &actor{r: r, id: i, rnd: rand.New(rand.NewPCG(cfg.Seed, uint64(i))), used: map[string]bool{}}
 			a.run(ctx)
 		})
 	}
@@ -149,6 +190,7 @@ type runner struct {
 	cfg      Config
 	limiter  *rate.Limiter
 	client   *http.Client
+	mail     *inbox
 	next     atomic.Uint64 // round-robin URL index
 	requests atomic.Int64
 	errors   atomic.Int64
@@ -178,4 +220,21 @@ func (r *runner) record(s Sample, truth ...Truth) {
 	r.res.Truth = append(r.res.Truth, truth...)
 	r.res.hist[s.Op].record(s.Latency)
 	r.all.record(s.Latency)
+}
+
+// mailWait records a wait for a mail of kind: found after d, or given up.
+func (r *runner) mailWait(kind string, d time.Duration, found bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	w := r.res.Mails[kind]
+	if w == nil {
+		w = &MailWaits{hist: newHistogram()}
+		r.res.Mails[kind] = w
+	}
+	if !found {
+		w.GaveUp++
+		return
+	}
+	w.Found++
+	w.hist.record(d)
 }

@@ -55,12 +55,24 @@ type Report struct {
 	Errors         int             `json:"errors"`
 	Ops            map[Op]OpReport `json:"ops"`
 	ExpectedEvents map[string]int  `json:"expectedEvents"` // the ground truth, per event type
-	Truth          []Truth         `json:"truth,omitempty"`
-	Seed           uint64          `json:"seed"`
-	URLs           []string        `json:"urls"`
+	// Mails are the waits for a mailed link, per kind of mail.
+	Mails map[string]MailReport `json:"mails,omitempty"`
+	Truth []Truth               `json:"truth,omitempty"`
+	Seed  uint64                `json:"seed"`
+	URLs  []string              `json:"urls"`
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// MailReport is the waits for one kind of mail: how many came (and how
+// long after the request), and how many were given up on after MailWait.
+type MailReport struct {
+	Found  int     `json:"found"`
+	GaveUp int     `json:"gaveUp"`
+	P50ms  float64 `json:"p50Ms"`
+	P99ms  float64 `json:"p99Ms"`
+	Maxms  float64 `json:"maxMs"`
+}
 
 // Report summarises the run; withTruth includes every ground-truth event.
 func (r *Result) Report(cfg Config, withTruth bool) Report {
@@ -79,6 +91,13 @@ func (r *Result) Report(cfg Config, withTruth bool) Report {
 	}
 	for _, t := range r.Truth {
 		rep.ExpectedEvents[t.Type]++
+	}
+	for kind, w := range r.Mails {
+		if rep.Mails == nil {
+			rep.Mails = map[string]MailReport{}
+		}
+		rep.Mails[kind] = MailReport{Found: w.Found, GaveUp: w.GaveUp, P50ms: ms(w.hist.quantile(50)), P99ms: ms(w.hist.quantile(99)),
+			Maxms: ms(time.Duration(w.hist.h.Max()) * time.Microsecond)}
 	}
 	if withTruth {
 		rep.Truth = r.Truth

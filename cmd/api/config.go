@@ -53,7 +53,7 @@ type Config struct {
 	// registration tells nobody which addresses have accounts) or
 	// optional (registration signs in at once and answers 409 for a taken
 	// address: it enumerates accounts).
-	EmailVerification    string        `env:"EMAIL_VERIFICATION" envDefault:"optional"`
+	EmailVerification    string        `env:"EMAIL_VERIFICATION" envDefault:"required"`
 	EmailVerificationTTL time.Duration `env:"EMAIL_VERIFICATION_TTL" envDefault:"24h"`
 	PasswordResetTTL     time.Duration `env:"PASSWORD_RESET_TTL" envDefault:"30m"`
 	EmailChangeTTL       time.Duration `env:"EMAIL_CHANGE_TTL" envDefault:"24h"`

@@ -26,9 +26,11 @@ func baseEnv(t *testing.T, dbURL string) map[string]string {
 	if err := token.GenerateKeyFile(key); err != nil {
 		t.Fatal(err)
 	}
+	pub, _ := token.GenerateSealKey() // EMAIL_VERIFICATION=required, the default, mails links
 	return map[string]string{
 		"DATABASE_URL": dbURL, "HTTP_ADDR": "127.0.0.1:0", "OPS_ADDR": "127.0.0.1:0",
 		"JWT_PRIVATE_KEY_FILE": key, "ARGON2_MEMORY_KIB": "256", "ARGON2_ITERATIONS": "1",
+		"MAIL_SEAL_PUBLIC_KEY": pub,
 	}
 }
 
@@ -57,6 +59,9 @@ func TestRefusesToStart(t *testing.T) {
 		{"zero request timeout", func(e map[string]string) { e["REQUEST_TIMEOUT"] = "0s" }, "REQUEST_TIMEOUT"},
 		{"negative hash queue", func(e map[string]string) { e["HASH_QUEUE_DEPTH"] = "-1" }, "HASH_QUEUE_DEPTH"},
 		{"IPv6 prefix out of range", func(e map[string]string) { e["RATE_LIMIT_IPV6_PREFIX"] = "129" }, "RATE_LIMIT_IPV6_PREFIX"},
+		// Verification is required by default: without the email
+		// service's key no link could be mailed, and nobody could sign in.
+		{"default verification without a seal key", func(e map[string]string) { delete(e, "MAIL_SEAL_PUBLIC_KEY") }, "EMAIL_VERIFICATION=required needs MAIL_SEAL_PUBLIC_KEY"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := baseEnv(t, migrated)
@@ -222,7 +227,8 @@ func TestReadyzRefusesAnEvictingRedis(t *testing.T) {
 
 // TestShutdownLetsInFlightRequestsFinish cancels the api while a register
 // request (an expensive argon2id hash) is in flight: the request must
-// complete with 201 and its user and event must be committed.
+// complete with 202 (verification is required by default) and its user
+// and events (registered, verification requested) must be committed.
 func TestShutdownLetsInFlightRequestsFinish(t *testing.T) {
 	t.Parallel()
 	pool, dbURL := pgtest.NewWithURL(t)
@@ -260,14 +266,14 @@ func TestShutdownLetsInFlightRequestsFinish(t *testing.T) {
 		t.Fatalf("shutdown: %v", err)
 	}
 	res := <-done
-	if res == nil || res.StatusCode != http.StatusCreated {
-		t.Fatalf("in-flight request = %v, want 201\n%s", res, logs.String())
+	if res == nil || res.StatusCode != http.StatusAccepted {
+		t.Fatalf("in-flight request = %v, want 202\n%s", res, logs.String())
 	}
 	res.Body.Close()
 	var users, events int
 	pool.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM outbox)`).Scan(&users, &events)
-	if users != 1 || events != 1 {
-		t.Fatalf("after shutdown: %d users, %d events; want 1 and 1", users, events)
+	if users != 1 || events != 2 {
+		t.Fatalf("after shutdown: %d users, %d events; want 1 and 2", users, events)
 	}
 }
 

@@ -18,6 +18,39 @@ func Types() []string {
 		authevents.EventEmailChangeRequested, authevents.EventEmailChanged}
 }
 
+// Kinds returns the kinds of mail an event calls for, in the order they
+// are sent, without opening its link: what a reader of the stream (the
+// chaos verdict) expects at the mail server, each kind once, with the
+// Message-ID of Key(ev.EventID, kind). A link that expired before the
+// email service got to it is the one exception: its mail is not sent.
+// Kinds and mails agree (TestKindsAreTheMailsSent).
+func Kinds(ev *consumer.Event) ([]string, error) {
+	switch ev.Type {
+	case authevents.EventUserRegistered:
+		return []string{KindWelcome}, nil
+	case authevents.EventEmailVerificationRequested:
+		return []string{KindVerify}, nil
+	case authevents.EventRegistrationAttempted:
+		return []string{KindRegistrationAttempt}, nil
+	case authevents.EventPasswordResetRequested:
+		return []string{KindReset}, nil
+	case authevents.EventPasswordChanged:
+		return []string{KindPasswordChanged}, nil
+	case authevents.EventEmailChangeRequested:
+		var d authevents.UserEmailChangeRequested
+		if err := ev.Decode(&d); err != nil {
+			return nil, err
+		}
+		if d.NewEmailTaken {
+			return []string{KindEmailChangeTaken}, nil
+		}
+		return []string{KindEmailChangeVerify, KindEmailChangeNotice}, nil
+	case authevents.EventEmailChanged:
+		return []string{KindEmailChanged}, nil
+	}
+	return nil, nil
+}
+
 // mails returns the mails an event calls for (none for other types).
 func (h *Handler) mails(ev *consumer.Event) ([]Mail, error) {
 	switch ev.Type {

@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 )
@@ -92,7 +93,7 @@ func (r Raw) Mails() ([]Mail, error) {
 }
 
 // Dir is a Source over a MAIL_DIR folder of .eml files. It parses each
-// file once.
+// file once. One goroutine at a time may call Mails.
 type Dir struct {
 	Path string
 	seen map[string]Mail
@@ -135,11 +136,7 @@ func (d *Dir) Mails() ([]Mail, error) {
 	}
 	// Oldest first, so that a caller that wants the latest link takes
 	// the last match.
-	for i := 1; i < len(all); i++ {
-		for j := i; j > 0 && all[j].at.Before(all[j-1].at); j-- {
-			all[j], all[j-1] = all[j-1], all[j]
-		}
-	}
+	sort.SliceStable(all, func(i, j int) bool { return all[i].at.Before(all[j].at) })
 	out := make([]Mail, len(all))
 	for i, a := range all {
 		out[i] = a.m

@@ -108,8 +108,9 @@ func (s *Server) Reset() {
 }
 
 // Arrivals maps the local part of each Message-ID (before the @: the
-// event id, for a welcome email) to the times a message carrying it
-// arrived; more than one time is a duplicate delivery.
+// mail's key, email.Key, which is the event id for a welcome email) to
+// the times a message carrying it arrived; more than one time is a
+// duplicate delivery.
 func (s *Server) Arrivals() map[string][]time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -164,14 +165,31 @@ func (session) Rcpt(string, *smtp.RcptOptions) error { return nil }
 func (ss session) Data(r io.Reader) error            { return ss.s.receive(r) }
 
 // Mailbox is the messages accepted so far, as a mailbox.Source: how a
-// test finds the link a mail carries.
-func (s *Server) Mailbox() mailbox.Source {
-	return mailbox.Raw(func() [][]byte {
-		msgs := s.Messages()
-		out := make([][]byte, len(msgs))
-		for i, m := range msgs {
-			out[i] = m.Data
+// test or the chaos load finds the link a mail carries. It parses each
+// message once, so that many readers polling thousands of messages stay
+// cheap.
+func (s *Server) Mailbox() mailbox.Source { return &parsed{s: s} }
+
+// parsed is the parsed messages of s, read as they arrive.
+type parsed struct {
+	s     *Server
+	mu    sync.Mutex
+	n     int // messages of s read so far
+	mails []mailbox.Mail
+}
+
+func (p *parsed) Mails() ([]mailbox.Mail, error) {
+	msgs := p.s.Messages()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(msgs) < p.n { // Reset since
+		p.n, p.mails = 0, nil
+	}
+	for _, m := range msgs[p.n:] {
+		if mm, err := mailbox.Parse(m.Data); err == nil {
+			p.mails = append(p.mails, mm)
 		}
-		return out
-	})
+	}
+	p.n = len(msgs)
+	return append([]mailbox.Mail(nil), p.mails...), nil
 }

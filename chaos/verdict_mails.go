@@ -1,0 +1,91 @@
+package chaos
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/authevents/authevents/consumer/email"
+)
+
+// mailKinds orders the per-kind rows: the kinds of consumer/email.
+var mailKinds = []string{email.KindWelcome, email.KindVerify, email.KindRegistrationAttempt, email.KindReset,
+	email.KindPasswordChanged, email.KindEmailChangeVerify, email.KindEmailChangeNotice, email.KindEmailChangeTaken,
+	email.KindEmailChanged}
+
+// mailCount is what one kind of mail came to.
+type mailCount struct{ expected, arrived, dup, excused int }
+
+// checkMails: each mail an event in the stream calls for (StreamMsg.Mails)
+// reached the SMTP sink exactly once, under the Message-ID of its key
+// (email.Key of the event id and the kind), and no other mail arrived. A
+// repeat is the SMTP boundary, counted apart, when a send record could be
+// lost between the first send and the repeat.
+func checkMails(v *Verdict, e Evidence) {
+	expected := map[string]string{} // key → kind
+	for _, m := range distinct(e.Stream) {
+		id, err := uuid.Parse(m.ID)
+		for _, kind := range m.Mails {
+			if err != nil {
+				expected[m.ID+"/"+kind] = kind // no key can match: missing
+				continue
+			}
+			expected[email.Key(id, kind).String()] = kind
+		}
+	}
+	byKind := map[string]*mailCount{}
+	var total mailCount
+	var missing []string
+	for key, kind := range expected {
+		c := byKind[kind]
+		if c == nil {
+			c = &mailCount{}
+			byKind[kind] = c
+		}
+		c.expected++
+		times := e.Emails[key]
+		if len(times) == 0 {
+			missing = append(missing, kind+" "+key)
+			continue
+		}
+		c.arrived++
+		for _, again := range times[1:] {
+			// The record follows the send: a loss just before the first
+			// arrival counts too.
+			if slices.ContainsFunc(e.SendRecordLosses, func(k time.Time) bool { return !k.Before(times[0].Add(-time.Second)) && k.Before(again) }) {
+				c.excused++
+			} else {
+				c.dup++
+			}
+		}
+	}
+	unexpected := 0
+	for key, times := range e.Emails {
+		if _, ok := expected[key]; !ok {
+			unexpected += len(times)
+		}
+	}
+	for _, c := range byKind {
+		total.expected += c.expected
+		total.arrived += c.arrived
+		total.dup += c.dup
+		total.excused += c.excused
+	}
+	lost := total.expected - total.arrived
+	v.add("e-mails missing", lost == 0, "0", "%d of %d expected", lost, total.expected)
+	v.add("duplicate effects: e-mails", total.dup+unexpected == 0, "0", "%d (+%d at the SMTP boundary)", total.dup+unexpected, total.excused)
+	for _, kind := range mailKinds {
+		if c := byKind[kind]; c != nil {
+			v.add(fmt.Sprintf("  %s: expected / arrived / duplicates", kind), true, "", "%d / %d / %d (+%d)", c.expected, c.arrived, c.dup, c.excused)
+		}
+	}
+	if unexpected > 0 {
+		v.add("  e-mails no event called for", true, "", "%d", unexpected)
+	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		v.Detail["missingMails"] = head(missing, 20)
+	}
+}
