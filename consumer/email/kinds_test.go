@@ -10,6 +10,7 @@ import (
 
 	"github.com/authevents/authevents"
 	"github.com/authevents/authevents/consumer"
+	"github.com/authevents/authevents/token"
 	"github.com/authevents/authevents/token/tokentest"
 )
 
@@ -21,14 +22,18 @@ func TestKindsAreTheMailsSent(t *testing.T) {
 	sealer, opener := tokentest.SealPair(t)
 	h := New(nil, nil, "authevents <no-reply@authevents.test>", WithLinks(opener, "https://app.example"))
 	now := time.Now()
-	event := func(typ string, data func(authevents.Link) any) *consumer.Event {
+	const a, b = "ada@example.com", "ada@example.org"
+	// event builds an event of typ whose link, if any, is sealed to the
+	// recipient to, as the API seals it.
+	event := func(typ, to string, data func(authevents.Link) any) *consumer.Event {
 		t.Helper()
 		id := uuid.NewString()
-		sealed, err := sealer.Seal(id, "ot_secret")
+		expires := now.Add(time.Hour)
+		sealed, err := sealer.Seal(token.Binding{EventID: id, EventType: typ, To: to, ExpiresAt: expires}, "ot_secret")
 		if err != nil {
 			t.Fatal(err)
 		}
-		l := authevents.Link{SealedToken: sealed, ExpiresAt: authevents.Timestamp(now.Add(time.Hour))}
+		l := authevents.Link{SealedToken: sealed, ExpiresAt: authevents.Timestamp(expires)}
 		ce, err := authevents.NewCloudEvent(authevents.EventSource{Source: "test"}, id, typ, "u1", now, data(l))
 		if err != nil {
 			t.Fatal(err)
@@ -40,38 +45,37 @@ func TestKindsAreTheMailsSent(t *testing.T) {
 		}
 		return ev
 	}
-	const a, b = "ada@example.com", "ada@example.org"
 	ts := authevents.Timestamp(now)
 	cases := []struct {
 		name string
 		ev   *consumer.Event
 		want []string
 	}{
-		{"registered", event(authevents.EventUserRegistered, func(authevents.Link) any {
+		{"registered", event(authevents.EventUserRegistered, a, func(authevents.Link) any {
 			return authevents.UserRegistered{UserID: "u1", Email: a, Name: "Ada", Timestamp: ts}
 		}), []string{KindWelcome}},
-		{"verification requested", event(authevents.EventEmailVerificationRequested, func(l authevents.Link) any {
+		{"verification requested", event(authevents.EventEmailVerificationRequested, a, func(l authevents.Link) any {
 			return authevents.UserEmailVerificationRequested{UserID: "u1", Email: a, Name: "Ada", Link: l, Timestamp: ts}
 		}), []string{KindVerify}},
-		{"registration attempted", event(authevents.EventRegistrationAttempted, func(authevents.Link) any {
+		{"registration attempted", event(authevents.EventRegistrationAttempted, a, func(authevents.Link) any {
 			return authevents.UserRegistrationAttempted{UserID: "u1", Email: a, Timestamp: ts}
 		}), []string{KindRegistrationAttempt}},
-		{"reset requested", event(authevents.EventPasswordResetRequested, func(l authevents.Link) any {
+		{"reset requested", event(authevents.EventPasswordResetRequested, a, func(l authevents.Link) any {
 			return authevents.UserPasswordResetRequested{UserID: "u1", Email: a, Link: l, Timestamp: ts}
 		}), []string{KindReset}},
-		{"password changed", event(authevents.EventPasswordChanged, func(authevents.Link) any {
+		{"password changed", event(authevents.EventPasswordChanged, a, func(authevents.Link) any {
 			return authevents.UserPasswordChanged{UserID: "u1", Email: a, Reason: authevents.PasswordChangedByChange, Timestamp: ts}
 		}), []string{KindPasswordChanged}},
-		{"email change to a free address", event(authevents.EventEmailChangeRequested, func(l authevents.Link) any {
+		{"email change to a free address", event(authevents.EventEmailChangeRequested, b, func(l authevents.Link) any {
 			return authevents.UserEmailChangeRequested{UserID: "u1", Email: a, NewEmail: b, Link: &l, Timestamp: ts}
 		}), []string{KindEmailChangeVerify, KindEmailChangeNotice}},
-		{"email change to a taken address", event(authevents.EventEmailChangeRequested, func(authevents.Link) any {
+		{"email change to a taken address", event(authevents.EventEmailChangeRequested, b, func(authevents.Link) any {
 			return authevents.UserEmailChangeRequested{UserID: "u1", Email: a, NewEmail: b, NewEmailTaken: true, Timestamp: ts}
 		}), []string{KindEmailChangeTaken}},
-		{"email changed", event(authevents.EventEmailChanged, func(authevents.Link) any {
+		{"email changed", event(authevents.EventEmailChanged, a, func(authevents.Link) any {
 			return authevents.UserEmailChanged{UserID: "u1", OldEmail: a, Email: b, Timestamp: ts}
 		}), []string{KindEmailChanged}},
-		{"logged in: no mail", event(authevents.EventUserLoggedIn, func(authevents.Link) any {
+		{"logged in: no mail", event(authevents.EventUserLoggedIn, a, func(authevents.Link) any {
 			return authevents.UserLoggedIn{UserID: "u1", Email: a, Timestamp: ts}
 		}), nil},
 	}
