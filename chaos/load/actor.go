@@ -181,7 +181,10 @@ func (a *actor) finish(ctx context.Context, op Op, start time.Time, status int, 
 			truth[i].At = now
 		}
 	}
-	good := err == nil && (status/100 == 2 || op == LoginFail && status == http.StatusUnauthorized)
+	// A verification link answers 400 when a resend superseded it while
+	// its mail was on the way: the one-time rule working, not a failure.
+	good := err == nil && (status/100 == 2 || op == LoginFail && status == http.StatusUnauthorized ||
+		op == VerifyEmail && status == http.StatusBadRequest)
 	a.r.record(Sample{At: start, Op: op, Status: status, Latency: now.Sub(start), OK: good}, truth...)
 }
 
