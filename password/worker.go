@@ -132,7 +132,8 @@ func (ws *Workers) spawn(w *worker) error {
 		return fmt.Errorf("start hash worker: %w", err)
 	}
 	cmd := exec.Command(ws.cfg.Command[0], ws.cfg.Command[1:]...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr, cmd.Env = inR, outW, os.Stderr, ws.cfg.Env
+	// A nil Env would pass on the whole environment of the API.
+	cmd.Stdin, cmd.Stdout, cmd.Stderr, cmd.Env = inR, outW, os.Stderr, append([]string{}, ws.cfg.Env...)
 	err = startNiced(cmd, ws.cfg.Nice)
 	inR.Close()
 	outW.Close()

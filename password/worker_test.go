@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -41,6 +42,8 @@ func TestMain(m *testing.M) {
 		fmt.Println(ws.PIDs())
 		select {}
 	}
+	// A secret of the API's environment, which no worker may inherit.
+	os.Setenv("AUTHEVENTS_TEST_SECRET", "hunter2")
 	os.Exit(m.Run())
 }
 
@@ -206,6 +209,26 @@ func TestWorkersRunAtLowerPriority(t *testing.T) {
 	for tid, nice := range threadNices(t, os.Getpid()) {
 		if nice != self {
 			t.Errorf("API thread %s: nice %d, want %d (the priority leaked into the parent)", tid, nice, self)
+		}
+	}
+}
+
+// TestWorkersGetOnlyTheirEnvironment: a worker's environment is
+// WorkerConfig.Env alone, never the API's (its URLs, keys and passwords).
+func TestWorkersGetOnlyTheirEnvironment(t *testing.T) {
+	t.Parallel()
+	for _, env := range [][]string{nil, {"GOGC=400"}} {
+		ws := startWorkers(t, 1, WorkerConfig{Env: env})
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", ws.PIDs()[0]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
+		if len(b) == 0 {
+			got = nil
+		}
+		if !slices.Equal(got, env) {
+			t.Errorf("WorkerConfig.Env %q: the worker's environment is %q", env, got)
 		}
 	}
 }

@@ -140,8 +140,8 @@ func TestHashWorkersServeTheAPI(t *testing.T) {
 	if !strings.HasSuffix(string(cmdline), "\x00"+hashWorkerArg+"\x00") {
 		t.Errorf("worker command line %q, want the api's hidden %s mode", cmdline, hashWorkerArg)
 	}
-	if strings.Contains(string(environ), "DATABASE_URL") || strings.Contains(string(environ), "hunter2") {
-		t.Errorf("worker environment holds the api's settings: %q", environ)
+	if len(environ) != 0 { // the api's environment here has no Go runtime setting to pass on
+		t.Errorf("worker environment %q, want none of the api's settings", environ)
 	}
 	if res := postJSON(t, apiURL+"/auth/login", login); res.StatusCode != http.StatusOK {
 		t.Fatalf("login via a worker with an in-process hash = %d", res.StatusCode)
