@@ -2,6 +2,10 @@ package password
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -25,8 +29,20 @@ func BenchmarkHandover(b *testing.B) {
 			benchHash(b, h)
 		})
 		b.Run(p.name+"/worker", func(b *testing.B) {
-			h, _ := workerHasher(b, p.params, 1, WorkerConfig{})
+			h, ws := workerHasher(b, p.params, 1, WorkerConfig{})
 			benchHash(b, h)
+			// The worker's peak resident memory: what a deployment's
+			// memory limit must allow per HASH_CONCURRENCY slot.
+			status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", ws.PIDs()[0]))
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, line := range strings.Split(string(status), "\n") {
+				if kb, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+					n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(kb, "kB")))
+					b.ReportMetric(float64(n)/1024, "worker-peak-MB")
+				}
+			}
 		})
 	}
 }
