@@ -87,6 +87,8 @@ type Hasher struct {
 	// them.
 	depth   int64
 	waiting atomic.Int64
+	// workers, when set, compute the keys; else this process does.
+	workers *Workers
 }
 
 // HasherOption configures a Hasher.
@@ -103,14 +105,24 @@ func WithQueueDepth(n int) HasherOption {
 	}
 }
 
+// WithWorkers computes every hash in the worker processes ws instead of in
+// this process. Give the Hasher as many slots as ws has workers.
+func WithWorkers(ws *Workers) HasherOption {
+	return func(h *Hasher) { h.workers = ws }
+}
+
 // DefaultQueueFactor sets the default queue depth per hashing slot: at
 // OWASP cost (about 28 ms a hash) a full queue is about 8 × 28 ms ≈ 0.25 s
 // of waiting, enough to absorb a burst, far below any request deadline.
 const DefaultQueueFactor = 8
 
-// ErrBusy is returned when the hashing queue is full: the caller should
-// answer "try again shortly" rather than queue without limit.
-var ErrBusy = errors.New("password: hashing queue full")
+// ErrBusy is returned when a hash cannot be computed now: the hashing
+// queue is full, or the worker process computing it died or hung. The
+// caller should answer "try again shortly" rather than queue without
+// limit.
+var ErrBusy = errors.New("password: hashing unavailable")
+
+var errQueueFull = fmt.Errorf("%w: queue full", ErrBusy)
 
 // NewHasher returns a Hasher with the given parameters that runs at most
 // concurrency hashes at once (GOMAXPROCS when concurrency <= 0).
@@ -136,9 +148,40 @@ func NewHasher(p Params, concurrency int, observe Observer, opts ...HasherOption
 	return h, nil
 }
 
-// key computes an argon2id key.
-func (h *Hasher) key(password, salt []byte, p Params, keyLen uint32) []byte {
-	return argon2.IDKey(password, salt, p.Iterations, p.Memory, p.Parallelism, keyLen)
+// key computes an argon2id key in a hashing slot, waiting for one first,
+// and reports its duration to the observer as op.
+func (h *Hasher) key(ctx context.Context, op string, password, salt []byte, p Params, keyLen uint32) ([]byte, error) {
+	if err := h.acquire(ctx); err != nil {
+		return nil, err
+	}
+	if h.workers == nil {
+		defer h.release()
+		start := time.Now()
+		key := argon2.IDKey(password, salt, p.Iterations, p.Memory, p.Parallelism, keyLen)
+		h.observe(op, time.Since(start))
+		return key, nil
+	}
+	// The caller may leave when ctx ends; the slot stays taken until the
+	// worker has answered, as the worker stays busy until then.
+	type reply struct {
+		key []byte
+		err error
+	}
+	done := make(chan reply, 1)
+	go func() {
+		defer h.release()
+		key, took, err := h.workers.key(password, salt, p, keyLen)
+		if err == nil {
+			h.observe(op, took)
+		}
+		done <- reply{key, err}
+	}()
+	select {
+	case r := <-done:
+		return r.key, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // Queued returns how many hashes are waiting for a slot.
@@ -154,7 +197,7 @@ func (h *Hasher) acquire(ctx context.Context) error {
 	// No free slot: queue, unless the queue is full.
 	if h.waiting.Add(1) > h.depth {
 		h.waiting.Add(-1)
-		return ErrBusy
+		return errQueueFull
 	}
 	defer h.waiting.Add(-1)
 	select {
@@ -171,13 +214,10 @@ func (h *Hasher) release() { <-h.slots }
 func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	salt := make([]byte, h.params.SaltLength)
 	rand.Read(salt)
-	if err := h.acquire(ctx); err != nil {
+	key, err := h.key(ctx, "hash", []byte(password), salt, h.params, h.params.KeyLength)
+	if err != nil {
 		return "", err
 	}
-	defer h.release()
-	start := time.Now()
-	key := h.key([]byte(password), salt, h.params, h.params.KeyLength)
-	h.observe("hash", time.Since(start))
 	return encode(h.params, salt, key), nil
 }
 
@@ -189,13 +229,10 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (bool, er
 	if err != nil {
 		return false, err
 	}
-	if err := h.acquire(ctx); err != nil {
+	got, err := h.key(ctx, "verify", []byte(password), salt, p, uint32(len(want)))
+	if err != nil {
 		return false, err
 	}
-	defer h.release()
-	start := time.Now()
-	got := h.key([]byte(password), salt, p, uint32(len(want)))
-	h.observe("verify", time.Since(start))
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 

@@ -87,9 +87,17 @@ type Config struct {
 	// HashQueueDepth bounds the hashes waiting for a slot; 0 means
 	// password.DefaultQueueFactor × HASH_CONCURRENCY.
 	HashQueueDepth int `env:"HASH_QUEUE_DEPTH" envDefault:"0"`
-	// HashPriority "low" gives the Go scheduler one processor per hashing
-	// slot beyond the cores (see processors), so a login flood cannot
-	// starve refresh and /readyz; "normal" does not.
+	// HashWorkers is where hashes run: "auto", in worker processes at a
+	// lower CPU priority, one per hashing slot; "0", in the API process
+	// (HashPriority then applies); a number n, in n worker processes, n
+	// slots.
+	HashWorkers string `env:"HASH_WORKERS" envDefault:"auto"`
+	// HashWorkerNice is how far below the API's the workers' CPU priority
+	// is (added to the API's nice value, at most 19).
+	HashWorkerNice int `env:"HASH_WORKER_NICE" envDefault:"10"`
+	// HashPriority, with HASH_WORKERS=0 only: "low" gives the Go scheduler
+	// one processor per hashing slot beyond the cores (see processors), so
+	// a login flood cannot starve refresh and /readyz; "normal" does not.
 	HashPriority string `env:"HASH_PRIORITY" envDefault:"low"`
 
 	DBMaxConns      int32         `env:"DB_MAX_CONNS" envDefault:"10"`
@@ -185,6 +193,12 @@ func (c Config) validate() error {
 	if c.EnumerationFloor < 0 {
 		errs = append(errs, errors.New("ENUMERATION_FLOOR must not be negative"))
 	}
+	if _, _, err := c.hashing(1); err != nil {
+		errs = append(errs, err)
+	}
+	if c.HashWorkerNice < 1 || c.HashWorkerNice > 19 {
+		errs = append(errs, errors.New("HASH_WORKER_NICE must be between 1 and 19"))
+	}
 	if c.HashPriority != "low" && c.HashPriority != "normal" {
 		errs = append(errs, errors.New("HASH_PRIORITY must be low or normal"))
 	}
@@ -266,6 +280,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Any("cors_allowed_origins", c.CORSAllowedOrigins),
 		duration("request_timeout", c.RequestTimeout),
 		slog.Int("hash_concurrency", c.HashConcurrency),
+		slog.String("hash_workers", c.HashWorkers),
+		slog.Int("hash_worker_nice", c.HashWorkerNice),
 		slog.String("hash_priority", c.HashPriority),
 		slog.String("email_verification", c.EmailVerification),
 		slog.Bool("mail_seal_key", c.MailSealPublicKey != "" || c.MailSealPublicKeyFile != ""),

@@ -12,11 +12,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"runtime"
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
@@ -31,11 +29,13 @@ import (
 	"github.com/authevents/authevents/internal/serve"
 	"github.com/authevents/authevents/ops"
 	"github.com/authevents/authevents/outbox"
-	"github.com/authevents/authevents/password"
 	"github.com/authevents/authevents/token"
 )
 
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == hashWorkerArg {
+		hashWorker()
+	}
 	// go-redis logs through a package-level logger; route it into our JSON
 	// log once, here, rather than in run (tests call run concurrently).
 	redis.SetLogger(redisLogger{logging.New(os.Stdout, "warn")})
@@ -84,22 +84,11 @@ func run(ctx context.Context, _ []string, environ map[string]string, stdout io.W
 
 	reg := ops.NewRegistry()
 	metrics := api.NewMetrics(reg)
-	hashSlots := cfg.HashConcurrency
-	if hashSlots <= 0 {
-		hashSlots = runtime.GOMAXPROCS(0)
-	}
-	runtime.GOMAXPROCS(processors(cfg.HashPriority, runtime.GOMAXPROCS(0), hashSlots, int(cfg.Argon2Parallelism)))
-	hasher, err := password.NewHasher(password.Params{
-		Memory: cfg.Argon2Memory, Iterations: cfg.Argon2Iterations, Parallelism: cfg.Argon2Parallelism,
-		SaltLength: 16, KeyLength: 32,
-	}, hashSlots, password.NewObserver(reg), password.WithQueueDepth(cfg.HashQueueDepth))
+	hasher, stopHashing, err := newHasher(cfg, environ, reg, log)
 	if err != nil {
-		return fmt.Errorf("ARGON2_*: %w", err)
+		return err
 	}
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "authevents_password_hash_queued",
-		Help: "Password hashes waiting for a slot (at most HASH_QUEUE_DEPTH; beyond it requests get 503).",
-	}, func() float64 { return float64(hasher.Queued()) }))
+	defer stopHashing()
 	notifier := outbox.NewNotifier(pool, cfg.OutboxNotifyInterval, log)
 	appended := outbox.NewMetrics(reg)
 	opts := []account.Option{account.WithCommitHook(func(eventType string) {
@@ -164,20 +153,6 @@ func run(ctx context.Context, _ []string, environ map[string]string, stdout io.W
 	err = g.Wait()
 	log.Info("api stopped")
 	return err
-}
-
-// processors is the API's GOMAXPROCS. With HASH_PRIORITY=low it adds one
-// processor per goroutine hashing can run at once (slots × argon2
-// parallelism: argon2 runs one goroutine per lane): hashes then never
-// hold every Go processor, so a refresh or /readyz never waits behind
-// them for the Go scheduler's 10 ms time slices; the kernel shares the
-// cores among all runnable threads instead. A login flood thus delays
-// signed-in users by a few milliseconds, not by tens.
-func processors(priority string, procs, slots, parallelism int) int {
-	if priority == "low" {
-		return procs + slots*max(parallelism, 1)
-	}
-	return procs
 }
 
 // loadKeys loads the signing key and the verify-only previous keys. In

@@ -33,6 +33,8 @@ func main() {
 	switch os.Args[1] {
 	case "api":
 		err = benchAPI(ctx, os.Args[2:])
+	case "argon2":
+		err = benchArgon2(ctx, os.Args[2:])
 	case "relay":
 		err = benchRelay(ctx, os.Args[2:])
 	case "consumer":
