@@ -112,18 +112,35 @@ func GenerateKeyFile(path string) error {
 	if err != nil {
 		return err
 	}
+	return CreateFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+}
+
+// CreateFile writes data to a new file at path (mode 0600, its directory
+// made if needed) all at once: it is written to a temporary file beside
+// path, then linked into place, so a reader never sees part of it, and of
+// writers racing to create path one wins and the others get an error
+// matching os.ErrExist.
+func CreateFile(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-key-*")
 	if err != nil {
 		return err
 	}
-	if err := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
-		f.Close()
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
 		return err
 	}
-	return f.Close()
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Link(tmp.Name(), path)
 }
 
 func b64url(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }

@@ -122,10 +122,19 @@ func (c *cli) keygen(_ context.Context, args []string) error {
 	}
 	file, written := args[0], false
 	if _, err := token.LoadPrivateKeyFile(file); err != nil || !c.ifMissing {
-		if err := token.GenerateKeyFile(file); err != nil {
+		err := token.GenerateKeyFile(file)
+		if errors.Is(err, os.ErrExist) && c.ifMissing {
+			// Another authctl made it since we looked: keep theirs.
+			if _, lerr := token.LoadPrivateKeyFile(file); lerr != nil {
+				return fmt.Errorf("%s exists and holds no valid key: %w", file, lerr)
+			}
+			err = nil
+		} else if err == nil {
+			written = true
+		}
+		if err != nil {
 			return err
 		}
-		written = true
 	}
 	if c.json {
 		return c.printJSON(map[string]any{"file": file, "written": written})
@@ -147,21 +156,17 @@ func (c *cli) mailkey(_ context.Context, args []string) error {
 	if err != nil || !c.ifMissing {
 		var priv string
 		pub, priv = token.GenerateSealKey()
-		f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		err := token.CreateFile(file, fmt.Appendf(nil, "MAIL_SEAL_PUBLIC_KEY=%s\nMAIL_SEAL_PRIVATE_KEY=%s\n", pub, priv))
 		if errors.Is(err, os.ErrExist) && c.ifMissing {
-			return fmt.Errorf("%s exists and holds no valid key pair; remove it first", file)
-		}
-		if err != nil {
+			// Another authctl made it since we looked: keep theirs.
+			if pub, err = readMailKey(file); err != nil {
+				return fmt.Errorf("%s exists and holds no valid key pair; remove it first", file)
+			}
+		} else if err != nil {
 			return err
+		} else {
+			written = true
 		}
-		_, err = fmt.Fprintf(f, "MAIL_SEAL_PUBLIC_KEY=%s\nMAIL_SEAL_PRIVATE_KEY=%s\n", pub, priv)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return err
-		}
-		written = true
 	}
 	if c.json {
 		return c.printJSON(map[string]any{"file": file, "written": written, "publicKey": pub})
