@@ -49,11 +49,14 @@ func waitAPI(t *testing.T, base string) {
 	})
 }
 
-func start(t *testing.T, bin string, env []string, args ...string) {
+// start runs bin until the test ends and returns the file its output
+// (its log) goes to.
+func start(t *testing.T, bin string, env []string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = env
-	logf, _ := os.Create(filepath.Join(t.TempDir(), filepath.Base(bin)+".log"))
+	logPath := filepath.Join(t.TempDir(), filepath.Base(bin)+".log")
+	logf, _ := os.Create(logPath)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -77,6 +80,7 @@ func start(t *testing.T, bin string, env []string, args ...string) {
 			}
 		}
 	})
+	return logPath
 }
 
 // apiClient is the typed client generated from api/openapi.yaml, over a

@@ -7,8 +7,6 @@ import (
 	"mime/multipart"
 	"mime/quotedprintable"
 	"net/mail"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -17,13 +15,9 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/authevents/authevents/api/client"
-	"github.com/authevents/authevents/db/postgres/pgtest"
-	"github.com/authevents/authevents/db/redistest"
 	"github.com/authevents/authevents/internal/browsertest"
-	"github.com/authevents/authevents/internal/natstest"
 	"github.com/authevents/authevents/internal/smtptest"
 	"github.com/authevents/authevents/internal/testenv"
-	"github.com/authevents/authevents/token"
 )
 
 // TestLifecycleInTheBrowser is the account lifecycle as a person lives it,
@@ -36,27 +30,8 @@ import (
 func TestLifecycleInTheBrowser(t *testing.T) {
 	t.Parallel()
 	ctx := browsertest.Start(t)
-	bins := build(t)
-	_, dbURL := pgtest.NewWithURL(t)
-	_, prefix := redistest.New(t)
-	nats := natstest.Start(t)
-	sink := smtptest.New(t)
-	key := filepath.Join(t.TempDir(), "key.pem")
-	if err := token.GenerateKeyFile(key); err != nil {
-		t.Fatal(err)
-	}
-	pub, priv := token.GenerateSealKey()
-	httpAddr := testenv.FreeAddr(t)
-	base := "http://" + httpAddr
-	env := append(os.Environ(), "DATABASE_URL="+dbURL, "REDIS_URL="+redistest.URL(), "REDIS_KEY_PREFIX="+prefix,
-		"NATS_URL="+nats.URL(), "JWT_PRIVATE_KEY_FILE="+key, "ARGON2_MEMORY_KIB=256", "ARGON2_ITERATIONS=1",
-		"RATE_LIMIT_ENABLED=false", "LOG_LEVEL=warn", "CONSUMER_BACKOFF=200ms,200ms")
-	start(t, filepath.Join(bins, "relay"), append(env, "OPS_ADDR="+testenv.FreeAddr(t)))
-	start(t, filepath.Join(bins, "consumer"), append(env, "OPS_ADDR="+testenv.FreeAddr(t), "SMTP_URL="+sink.URL(),
-		"MAIL_SEAL_PRIVATE_KEY="+priv, "LINK_BASE_URL="+base), "--service", "email")
-	start(t, filepath.Join(bins, "api"), append(env, "HTTP_ADDR="+httpAddr, "OPS_ADDR="+testenv.FreeAddr(t),
-		"EMAIL_VERIFICATION=required", "MAIL_SEAL_PUBLIC_KEY="+pub, "ENUMERATION_FLOOR=10ms"))
-	waitAPI(t, base)
+	sys := startLifecycle(t, "email", "warn")
+	sink, base := sys.sink, sys.base
 	c := apiClient(t, base)
 	const email, first, second = "ada@example.com", "correct horse battery staple", "a brand new passphrase"
 
