@@ -153,10 +153,13 @@ func (e TokenType) Valid() bool {
 // Defines values for EventSchemaParamsType.
 const (
 	Envelope                       EventSchemaParamsType = "envelope"
+	UserDeleted                    EventSchemaParamsType = "user.deleted"
+	UserDisabled                   EventSchemaParamsType = "user.disabled"
 	UserEmailChangeRequested       EventSchemaParamsType = "user.email_change_requested"
 	UserEmailChanged               EventSchemaParamsType = "user.email_changed"
 	UserEmailVerificationRequested EventSchemaParamsType = "user.email_verification_requested"
 	UserEmailVerified              EventSchemaParamsType = "user.email_verified"
+	UserEnabled                    EventSchemaParamsType = "user.enabled"
 	UserLoggedIn                   EventSchemaParamsType = "user.logged_in"
 	UserLoggedOut                  EventSchemaParamsType = "user.logged_out"
 	UserLoginFailed                EventSchemaParamsType = "user.login_failed"
@@ -173,6 +176,10 @@ func (e EventSchemaParamsType) Valid() bool {
 	switch e {
 	case Envelope:
 		return true
+	case UserDeleted:
+		return true
+	case UserDisabled:
+		return true
 	case UserEmailChangeRequested:
 		return true
 	case UserEmailChanged:
@@ -180,6 +187,8 @@ func (e EventSchemaParamsType) Valid() bool {
 	case UserEmailVerificationRequested:
 		return true
 	case UserEmailVerified:
+		return true
+	case UserEnabled:
 		return true
 	case UserLoggedIn:
 		return true
