@@ -3,12 +3,16 @@ package account_test
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/authevents/authevents"
 	"github.com/authevents/authevents/account"
+	"github.com/authevents/authevents/account/accounttest"
 	"github.com/authevents/authevents/outbox/outboxtest"
 )
 
@@ -131,4 +135,33 @@ func TestDisableFailureRollsBackEverything(t *testing.T) {
 		t.Errorf("live sessions = %d after the rollback, want 1", n)
 	}
 	outboxtest.RequireTypes(t, f.Pool, authevents.EventUserRegistered)
+}
+
+// TestLoginThatRacedADisableGetsNoSession: a login whose password check
+// passed before a disable committed, and whose write comes after it, is
+// refused under the user's lock and opens no session. The disable runs
+// inside the login's password check (the hasher's observer), between its
+// read of the user and its transaction.
+func TestLoginThatRacedADisableGetsNoSession(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var f *fixture
+	var userID atomic.Value
+	f = setup(t, func(o *accounttest.Options) {
+		o.ObserveOp = func(op string, _ time.Duration) {
+			if id, ok := userID.Load().(uuid.UUID); ok && op == "verify" && userID.CompareAndSwap(id, uuid.Nil) {
+				if _, err := f.Service.DisableUser(ctx, id, authevents.ByOperator); err != nil {
+					t.Errorf("DisableUser: %v", err)
+				}
+			}
+		}
+	})
+	res := f.register(t, "raced@example.com")
+	userID.Store(res.User.ID)
+	_, err := f.Service.Login(ctx, account.LoginInput{Email: "raced@example.com", Password: goodPassword, Client: client})
+	wantErr(t, err, authevents.ErrAccountDisabled)
+	if n := f.count(t, "SELECT count(*) FROM sessions WHERE revoked_at IS NULL"); n != 0 {
+		t.Errorf("%d live sessions after a login that raced the disable, want 0", n)
+	}
+	outboxtest.RequireCount(t, f.Pool, authevents.EventUserLoggedIn, 0)
 }
