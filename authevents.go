@@ -25,6 +25,9 @@ type User struct {
 	// EmailVerifiedAt is when the owner proved the address (a verification,
 	// reset or email-change link), or nil while unverified.
 	EmailVerifiedAt *time.Time
+	// DisabledAt is when an operator disabled the account, or nil: a
+	// disabled account cannot sign in, and its sessions were ended.
+	DisabledAt *time.Time
 }
 
 // LogValue keeps the hash out of logs, whatever the caller logs.
@@ -78,6 +81,9 @@ var (
 	// ErrEmailNotVerified refuses a login with the right password to an
 	// address not yet verified (EMAIL_VERIFICATION=required).
 	ErrEmailNotVerified = errors.New("email not verified")
+	// ErrAccountDisabled: the right password, for an account an operator
+	// disabled. A wrong password is still ErrInvalidCredentials.
+	ErrAccountDisabled = errors.New("account disabled")
 	// ErrUnavailable means a dependency the request cannot safely do
 	// without (Redis for the denylist and rate limits) is unreachable; the
 	// request fails closed.

@@ -23,7 +23,8 @@ func EventTypes() []string {
 	return []string{EventUserRegistered, EventUserLoggedIn, EventUserLoginFailed,
 		EventUserTokenRefreshed, EventUserLoggedOut, EventTokenReuseDetected,
 		EventEmailVerificationRequested, EventEmailVerified, EventRegistrationAttempted,
-		EventPasswordResetRequested, EventPasswordChanged, EventEmailChangeRequested, EventEmailChanged}
+		EventPasswordResetRequested, EventPasswordChanged, EventEmailChangeRequested, EventEmailChanged,
+		EventUserDisabled, EventUserEnabled, EventUserDeleted}
 }
 
 // DataSchemaBase is the URI prefix of the JSON Schemas of events, one per

@@ -24,6 +24,9 @@ var wireNames = map[string]struct{ subject, dataschema string }{
 	"user.password_changed":             {"auth.user.password_changed", "https://authevents.dev/schemas/events/user.password_changed/v1.json"},
 	"user.email_change_requested":       {"auth.user.email_change_requested", "https://authevents.dev/schemas/events/user.email_change_requested/v1.json"},
 	"user.email_changed":                {"auth.user.email_changed", "https://authevents.dev/schemas/events/user.email_changed/v1.json"},
+	"user.disabled":                     {"auth.user.disabled", "https://authevents.dev/schemas/events/user.disabled/v1.json"},
+	"user.enabled":                      {"auth.user.enabled", "https://authevents.dev/schemas/events/user.enabled/v1.json"},
+	"user.deleted":                      {"auth.user.deleted", "https://authevents.dev/schemas/events/user.deleted/v1.json"},
 }
 
 // TestEventTypesAreTheWireNames: the domain's list of event types is the

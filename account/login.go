@@ -92,8 +92,13 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (_ *Result, err erro
 	if !ok {
 		return nil, s.loginFailed(ctx, email, user, in.Client, authevents.ReasonInvalidPassword)
 	}
-	// Only the holder of the right password learns that the address is
-	// not verified yet: a wrong password was answered as usual above.
+	// Only the holder of the right password learns that the account is
+	// disabled, or its address not verified yet: a wrong password was
+	// answered as usual above.
+	if user.DisabledAt != nil {
+		s.log.InfoContext(ctx, "login refused: account disabled", "user_id", user.ID)
+		return nil, authevents.ErrAccountDisabled
+	}
 	if s.cfg.VerificationRequired && user.EmailVerifiedAt == nil {
 		s.log.InfoContext(ctx, "login refused: email not verified", "user_id", user.ID)
 		return nil, authevents.ErrEmailNotVerified
@@ -125,6 +130,9 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (_ *Result, err erro
 		u, err := postgres.RecordLogin(ctx, tx, user.ID, user.PasswordHash, newHash)
 		if err != nil {
 			return err // ErrNotFound: deleted, or the password changed since the check
+		}
+		if u.DisabledAt != nil {
+			return authevents.ErrAccountDisabled // disabled since the check: no session
 		}
 		res.User = u
 		if err := postgres.CreateSession(ctx, tx, sess); err != nil {

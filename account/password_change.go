@@ -26,11 +26,7 @@ func (s *Service) ChangePassword(ctx context.Context, v *token.Verified, current
 	defer markUnavailable(&err)
 	c = cleanClient(c)
 	var verr authevents.ValidationError
-	if current == "" {
-		verr.Add("currentPassword", "is required")
-	} else if utf8.RuneCountInString(current) > password.MaxLength {
-		verr.Add("currentPassword", "must be at most 256 characters")
-	}
+	checkPresented(&verr, "currentPassword", current)
 	if e := checkNewPassword(newPassword, "", current); e != nil {
 		verr.Add("newPassword", e.Fields["newPassword"])
 	}
@@ -89,6 +85,16 @@ func (s *Service) ChangePassword(ctx context.Context, v *token.Verified, current
 	s.denyAfter(ctx, denied, ended)
 	s.log.InfoContext(ctx, "password changed", "user_id", u.ID, "sessions_ended", len(ended))
 	return nil
+}
+
+// checkPresented checks the shape of a password presented for a
+// re-authentication, into verr under field.
+func checkPresented(verr *authevents.ValidationError, field, pw string) {
+	if pw == "" {
+		verr.Add(field, "is required")
+	} else if utf8.RuneCountInString(pw) > password.MaxLength {
+		verr.Add(field, "must be at most 256 characters")
+	}
 }
 
 // reauthenticate checks the signed-in user's password for a sensitive

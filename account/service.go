@@ -107,6 +107,9 @@ const (
 	// a resend is dropped silently (the answer is always 202).
 	LimitVerifyIP    = "verify_ip"
 	LimitVerifyEmail = "verify_email"
+	// LimitExportUser limits account exports per user: each reads every
+	// row the database holds about the user.
+	LimitExportUser = "export_user"
 )
 
 // Service implements the auth use cases.

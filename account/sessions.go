@@ -24,22 +24,20 @@ func (s *Service) Sessions(ctx context.Context, userID uuid.UUID) (_ []authevent
 func (s *Service) Me(ctx context.Context, userID uuid.UUID) (_ *authevents.User, err error) {
 	defer markUnavailable(&err)
 	u, err := postgres.UserByID(ctx, s.pool, userID)
-	if errors.Is(err, authevents.ErrNotFound) {
+	if errors.Is(err, authevents.ErrNotFound) || (err == nil && u.DisabledAt != nil) {
 		return nil, authevents.ErrUnauthorized
 	}
 	return u, err
 }
 
 // userExists returns ErrUnauthorized when the user of a still-valid access
-// token has been deleted: such a token must stop working at once, not
-// when it expires.
+// token has been deleted or disabled: such a token must stop working at
+// once, not when it expires (disabling also denies it; this holds if the
+// denylist write was lost).
 func (s *Service) userExists(ctx context.Context, userID uuid.UUID) error {
-	_, err := postgres.UserByID(ctx, s.pool, userID)
-	if errors.Is(err, authevents.ErrNotFound) {
-		return authevents.ErrUnauthorized
-	}
-	if err != nil {
+	_, err := s.Me(ctx, userID)
+	if err != nil && !errors.Is(err, authevents.ErrUnauthorized) {
 		return fmt.Errorf("find user: %w", err)
 	}
-	return nil
+	return err
 }

@@ -36,6 +36,7 @@ const (
 	CodeInvalidRefresh   = "invalid_refresh_token"
 	CodeInvalidLink      = "invalid_link_token"
 	CodeEmailNotVerified = "email_not_verified"
+	CodeAccountDisabled  = "account_disabled"
 	CodeRateLimited      = "rate_limited"
 	CodeNotFound         = "not_found"
 	CodeMethodNotAllowed = "method_not_allowed"
@@ -70,6 +71,7 @@ var table = []struct {
 	{authevents.ErrInvalidRefreshToken, http.StatusUnauthorized, CodeInvalidRefresh, "invalid, expired or revoked refresh token"},
 	{authevents.ErrInvalidLinkToken, http.StatusBadRequest, CodeInvalidLink, "the link is not valid: used, expired, superseded or unknown"},
 	{authevents.ErrEmailNotVerified, http.StatusForbidden, CodeEmailNotVerified, "the address is not verified yet: open the link we sent, or ask for a new one"},
+	{authevents.ErrAccountDisabled, http.StatusForbidden, CodeAccountDisabled, "the account is disabled"},
 	{authevents.ErrNotFound, http.StatusNotFound, CodeNotFound, "not found"},
 	{authevents.ErrUnavailable, http.StatusServiceUnavailable, CodeUnavailable, "a required service is unavailable, try again shortly"},
 	{context.DeadlineExceeded, http.StatusServiceUnavailable, CodeUnavailable, "the service is busy, try again"},

@@ -33,6 +33,7 @@ func TestDomainErrorsMapToOneStatusEach(t *testing.T) {
 		{"email taken", authevents.ErrEmailTaken, 409, api.CodeEmailTaken, "", nil}, // sent to register
 		{"not found", authevents.ErrNotFound, 404, api.CodeNotFound, "", nil},       // sent to DELETE /auth/sessions/{id}
 		{"bad credentials", authevents.ErrInvalidCredentials, 401, api.CodeInvalidCreds, "", nil},
+		{"account disabled", authevents.ErrAccountDisabled, 403, api.CodeAccountDisabled, "", nil},     // sent to login
 		{"bad refresh token", authevents.ErrInvalidRefreshToken, 401, api.CodeInvalidRefresh, "", nil}, // sent to refresh
 		{"dependency down", fmt.Errorf("deny: %w: %s", authevents.ErrUnavailable, secret), 503, api.CodeUnavailable, "1", nil},
 		{"deadline", fmt.Errorf("query: %w", context.DeadlineExceeded), 503, api.CodeUnavailable, "1", nil},

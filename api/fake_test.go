@@ -28,6 +28,7 @@ type fakeAccounts struct {
 	logoutAll    func(context.Context, *token.Verified) (int, error)
 	sessions     func(context.Context, uuid.UUID) ([]authevents.Session, error)
 	endSession   func(context.Context, *token.Verified, uuid.UUID) error
+	export       func(context.Context, *token.Verified) (*authevents.Export, error)
 	// lifecycle is every lifecycle use case: it sees the use case's name
 	// and its string arguments, in order.
 	lifecycle func(name string, args ...string) error
@@ -185,4 +186,16 @@ func (f *fakeAccounts) ChangePassword(_ context.Context, v *token.Verified, curr
 
 func (f *fakeAccounts) ChangeEmail(_ context.Context, v *token.Verified, email, pw string, c authevents.Client) error {
 	return f.life("ChangeEmail", v.UserID.String(), email, pw, c.IP)
+}
+
+func (f *fakeAccounts) DeleteAccount(_ context.Context, v *token.Verified, pw string, c authevents.Client) error {
+	return f.life("DeleteAccount", v.UserID.String(), pw, c.IP)
+}
+
+func (f *fakeAccounts) Export(ctx context.Context, v *token.Verified) (*authevents.Export, error) {
+	f.called("Export")
+	if f.export == nil {
+		return nil, unset("Export")
+	}
+	return f.export(ctx, v)
 }

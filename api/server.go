@@ -57,6 +57,9 @@ type Accounts interface {
 	ResetPassword(ctx context.Context, token, newPassword string, c authevents.Client) error
 	ChangePassword(ctx context.Context, v *token.Verified, current, newPassword string, c authevents.Client) error
 	ChangeEmail(ctx context.Context, v *token.Verified, newEmail, password string, c authevents.Client) error
+
+	DeleteAccount(ctx context.Context, v *token.Verified, password string, c authevents.Client) error
+	Export(ctx context.Context, v *token.Verified) (*authevents.Export, error)
 }
 
 var _ Accounts = (*account.Service)(nil)
@@ -104,6 +107,8 @@ func New(accounts Accounts, cfg Config, log *slog.Logger, m *Metrics) (http.Hand
 	e.POST("/auth/logout/all", s.authenticated, s.logoutAll)
 	e.GET("/auth/sessions", s.authenticated, s.sessions)
 	e.DELETE("/auth/sessions/:id", s.authenticated, s.endSession)
+	e.DELETE("/auth/account", s.authenticated, s.deleteAccount)
+	e.GET("/auth/account/export", s.authenticated, s.exportAccount)
 	e.GET("/.well-known/jwks.json", s.jwks)
 	s.lifecycleRoutes(e, !cfg.NoPages)
 	ref, err := loadReference()

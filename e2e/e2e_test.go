@@ -284,6 +284,7 @@ func TestEndToEnd(t *testing.T) {
 	if len(to) != 3 {
 		t.Errorf("welcome emails to %v, want one each for ada, bob, cyd", to)
 	}
+	leave(t, c, pool, js, mailDir, ada2, events)
 }
 
 // body shows a generated client's reply (a *XxxReply) in a failure

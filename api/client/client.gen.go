@@ -18,8 +18,30 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
+// Defines values for AccountExportPendingLinksPurpose.
+const (
+	ChangeEmail   AccountExportPendingLinksPurpose = "change_email"
+	ResetPassword AccountExportPendingLinksPurpose = "reset_password"
+	VerifyEmail   AccountExportPendingLinksPurpose = "verify_email"
+)
+
+// Valid indicates whether the value is a known member of the AccountExportPendingLinksPurpose enum.
+func (e AccountExportPendingLinksPurpose) Valid() bool {
+	switch e {
+	case ChangeEmail:
+		return true
+	case ResetPassword:
+		return true
+	case VerifyEmail:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ErrorCode.
 const (
+	ErrorCodeAccountDisabled      ErrorCode = "account_disabled"
 	ErrorCodeEmailNotVerified     ErrorCode = "email_not_verified"
 	ErrorCodeEmailTaken           ErrorCode = "email_taken"
 	ErrorCodeInternalError        ErrorCode = "internal_error"
@@ -40,6 +62,8 @@ const (
 // Valid indicates whether the value is a known member of the ErrorCode enum.
 func (e ErrorCode) Valid() bool {
 	switch e {
+	case ErrorCodeAccountDisabled:
+		return true
 	case ErrorCodeEmailNotVerified:
 		return true
 	case ErrorCodeEmailTaken:
@@ -153,10 +177,13 @@ func (e TokenType) Valid() bool {
 // Defines values for EventSchemaParamsType.
 const (
 	Envelope                       EventSchemaParamsType = "envelope"
+	UserDeleted                    EventSchemaParamsType = "user.deleted"
+	UserDisabled                   EventSchemaParamsType = "user.disabled"
 	UserEmailChangeRequested       EventSchemaParamsType = "user.email_change_requested"
 	UserEmailChanged               EventSchemaParamsType = "user.email_changed"
 	UserEmailVerificationRequested EventSchemaParamsType = "user.email_verification_requested"
 	UserEmailVerified              EventSchemaParamsType = "user.email_verified"
+	UserEnabled                    EventSchemaParamsType = "user.enabled"
 	UserLoggedIn                   EventSchemaParamsType = "user.logged_in"
 	UserLoggedOut                  EventSchemaParamsType = "user.logged_out"
 	UserLoginFailed                EventSchemaParamsType = "user.login_failed"
@@ -173,6 +200,10 @@ func (e EventSchemaParamsType) Valid() bool {
 	switch e {
 	case Envelope:
 		return true
+	case UserDeleted:
+		return true
+	case UserDisabled:
+		return true
 	case UserEmailChangeRequested:
 		return true
 	case UserEmailChanged:
@@ -180,6 +211,8 @@ func (e EventSchemaParamsType) Valid() bool {
 	case UserEmailVerificationRequested:
 		return true
 	case UserEmailVerified:
+		return true
+	case UserEnabled:
 		return true
 	case UserLoggedIn:
 		return true
@@ -207,6 +240,73 @@ func (e EventSchemaParamsType) Valid() bool {
 // AccessToken An EdDSA JWT with claims iss, aud, sub (user id), iat, exp, jti, sid (session id), typ=access.
 type AccessToken = string
 
+// AccountExport defines model for AccountExport.
+type AccountExport struct {
+	// AuditEntries The caller's events as the audit log recorded them, oldest first.
+	AuditEntries []struct {
+		// Event The CloudEvent as it was published (its link tokens are sealed to the email service).
+		Event      map[string]interface{} `json:"event"`
+		EventId    openapi_types.UUID     `json:"eventId"`
+		Ip         string                 `json:"ip"`
+		OccurredAt time.Time              `json:"occurredAt"`
+		Type       string                 `json:"type"`
+		UserAgent  string                 `json:"userAgent"`
+	} `json:"auditEntries"`
+	ExportedAt   time.Time `json:"exportedAt"`
+	PendingLinks []struct {
+		CreatedAt time.Time `json:"createdAt"`
+
+		// Email The address the link was sent to.
+		Email     string                           `json:"email"`
+		ExpiresAt time.Time                        `json:"expiresAt"`
+		Purpose   AccountExportPendingLinksPurpose `json:"purpose"`
+	} `json:"pendingLinks"`
+	Profile struct {
+		CreatedAt time.Time `json:"createdAt"`
+		Email     string    `json:"email"`
+
+		// EmailVerifiedAt Absent while the address is not verified.
+		EmailVerifiedAt *time.Time         `json:"emailVerifiedAt,omitempty"`
+		Id              openapi_types.UUID `json:"id"`
+
+		// LastLoginAt Absent before the first login.
+		LastLoginAt *time.Time `json:"lastLoginAt,omitempty"`
+		Name        string     `json:"name"`
+	} `json:"profile"`
+	SecurityAlerts []struct {
+		CreatedAt time.Time `json:"createdAt"`
+
+		// Details The rule's details (camelCase keys, see docs/events.md).
+		Details map[string]interface{} `json:"details"`
+		Email   string                 `json:"email"`
+
+		// EventId The event that raised it.
+		EventId  openapi_types.UUID `json:"eventId"`
+		Ip       string             `json:"ip"`
+		Rule     string             `json:"rule"`
+		Severity string             `json:"severity"`
+	} `json:"securityAlerts"`
+
+	// Sessions Every stored session, newest first; ended ones are kept `SESSION_RETENTION`.
+	Sessions []struct {
+		CreatedAt  time.Time          `json:"createdAt"`
+		ExpiresAt  time.Time          `json:"expiresAt"`
+		Id         openapi_types.UUID `json:"id"`
+		Ip         string             `json:"ip"`
+		LastUsedAt time.Time          `json:"lastUsedAt"`
+
+		// RevokeReason Why it was ended: logout, logout_all, ended_by_user, token_reuse, password_change.
+		RevokeReason *string `json:"revokeReason,omitempty"`
+
+		// RevokedAt When the session was ended; absent while it is not.
+		RevokedAt *time.Time `json:"revokedAt,omitempty"`
+		UserAgent string     `json:"userAgent"`
+	} `json:"sessions"`
+}
+
+// AccountExportPendingLinksPurpose defines model for AccountExport.PendingLinks.Purpose.
+type AccountExportPendingLinksPurpose string
+
 // ChangeEmailRequest defines model for ChangeEmailRequest.
 type ChangeEmailRequest struct {
 	// NewEmail An address, as at registration.
@@ -227,6 +327,14 @@ type ChangePasswordRequest struct {
 	//
 	// Examples: a brand new passphrase
 	NewPassword string `json:"newPassword"`
+}
+
+// DeleteAccountRequest defines model for DeleteAccountRequest.
+type DeleteAccountRequest struct {
+	// Password The account's current password.
+	//
+	// Examples: correct horse battery staple
+	Password string `json:"password"`
 }
 
 // EmailRequest defines model for EmailRequest.
@@ -495,6 +603,18 @@ type JwksParams struct {
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
+// DeleteAccountParams defines parameters for DeleteAccount.
+type DeleteAccountParams struct {
+	// XRequestID Your id for this request, echoed and logged; anything else than 1–128 visible ASCII characters is replaced by a fresh one.
+	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
+}
+
+// ExportAccountParams defines parameters for ExportAccount.
+type ExportAccountParams struct {
+	// XRequestID Your id for this request, echoed and logged; anything else than 1–128 visible ASCII characters is replaced by a fresh one.
+	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
+}
+
 // ChangeEmailParams defines parameters for ChangeEmail.
 type ChangeEmailParams struct {
 	// XRequestID Your id for this request, echoed and logged; anything else than 1–128 visible ASCII characters is replaced by a fresh one.
@@ -635,6 +755,9 @@ type VerifyEmailSubmitFormdataBody struct {
 	Token    *string `form:"token,omitempty" json:"token,omitempty"`
 }
 
+// DeleteAccountJSONRequestBody defines body for DeleteAccount for application/json ContentType.
+type DeleteAccountJSONRequestBody = DeleteAccountRequest
+
 // ChangeEmailJSONRequestBody defines body for ChangeEmail for application/json ContentType.
 type ChangeEmailJSONRequestBody = ChangeEmailRequest
 
@@ -748,6 +871,48 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /.well-known/jwks.json (the `Jwks` operationId).
 	Jwks(ctx context.Context, params *JwksParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteAccountWithBody Delete the caller's account
+	//
+	// The password is checked as for a password change: a wrong one is 401 `invalid_credentials`,
+	// appends `user.login_failed` and counts toward the account's failed-login limit (the same
+	// rate limit, 429). In one transaction every session of the account ends (rows revoked, each
+	// with its `user.logged_out`; every access token is denied at once), the account is deleted
+	// with its sessions and pending links, and `user.deleted` (`by: user`) is appended. The email
+	// service sends one confirmation to the address. Nothing is half done: a failure rolls
+	// everything back.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with DELETE /auth/account (the `DeleteAccount` operationId).
+	DeleteAccountWithBody(ctx context.Context, params *DeleteAccountParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteAccount Delete the caller's account
+	//
+	// The password is checked as for a password change: a wrong one is 401 `invalid_credentials`,
+	// appends `user.login_failed` and counts toward the account's failed-login limit (the same
+	// rate limit, 429). In one transaction every session of the account ends (rows revoked, each
+	// with its `user.logged_out`; every access token is denied at once), the account is deleted
+	// with its sessions and pending links, and `user.deleted` (`by: user`) is appended. The email
+	// service sends one confirmation to the address. Nothing is half done: a failure rolls
+	// everything back.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with DELETE /auth/account (the `DeleteAccount` operationId).
+	DeleteAccount(ctx context.Context, params *DeleteAccountParams, body DeleteAccountJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ExportAccount Everything the service holds about the caller
+	//
+	// The caller's data as the API's database holds it: the profile (never the password hash),
+	// every stored session, live or ended (never a refresh token or its hash), the one-time links
+	// not used yet (purpose, address, times; never the token or its hash), and what the security
+	// and audit consumers recorded about the caller (their tables are in the same database when the
+	// consumers share the API's `DATABASE_URL`, as in every deployment this repository describes).
+	// Limited per user (`RATE_LIMIT_EXPORT_PER_USER`, 3 an hour by default): 429 with `Retry-After`.
+	//
+	// Corresponds with GET /auth/account/export (the `ExportAccount` operationId).
+	ExportAccount(ctx context.Context, params *ExportAccountParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ChangeEmailWithBody Move the caller's account to a new address
 	//
@@ -1126,6 +1291,78 @@ type ClientInterface interface {
 // Corresponds with GET /.well-known/jwks.json (the `Jwks` operationId).
 func (c *Client) Jwks(ctx context.Context, params *JwksParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewJwksRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteAccountWithBody Delete the caller's account
+//
+// The password is checked as for a password change: a wrong one is 401 `invalid_credentials`,
+// appends `user.login_failed` and counts toward the account's failed-login limit (the same
+// rate limit, 429). In one transaction every session of the account ends (rows revoked, each
+// with its `user.logged_out`; every access token is denied at once), the account is deleted
+// with its sessions and pending links, and `user.deleted` (`by: user`) is appended. The email
+// service sends one confirmation to the address. Nothing is half done: a failure rolls
+// everything back.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with DELETE /auth/account (the `DeleteAccount` operationId).
+func (c *Client) DeleteAccountWithBody(ctx context.Context, params *DeleteAccountParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteAccountRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteAccount Delete the caller's account
+//
+// The password is checked as for a password change: a wrong one is 401 `invalid_credentials`,
+// appends `user.login_failed` and counts toward the account's failed-login limit (the same
+// rate limit, 429). In one transaction every session of the account ends (rows revoked, each
+// with its `user.logged_out`; every access token is denied at once), the account is deleted
+// with its sessions and pending links, and `user.deleted` (`by: user`) is appended. The email
+// service sends one confirmation to the address. Nothing is half done: a failure rolls
+// everything back.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with DELETE /auth/account (the `DeleteAccount` operationId).
+func (c *Client) DeleteAccount(ctx context.Context, params *DeleteAccountParams, body DeleteAccountJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteAccountRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ExportAccount Everything the service holds about the caller
+//
+// The caller's data as the API's database holds it: the profile (never the password hash),
+// every stored session, live or ended (never a refresh token or its hash), the one-time links
+// not used yet (purpose, address, times; never the token or its hash), and what the security
+// and audit consumers recorded about the caller (their tables are in the same database when the
+// consumers share the API's `DATABASE_URL`, as in every deployment this repository describes).
+// Limited per user (`RATE_LIMIT_EXPORT_PER_USER`, 3 an hour by default): 429 with `Retry-After`.
+//
+// Corresponds with GET /auth/account/export (the `ExportAccount` operationId).
+func (c *Client) ExportAccount(ctx context.Context, params *ExportAccountParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewExportAccountRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -1845,6 +2082,103 @@ func NewJwksRequest(server string, params *JwksParams) (*http.Request, error) {
 	}
 
 	operationPath := fmt.Sprintf("/.well-known/jwks.json")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XRequestID != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-ID", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-ID", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewDeleteAccountRequest calls the generic DeleteAccount builder with application/json body
+func NewDeleteAccountRequest(server string, params *DeleteAccountParams, body DeleteAccountJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewDeleteAccountRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewDeleteAccountRequestWithBody constructs an http.Request for the DeleteAccount method, with any body, and a specified content type
+func NewDeleteAccountRequestWithBody(server string, params *DeleteAccountParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/auth/account")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.XRequestID != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-ID", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-ID", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewExportAccountRequest constructs an http.Request for the ExportAccount method
+func NewExportAccountRequest(server string, params *ExportAccountParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/auth/account/export")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -3016,6 +3350,50 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /.well-known/jwks.json (the `Jwks` operationId).
 	JwksWithResponse(ctx context.Context, params *JwksParams, reqEditors ...RequestEditorFn) (*JwksReply, error)
 
+	// DeleteAccountWithBodyWithResponse Delete the caller's account
+	//
+	// The password is checked as for a password change: a wrong one is 401 `invalid_credentials`,
+	// appends `user.login_failed` and counts toward the account's failed-login limit (the same
+	// rate limit, 429). In one transaction every session of the account ends (rows revoked, each
+	// with its `user.logged_out`; every access token is denied at once), the account is deleted
+	// with its sessions and pending links, and `user.deleted` (`by: user`) is appended. The email
+	// service sends one confirmation to the address. Nothing is half done: a failure rolls
+	// everything back.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /auth/account (the `DeleteAccount` operationId).
+	DeleteAccountWithBodyWithResponse(ctx context.Context, params *DeleteAccountParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*DeleteAccountReply, error)
+
+	// DeleteAccountWithResponse Delete the caller's account
+	//
+	// The password is checked as for a password change: a wrong one is 401 `invalid_credentials`,
+	// appends `user.login_failed` and counts toward the account's failed-login limit (the same
+	// rate limit, 429). In one transaction every session of the account ends (rows revoked, each
+	// with its `user.logged_out`; every access token is denied at once), the account is deleted
+	// with its sessions and pending links, and `user.deleted` (`by: user`) is appended. The email
+	// service sends one confirmation to the address. Nothing is half done: a failure rolls
+	// everything back.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /auth/account (the `DeleteAccount` operationId).
+	DeleteAccountWithResponse(ctx context.Context, params *DeleteAccountParams, body DeleteAccountJSONRequestBody, reqEditors ...RequestEditorFn) (*DeleteAccountReply, error)
+
+	// ExportAccountWithResponse Everything the service holds about the caller
+	//
+	// The caller's data as the API's database holds it: the profile (never the password hash),
+	// every stored session, live or ended (never a refresh token or its hash), the one-time links
+	// not used yet (purpose, address, times; never the token or its hash), and what the security
+	// and audit consumers recorded about the caller (their tables are in the same database when the
+	// consumers share the API's `DATABASE_URL`, as in every deployment this repository describes).
+	// Limited per user (`RATE_LIMIT_EXPORT_PER_USER`, 3 an hour by default): 429 with `Retry-After`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /auth/account/export (the `ExportAccount` operationId).
+	ExportAccountWithResponse(ctx context.Context, params *ExportAccountParams, reqEditors ...RequestEditorFn) (*ExportAccountReply, error)
+
 	// ChangeEmailWithBodyWithResponse Move the caller's account to a new address
 	//
 	// After the password is checked (as for a password change), a link goes to the new address
@@ -3464,6 +3842,266 @@ func (r JwksReply) ContentType() string {
 	return ""
 }
 
+// DeleteAccountReply204Headers the declared response headers of an HTTP 204 response for DeleteAccount
+type DeleteAccountReply204Headers struct {
+	CacheControl string
+	Pragma       string
+	XRequestID   string
+}
+
+// DeleteAccountReply400Headers the declared response headers of an HTTP 400 response for DeleteAccount
+type DeleteAccountReply400Headers struct {
+	XRequestID *string
+}
+
+// DeleteAccountReply401Headers the declared response headers of an HTTP 401 response for DeleteAccount
+type DeleteAccountReply401Headers struct {
+	WWWAuthenticate *string
+	XRequestID      string
+}
+
+// DeleteAccountReply413Headers the declared response headers of an HTTP 413 response for DeleteAccount
+type DeleteAccountReply413Headers struct {
+	XRequestID string
+}
+
+// DeleteAccountReply415Headers the declared response headers of an HTTP 415 response for DeleteAccount
+type DeleteAccountReply415Headers struct {
+	XRequestID string
+}
+
+// DeleteAccountReply429Headers the declared response headers of an HTTP 429 response for DeleteAccount
+type DeleteAccountReply429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+// DeleteAccountReply500Headers the declared response headers of an HTTP 500 response for DeleteAccount
+type DeleteAccountReply500Headers struct {
+	XRequestID string
+}
+
+// DeleteAccountReply503Headers the declared response headers of an HTTP 503 response for DeleteAccount
+type DeleteAccountReply503Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+type DeleteAccountReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *UnauthorizedOrInvalidCredentials
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *TooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RateLimited
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers204 the parsed response headers for an HTTP 204 response
+	Headers204 *DeleteAccountReply204Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *DeleteAccountReply400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DeleteAccountReply401Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *DeleteAccountReply413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *DeleteAccountReply415Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DeleteAccountReply429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *DeleteAccountReply500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DeleteAccountReply503Headers
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r DeleteAccountReply) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DeleteAccountReply) GetJSON401() *UnauthorizedOrInvalidCredentials {
+	return r.JSON401
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r DeleteAccountReply) GetJSON413() *TooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r DeleteAccountReply) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r DeleteAccountReply) GetJSON429() *RateLimited {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r DeleteAccountReply) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r DeleteAccountReply) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteAccountReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteAccountReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteAccountReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteAccountReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ExportAccountReply200Headers the declared response headers of an HTTP 200 response for ExportAccount
+type ExportAccountReply200Headers struct {
+	CacheControl string
+	Pragma       string
+	XRequestID   string
+}
+
+// ExportAccountReply400Headers the declared response headers of an HTTP 400 response for ExportAccount
+type ExportAccountReply400Headers struct {
+	XRequestID *string
+}
+
+// ExportAccountReply401Headers the declared response headers of an HTTP 401 response for ExportAccount
+type ExportAccountReply401Headers struct {
+	WWWAuthenticate string
+	XRequestID      string
+}
+
+// ExportAccountReply429Headers the declared response headers of an HTTP 429 response for ExportAccount
+type ExportAccountReply429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+// ExportAccountReply500Headers the declared response headers of an HTTP 500 response for ExportAccount
+type ExportAccountReply500Headers struct {
+	XRequestID string
+}
+
+// ExportAccountReply503Headers the declared response headers of an HTTP 503 response for ExportAccount
+type ExportAccountReply503Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+type ExportAccountReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AccountExport
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RateLimited
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ExportAccountReply200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *ExportAccountReply400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ExportAccountReply401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ExportAccountReply429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ExportAccountReply500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ExportAccountReply503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ExportAccountReply) GetJSON200() *AccountExport {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ExportAccountReply) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ExportAccountReply) GetJSON429() *RateLimited {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ExportAccountReply) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ExportAccountReply) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ExportAccountReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ExportAccountReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ExportAccountReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ExportAccountReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ChangeEmailReply202Headers the declared response headers of an HTTP 202 response for ChangeEmail
 type ChangeEmailReply202Headers struct {
 	CacheControl string
@@ -3478,7 +4116,7 @@ type ChangeEmailReply400Headers struct {
 
 // ChangeEmailReply401Headers the declared response headers of an HTTP 401 response for ChangeEmail
 type ChangeEmailReply401Headers struct {
-	WWWAuthenticate string
+	WWWAuthenticate *string
 	XRequestID      string
 }
 
@@ -4349,7 +4987,7 @@ type ChangePasswordReply400Headers struct {
 
 // ChangePasswordReply401Headers the declared response headers of an HTTP 401 response for ChangePassword
 type ChangePasswordReply401Headers struct {
-	WWWAuthenticate string
+	WWWAuthenticate *string
 	XRequestID      string
 }
 
@@ -5824,6 +6462,68 @@ func (c *ClientWithResponses) JwksWithResponse(ctx context.Context, params *Jwks
 	return ParseJwksReply(rsp)
 }
 
+// DeleteAccountWithBodyWithResponse Delete the caller's account
+//
+// The password is checked as for a password change: a wrong one is 401 `invalid_credentials`,
+// appends `user.login_failed` and counts toward the account's failed-login limit (the same
+// rate limit, 429). In one transaction every session of the account ends (rows revoked, each
+// with its `user.logged_out`; every access token is denied at once), the account is deleted
+// with its sessions and pending links, and `user.deleted` (`by: user`) is appended. The email
+// service sends one confirmation to the address. Nothing is half done: a failure rolls
+// everything back.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /auth/account (the `DeleteAccount` operationId).
+func (c *ClientWithResponses) DeleteAccountWithBodyWithResponse(ctx context.Context, params *DeleteAccountParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*DeleteAccountReply, error) {
+	rsp, err := c.DeleteAccountWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteAccountReply(rsp)
+}
+
+// DeleteAccountWithResponse Delete the caller's account
+//
+// The password is checked as for a password change: a wrong one is 401 `invalid_credentials`,
+// appends `user.login_failed` and counts toward the account's failed-login limit (the same
+// rate limit, 429). In one transaction every session of the account ends (rows revoked, each
+// with its `user.logged_out`; every access token is denied at once), the account is deleted
+// with its sessions and pending links, and `user.deleted` (`by: user`) is appended. The email
+// service sends one confirmation to the address. Nothing is half done: a failure rolls
+// everything back.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /auth/account (the `DeleteAccount` operationId).
+func (c *ClientWithResponses) DeleteAccountWithResponse(ctx context.Context, params *DeleteAccountParams, body DeleteAccountJSONRequestBody, reqEditors ...RequestEditorFn) (*DeleteAccountReply, error) {
+	rsp, err := c.DeleteAccount(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteAccountReply(rsp)
+}
+
+// ExportAccountWithResponse Everything the service holds about the caller
+//
+// The caller's data as the API's database holds it: the profile (never the password hash),
+// every stored session, live or ended (never a refresh token or its hash), the one-time links
+// not used yet (purpose, address, times; never the token or its hash), and what the security
+// and audit consumers recorded about the caller (their tables are in the same database when the
+// consumers share the API's `DATABASE_URL`, as in every deployment this repository describes).
+// Limited per user (`RATE_LIMIT_EXPORT_PER_USER`, 3 an hour by default): 429 with `Retry-After`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /auth/account/export (the `ExportAccount` operationId).
+func (c *ClientWithResponses) ExportAccountWithResponse(ctx context.Context, params *ExportAccountParams, reqEditors ...RequestEditorFn) (*ExportAccountReply, error) {
+	rsp, err := c.ExportAccount(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseExportAccountReply(rsp)
+}
+
 // ChangeEmailWithBodyWithResponse Move the caller's account to a new address
 //
 // After the password is checked (as for a password change), a link goes to the new address
@@ -6469,6 +7169,350 @@ func ParseJwksReply(rsp *http.Response) (*JwksReply, error) {
 	return response, nil
 }
 
+// ParseDeleteAccountReply parses an HTTP response from a DeleteAccountWithResponse call
+func ParseDeleteAccountReply(rsp *http.Response) (*DeleteAccountReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteAccountReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest UnauthorizedOrInvalidCredentials
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case rsp.StatusCode == 400:
+		// Content-type (text/plain) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		var headers DeleteAccountReply204Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Pragma"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Pragma", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Pragma = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers204 = &headers
+	case rsp.StatusCode == 400:
+		var headers DeleteAccountReply400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers DeleteAccountReply401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 413:
+		var headers DeleteAccountReply413Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers DeleteAccountReply415Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 429:
+		var headers DeleteAccountReply429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers DeleteAccountReply500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers DeleteAccountReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseExportAccountReply parses an HTTP response from a ExportAccountWithResponse call
+func ParseExportAccountReply(rsp *http.Response) (*ExportAccountReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ExportAccountReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AccountExport
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ExportAccountReply200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Pragma"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Pragma", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Pragma = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers ExportAccountReply400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers ExportAccountReply401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers ExportAccountReply429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers ExportAccountReply500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers ExportAccountReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseChangeEmailReply parses an HTTP response from a ChangeEmailWithResponse call
 func ParseChangeEmailReply(rsp *http.Response) (*ChangeEmailReply, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -6583,10 +7627,10 @@ func ParseChangeEmailReply(rsp *http.Response) (*ChangeEmailReply, error) {
 		var headers ChangeEmailReply401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.WWWAuthenticate = value
+			headers.WWWAuthenticate = &value
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
@@ -7661,10 +8705,10 @@ func ParseChangePasswordReply(rsp *http.Response) (*ChangePasswordReply, error) 
 		var headers ChangePasswordReply401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.WWWAuthenticate = value
+			headers.WWWAuthenticate = &value
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string

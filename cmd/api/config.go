@@ -48,6 +48,7 @@ type Config struct {
 	RateLimitResetEmail   string `env:"RATE_LIMIT_RESET_PER_EMAIL" envDefault:"3/1h"`
 	RateLimitVerifyIP     string `env:"RATE_LIMIT_VERIFY_PER_IP" envDefault:"10/1h"`
 	RateLimitVerifyEmail  string `env:"RATE_LIMIT_VERIFY_PER_EMAIL" envDefault:"3/1h"`
+	RateLimitExportUser   string `env:"RATE_LIMIT_EXPORT_PER_USER" envDefault:"3/1h"`
 
 	// EmailVerification is required (logins wait for a verified address,
 	// registration tells nobody which addresses have accounts) or
@@ -243,6 +244,7 @@ func (c Config) limits() (map[string]ratelimit.Limit, error) {
 		{account.LimitResetEmail, "RATE_LIMIT_RESET_PER_EMAIL", c.RateLimitResetEmail},
 		{account.LimitVerifyIP, "RATE_LIMIT_VERIFY_PER_IP", c.RateLimitVerifyIP},
 		{account.LimitVerifyEmail, "RATE_LIMIT_VERIFY_PER_EMAIL", c.RateLimitVerifyEmail},
+		{account.LimitExportUser, "RATE_LIMIT_EXPORT_PER_USER", c.RateLimitExportUser},
 	} {
 		lim, err := ratelimit.ParseLimit(l.val)
 		if err != nil {

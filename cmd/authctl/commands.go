@@ -130,6 +130,18 @@ var commands = []*command{
 	{name: "prune", short: "delete rows past retention: the consumer tables, ended sessions and expired links", flags: fJSON | fDryRun,
 		long: "Deletes, in batches, the rows past retention: processed_events (CONSUMER_RETENTION),\nconsumer_failures (CONSUMER_FAILURES_RETENTION), expired consumer_leases, security_failed_logins,\nsecurity_alert_marks and security_account_events (SECURITY_RETENTION), sessions ended longer\nthan SESSION_RETENTION ago, and expired one-time links (one_time_tokens). --dry-run counts them instead.\n--json: {dryRun, tables: {<table>: rows}, total}.",
 		run:  (*cli).prune},
+	{name: "users show", args: "ID|EMAIL", short: "a user: address, name, times, disabled, live sessions (never the hash)", flags: fJSON,
+		long: "Shows the user with that id or address (any spelling of it).\n--json: {id, email, name, createdAt, emailVerifiedAt, disabledAt, lastLoginAt, liveSessions}.",
+		run:  users("show")},
+	{name: "users disable", args: "ID|EMAIL", short: "disable a user: every session ends, logins are refused", flags: fJSON,
+		long: "Disables the user through the account use case: every session ends at once (rows and the\nRedis denylist, REDIS_URL), logins answer 403 account_disabled, and user.disabled is written\nto the outbox in the same transaction. A disabled user is left as it is (changed: false).\n--json: {userId, changed, sessionsEnded}.",
+		run:  users("disable")},
+	{name: "users enable", args: "ID|EMAIL", short: "enable a disabled user again", flags: fJSON,
+		long: "Enables a disabled user (user.enabled). An enabled user is left as it is (changed: false).\n--json: {userId, changed, sessionsEnded}.",
+		run:  users("enable")},
+	{name: "users delete", args: "ID|EMAIL", short: "delete a user: sessions end, the account is gone, user.deleted", flags: fJSON,
+		long: "Deletes the user through the account use case: every session ends (rows and denylist), the\nuser goes with its sessions and links, and user.deleted {by: operator} is written to the\noutbox in the same transaction; the email service mails one confirmation.\n--json: {userId, changed, sessionsEnded}.",
+		run:  users("delete")},
 	{name: "keygen", args: "FILE", short: "write a new Ed25519 signing key (PKCS#8 PEM, mode 0600)", flags: fIfMissing | fJSON,
 		long: "Writes a new Ed25519 signing key to FILE (PKCS#8 PEM, mode 0600) for JWT_PRIVATE_KEY_FILE;\nrefuses to overwrite a file. With --if-missing a valid key already there is kept.\n--json: {file, written}.",
 		run:  (*cli).keygen},
@@ -250,6 +262,9 @@ environment:
   DLQ_STREAM        default auth-events-dlq
   CONSUMER_RETENTION, CONSUMER_FAILURES_RETENTION, SECURITY_RETENTION, SESSION_RETENTION
                     retention for prune, defaults 744h, 168h, 192h, 720h (as bin/consumer, bin/api)
+  REDIS_URL, REDIS_KEY_PREFIX, ACCESS_TOKEN_TTL, JWT_LEEWAY, SESSION_IDLE_TIMEOUT, SERVICE_NAME, APP_ENV
+                    users commands: the denylist and the events, as bin/api (defaults
+                    redis://127.0.0.1:6379/0, authevents:, 15m, 5s, 168h, auth-service, development)
 
 Use "authctl help <command>" for more about a command.
 `)

@@ -11,7 +11,8 @@ import (
 // Config is authctl's configuration, from the environment. The variables
 // and defaults are those of the binaries that own them: bin/relay and
 // bin/consumer (streams), bin/consumer (consumer and security retention)
-// and bin/api (session retention), so authctl sees what they see.
+// and bin/api (session retention; the denylist and token lifetimes of
+// the users commands), so authctl sees what they see.
 type Config struct {
 	DatabaseURL string `env:"DATABASE_URL" envDefault:"postgres://127.0.0.1:5432/authevents?sslmode=disable"`
 	NATSURL     string `env:"NATS_URL" envDefault:"nats://127.0.0.1:4222"`
@@ -22,6 +23,17 @@ type Config struct {
 	FailuresRetention time.Duration `env:"CONSUMER_FAILURES_RETENTION" envDefault:"168h"`
 	SecurityRetention time.Duration `env:"SECURITY_RETENTION" envDefault:"192h"`
 	SessionRetention  time.Duration `env:"SESSION_RETENTION" envDefault:"720h"`
+
+	// What the operator's user commands need, with bin/api's names and
+	// defaults: the denylist, the lifetimes its entries must outlive, and
+	// the source of the events they write.
+	RedisURL           string        `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379/0"`
+	RedisKeyPrefix     string        `env:"REDIS_KEY_PREFIX" envDefault:"authevents:"`
+	AccessTokenTTL     time.Duration `env:"ACCESS_TOKEN_TTL" envDefault:"15m"`
+	JWTLeeway          time.Duration `env:"JWT_LEEWAY" envDefault:"5s"`
+	SessionIdleTimeout time.Duration `env:"SESSION_IDLE_TIMEOUT" envDefault:"168h"`
+	ServiceName        string        `env:"SERVICE_NAME" envDefault:"auth-service"`
+	AppEnv             string        `env:"APP_ENV" envDefault:"development"`
 }
 
 // loadConfig reads Config; an error is one line naming the variable.

@@ -15,7 +15,7 @@ import (
 func Types() []string {
 	return []string{authevents.EventUserRegistered, authevents.EventEmailVerificationRequested,
 		authevents.EventRegistrationAttempted, authevents.EventPasswordResetRequested, authevents.EventPasswordChanged,
-		authevents.EventEmailChangeRequested, authevents.EventEmailChanged}
+		authevents.EventEmailChangeRequested, authevents.EventEmailChanged, authevents.EventUserDeleted}
 }
 
 // Kinds returns the kinds of mail an event calls for, in the order they
@@ -126,6 +126,12 @@ func (h *Handler) mails(ev *consumer.Event) ([]Mail, error) {
 			return nil, err
 		}
 		return compose(KindEmailChanged, d.OldEmail, "The address of your account was changed", Content{Email: d.OldEmail, NewEmail: d.Email, When: time.Time(d.Timestamp)})
+	case authevents.EventUserDeleted:
+		var d authevents.UserDeleted
+		if err := ev.Decode(&d); err != nil {
+			return nil, err
+		}
+		return compose(KindAccountDeleted, d.Email, "Your account was deleted", Content{Email: d.Email, Reason: d.By, When: time.Time(d.Timestamp)})
 	}
 	return nil, nil
 }

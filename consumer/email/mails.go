@@ -34,6 +34,7 @@ const (
 	KindEmailChangeNotice   = "email-change-notice"
 	KindEmailChangeTaken    = "email-change-taken"
 	KindEmailChanged        = "email-changed"
+	KindAccountDeleted      = "account-deleted"
 )
 
 //go:embed templates/*.txt templates/*.html

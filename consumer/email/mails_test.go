@@ -10,7 +10,7 @@ func TestEveryMailHasBothParts(t *testing.T) {
 	c := Content{Email: "ada@example.com", NewEmail: "ada@example.org", Link: LinkTo("https://app.example/", "/verify-email", "ot_abc"),
 		ExpiresAt: time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC), When: time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC), IP: "198.51.100.7", Reason: "reset"}
 	for _, kind := range []string{KindWelcome, KindVerify, KindRegistrationAttempt, KindReset, KindPasswordChanged,
-		KindEmailChangeVerify, KindEmailChangeNotice, KindEmailChangeTaken, KindEmailChanged} {
+		KindEmailChangeVerify, KindEmailChangeNotice, KindEmailChangeTaken, KindEmailChanged, KindAccountDeleted} {
 		m, err := Compose(kind, "ada@example.com", "Subject", c)
 		if err != nil {
 			t.Fatalf("%s: %v", kind, err)

@@ -11,11 +11,11 @@ import (
 	"github.com/authevents/authevents"
 )
 
-const userColumns = `id, email, name, password_hash, created_at, last_login_at, email_verified_at`
+const userColumns = `id, email, name, password_hash, created_at, last_login_at, email_verified_at, disabled_at`
 
 func scanUser(row pgx.Row) (*authevents.User, error) {
 	var u authevents.User
-	err := row.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &u.CreatedAt, &u.LastLoginAt, &u.EmailVerifiedAt)
+	err := row.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &u.CreatedAt, &u.LastLoginAt, &u.EmailVerifiedAt, &u.DisabledAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, authevents.ErrNotFound
 	}
@@ -100,4 +100,36 @@ func ChangeEmail(ctx context.Context, tx pgx.Tx, id uuid.UUID, email string) (be
 		return nil, nil, authevents.ErrEmailTaken
 	}
 	return before, after, err
+}
+
+// SetDisabled disables (disabled true) or enables the user and reports
+// whether that changed anything: disabling a disabled user, or enabling an
+// enabled one, writes nothing. An unknown user is ErrNotFound.
+func SetDisabled(ctx context.Context, tx pgx.Tx, id uuid.UUID, disabled bool) (changed bool, err error) {
+	tag, err := tx.Exec(ctx, `
+		UPDATE users SET disabled_at = CASE WHEN $2 THEN now() END, updated_at = now()
+		 WHERE id = $1 AND (disabled_at IS NOT NULL) <> $2`, id, disabled)
+	if err != nil {
+		return false, fmt.Errorf("set disabled: %w", err)
+	}
+	if tag.RowsAffected() == 1 {
+		return true, nil
+	}
+	if _, err := UserByID(ctx, tx, id); err != nil {
+		return false, err
+	}
+	return false, nil
+}
+
+// DeleteUser deletes the user; its sessions and one-time links go with it
+// (ON DELETE CASCADE). An unknown user is ErrNotFound.
+func DeleteUser(ctx context.Context, tx pgx.Tx, id uuid.UUID) error {
+	tag, err := tx.Exec(ctx, `DELETE FROM users WHERE id = $1`, id)
+	if err != nil {
+		return fmt.Errorf("delete user: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return authevents.ErrNotFound
+	}
+	return nil
 }
