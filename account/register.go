@@ -136,6 +136,11 @@ func (s *Service) registrationAttempted(ctx context.Context, email string, c aut
 			if err := postgres.EndOneTimes(ctx, tx, owner.ID, postgres.PurposeVerifyEmail); err != nil {
 				return err
 			}
+			// Nor may a later link verify it with the password they
+			// chose: nobody's password opens it now; a reset sets one.
+			if _, err := postgres.SetPassword(ctx, tx, owner.ID, "", s.hasher.Unusable()); err != nil {
+				return err
+			}
 		}
 		return s.appendEvent(ctx, tx, authevents.EventRegistrationAttempted, owner.ID.String(), now, authevents.UserRegistrationAttempted{
 			UserID: owner.ID.String(), Email: owner.Email, IP: c.IP, UserAgent: c.UserAgent, Timestamp: authevents.Timestamp(now),

@@ -170,4 +170,24 @@ func TestRegistrationByTheOwnerEndsAPreRegistrationsLinks(t *testing.T) {
 	if n := l.count(t, `SELECT count(*) FROM users WHERE email = 'owner@example.com' AND email_verified_at IS NOT NULL`); n != 0 {
 		t.Error("the pre-registered account got verified")
 	}
+	// Nor can a fresh link hand it over: the owner asks for one and
+	// follows it; the password the other person chose no longer works,
+	// and the owner's own comes from the reset the mail offers.
+	if err := l.Service.ResendVerification(ctx, "owner@example.com", client); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Service.VerifyEmail(ctx, l.link(t, authevents.EventEmailVerificationRequested)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := l.Service.Login(ctx, account.LoginInput{Email: "owner@example.com", Password: goodPassword, Client: client})
+	wantErr(t, err, authevents.ErrInvalidCredentials)
+	if err := l.Service.ForgotPassword(ctx, "owner@example.com", client); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Service.ResetPassword(ctx, l.link(t, authevents.EventPasswordResetRequested), newPassword, client); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Service.Login(ctx, account.LoginInput{Email: "owner@example.com", Password: newPassword, Client: client}); err != nil {
+		t.Errorf("the owner's password after the reset: %v", err)
+	}
 }

@@ -244,6 +244,17 @@ func (h *Hasher) VerifyDummy(ctx context.Context, password string) error {
 	return err
 }
 
+// Unusable returns a hash that no password matches: a PHC string of the
+// current parameters with a random salt and a random key, of which nobody
+// knows a preimage. Verifying against it costs what verifying against any
+// hash costs, and fails; a reset replaces it. It takes no hashing.
+func (h *Hasher) Unusable() string {
+	salt, key := make([]byte, h.params.SaltLength), make([]byte, h.params.KeyLength)
+	rand.Read(salt)
+	rand.Read(key)
+	return encode(h.params, salt, key)
+}
+
 // NeedsRehash reports whether encoded was made with parameters other than
 // the hasher's current ones, so a login can upgrade it.
 func (h *Hasher) NeedsRehash(encoded string) bool {

@@ -249,3 +249,24 @@ func TestQueueIsBounded(t *testing.T) {
 		t.Errorf("default depth = %d, want %d", d, 3*DefaultQueueFactor)
 	}
 }
+
+// TestUnusableMatchesNoPassword: the hash that takes an account's password
+// away is a well-formed one of the current parameters (verifying against
+// it costs as much as against any, and asks for no rehash), random each
+// time, and no password matches it, the empty one included.
+func TestUnusableMatchesNoPassword(t *testing.T) {
+	t.Parallel()
+	h := newHasher(t, cheap, 0, nil)
+	a, b := h.Unusable(), h.Unusable()
+	if a == b {
+		t.Fatal("two unusable hashes are equal: not random")
+	}
+	if h.NeedsRehash(a) {
+		t.Errorf("an unusable hash %q asks for a rehash", a)
+	}
+	for _, pw := range []string{"", "correct horse battery staple", a} {
+		if ok, err := h.Verify(context.Background(), pw, a); ok || err != nil {
+			t.Errorf("Verify(%q, unusable) = %v, %v; want false, nil", pw, ok, err)
+		}
+	}
+}
