@@ -47,6 +47,25 @@ func (s *Service) issueLink(ctx context.Context, tx pgx.Tx, purpose postgres.Pur
 	return outbox.Append(ctx, tx, ev)
 }
 
+// errNoLink ends, without an error for the caller, a request that would
+// mail a link to an account that may not get one now (disabled).
+var errNoLink = errors.New("no link for this account")
+
+// mayGetLink fails with errNoLink, in tx under the user's lock, when the
+// user is disabled: a disabled account gets no link (a reset would give
+// it a password, an address change would move it), and the request
+// answers as for any other address.
+func mayGetLink(ctx context.Context, tx pgx.Tx, userID uuid.UUID) error {
+	u, err := postgres.UserByID(ctx, tx, userID)
+	if err != nil {
+		return err
+	}
+	if u.DisabledAt != nil {
+		return errNoLink
+	}
+	return nil
+}
+
 // mailRequest opens a request that may mail a link to email: it fails
 // alike for every address when no link can be mailed (canMail), and
 // returns the address normalized, or a ValidationError on email.

@@ -112,11 +112,17 @@ func (s *Service) DeleteUser(ctx context.Context, userID uuid.UUID, by string) (
 }
 
 // setDisabled disables or enables the user in tx; errUnchanged when it
-// already was.
+// already was. Disabling ends the user's links.
 func setDisabled(ctx context.Context, tx pgx.Tx, userID uuid.UUID, disabled bool) error {
 	changed, err := postgres.SetDisabled(ctx, tx, userID, disabled)
 	if err == nil && !changed {
 		return errUnchanged
+	}
+	if err == nil && disabled {
+		// Every link dies with the disable: an address change asked
+		// for by whoever had the password (the reason to disable, as a
+		// rule) would otherwise move the account once confirmed.
+		err = postgres.EndOneTimes(ctx, tx, userID)
 	}
 	return err
 }

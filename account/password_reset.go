@@ -48,12 +48,19 @@ func (s *Service) ForgotPassword(ctx context.Context, email string, c authevents
 		if err := postgres.LockUser(ctx, tx, u.ID); err != nil {
 			return err
 		}
+		if err := mayGetLink(ctx, tx, u.ID); err != nil {
+			return err
+		}
 		return s.issueLink(ctx, tx, postgres.PurposeResetPassword, s.cfg.ResetTTL, u.ID, u.Email,
 			authevents.EventPasswordResetRequested, now, func(l authevents.Link) any {
 				return authevents.UserPasswordResetRequested{UserID: u.ID.String(), Email: u.Email, Link: l,
 					IP: c.IP, UserAgent: c.UserAgent, Timestamp: authevents.Timestamp(now)}
 			})
 	}, authevents.EventPasswordResetRequested)
+	if errors.Is(err, errNoLink) || errors.Is(err, authevents.ErrNotFound) {
+		s.log.InfoContext(ctx, "password reset requested", "user_known", true, "link", false)
+		return nil
+	}
 	if err != nil {
 		return err
 	}

@@ -20,7 +20,8 @@ import (
 // committed, and wrote after it, undid the reset. These tests put the
 // reset's writes exactly in that window: they hold the user's lock, start
 // the request (it checks the password, then waits for the lock), write
-// what a reset writes (a new hash, every session revoked) and let go.
+// what a reset writes (a new hash, the address verified, every session
+// revoked) and let go.
 
 // raceAReset runs req while a reset happens between its password check
 // and its transaction, and returns req's error.
@@ -46,6 +47,9 @@ func raceAReset(t *testing.T, f *fixture, userID uuid.UUID, req func() error) er
 	}
 	if _, err := postgres.SetPassword(ctx, tx, userID, "", resetHash); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE users SET email_verified_at = COALESCE(email_verified_at, now()) WHERE id = $1`, userID); err != nil {
+		t.Fatal(err) // the link proved the address
 	}
 	if _, err := postgres.RevokeAllLiveSessions(ctx, tx, userID, uuid.Nil, account.RevokedPasswordChange, time.Hour); err != nil {
 		t.Fatal(err)
@@ -147,5 +151,33 @@ func TestEmailChangeLosesARaceWithAReset(t *testing.T) {
 	outboxtest.RequireCount(t, l.Pool, authevents.EventEmailChangeRequested, 0)
 	if n := l.count(t, `SELECT count(*) FROM one_time_tokens WHERE user_id = $1 AND purpose = 'change_email'`, res.User.ID); n != 0 {
 		t.Errorf("%d links issued after the reset: one could move the account to the attacker's address", n)
+	}
+}
+
+// registrationAttempted reads the owner (unverified) before it takes the
+// user's lock, and then takes the password away unconditionally. A reset
+// by the owner that commits in between (new password, address verified)
+// is undone: the owner's fresh password stops working.
+// Found in review: registering a taken address read the owner outside the
+// lock and, seeing it unverified, took its password away after a reset
+// that committed in between.
+func TestRegistrationAttemptLosesARaceWithAReset(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l := setupLifecycle(t, true)
+	l.register(t, "owner@example.com") // unverified, the owner's own registration
+	var id uuid.UUID
+	if err := l.Pool.QueryRow(ctx, `SELECT id FROM users WHERE email = 'owner@example.com'`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	err := raceAReset(t, l.fixture, id, func() error {
+		_, err := l.Service.Register(ctx, account.RegisterInput{Email: "owner@example.com", Password: "someone else entirely 1", Name: "x", Client: client})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !passwordIs(t, l.fixture, "owner@example.com", newPassword) {
+		t.Fatal("the owner's reset password no longer logs in: a registration of the address that read the account as unverified before the reset took the reset's password away after it")
 	}
 }

@@ -128,17 +128,23 @@ func (s *Service) registrationAttempted(ctx context.Context, email string, c aut
 		if err := postgres.LockUser(ctx, tx, owner.ID); err != nil {
 			return err
 		}
+		// Read again under the lock: a reset or a verification that
+		// committed since the read above must not be undone below.
+		locked, err := postgres.UserByID(ctx, tx, owner.ID)
+		if err != nil {
+			return err
+		}
 		// An unverified account may be someone else's pre-registration
 		// of this address, with a password they chose: its verification
 		// links die, so that the owner, now offered a reset by mail,
 		// cannot verify it by a later click and hand it over.
-		if owner.EmailVerifiedAt == nil {
+		if locked.EmailVerifiedAt == nil {
 			if err := postgres.EndOneTimes(ctx, tx, owner.ID, postgres.PurposeVerifyEmail); err != nil {
 				return err
 			}
 			// Nor may a later link verify it with the password they
 			// chose: nobody's password opens it now; a reset sets one.
-			if _, err := postgres.SetPassword(ctx, tx, owner.ID, "", s.hasher.Unusable()); err != nil {
+			if _, err := postgres.SetPassword(ctx, tx, owner.ID, locked.PasswordHash, s.hasher.Unusable()); err != nil {
 				return err
 			}
 		}
@@ -146,6 +152,9 @@ func (s *Service) registrationAttempted(ctx context.Context, email string, c aut
 			UserID: owner.ID.String(), Email: owner.Email, IP: c.IP, UserAgent: c.UserAgent, Timestamp: authevents.Timestamp(now),
 		})
 	}, authevents.EventRegistrationAttempted)
+	if errors.Is(err, authevents.ErrNotFound) {
+		return nil // deleted since: nobody to tell
+	}
 	if err != nil {
 		return err
 	}
