@@ -2,6 +2,7 @@ package account
 
 import (
 	"context"
+	"encoding/json"
 
 	"github.com/google/uuid"
 
@@ -43,6 +44,38 @@ func (s *Service) Export(ctx context.Context, v *token.Verified) (_ *authevents.
 	if ex.Audit, err = postgres.AuditEntriesOf(ctx, s.pool, u.ID); err != nil {
 		return nil, err
 	}
+	for i := range ex.Audit {
+		ex.Audit[i].Envelope = forOwner(ex.Audit[i].Type, ex.Audit[i].Envelope)
+	}
 	s.log.InfoContext(ctx, "account exported", "user_id", u.ID, "sessions", len(ex.Sessions), "audit_entries", len(ex.Audit))
 	return ex, nil
+}
+
+// notForOwner are the data fields of an event its user must not read in
+// the export: whether an address someone asked to move to has an account
+// (the answer to the request does not tell it either), and the sealed
+// link (of no use to anyone but the email service).
+var notForOwner = map[string][]string{
+	authevents.EventEmailChangeRequested: {"newEmailTaken", "link"},
+}
+
+// forOwner removes from an audit envelope of eventType the data fields its
+// user must not read (an envelope it cannot read becomes null); any other
+// envelope is returned as it is.
+func forOwner(eventType string, envelope json.RawMessage) json.RawMessage {
+	drop := notForOwner[eventType]
+	if len(drop) == 0 {
+		return envelope
+	}
+	var ce map[string]json.RawMessage
+	var data map[string]json.RawMessage
+	if json.Unmarshal(envelope, &ce) != nil || json.Unmarshal(ce["data"], &data) != nil {
+		return json.RawMessage("null") // cannot take the fields out: nothing of it
+	}
+	for _, k := range drop {
+		delete(data, k)
+	}
+	ce["data"], _ = json.Marshal(data) // decoded from JSON: it encodes
+	out, _ := json.Marshal(ce)
+	return out
 }

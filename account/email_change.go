@@ -65,6 +65,14 @@ func (s *Service) ChangeEmail(ctx context.Context, v *token.Verified, newEmail, 
 			return err
 		}
 		if taken {
+			// What a free address gets, as the caller's account shows it:
+			// the older change link ends and one is pending, a decoy whose
+			// token nobody has (found in review: the caller could tell).
+			_, decoy := token.NewOneTime()
+			if err := postgres.IssueOneTime(ctx, tx, postgres.PurposeChangeEmail, decoy,
+				postgres.OneTime{UserID: u.ID, Email: norm, ExpiresAt: now.Add(s.cfg.EmailChangeTTL)}); err != nil {
+				return err
+			}
 			return s.appendEvent(ctx, tx, authevents.EventEmailChangeRequested, u.ID.String(), now, data(nil))
 		}
 		return s.issueLink(ctx, tx, postgres.PurposeChangeEmail, s.cfg.EmailChangeTTL, u.ID, norm,

@@ -2,6 +2,8 @@ package account_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/authevents/authevents"
@@ -89,5 +91,62 @@ func TestResetEndsPendingEmailChangeLinks(t *testing.T) {
 	wantErr(t, l.Service.VerifyEmail(ctx, change), authevents.ErrInvalidLinkToken)
 	if n := l.count(t, `SELECT count(*) FROM users WHERE email = 'owner@example.com'`); n != 1 {
 		t.Fatal("the address moved after the reset")
+	}
+}
+
+// TestEmailChangeTellsTheCallerNothingOfTheTarget: found in review, the
+// caller's own account showed whether the new address was taken. A free
+// target superseded the caller's older change link and showed a pending
+// link in the export; a taken one left both as they were, and its audit
+// entry in the export said newEmailTaken. Both now look alike.
+func TestEmailChangeTellsTheCallerNothingOfTheTarget(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l := setupLifecycle(t, false)
+	res := l.register(t, "prober@example.com")
+	l.register(t, "customer@example.com")
+	v := l.authenticate(t, res.AccessToken)
+	probe := func(target string) string {
+		t.Helper()
+		if err := l.Service.ChangeEmail(ctx, v, "prober-alt@example.com", goodPassword, client); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Service.ChangeEmail(ctx, v, target, goodPassword, client); err != nil {
+			t.Fatal(err)
+		}
+		older := l.count(t, `SELECT count(*) FROM one_time_tokens WHERE user_id = $1 AND email = 'prober-alt@example.com'`, res.User.ID)
+		ex, err := l.Service.Export(ctx, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pending []string
+		for _, link := range ex.Links {
+			pending = append(pending, link.Purpose+" "+link.Email)
+		}
+		return strings.ReplaceAll(fmt.Sprintf("older link kept: %d; pending: %v", older, pending), target, "TARGET")
+	}
+	free, taken := probe("nobody@example.com"), probe("customer@example.com")
+	if free != taken {
+		t.Errorf("a free target: %s; a taken one: %s", free, taken)
+	}
+	// The audit log's copies of the requests, as the audit consumer
+	// stores them, come back without newEmailTaken and the sealed link.
+	for _, row := range outboxtest.Events(t, l.Pool, authevents.EventEmailChangeRequested) {
+		if _, err := l.Pool.Exec(ctx, `INSERT INTO audit_log (event_id, type, user_id, occurred_at, envelope) VALUES ($1, $2, $3, now(), $4)`,
+			row.ID, row.Event.Type, res.User.ID, row.Payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ex, err := l.Service.Export(ctx, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ex.Audit) == 0 {
+		t.Fatal("no audit entries exported")
+	}
+	for _, e := range ex.Audit {
+		if s := string(e.Envelope); strings.Contains(s, "newEmailTaken") || strings.Contains(s, "sealedToken") || !strings.Contains(s, "newEmail") {
+			t.Errorf("exported audit envelope %s", s)
+		}
 	}
 }

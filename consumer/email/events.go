@@ -42,7 +42,7 @@ func Kinds(ev *consumer.Event) ([]string, error) {
 			return nil, err
 		}
 		if d.NewEmailTaken {
-			return []string{KindEmailChangeTaken}, nil
+			return []string{KindEmailChangeTaken, KindEmailChangeNotice}, nil
 		}
 		return []string{KindEmailChangeVerify, KindEmailChangeNotice}, nil
 	case authevents.EventEmailChanged:
@@ -98,12 +98,19 @@ func (h *Handler) mails(ev *consumer.Event) ([]Mail, error) {
 			return nil, err
 		}
 		c := Content{Email: d.Email, NewEmail: d.NewEmail, IP: d.IP, When: time.Time(d.Timestamp)}
-		if d.NewEmailTaken {
-			return compose(KindEmailChangeTaken, d.NewEmail, "Someone tried to use your address", c)
-		}
+		// The current address gets its notice whether or not the new one
+		// is taken: its owner learns of the request, and nothing of the
+		// other address (found in review: only a free one gave a notice).
 		notice, err := Compose(KindEmailChangeNotice, d.Email, "A change of your address was asked for", c)
 		if err != nil {
 			return nil, err
+		}
+		if d.NewEmailTaken {
+			taken, err := Compose(KindEmailChangeTaken, d.NewEmail, "Someone tried to use your address", c)
+			if err != nil {
+				return nil, err
+			}
+			return []Mail{taken, notice}, nil
 		}
 		if d.Link == nil {
 			return nil, consumer.Permanent(errors.New("user.email_change_requested without a link for a free address"))

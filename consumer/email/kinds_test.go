@@ -71,7 +71,7 @@ func TestKindsAreTheMailsSent(t *testing.T) {
 		}), []string{KindEmailChangeVerify, KindEmailChangeNotice}},
 		{"email change to a taken address", event(authevents.EventEmailChangeRequested, b, func(authevents.Link) any {
 			return authevents.UserEmailChangeRequested{UserID: "u1", Email: a, NewEmail: b, NewEmailTaken: true, Timestamp: ts}
-		}), []string{KindEmailChangeTaken}},
+		}), []string{KindEmailChangeTaken, KindEmailChangeNotice}},
 		{"email changed", event(authevents.EventEmailChanged, a, func(authevents.Link) any {
 			return authevents.UserEmailChanged{UserID: "u1", OldEmail: a, Email: b, Timestamp: ts}
 		}), []string{KindEmailChanged}},
