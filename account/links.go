@@ -51,19 +51,29 @@ func (s *Service) issueLink(ctx context.Context, tx pgx.Tx, purpose postgres.Pur
 // mail a link to an account that may not get one now (disabled).
 var errNoLink = errors.New("no link for this account")
 
-// mayGetLink fails with errNoLink, in tx under the user's lock, when the
-// user is disabled: a disabled account gets no link (a reset would give
-// it a password, an address change would move it), and the request
-// answers as for any other address.
-func mayGetLink(ctx context.Context, tx pgx.Tx, userID uuid.UUID) error {
-	u, err := postgres.UserByID(ctx, tx, userID)
-	if err != nil {
-		return err
+// linkFor runs issue, which issues a link and its event of eventType, in a
+// transaction under the user's lock, unless by then the user is gone or
+// disabled (a reset would give a disabled account a password, an address
+// change would move it): then issued is false, with no error, and the
+// caller answers as for any other address.
+func (s *Service) linkFor(ctx context.Context, userID uuid.UUID, eventType string, issue func(tx pgx.Tx) error) (issued bool, err error) {
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := postgres.LockUser(ctx, tx, userID); err != nil {
+			return err
+		}
+		u, err := postgres.UserByID(ctx, tx, userID)
+		if err != nil {
+			return err
+		}
+		if u.DisabledAt != nil {
+			return errNoLink
+		}
+		return issue(tx)
+	}, eventType)
+	if errors.Is(err, errNoLink) || errors.Is(err, authevents.ErrNotFound) {
+		return false, nil
 	}
-	if u.DisabledAt != nil {
-		return errNoLink
-	}
-	return nil
+	return err == nil, err
 }
 
 // mailRequest opens a request that may mail a link to email: it fails

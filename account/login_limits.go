@@ -20,27 +20,14 @@ func (s *Service) loginAllowed(ctx context.Context, email string, c authevents.C
 	if s.limiter == nil {
 		return nil
 	}
-	var limited *authevents.RateLimitedError
 	ipKey := s.ipKey(c.IP)
-	second := struct{ name, key string }{LimitLoginAccount, email}
+	second := limitKey{LimitLoginAccount, email}
 	if device != nil {
-		second.name, second.key = LimitLoginDevice, device.ID.String()
+		second = limitKey{LimitLoginDevice, device.ID.String()}
 	}
-	for _, l := range []struct{ name, key string }{{LimitLoginIP, ipKey}, second} {
-		err := s.allow(ctx, l.name, l.key)
-		var rl *authevents.RateLimitedError
-		if errors.As(err, &rl) {
-			if limited == nil || rl.RetryAfter > limited.RetryAfter {
-				limited = rl
-			}
-			continue
-		}
-		if err != nil {
-			return err
-		}
-	}
-	if limited == nil {
-		return nil
+	var limited *authevents.RateLimitedError
+	if err := s.allowAll(ctx, []limitKey{{LimitLoginIP, ipKey}, second}); !errors.As(err, &limited) {
+		return err
 	}
 	key := "login_failed:" + limited.Limit + ":"
 	switch limited.Limit {
@@ -65,4 +52,29 @@ func (s *Service) loginAllowed(ctx context.Context, email string, c authevents.C
 		}
 	}
 	return limited
+}
+
+type limitKey struct{ name, key string }
+
+// allowAll charges every bucket and returns the longest wait of those
+// exhausted, as a RateLimitedError, or nil.
+func (s *Service) allowAll(ctx context.Context, limits []limitKey) error {
+	var limited *authevents.RateLimitedError
+	for _, l := range limits {
+		err := s.allow(ctx, l.name, l.key)
+		var rl *authevents.RateLimitedError
+		if errors.As(err, &rl) {
+			if limited == nil || rl.RetryAfter > limited.RetryAfter {
+				limited = rl
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if limited != nil {
+		return limited
+	}
+	return nil
 }

@@ -44,25 +44,19 @@ func (s *Service) ForgotPassword(ctx context.Context, email string, c authevents
 		return fmt.Errorf("find user: %w", err)
 	}
 	now := s.now()
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		if err := postgres.LockUser(ctx, tx, u.ID); err != nil {
-			return err
-		}
-		if err := mayGetLink(ctx, tx, u.ID); err != nil {
-			return err
-		}
+	issued, err := s.linkFor(ctx, u.ID, authevents.EventPasswordResetRequested, func(tx pgx.Tx) error {
 		return s.issueLink(ctx, tx, postgres.PurposeResetPassword, s.cfg.ResetTTL, u.ID, u.Email,
 			authevents.EventPasswordResetRequested, now, func(l authevents.Link) any {
 				return authevents.UserPasswordResetRequested{UserID: u.ID.String(), Email: u.Email, Link: l,
 					IP: c.IP, UserAgent: c.UserAgent, Timestamp: authevents.Timestamp(now)}
 			})
-	}, authevents.EventPasswordResetRequested)
-	if errors.Is(err, errNoLink) || errors.Is(err, authevents.ErrNotFound) {
-		s.log.InfoContext(ctx, "password reset requested", "user_known", true, "link", false)
-		return nil
-	}
+	})
 	if err != nil {
 		return err
+	}
+	if !issued {
+		s.log.InfoContext(ctx, "password reset requested", "user_known", true, "link", false)
+		return nil
 	}
 	s.log.InfoContext(ctx, "password reset requested", "user_known", true, "user_id", u.ID)
 	return nil
@@ -151,31 +145,6 @@ func checkNewPassword(pw, email, current string) *authevents.ValidationError {
 	}
 	if verr.Err() != nil {
 		return &verr
-	}
-	return nil
-}
-
-type limitKey struct{ name, key string }
-
-// allowAll charges every bucket and returns the longest wait of those
-// exhausted, as a RateLimitedError, or nil.
-func (s *Service) allowAll(ctx context.Context, limits []limitKey) error {
-	var limited *authevents.RateLimitedError
-	for _, l := range limits {
-		err := s.allow(ctx, l.name, l.key)
-		var rl *authevents.RateLimitedError
-		if errors.As(err, &rl) {
-			if limited == nil || rl.RetryAfter > limited.RetryAfter {
-				limited = rl
-			}
-			continue
-		}
-		if err != nil {
-			return err
-		}
-	}
-	if limited != nil {
-		return limited
 	}
 	return nil
 }

@@ -33,19 +33,11 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (_ *Result, er
 	if s.cfg.VerificationRequired {
 		return s.registerUnverified(ctx, in, email, name)
 	}
-	hash, err := s.hasher.Hash(ctx, in.Password)
-	if err != nil {
-		return nil, hashError("hash password", err)
-	}
-	now := s.now()
-	user := &authevents.User{ID: newID(), Email: email, Name: name, PasswordHash: hash}
-	res, sess, err := s.newSession(user, in.Client, now)
+	user, ev, now, err := s.newUser(ctx, in.Password, email, name)
 	if err != nil {
 		return nil, err
 	}
-	ev, err := s.event(authevents.EventUserRegistered, user.ID.String(), now, authevents.UserRegistered{
-		UserID: user.ID.String(), Email: email, Name: name, Timestamp: authevents.Timestamp(now),
-	})
+	res, sess, err := s.newSession(user, in.Client, now)
 	if err != nil {
 		return nil, err
 	}
@@ -73,6 +65,21 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (_ *Result, er
 	return res, nil
 }
 
+// newUser hashes the password of a new user and builds the user and its
+// user.registered event, both modes alike.
+func (s *Service) newUser(ctx context.Context, pw, email, name string) (*authevents.User, outbox.Message, time.Time, error) {
+	hash, err := s.hasher.Hash(ctx, pw)
+	if err != nil {
+		return nil, outbox.Message{}, time.Time{}, hashError("hash password", err)
+	}
+	now := s.now()
+	user := &authevents.User{ID: newID(), Email: email, Name: name, PasswordHash: hash}
+	ev, err := s.event(authevents.EventUserRegistered, user.ID.String(), now, authevents.UserRegistered{
+		UserID: user.ID.String(), Email: email, Name: name, Timestamp: authevents.Timestamp(now),
+	})
+	return user, ev, now, err
+}
+
 // registerUnverified is Register under EMAIL_VERIFICATION=required: the
 // account is created unverified, with no session, and a verification link
 // is mailed. A taken address gets the very same answer after the same
@@ -82,15 +89,7 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (_ *Result, er
 func (s *Service) registerUnverified(ctx context.Context, in RegisterInput, email, name string) (*Result, error) {
 	start := time.Now()
 	defer s.floor(ctx, start)
-	hash, err := s.hasher.Hash(ctx, in.Password)
-	if err != nil {
-		return nil, hashError("hash password", err)
-	}
-	now := s.now()
-	user := &authevents.User{ID: newID(), Email: email, Name: name, PasswordHash: hash}
-	ev, err := s.event(authevents.EventUserRegistered, user.ID.String(), now, authevents.UserRegistered{
-		UserID: user.ID.String(), Email: email, Name: name, Timestamp: authevents.Timestamp(now),
-	})
+	user, ev, now, err := s.newUser(ctx, in.Password, email, name)
 	if err != nil {
 		return nil, err
 	}

@@ -94,18 +94,9 @@ func (s *Service) ResendVerification(ctx context.Context, email string, c authev
 		return fmt.Errorf("find user: %w", err)
 	}
 	now := s.now()
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		if err := postgres.LockUser(ctx, tx, u.ID); err != nil {
-			return err
-		}
-		if err := mayGetLink(ctx, tx, u.ID); err != nil {
-			return err
-		}
+	_, err = s.linkFor(ctx, u.ID, authevents.EventEmailVerificationRequested, func(tx pgx.Tx) error {
 		return s.issueVerification(ctx, tx, u, now)
-	}, authevents.EventEmailVerificationRequested)
-	if errors.Is(err, errNoLink) || errors.Is(err, authevents.ErrNotFound) {
-		return nil
-	}
+	})
 	return err
 }
 

@@ -167,3 +167,19 @@ func counterSum(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	return sum
 }
+
+// onBothServers runs fn as parallel subtests on the shared nats-server
+// (2.9 here: one filter per consumer) and on a pinned one of our own (a
+// newer one, with several), each with stream names of its own.
+func onBothServers(t *testing.T, fn func(t *testing.T, js jetstream.JetStream, names natstest.Names)) {
+	t.Run("shared server", func(t *testing.T) {
+		t.Parallel()
+		_, js, names := natstest.Shared(t)
+		fn(t, js, names)
+	})
+	t.Run("pinned server", func(t *testing.T) {
+		t.Parallel()
+		js, _ := jetstream.New(natstest.Connect(t, natstest.Start(t).URL()))
+		fn(t, js, natstest.NewNames())
+	})
+}

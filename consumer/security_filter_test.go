@@ -29,74 +29,58 @@ import (
 // transaction. Either way logins are still evaluated.
 func TestSecurityStopsHandlingTokenRefreshes(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		name   string
-		server func(t *testing.T) (jetstream.JetStream, natstest.Names)
-	}{
-		{"shared server", func(t *testing.T) (jetstream.JetStream, natstest.Names) {
-			_, js, names := natstest.Shared(t)
-			return js, names
-		}},
-		{"pinned server", func(t *testing.T) (jetstream.JetStream, natstest.Names) {
-			js, _ := jetstream.New(natstest.Connect(t, natstest.Start(t).URL()))
-			return js, natstest.NewNames()
-		}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			js, names := tc.server(t)
-			e := newEnv(t, js, names)
-			ctx := context.Background()
-			// The durable as earlier releases created it.
-			if _, err := js.CreateOrUpdateConsumer(ctx, names.Stream, jetstream.ConsumerConfig{Durable: security.Durable,
-				AckPolicy: jetstream.AckExplicitPolicy, FilterSubject: names.Subject, DeliverPolicy: jetstream.DeliverAllPolicy}); err != nil {
-				t.Fatal(err)
-			}
-			user := uuid.NewString()
-			refreshed := e.publishData(t, authevents.EventUserTokenRefreshed, authevents.UserTokenRefreshed{UserID: user, SessionID: uuid.NewString()})
-			login := e.publishData(t, authevents.EventUserLoggedIn, authevents.UserLoggedIn{UserID: user, Email: "r@example.com", IP: "192.0.2.1", UserAgent: "ua"})
+	onBothServers(t, func(t *testing.T, js jetstream.JetStream, names natstest.Names) {
+		e := newEnv(t, js, names)
+		ctx := context.Background()
+		// The durable as earlier releases created it.
+		if _, err := js.CreateOrUpdateConsumer(ctx, names.Stream, jetstream.ConsumerConfig{Durable: security.Durable,
+			AckPolicy: jetstream.AckExplicitPolicy, FilterSubject: names.Subject, DeliverPolicy: jetstream.DeliverAllPolicy}); err != nil {
+			t.Fatal(err)
+		}
+		user := uuid.NewString()
+		refreshed := e.publishData(t, authevents.EventUserTokenRefreshed, authevents.UserTokenRefreshed{UserID: user, SessionID: uuid.NewString()})
+		login := e.publishData(t, authevents.EventUserLoggedIn, authevents.UserLoggedIn{UserID: user, Email: "r@example.com", IP: "192.0.2.1", UserAgent: "ua"})
 
-			cfg := security.Config(names.Stream, names.Prefix+".")
-			cfg.DLQStream = e.dlq
-			reg := prometheus.NewRegistry()
-			e.runWith(t, cfg, security.New(e.pool, security.DefaultThresholds(), reg), reg)
-			testenv.WaitFor(t, "the login evaluated and the durable settled", 15*time.Second, func() bool {
-				return e.processed(t, security.Durable, login) && e.settled(t, security.Durable)
-			})
-			if e.processed(t, security.Durable, refreshed) {
-				t.Error("the token refresh was recorded in processed_events: it cost a transaction")
-			}
-
-			c, err := js.Consumer(ctx, names.Stream, security.Durable)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, version := c.CachedInfo().Config, js.Conn().ConnectedServerVersion()
-			if strings.HasPrefix(version, "2.9.") {
-				if got.FilterSubject != names.Subject || len(got.FilterSubjects) != 0 {
-					t.Errorf("nats-server %s: durable filter %q %q, want the wildcard %q kept", version, got.FilterSubject, got.FilterSubjects, names.Subject)
-				}
-				return
-			}
-			var want []string
-			for _, typ := range security.Watched() {
-				want = append(want, names.For(typ))
-			}
-			if slices.Contains(want, names.For(authevents.EventUserTokenRefreshed)) {
-				t.Fatal("security watches user.token_refreshed again")
-			}
-			if got.FilterSubject != "" || !slices.Equal(got.FilterSubjects, want) {
-				t.Errorf("nats-server %s: durable filter %q %q, want the watched subjects %q", version, got.FilterSubject, got.FilterSubjects, want)
-			}
-			info, err := c.Info(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if info.Delivered.Consumer != 1 {
-				t.Errorf("nats-server %s: %d messages delivered, want 1 (the login, not the refresh)", version, info.Delivered.Consumer)
-			}
+		cfg := security.Config(names.Stream, names.Prefix+".")
+		cfg.DLQStream = e.dlq
+		reg := prometheus.NewRegistry()
+		e.runWith(t, cfg, security.New(e.pool, security.DefaultThresholds(), reg), reg)
+		testenv.WaitFor(t, "the login evaluated and the durable settled", 15*time.Second, func() bool {
+			return e.processed(t, security.Durable, login) && e.settled(t, security.Durable)
 		})
-	}
+		if e.processed(t, security.Durable, refreshed) {
+			t.Error("the token refresh was recorded in processed_events: it cost a transaction")
+		}
+
+		c, err := js.Consumer(ctx, names.Stream, security.Durable)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, version := c.CachedInfo().Config, js.Conn().ConnectedServerVersion()
+		if strings.HasPrefix(version, "2.9.") {
+			if got.FilterSubject != names.Subject || len(got.FilterSubjects) != 0 {
+				t.Errorf("nats-server %s: durable filter %q %q, want the wildcard %q kept", version, got.FilterSubject, got.FilterSubjects, names.Subject)
+			}
+			return
+		}
+		var want []string
+		for _, typ := range security.Watched() {
+			want = append(want, names.For(typ))
+		}
+		if slices.Contains(want, names.For(authevents.EventUserTokenRefreshed)) {
+			t.Fatal("security watches user.token_refreshed again")
+		}
+		if got.FilterSubject != "" || !slices.Equal(got.FilterSubjects, want) {
+			t.Errorf("nats-server %s: durable filter %q %q, want the watched subjects %q", version, got.FilterSubject, got.FilterSubjects, want)
+		}
+		info, err := c.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Delivered.Consumer != 1 {
+			t.Errorf("nats-server %s: %d messages delivered, want 1 (the login, not the refresh)", version, info.Delivered.Consumer)
+		}
+	})
 }
 
 // processed reports whether durable recorded eventID in processed_events.
