@@ -135,9 +135,11 @@ func TestLifecycleOverHTTP(t *testing.T) {
 			t.Errorf("a secret %.10q… is in the logs", secret)
 		}
 	}
-	tokens := regexp.MustCompile(`ot_[A-Za-z0-9_-]{43}`)
+	// A one-time token standing on its own, not "ot_" inside a sealed
+	// token's base64url (1 in 4,096 of them hold it somewhere, and CI met one).
+	tokens := regexp.MustCompile(`(?:^|[^A-Za-z0-9_-])ot_[A-Za-z0-9_-]{43}(?:[^A-Za-z0-9_-]|$)`)
 	for _, r := range outboxtest.Pending(t, f.Pool) {
-		if tokens.MatchString(r.Payload) {
+		if tokens.MatchString(r.Payload) || strings.Contains(r.Payload, verify[len("ot_"):]) || strings.Contains(r.Payload, reset[len("ot_"):]) {
 			t.Errorf("an event carries a one-time token in clear: %s", r.Payload)
 		}
 	}
