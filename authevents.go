@@ -28,6 +28,10 @@ type User struct {
 	// DisabledAt is when an operator disabled the account, or nil: a
 	// disabled account cannot sign in, and its sessions were ended.
 	DisabledAt *time.Time
+	// RegistrationAttempt is the password of the latest registration of
+	// this taken address, as a password.HashAlike of PasswordHash, or "":
+	// login answers it as it would for a free address (not verified).
+	RegistrationAttempt string
 }
 
 // LogValue keeps the hash out of logs, whatever the caller logs.

@@ -71,7 +71,9 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (_ *Result, err erro
 		}
 		return nil, s.loginFailed(ctx, email, nil, in.Client, authevents.ReasonUnknownEmail)
 	}
-	ok, err := s.hasher.Verify(ctx, in.Password, user.PasswordHash)
+	// One key derivation checks the account's password and, with the
+	// same salt, the latest registration's of this taken address.
+	ok, attempted, err := s.hasher.VerifyEither(ctx, in.Password, user.PasswordHash, user.RegistrationAttempt)
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
@@ -88,6 +90,14 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (_ *Result, err erro
 			return nil, hashError("verify password", err)
 		}
 		ok = false
+	}
+	if !ok && attempted && s.cfg.VerificationRequired {
+		// The password of someone's registration of this taken address:
+		// answered as that registration's account would be, had the
+		// address been free (not verified; no failure counted, as for
+		// the right password), so register-then-login tells nothing.
+		s.log.InfoContext(ctx, "login with a registration attempt's password", "user_id", user.ID)
+		return nil, authevents.ErrEmailNotVerified
 	}
 	if !ok {
 		return nil, s.loginFailed(ctx, email, user, in.Client, authevents.ReasonInvalidPassword)

@@ -11,6 +11,7 @@ import (
 	"github.com/authevents/authevents"
 	"github.com/authevents/authevents/db/postgres"
 	"github.com/authevents/authevents/outbox"
+	"github.com/authevents/authevents/password"
 )
 
 // RegisterInput is the register request.
@@ -83,12 +84,19 @@ func (s *Service) newUser(ctx context.Context, pw, email, name string) (*autheve
 // registerUnverified is Register under EMAIL_VERIFICATION=required: the
 // account is created unverified, with no session, and a verification link
 // is mailed. A taken address gets the very same answer after the same
-// work (the password is hashed all the same, one transaction appends one
-// event) and the same time (EnumerationFloor); its owner is told by mail
-// (user.registration_attempted), and nothing else changes.
+// work (one lookup, one hash, one transaction appending one event) and the
+// same time (EnumerationFloor); its owner is told by mail
+// (user.registration_attempted), and nothing else changes for them.
 func (s *Service) registerUnverified(ctx context.Context, in RegisterInput, email, name string) (*Result, error) {
 	start := time.Now()
 	defer s.floor(ctx, start)
+	owner, err := postgres.UserByEmail(ctx, s.pool, email)
+	if err != nil && !errors.Is(err, authevents.ErrNotFound) {
+		return nil, fmt.Errorf("find user: %w", err)
+	}
+	if owner != nil {
+		return &Result{VerificationPending: true}, s.registrationAttempted(ctx, owner, in.Password, in.Client)
+	}
 	user, ev, now, err := s.newUser(ctx, in.Password, email, name)
 	if err != nil {
 		return nil, err
@@ -103,7 +111,17 @@ func (s *Service) registerUnverified(ctx context.Context, in RegisterInput, emai
 		return s.issueVerification(ctx, tx, user, now)
 	}, authevents.EventUserRegistered, authevents.EventEmailVerificationRequested)
 	if errors.Is(err, authevents.ErrEmailTaken) {
-		return &Result{VerificationPending: true}, s.registrationAttempted(ctx, email, in.Client)
+		// Registered since the lookup, by a concurrent request: its owner
+		// is told all the same, with no password kept (it was hashed
+		// under a salt of its own, not the owner's).
+		owner, err := postgres.UserByEmail(ctx, s.pool, email)
+		if errors.Is(err, authevents.ErrNotFound) {
+			return &Result{VerificationPending: true}, nil // deleted since: nobody to tell
+		}
+		if err != nil {
+			return nil, fmt.Errorf("find user: %w", err)
+		}
+		return &Result{VerificationPending: true}, s.registrationAttempted(ctx, owner, "", in.Client)
 	}
 	if err != nil {
 		return nil, err
@@ -112,18 +130,44 @@ func (s *Service) registerUnverified(ctx context.Context, in RegisterInput, emai
 	return &Result{VerificationPending: true}, nil
 }
 
-// registrationAttempted tells the owner of email that someone tried to
-// register it.
-func (s *Service) registrationAttempted(ctx context.Context, email string, c authevents.Client) error {
-	owner, err := postgres.UserByEmail(ctx, s.pool, email)
-	if errors.Is(err, authevents.ErrNotFound) {
-		return nil // deleted since: nobody to tell
+// registrationAttempted tells the owner of a taken address that someone
+// tried to register it, and keeps the password pw that registration chose
+// (users.registration_attempt), so that a login with it answers as it
+// would for a free address: 403 email_not_verified. Had the address been
+// free, register-then-login would answer 403 and, with the owner's
+// unknown password, 401: anyone could tell which addresses have accounts.
+// pw is hashed under the salt of the account's password hash (HashAlike),
+// so login checks both with one key derivation and its time tells nothing
+// either. An empty pw keeps none.
+func (s *Service) registrationAttempted(ctx context.Context, owner *authevents.User, pw string, c authevents.Client) error {
+	// An unverified account may be someone else's pre-registration of
+	// this address, with a password they chose: it gets a password
+	// nobody knows (below), and pw is hashed under that one's salt.
+	target, unusable := owner.PasswordHash, ""
+	if owner.EmailVerifiedAt == nil {
+		unusable = s.hasher.Unusable()
+		target = unusable
 	}
-	if err != nil {
-		return fmt.Errorf("find user: %w", err)
+	alike := ""
+	if pw != "" {
+		var err error
+		alike, err = s.hasher.HashAlike(ctx, pw, target)
+		switch {
+		case err == nil:
+		case errors.Is(err, password.ErrBusy) || ctx.Err() != nil:
+			return hashError("hash password", err)
+		default:
+			// A stored hash we refuse to evaluate (see Login): the same
+			// work, and no password kept.
+			s.log.ErrorContext(ctx, "stored password hash unusable", "user_id", owner.ID, "err", err)
+			if err := s.hasher.VerifyDummy(ctx, pw); err != nil {
+				return hashError("hash password", err)
+			}
+			alike = ""
+		}
 	}
 	now := s.now()
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		if err := postgres.LockUser(ctx, tx, owner.ID); err != nil {
 			return err
 		}
@@ -133,17 +177,29 @@ func (s *Service) registrationAttempted(ctx context.Context, email string, c aut
 		if err != nil {
 			return err
 		}
-		// An unverified account may be someone else's pre-registration
-		// of this address, with a password they chose: its verification
-		// links die, so that the owner, now offered a reset by mail,
-		// cannot verify it by a later click and hand it over.
+		final := locked.PasswordHash
 		if locked.EmailVerifiedAt == nil {
+			// Its verification links die, so that the owner, now offered
+			// a reset by mail, cannot verify it by a later click and hand
+			// it over; nor may a later link verify it with the password
+			// the other person chose: nobody's password opens it now, a
+			// reset sets one.
 			if err := postgres.EndOneTimes(ctx, tx, owner.ID, postgres.PurposeVerifyEmail); err != nil {
 				return err
 			}
-			// Nor may a later link verify it with the password they
-			// chose: nobody's password opens it now; a reset sets one.
-			if _, err := postgres.SetPassword(ctx, tx, owner.ID, locked.PasswordHash, s.hasher.Unusable()); err != nil {
+			if unusable == "" {
+				unusable = s.hasher.Unusable()
+			}
+			if _, err := postgres.SetPassword(ctx, tx, owner.ID, locked.PasswordHash, unusable); err != nil {
+				return err
+			}
+			final = unusable
+		}
+		// Kept only under the salt of the hash the account now has: one
+		// made under another (a password changed since) would never
+		// match anyway.
+		if alike != "" && final == target {
+			if err := postgres.SetRegistrationAttempt(ctx, tx, owner.ID, alike); err != nil {
 				return err
 			}
 		}

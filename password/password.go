@@ -5,6 +5,7 @@
 package password
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -222,15 +223,44 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 // compares in constant time and refuses, before allocating anything,
 // parameters outside the package bounds.
 func (h *Hasher) Verify(ctx context.Context, password, encoded string) (bool, error) {
+	ok, _, err := h.VerifyEither(ctx, password, encoded, "")
+	return ok, err
+}
+
+// HashAlike returns the PHC string of password under the salt and the
+// parameters of encoded, for VerifyEither: one key derivation then checks
+// a password against both. It costs what Verify against encoded costs.
+func (h *Hasher) HashAlike(ctx context.Context, password, encoded string) (string, error) {
 	p, salt, want, err := decode(encoded)
 	if err != nil {
-		return false, err
+		return "", err
+	}
+	key, err := h.key(ctx, "hash", []byte(password), salt, p, uint32(len(want)))
+	if err != nil {
+		return "", err
+	}
+	return encode(p, salt, key), nil
+}
+
+// VerifyEither is Verify against encoded that also reports whether
+// password matches alike, a HashAlike of encoded, with the same single key
+// derivation: its cost does not depend on alike. An alike made under
+// another salt or other parameters (encoded changed since) never matches;
+// an empty one neither.
+func (h *Hasher) VerifyEither(ctx context.Context, password, encoded, alike string) (matches, matchesAlike bool, err error) {
+	p, salt, want, err := decode(encoded)
+	if err != nil {
+		return false, false, err
 	}
 	got, err := h.key(ctx, "verify", []byte(password), salt, p, uint32(len(want)))
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
-	return subtle.ConstantTimeCompare(got, want) == 1, nil
+	matches = subtle.ConstantTimeCompare(got, want) == 1
+	if ap, asalt, akey, aerr := decode(alike); aerr == nil && ap == p && bytes.Equal(asalt, salt) {
+		matchesAlike = subtle.ConstantTimeCompare(got, akey) == 1
+	}
+	return matches, matchesAlike, nil
 }
 
 // VerifyDummy spends the same work as Verify against a real hash and always

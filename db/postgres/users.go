@@ -11,11 +11,11 @@ import (
 	"github.com/authevents/authevents"
 )
 
-const userColumns = `id, email, name, password_hash, created_at, last_login_at, email_verified_at, disabled_at`
+const userColumns = `id, email, name, password_hash, created_at, last_login_at, email_verified_at, disabled_at, COALESCE(registration_attempt, '')`
 
 func scanUser(row pgx.Row) (*authevents.User, error) {
 	var u authevents.User
-	err := row.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &u.CreatedAt, &u.LastLoginAt, &u.EmailVerifiedAt, &u.DisabledAt)
+	err := row.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &u.CreatedAt, &u.LastLoginAt, &u.EmailVerifiedAt, &u.DisabledAt, &u.RegistrationAttempt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, authevents.ErrNotFound
 	}
@@ -70,9 +70,23 @@ func RecordLogin(ctx context.Context, tx pgx.Tx, id uuid.UUID, checkedHash, newH
 // password against); otherwise, or for an unknown user, it is ErrNotFound.
 func SetPassword(ctx context.Context, tx pgx.Tx, id uuid.UUID, checkedHash, hash string) (*authevents.User, error) {
 	return scanUser(tx.QueryRow(ctx, `
-		UPDATE users SET password_hash = $2, updated_at = now()
+		UPDATE users SET password_hash = $2, registration_attempt = NULL, updated_at = now()
 		 WHERE id = $1 AND ($3 = '' OR password_hash = $3)
 		RETURNING `+userColumns, id, hash, checkedHash))
+}
+
+// SetRegistrationAttempt stores the password of the latest registration
+// of the user's taken address, a password.HashAlike of its password hash,
+// in place of any earlier one. An unknown user is ErrNotFound.
+func SetRegistrationAttempt(ctx context.Context, tx pgx.Tx, id uuid.UUID, alike string) error {
+	tag, err := tx.Exec(ctx, `UPDATE users SET registration_attempt = $2 WHERE id = $1`, id, alike)
+	if err != nil {
+		return fmt.Errorf("set registration attempt: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return authevents.ErrNotFound
+	}
+	return nil
 }
 
 // MarkEmailVerified records that the owner of the user's current address
@@ -81,7 +95,8 @@ func SetPassword(ctx context.Context, tx pgx.Tx, id uuid.UUID, checkedHash, hash
 // Verifying twice keeps the first time.
 func MarkEmailVerified(ctx context.Context, tx pgx.Tx, id uuid.UUID, email string) (*authevents.User, error) {
 	return scanUser(tx.QueryRow(ctx, `
-		UPDATE users SET email_verified_at = COALESCE(email_verified_at, now()), updated_at = now()
+		UPDATE users SET email_verified_at = COALESCE(email_verified_at, now()), updated_at = now(),
+		       registration_attempt = CASE WHEN email_verified_at IS NULL THEN NULL ELSE registration_attempt END
 		 WHERE id = $1 AND email = $2
 		RETURNING `+userColumns, id, email))
 }
@@ -94,7 +109,7 @@ func ChangeEmail(ctx context.Context, tx pgx.Tx, id uuid.UUID, email string) (be
 		return nil, nil, err
 	}
 	after, err = scanUser(tx.QueryRow(ctx, `
-		UPDATE users SET email = $2, email_verified_at = now(), updated_at = now() WHERE id = $1
+		UPDATE users SET email = $2, email_verified_at = now(), registration_attempt = NULL, updated_at = now() WHERE id = $1
 		RETURNING `+userColumns, id, email))
 	if isUniqueViolation(err, "users_email_key") {
 		return nil, nil, authevents.ErrEmailTaken
