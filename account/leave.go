@@ -51,10 +51,17 @@ func (s *Service) DeleteAccount(ctx context.Context, v *token.Verified, pw strin
 }
 
 // deleteUser is the last step of a deletion: the user row goes (its
-// sessions and links with it, by cascade) and user.deleted is appended.
+// sessions and links with it, by cascade), its personal data key is
+// erased, and user.deleted is appended.
 func (s *Service) deleteUser(ctx context.Context, u *authevents.User, by string) finalStep {
 	return func(tx pgx.Tx, ended int) (string, error) {
 		if err := postgres.DeleteUser(ctx, tx, u.ID); err != nil {
+			return "", err
+		}
+		// Crypto-shredding: the key goes in the transaction that appends
+		// user.deleted, so no consumer sees the event while it lives, and
+		// its tombstone forbids a new one (docs/privacy.md).
+		if err := s.keys.Erase(ctx, tx, u.ID); err != nil {
 			return "", err
 		}
 		now := s.now()

@@ -59,6 +59,11 @@ func TestDeleteAccount(t *testing.T) {
 	}
 	outboxtest.RequireCount(t, l.Pool, authevents.EventUserLoggedOut, 2)
 	l.noSecrets(t, goodPassword)
+	// The user's data key is erased with the user (crypto-shredding), and
+	// its tombstone is what consumers check before storing anything.
+	if n := l.count(t, `SELECT count(*) FROM personal_keys WHERE user_id = $1 AND erased_at IS NOT NULL AND wrapped_key IS NULL`, here.User.ID); n != 1 {
+		t.Errorf("%d erased personal_keys rows for the deleted user, want its tombstone", n)
+	}
 }
 
 // TestDeleteAccountFailureRollsBackEverything: a failure after the
@@ -93,6 +98,9 @@ func TestDeleteAccountFailureRollsBackEverything(t *testing.T) {
 	}
 	outboxtest.RequireCount(t, l.Pool, authevents.EventUserDeleted, 0)
 	outboxtest.RequireCount(t, l.Pool, authevents.EventUserLoggedOut, 0)
+	if n := l.count(t, `SELECT count(*) FROM personal_keys WHERE erased_at IS NOT NULL`); n != 0 {
+		t.Errorf("%d key tombstones after the rollback, want 0", n)
+	}
 }
 
 // equalMaps compares event data without its timestamp.

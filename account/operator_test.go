@@ -110,6 +110,9 @@ func TestOperatorDeleteAndLookup(t *testing.T) {
 		wantErr(t, err, authevents.ErrNotFound)
 	}
 	outboxtest.RequireCount(t, f.Pool, authevents.EventUserDeleted, 1)
+	if n := f.count(t, `SELECT count(*) FROM personal_keys WHERE user_id = $1 AND erased_at IS NOT NULL`, id); n != 1 {
+		t.Errorf("%d key tombstones for the user an operator deleted, want 1", n)
+	}
 }
 
 // TestDisableFailureRollsBackEverything: a failure after the writes of a

@@ -28,6 +28,7 @@ import (
 	"github.com/authevents/authevents/db/postgres"
 	"github.com/authevents/authevents/outbox"
 	"github.com/authevents/authevents/password"
+	"github.com/authevents/authevents/personal"
 	"github.com/authevents/authevents/token"
 )
 
@@ -120,9 +121,12 @@ type Service struct {
 	deny    Denylist
 	limiter Limiter // nil when rate limiting is switched off
 	sealer  *token.Sealer
-	cfg     Config
-	log     *slog.Logger
-	now     func() time.Time
+	// keys holds the users' personal data keys; a deletion erases the
+	// user's key (and leaves its tombstone) in its transaction.
+	keys *personal.Keys
+	cfg  Config
+	log  *slog.Logger
+	now  func() time.Time
 	// committed is told the type of every event whose transaction committed.
 	committed func(eventType string)
 	// beforeCommit, when set (tests only), runs inside every transaction
@@ -141,6 +145,10 @@ func WithCommitHook(f func(eventType string)) Option { return func(s *Service) {
 // key; the lifecycle use cases that issue links fail without it.
 func WithSealer(sl *token.Sealer) Option { return func(s *Service) { s.sealer = sl } }
 
+// WithPersonalKeys sets the store of personal data keys. Without it the
+// service still erases (a tombstone needs no key-encryption key).
+func WithPersonalKeys(k *personal.Keys) Option { return func(s *Service) { s.keys = k } }
+
 // WithRateLimiter enables rate limiting; without it there is none.
 func WithRateLimiter(l Limiter) Option { return func(s *Service) { s.limiter = l } }
 
@@ -150,6 +158,9 @@ func New(pool *pgxpool.Pool, hasher *password.Hasher, tokens *token.Manager, den
 		now: time.Now, committed: func(string) {}}
 	for _, o := range opts {
 		o(s)
+	}
+	if s.keys == nil {
+		s.keys = personal.NewKeys(pool, nil, personal.Options{})
 	}
 	s.cfg.VerificationTTL = cmp.Or(s.cfg.VerificationTTL, DefaultVerificationTTL)
 	s.cfg.ResetTTL = cmp.Or(s.cfg.ResetTTL, DefaultResetTTL)
