@@ -7,11 +7,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
+
 	"github.com/authevents/authevents"
 	"github.com/authevents/authevents/account"
+	"github.com/authevents/authevents/account/accounttest"
 	"github.com/authevents/authevents/api"
 	"github.com/authevents/authevents/internal/openapitest"
 	"github.com/authevents/authevents/outbox/outboxtest"
+	"github.com/authevents/authevents/token/tokentest"
 )
 
 // TestLoginRefusesNULAndInvalidUTF8: a NUL byte in the login email used to
@@ -50,23 +54,31 @@ func TestLoginRefusesNULAndInvalidUTF8(t *testing.T) {
 }
 
 // fuzzRoutes are every endpoint of the API; the authenticated ones get a
-// fresh valid bearer token per input.
+// fresh valid bearer token per input, and the ones that can take the
+// account away (delete, password and address change) one of an account of
+// their own, so that a seed with the right password does not sign every
+// later input out.
 var fuzzRoutes = []struct {
 	method, path string
-	auth         bool
+	auth, own    bool
 }{
-	{"POST", "/auth/register", false},
-	{"POST", "/auth/login", false},
-	{"POST", "/auth/refresh", false},
-	{"GET", "/auth/me", true},
-	{"POST", "/auth/logout", true},
-	{"POST", "/auth/logout/all", true},
-	{"GET", "/auth/sessions", true},
-	{"DELETE", "/auth/sessions/", true}, // the body becomes the id
-	{"GET", "/.well-known/jwks.json", false},
-	// DELETE /auth/account is left out: a seed with the right password
-	// would delete the account every other input signs in to.
-	{"GET", "/auth/account/export", true},
+	{"POST", "/auth/register", false, false},
+	{"POST", "/auth/login", false, false},
+	{"POST", "/auth/refresh", false, false},
+	{"GET", "/auth/me", true, false},
+	{"POST", "/auth/logout", true, false},
+	{"POST", "/auth/logout/all", true, false},
+	{"GET", "/auth/sessions", true, false},
+	{"DELETE", "/auth/sessions/", true, false}, // the body becomes the id
+	{"GET", "/.well-known/jwks.json", false, false},
+	{"DELETE", "/auth/account", true, true},
+	{"GET", "/auth/account/export", true, false},
+	{"POST", "/auth/email/verify", false, false},
+	{"POST", "/auth/email/verify/resend", false, false},
+	{"POST", "/auth/password/forgot", false, false},
+	{"POST", "/auth/password/reset", false, false},
+	{"POST", "/auth/password/change", true, true},
+	{"POST", "/auth/email/change", true, true},
 }
 
 // FuzzEndpoints sends arbitrary bodies, session ids and User-Agent headers
@@ -74,7 +86,10 @@ var fuzzRoutes = []struct {
 // may produce a 5xx. testdata/fuzz/FuzzEndpoints keeps the inputs that once
 // did (the NUL byte in the login email).
 func FuzzEndpoints(f *testing.F) {
-	fx := setup(f, api.Config{TrustedProxies: []string{"192.0.2.0/24"}})
+	sealer, _ := tokentest.SealPair(f)
+	fx := setup(f, api.Config{TrustedProxies: []string{"192.0.2.0/24"}}, func(o *accounttest.Options) {
+		o.Account = append(o.Account, account.WithSealer(sealer))
+	})
 	ctx := context.Background()
 	if _, err := fx.Service.Register(ctx, account.RegisterInput{Email: "fuzz@example.com", Password: goodPassword, Name: "Fuzz"}); err != nil {
 		f.Fatal(err)
@@ -84,6 +99,9 @@ func FuzzEndpoints(f *testing.F) {
 			`{"email":"fuzz@example.com","password":"` + goodPassword + `","name":"F"}`,
 			`{"email":"a\u0000@b.com","password":"x","name":"n\u0000"}`, `{"refreshToken":"a.b.c"}`,
 			`{"refreshToken":"\u0000"}`, `{"refreshToken":"rt_AAAA"}`, "\xff\xfe", `{`, `null`, "0190e4c2-7d3b-7000-8000-000000000000",
+			`{"password":"` + goodPassword + `"}`, `{"currentPassword":"` + goodPassword + `","newPassword":"` + goodPassword + `!"}`,
+			`{"newEmail":"fuzz@example.com","password":"` + goodPassword + `"}`, `{"token":"ot_` + strings.Repeat("A", 43) + `"}`,
+			`{"token":"ot_\u0000","newPassword":"x"}`, `{"newEmail":"\u0000","password":""}`,
 		} {
 			f.Add(uint8(i), body, "fuzz/1.0")
 		}
@@ -100,7 +118,14 @@ func FuzzEndpoints(f *testing.F) {
 		req.Header.Set("User-Agent", userAgent)
 		req.Header.Set("X-Forwarded-For", userAgent)
 		if r.auth {
-			res, err := fx.Service.Login(ctx, account.LoginInput{Email: "fuzz@example.com", Password: goodPassword})
+			email := "fuzz@example.com"
+			if r.own {
+				email = "fuzz-" + uuid.NewString() + "@example.com"
+				if _, err := fx.Service.Register(ctx, account.RegisterInput{Email: email, Password: goodPassword, Name: "Fuzz"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			res, err := fx.Service.Login(ctx, account.LoginInput{Email: email, Password: goodPassword})
 			if err != nil {
 				t.Fatal(err)
 			}
