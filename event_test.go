@@ -136,3 +136,37 @@ func TestTypeOfSubjectInvertsSubject(t *testing.T) {
 		t.Error("IsEventType accepts a type the domain does not emit")
 	}
 }
+
+// TestProtectedTypes: every type with personal fields has a version 2
+// named by the versioning rule, and BaseType undoes it; a type without
+// personal fields has none.
+func TestProtectedTypes(t *testing.T) {
+	t.Parallel()
+	for _, typ := range authevents.EventTypes() {
+		p := authevents.ProtectedType(typ)
+		if (p == "") != (len(authevents.PersonalFields(typ)) == 0) {
+			t.Errorf("%s: ProtectedType %q with personal fields %v", typ, p, authevents.PersonalFields(typ))
+		}
+		if p == "" {
+			continue
+		}
+		if p != typ+"_v2" {
+			t.Errorf("ProtectedType(%s) = %q", typ, p)
+		}
+		if b, v := authevents.BaseType(p); b != typ || v != 2 {
+			t.Errorf("BaseType(%s) = %q, %d", p, b, v)
+		}
+		if b, v := authevents.BaseType(typ); b != typ || v != 1 {
+			t.Errorf("BaseType(%s) = %q, %d", typ, b, v)
+		}
+	}
+	if got := authevents.ProtectedType(authevents.EventUserTokenRefreshed); got != "" {
+		t.Errorf("user.token_refreshed has no personal field, but ProtectedType = %q", got)
+	}
+	if b, v := authevents.BaseType("user.token_refreshed_v2"); b != "user.token_refreshed_v2" || v != 1 {
+		t.Errorf("BaseType of a version that does not exist = %q, %d", b, v)
+	}
+	if n := len(authevents.ProtectedEventTypes()); n != 12 {
+		t.Errorf("%d protected types, want 12", n)
+	}
+}

@@ -14,13 +14,15 @@ import (
 // event's dataschema names from the deployment it reads. Like
 // /openapi.json: revalidated on each use, CORS as configured.
 func schemaRoutes(e *gin.Engine) {
-	e.GET(authevents.DataSchemaPath+":type/v1.json", func(c *gin.Context) {
-		b, ok := eventschema.File(c.Param("type") + "/v1.json")
-		if !ok {
-			fail(c, newHTTPError(http.StatusNotFound, CodeNotFound, "no such event schema", nil))
-			return
-		}
-		c.Header("Cache-Control", "no-cache")
-		c.Data(http.StatusOK, "application/json", b)
-	})
+	for _, version := range []string{"v1.json", "v2.json"} {
+		e.GET(authevents.DataSchemaPath+":type/"+version, func(c *gin.Context) {
+			b, ok := eventschema.File(c.Param("type") + "/" + version)
+			if !ok {
+				fail(c, newHTTPError(http.StatusNotFound, CodeNotFound, "no such event schema", nil))
+				return
+			}
+			c.Header("Cache-Control", "no-cache")
+			c.Data(http.StatusOK, "application/json", b)
+		})
+	}
 }

@@ -21,6 +21,9 @@ func TestServesTheEventSchemas(t *testing.T) {
 	uris := []string{eventschema.Envelope}
 	for _, typ := range authevents.EventTypes() {
 		uris = append(uris, authevents.DataSchema(typ))
+		if authevents.ProtectedType(typ) != "" {
+			uris = append(uris, authevents.DataSchemaBase+typ+"/v2.json")
+		}
 	}
 	for _, uri := range uris {
 		path := uri[len("https://authevents.dev"):]
@@ -42,7 +45,7 @@ func TestServesTheEventSchemas(t *testing.T) {
 			}
 		}
 	}
-	for _, path := range []string{"/schemas/events/user.mfa_enrolled/v1.json", "/schemas/events/user.registered/v2.json",
+	for _, path := range []string{"/schemas/events/user.mfa_enrolled/v1.json", "/schemas/events/user.token_refreshed/v2.json", "/schemas/events/user.registered/v3.json",
 		"/schemas/events/asyncapi.yaml/v1.json", "/schemas/events/..%2Fenvelope/v1.json", "/schemas/events/"} {
 		wantErr(t, tr.call(t, "GET", path, ""), 404, api.CodeNotFound, nil)
 	}
@@ -64,5 +67,18 @@ func TestSpecListsEveryEventSchema(t *testing.T) {
 	want := append([]string{"envelope"}, authevents.EventTypes()...)
 	if !slices.Equal(got, want) {
 		t.Errorf("openapi.yaml lists schemas %v, want %v", got, want)
+	}
+	got = nil
+	for _, v := range spec.Doc.Paths.Find(authevents.DataSchemaPath+"{type}/v2.json").Get.Parameters.GetByInAndName("path", "type").Schema.Value.Enum {
+		got = append(got, v.(string))
+	}
+	want = nil
+	for _, typ := range authevents.EventTypes() {
+		if authevents.ProtectedType(typ) != "" {
+			want = append(want, typ)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("openapi.yaml lists version 2 schemas of %v, want those of every type with personal fields: %v", got, want)
 	}
 }

@@ -176,61 +176,109 @@ func (e TokenType) Valid() bool {
 
 // Defines values for EventSchemaParamsType.
 const (
-	Envelope                       EventSchemaParamsType = "envelope"
-	UserDeleted                    EventSchemaParamsType = "user.deleted"
-	UserDisabled                   EventSchemaParamsType = "user.disabled"
-	UserEmailChangeRequested       EventSchemaParamsType = "user.email_change_requested"
-	UserEmailChanged               EventSchemaParamsType = "user.email_changed"
-	UserEmailVerificationRequested EventSchemaParamsType = "user.email_verification_requested"
-	UserEmailVerified              EventSchemaParamsType = "user.email_verified"
-	UserEnabled                    EventSchemaParamsType = "user.enabled"
-	UserLoggedIn                   EventSchemaParamsType = "user.logged_in"
-	UserLoggedOut                  EventSchemaParamsType = "user.logged_out"
-	UserLoginFailed                EventSchemaParamsType = "user.login_failed"
-	UserPasswordChanged            EventSchemaParamsType = "user.password_changed"
-	UserPasswordResetRequested     EventSchemaParamsType = "user.password_reset_requested"
-	UserRegistered                 EventSchemaParamsType = "user.registered"
-	UserRegistrationAttempted      EventSchemaParamsType = "user.registration_attempted"
-	UserTokenRefreshed             EventSchemaParamsType = "user.token_refreshed"
-	UserTokenReuseDetected         EventSchemaParamsType = "user.token_reuse_detected"
+	EventSchemaParamsTypeEnvelope                       EventSchemaParamsType = "envelope"
+	EventSchemaParamsTypeUserDeleted                    EventSchemaParamsType = "user.deleted"
+	EventSchemaParamsTypeUserDisabled                   EventSchemaParamsType = "user.disabled"
+	EventSchemaParamsTypeUserEmailChangeRequested       EventSchemaParamsType = "user.email_change_requested"
+	EventSchemaParamsTypeUserEmailChanged               EventSchemaParamsType = "user.email_changed"
+	EventSchemaParamsTypeUserEmailVerificationRequested EventSchemaParamsType = "user.email_verification_requested"
+	EventSchemaParamsTypeUserEmailVerified              EventSchemaParamsType = "user.email_verified"
+	EventSchemaParamsTypeUserEnabled                    EventSchemaParamsType = "user.enabled"
+	EventSchemaParamsTypeUserLoggedIn                   EventSchemaParamsType = "user.logged_in"
+	EventSchemaParamsTypeUserLoggedOut                  EventSchemaParamsType = "user.logged_out"
+	EventSchemaParamsTypeUserLoginFailed                EventSchemaParamsType = "user.login_failed"
+	EventSchemaParamsTypeUserPasswordChanged            EventSchemaParamsType = "user.password_changed"
+	EventSchemaParamsTypeUserPasswordResetRequested     EventSchemaParamsType = "user.password_reset_requested"
+	EventSchemaParamsTypeUserRegistered                 EventSchemaParamsType = "user.registered"
+	EventSchemaParamsTypeUserRegistrationAttempted      EventSchemaParamsType = "user.registration_attempted"
+	EventSchemaParamsTypeUserTokenRefreshed             EventSchemaParamsType = "user.token_refreshed"
+	EventSchemaParamsTypeUserTokenReuseDetected         EventSchemaParamsType = "user.token_reuse_detected"
 )
 
 // Valid indicates whether the value is a known member of the EventSchemaParamsType enum.
 func (e EventSchemaParamsType) Valid() bool {
 	switch e {
-	case Envelope:
+	case EventSchemaParamsTypeEnvelope:
 		return true
-	case UserDeleted:
+	case EventSchemaParamsTypeUserDeleted:
 		return true
-	case UserDisabled:
+	case EventSchemaParamsTypeUserDisabled:
 		return true
-	case UserEmailChangeRequested:
+	case EventSchemaParamsTypeUserEmailChangeRequested:
 		return true
-	case UserEmailChanged:
+	case EventSchemaParamsTypeUserEmailChanged:
 		return true
-	case UserEmailVerificationRequested:
+	case EventSchemaParamsTypeUserEmailVerificationRequested:
 		return true
-	case UserEmailVerified:
+	case EventSchemaParamsTypeUserEmailVerified:
 		return true
-	case UserEnabled:
+	case EventSchemaParamsTypeUserEnabled:
 		return true
-	case UserLoggedIn:
+	case EventSchemaParamsTypeUserLoggedIn:
 		return true
-	case UserLoggedOut:
+	case EventSchemaParamsTypeUserLoggedOut:
 		return true
-	case UserLoginFailed:
+	case EventSchemaParamsTypeUserLoginFailed:
 		return true
-	case UserPasswordChanged:
+	case EventSchemaParamsTypeUserPasswordChanged:
 		return true
-	case UserPasswordResetRequested:
+	case EventSchemaParamsTypeUserPasswordResetRequested:
 		return true
-	case UserRegistered:
+	case EventSchemaParamsTypeUserRegistered:
 		return true
-	case UserRegistrationAttempted:
+	case EventSchemaParamsTypeUserRegistrationAttempted:
 		return true
-	case UserTokenRefreshed:
+	case EventSchemaParamsTypeUserTokenRefreshed:
 		return true
-	case UserTokenReuseDetected:
+	case EventSchemaParamsTypeUserTokenReuseDetected:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for EventSchemaV2ParamsType.
+const (
+	EventSchemaV2ParamsTypeUserDeleted                    EventSchemaV2ParamsType = "user.deleted"
+	EventSchemaV2ParamsTypeUserEmailChangeRequested       EventSchemaV2ParamsType = "user.email_change_requested"
+	EventSchemaV2ParamsTypeUserEmailChanged               EventSchemaV2ParamsType = "user.email_changed"
+	EventSchemaV2ParamsTypeUserEmailVerificationRequested EventSchemaV2ParamsType = "user.email_verification_requested"
+	EventSchemaV2ParamsTypeUserEmailVerified              EventSchemaV2ParamsType = "user.email_verified"
+	EventSchemaV2ParamsTypeUserLoggedIn                   EventSchemaV2ParamsType = "user.logged_in"
+	EventSchemaV2ParamsTypeUserLoginFailed                EventSchemaV2ParamsType = "user.login_failed"
+	EventSchemaV2ParamsTypeUserPasswordChanged            EventSchemaV2ParamsType = "user.password_changed"
+	EventSchemaV2ParamsTypeUserPasswordResetRequested     EventSchemaV2ParamsType = "user.password_reset_requested"
+	EventSchemaV2ParamsTypeUserRegistered                 EventSchemaV2ParamsType = "user.registered"
+	EventSchemaV2ParamsTypeUserRegistrationAttempted      EventSchemaV2ParamsType = "user.registration_attempted"
+	EventSchemaV2ParamsTypeUserTokenReuseDetected         EventSchemaV2ParamsType = "user.token_reuse_detected"
+)
+
+// Valid indicates whether the value is a known member of the EventSchemaV2ParamsType enum.
+func (e EventSchemaV2ParamsType) Valid() bool {
+	switch e {
+	case EventSchemaV2ParamsTypeUserDeleted:
+		return true
+	case EventSchemaV2ParamsTypeUserEmailChangeRequested:
+		return true
+	case EventSchemaV2ParamsTypeUserEmailChanged:
+		return true
+	case EventSchemaV2ParamsTypeUserEmailVerificationRequested:
+		return true
+	case EventSchemaV2ParamsTypeUserEmailVerified:
+		return true
+	case EventSchemaV2ParamsTypeUserLoggedIn:
+		return true
+	case EventSchemaV2ParamsTypeUserLoginFailed:
+		return true
+	case EventSchemaV2ParamsTypeUserPasswordChanged:
+		return true
+	case EventSchemaV2ParamsTypeUserPasswordResetRequested:
+		return true
+	case EventSchemaV2ParamsTypeUserRegistered:
+		return true
+	case EventSchemaV2ParamsTypeUserRegistrationAttempted:
+		return true
+	case EventSchemaV2ParamsTypeUserTokenReuseDetected:
 		return true
 	default:
 		return false
@@ -742,6 +790,15 @@ type EventSchemaParams struct {
 
 // EventSchemaParamsType defines parameters for EventSchema.
 type EventSchemaParamsType string
+
+// EventSchemaV2Params defines parameters for EventSchemaV2.
+type EventSchemaV2Params struct {
+	// XRequestID Your id for this request, echoed and logged; anything else than 1–128 visible ASCII characters is replaced by a fresh one.
+	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
+}
+
+// EventSchemaV2ParamsType defines parameters for EventSchemaV2.
+type EventSchemaV2ParamsType string
 
 // VerifyEmailPageParams defines parameters for VerifyEmailPage.
 type VerifyEmailPageParams struct {
@@ -1257,6 +1314,16 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /schemas/events/{type}/v1.json (the `EventSchema` operationId).
 	EventSchema(ctx context.Context, pType EventSchemaParamsType, params *EventSchemaParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// EventSchemaV2 The JSON Schema of version 2 of an event type's data (personal fields protected)
+	//
+	// Version 2 of the types whose data carries personal fields (`<type>_v2` events, whose
+	// `dataschema` is `https://authevents.dev/schemas/events/<type>/v2.json`): each personal property
+	// is a protected field (`"x-personal": true`, `pd1.` ciphertext under the user's data key), beside
+	// `keyOwner` and per-user pseudonyms of `ip` and `userAgent`. See docs/privacy.md.
+	//
+	// Corresponds with GET /schemas/events/{type}/v2.json (the `EventSchemaV2` operationId).
+	EventSchemaV2(ctx context.Context, pType EventSchemaV2ParamsType, params *EventSchemaV2Params, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// VerifyEmailPage Open the address confirmation page (the default target of the mail links)
 	//
@@ -2007,6 +2074,26 @@ func (c *Client) ResetPasswordSubmitWithFormdataBody(ctx context.Context, body R
 // Corresponds with GET /schemas/events/{type}/v1.json (the `EventSchema` operationId).
 func (c *Client) EventSchema(ctx context.Context, pType EventSchemaParamsType, params *EventSchemaParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewEventSchemaRequest(c.Server, pType, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// EventSchemaV2 The JSON Schema of version 2 of an event type's data (personal fields protected)
+//
+// Version 2 of the types whose data carries personal fields (`<type>_v2` events, whose
+// `dataschema` is `https://authevents.dev/schemas/events/<type>/v2.json`): each personal property
+// is a protected field (`"x-personal": true`, `pd1.` ciphertext under the user's data key), beside
+// `keyOwner` and per-user pseudonyms of `ip` and `userAgent`. See docs/privacy.md.
+//
+// Corresponds with GET /schemas/events/{type}/v2.json (the `EventSchemaV2` operationId).
+func (c *Client) EventSchemaV2(ctx context.Context, pType EventSchemaV2ParamsType, params *EventSchemaV2Params, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEventSchemaV2Request(c.Server, pType, params)
 	if err != nil {
 		return nil, err
 	}
@@ -3203,6 +3290,55 @@ func NewEventSchemaRequest(server string, pType EventSchemaParamsType, params *E
 	return req, nil
 }
 
+// NewEventSchemaV2Request constructs an http.Request for the EventSchemaV2 method
+func NewEventSchemaV2Request(server string, pType EventSchemaV2ParamsType, params *EventSchemaV2Params) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "type", pType, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/schemas/events/%s/v2.json", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XRequestID != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-ID", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-ID", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewVerifyEmailPageRequest constructs an http.Request for the VerifyEmailPage method
 func NewVerifyEmailPageRequest(server string, params *VerifyEmailPageParams) (*http.Request, error) {
 	var err error
@@ -3757,6 +3893,18 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /schemas/events/{type}/v1.json (the `EventSchema` operationId).
 	EventSchemaWithResponse(ctx context.Context, pType EventSchemaParamsType, params *EventSchemaParams, reqEditors ...RequestEditorFn) (*EventSchemaReply, error)
+
+	// EventSchemaV2WithResponse The JSON Schema of version 2 of an event type's data (personal fields protected)
+	//
+	// Version 2 of the types whose data carries personal fields (`<type>_v2` events, whose
+	// `dataschema` is `https://authevents.dev/schemas/events/<type>/v2.json`): each personal property
+	// is a protected field (`"x-personal": true`, `pd1.` ciphertext under the user's data key), beside
+	// `keyOwner` and per-user pseudonyms of `ip` and `userAgent`. See docs/privacy.md.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /schemas/events/{type}/v2.json (the `EventSchemaV2` operationId).
+	EventSchemaV2WithResponse(ctx context.Context, pType EventSchemaV2ParamsType, params *EventSchemaV2Params, reqEditors ...RequestEditorFn) (*EventSchemaV2Reply, error)
 
 	// VerifyEmailPageWithResponse Open the address confirmation page (the default target of the mail links)
 	//
@@ -6300,6 +6448,76 @@ func (r EventSchemaReply) ContentType() string {
 	return ""
 }
 
+// EventSchemaV2Reply200Headers the declared response headers of an HTTP 200 response for EventSchemaV2
+type EventSchemaV2Reply200Headers struct {
+	CacheControl string
+	XRequestID   string
+}
+
+// EventSchemaV2Reply400Headers the declared response headers of an HTTP 400 response for EventSchemaV2
+type EventSchemaV2Reply400Headers struct {
+	XRequestID *string
+}
+
+// EventSchemaV2Reply404Headers the declared response headers of an HTTP 404 response for EventSchemaV2
+type EventSchemaV2Reply404Headers struct {
+	XRequestID string
+}
+
+type EventSchemaV2Reply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *map[string]interface{}
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *EventSchemaV2Reply200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *EventSchemaV2Reply400Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *EventSchemaV2Reply404Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r EventSchemaV2Reply) GetJSON200() *map[string]interface{} {
+	return r.JSON200
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r EventSchemaV2Reply) GetJSON404() *Error {
+	return r.JSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r EventSchemaV2Reply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r EventSchemaV2Reply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r EventSchemaV2Reply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r EventSchemaV2Reply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // VerifyEmailPageReply200Headers the declared response headers of an HTTP 200 response for VerifyEmailPage
 type VerifyEmailPageReply200Headers struct {
 	CacheControl          string
@@ -7066,6 +7284,24 @@ func (c *ClientWithResponses) EventSchemaWithResponse(ctx context.Context, pType
 		return nil, err
 	}
 	return ParseEventSchemaReply(rsp)
+}
+
+// EventSchemaV2WithResponse The JSON Schema of version 2 of an event type's data (personal fields protected)
+//
+// Version 2 of the types whose data carries personal fields (`<type>_v2` events, whose
+// `dataschema` is `https://authevents.dev/schemas/events/<type>/v2.json`): each personal property
+// is a protected field (`"x-personal": true`, `pd1.` ciphertext under the user's data key), beside
+// `keyOwner` and per-user pseudonyms of `ip` and `userAgent`. See docs/privacy.md.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /schemas/events/{type}/v2.json (the `EventSchemaV2` operationId).
+func (c *ClientWithResponses) EventSchemaV2WithResponse(ctx context.Context, pType EventSchemaV2ParamsType, params *EventSchemaV2Params, reqEditors ...RequestEditorFn) (*EventSchemaV2Reply, error) {
+	rsp, err := c.EventSchemaV2(ctx, pType, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseEventSchemaV2Reply(rsp)
 }
 
 // VerifyEmailPageWithResponse Open the address confirmation page (the default target of the mail links)
@@ -10346,6 +10582,79 @@ func ParseEventSchemaReply(rsp *http.Response) (*EventSchemaReply, error) {
 		response.Headers400 = &headers
 	case rsp.StatusCode == 404:
 		var headers EventSchemaReply404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers404 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseEventSchemaV2Reply parses an HTTP response from a EventSchemaV2WithResponse call
+func ParseEventSchemaV2Reply(rsp *http.Response) (*EventSchemaV2Reply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &EventSchemaV2Reply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest map[string]interface{}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers EventSchemaV2Reply200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers EventSchemaV2Reply400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 404:
+		var headers EventSchemaV2Reply404Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
