@@ -100,6 +100,35 @@ func TestSpecAsyncAPIIsValid(t *testing.T) {
 			}
 		}
 	}
+	// Version 2 of each type with personal fields: a message of the
+	// channel with its schema, and a true example.
+	for _, base := range authevents.EventTypes() {
+		typ := authevents.ProtectedType(base)
+		if typ == "" {
+			continue
+		}
+		key, ok := names[typ]
+		if !ok {
+			t.Errorf("%s: no message", typ)
+			continue
+		}
+		m := d.Components.Messages[key]
+		p := m.Payload.AllOf[1].Properties
+		if p.Type.Const != typ || p.DataSchema.Const != authevents.DataSchemaBase+base+"/v2.json" || p.Data.Ref != "./"+base+"/v2.json" {
+			t.Errorf("%s: payload pins type %q, dataschema %q, data %q", typ, p.Type.Const, p.DataSchema.Const, p.Data.Ref)
+		}
+		if ref := d.Channels["authUserEvents"].Messages[key].Ref; ref != "#/components/messages/"+key {
+			t.Errorf("%s: not a message of the stream's channel (%q)", typ, ref)
+		}
+		if len(m.Examples) == 0 {
+			t.Errorf("%s: no example", typ)
+		}
+		for _, ex := range m.Examples {
+			if err := v.Validate(ex.Payload); err != nil {
+				t.Errorf("%s example: %v", typ, err)
+			}
+		}
+	}
 	if got := d.Channels["authUserEvents"].Address; got != "auth.user.{event}" {
 		t.Errorf("stream channel address %q", got)
 	}
