@@ -125,14 +125,27 @@ func (s *Keys) Erase(ctx context.Context, tx pgx.Tx, user uuid.UUID) error {
 // when it handles user.deleted.
 func (s *Keys) Forget(user uuid.UUID) { s.cache.forget(user) }
 
-// Guard fails with ErrErased when user's key is erased. A consumer that
-// stores something personal calls it in the transaction that stores it:
-// it share-locks the key row, so an erasure either committed before (and
-// Guard refuses) or waits for this transaction to commit (and the
-// user.deleted that follows it removes what was stored). This is what
-// keeps a redelivered older event from bringing data back, whatever the
-// caches hold.
+// Guard fails with ErrErased when user is erased (a tombstone in
+// personal_keys). A consumer calls it in every transaction that stores
+// something personal of user, or keyed by user's id, before it stores.
+//
+// It first takes a shared transaction-level advisory lock on the user
+// (the lock LockForErasure takes exclusively), so it needs no key row:
+// it orders a store against the consumer's own erasure of a user made
+// before keys existed as well. A store racing the erasure then either
+// commits first (and the erasure, which waits for it, removes what it
+// stored) or waits for the erasure and sees the tombstone, which the API
+// commits with user.deleted, before any consumer can erase. The tombstone
+// is read by a statement of its own after the lock, so under READ
+// COMMITTED it sees what committed while Guard waited.
+//
+// It also share-locks the key row when there is one, so the API's
+// erasure of the key (Erase) waits for a guarded store too. Whatever the
+// caches hold, a redelivered older event cannot bring data back.
 func (s *Keys) Guard(ctx context.Context, tx pgx.Tx, user uuid.UUID) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock_shared(hashtextextended($1::text, $2))`, user, erasureLockSeed); err != nil {
+		return fmt.Errorf("lock user against erasure: %w", err)
+	}
 	var erased bool
 	err := tx.QueryRow(ctx, `SELECT erased_at IS NOT NULL FROM personal_keys WHERE user_id = $1 FOR SHARE`, user).Scan(&erased)
 	switch {
@@ -146,6 +159,24 @@ func (s *Keys) Guard(ctx context.Context, tx pgx.Tx, user uuid.UUID) error {
 	}
 	return nil
 }
+
+// LockForErasure takes, inside tx, the exclusive transaction-level
+// advisory lock on user that Guard takes shared. A consumer calls it
+// first in the transaction that erases what it holds of user on
+// user.deleted: it waits for every guarded store of user in flight to
+// commit (so the erasure removes what they stored), and every later
+// guarded store waits for the erasure and then finds the tombstone.
+func LockForErasure(ctx context.Context, tx pgx.Tx, user uuid.UUID) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1::text, $2))`, user, erasureLockSeed); err != nil {
+		return fmt.Errorf("lock user for erasure: %w", err)
+	}
+	return nil
+}
+
+// erasureLockSeed seeds the 64-bit advisory lock key of a user
+// (hashtextextended of the user id), so the key space of Guard and
+// LockForErasure is apart from other advisory locks taken on a user id.
+const erasureLockSeed = 19_0019
 
 type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row

@@ -4,6 +4,7 @@ package analytics
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/google/uuid"
@@ -13,6 +14,7 @@ import (
 	"github.com/authevents/authevents"
 	"github.com/authevents/authevents/consumer"
 	"github.com/authevents/authevents/db/postgres"
+	"github.com/authevents/authevents/personal"
 )
 
 // Durable is the consumer name, a contract.
@@ -24,10 +26,15 @@ func Config(stream, subjects string) consumer.Config {
 }
 
 // Handler updates the analytics tables.
-type Handler struct{ pool *pgxpool.Pool }
+type Handler struct {
+	pool *pgxpool.Pool
+	keys *personal.Keys // Guard only: analytics decrypts nothing
+}
 
 // New returns the analytics handler.
-func New(pool *pgxpool.Pool) *Handler { return &Handler{pool: pool} }
+func New(pool *pgxpool.Pool) *Handler {
+	return &Handler{pool: pool, keys: personal.NewKeys(pool, nil, personal.Options{})}
+}
 
 // active lists the event types that show a user active (not failures).
 var active = map[string]bool{
@@ -35,7 +42,13 @@ var active = map[string]bool{
 	authevents.EventUserTokenRefreshed: true, authevents.EventUserLoggedOut: true,
 }
 
-// Handle counts ev once.
+// Handle counts ev once. Analytics holds no personal field, only user
+// ids (analytics_active_users); on user.deleted the user's ids there are
+// replaced, row by row, by random ones, so the distinct counts per day
+// stay and name no one. An event of a user already erased (an older one
+// redelivered, or delivered late) is counted by type, but stores no user
+// id: it leaves that day's active users as they are (the user may already
+// be among them under a random id).
 func (h *Handler) Handle(ctx context.Context, ev *consumer.Event) error {
 	var data struct {
 		UserID string `json:"userId"`
@@ -43,22 +56,42 @@ func (h *Handler) Handle(ctx context.Context, ev *consumer.Event) error {
 	if err := ev.Decode(&data); err != nil {
 		return err
 	}
+	user, err := uuid.Parse(data.UserID)
+	known := err == nil
+	deleted := known && ev.Type == authevents.EventUserDeleted
 	at := ev.OccurredAt.UTC()
 	return postgres.WithTx(ctx, h.pool, func(tx pgx.Tx) error {
-		first, err := consumer.Once(ctx, tx, Durable, ev.EventID)
-		if err != nil || !first {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO analytics_event_counts (hour, type, count) VALUES (date_trunc('hour', $1::timestamptz), $2, 1)
-			ON CONFLICT (hour, type) DO UPDATE SET count = analytics_event_counts.count + 1`, at.UTC(), ev.Type); err != nil {
-			return err
-		}
-		if user, err := uuid.Parse(data.UserID); err == nil && active[ev.Type] {
-			if _, err := tx.Exec(ctx, `INSERT INTO analytics_active_users (day, user_id) VALUES (($1::timestamptz AT TIME ZONE 'UTC')::date, $2)
-				ON CONFLICT DO NOTHING`, at, user); err != nil {
+		if deleted {
+			if err := personal.LockForErasure(ctx, tx, user); err != nil {
 				return err
 			}
+		}
+		first, err := consumer.Once(ctx, tx, Durable, ev.EventID)
+		if err != nil {
+			return err
+		}
+		if first {
+			if _, err := tx.Exec(ctx, `
+				INSERT INTO analytics_event_counts (hour, type, count) VALUES (date_trunc('hour', $1::timestamptz), $2, 1)
+				ON CONFLICT (hour, type) DO UPDATE SET count = analytics_event_counts.count + 1`, at.UTC(), ev.Type); err != nil {
+				return err
+			}
+		}
+		switch {
+		case deleted:
+			// On every delivery: a second run finds no row left.
+			_, err := tx.Exec(ctx, `UPDATE analytics_active_users SET user_id = gen_random_uuid() WHERE user_id = $1`, user)
+			return err
+		case first && known && active[ev.Type]:
+			switch err := h.keys.Guard(ctx, tx, user); {
+			case errors.Is(err, personal.ErrErased):
+				return nil
+			case err != nil:
+				return err
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO analytics_active_users (day, user_id) VALUES (($1::timestamptz AT TIME ZONE 'UTC')::date, $2)
+				ON CONFLICT DO NOTHING`, at, user)
+			return err
 		}
 		return nil
 	})

@@ -7,14 +7,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/authevents/authevents"
 	"github.com/authevents/authevents/consumer"
 	"github.com/authevents/authevents/db/postgres"
+	"github.com/authevents/authevents/personal"
 )
 
 // Durable is the consumer name, a contract.
@@ -26,13 +29,26 @@ func Config(stream, subjects string) consumer.Config {
 }
 
 // Handler writes audit rows.
-type Handler struct{ pool *pgxpool.Pool }
+type Handler struct {
+	pool *pgxpool.Pool
+	keys *personal.Keys // Guard only: the audit log decrypts nothing
+}
 
 // New returns the audit handler.
-func New(pool *pgxpool.Pool) *Handler { return &Handler{pool: pool} }
+func New(pool *pgxpool.Pool) *Handler {
+	return &Handler{pool: pool, keys: personal.NewKeys(pool, nil, personal.Options{})}
+}
 
 // Handle records ev once. The event id is the primary key of audit_log, so
 // the row itself is the idempotency record.
+//
+// user.deleted is recorded, then the user's rows, this one included, are
+// rewritten by audit_erase_user (migration 00016), under
+// personal.LockForErasure: the facts stay, the personal values go. An
+// event of a user already erased (an older one redelivered, or delivered
+// late) is recorded with its personal values already erased, as
+// audit_erase_user would leave it: Guard orders the store against the
+// erasure, so nothing personal comes back.
 func (h *Handler) Handle(ctx context.Context, ev *consumer.Event) error {
 	var data struct {
 		UserID    string `json:"userId"`
@@ -51,12 +67,38 @@ func (h *Handler) Handle(ctx context.Context, ev *consumer.Event) error {
 	if !json.Valid(ev.Body) {
 		return consumer.Permanent(errors.New("envelope is not JSON"))
 	}
+	deleted := ev.Type == authevents.EventUserDeleted && user != nil
 	return postgres.WithTx(ctx, h.pool, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `
+		row := entry{ip: data.IP, userAgent: data.UserAgent, envelope: ev.Body}
+		if deleted {
+			if err := personal.LockForErasure(ctx, tx, *user); err != nil {
+				return err
+			}
+		} else if user != nil {
+			switch err := h.keys.Guard(ctx, tx, *user); {
+			case errors.Is(err, personal.ErrErased):
+				if row, err = erased(row); err != nil {
+					return err
+				}
+			case err != nil:
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, `
 			INSERT INTO audit_log (event_id, type, user_id, occurred_at, ip, user_agent, envelope)
 			VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb) ON CONFLICT (event_id) DO NOTHING`,
-			ev.EventID, ev.Type, user, ev.OccurredAt, data.IP, data.UserAgent, string(ev.Body))
-		return err
+			ev.EventID, ev.Type, user, ev.OccurredAt, row.ip, row.userAgent, string(row.envelope)); err != nil {
+			return err
+		}
+		if deleted {
+			// Every time, not only on the first insert: harmless when done
+			// (it rewrites no row that holds nothing personal), and a
+			// redelivery completes an erasure whatever came before it.
+			if _, err := tx.Exec(ctx, `SELECT audit_erase_user($1)`, *user); err != nil {
+				return fmt.Errorf("erase the user's audit rows: %w", err)
+			}
+		}
+		return nil
 	})
 }
 

@@ -23,13 +23,10 @@
 package email
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -38,8 +35,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/wneessen/go-mail"
 
+	"github.com/authevents/authevents"
 	"github.com/authevents/authevents/consumer"
 	"github.com/authevents/authevents/db/postgres"
+	"github.com/authevents/authevents/personal"
 	"github.com/authevents/authevents/token"
 )
 
@@ -69,7 +68,8 @@ type Handler struct {
 	from   string
 	owner  string // lease owner, unique per handler instance
 	opener *token.Opener
-	links  string // LINK_BASE_URL
+	links  string         // LINK_BASE_URL
+	keys   *personal.Keys // Guard only
 }
 
 // Option configures a Handler.
@@ -84,7 +84,8 @@ func WithLinks(opener *token.Opener, base string) Option {
 
 // New returns the email handler.
 func New(pool *pgxpool.Pool, sender Sender, from string, opts ...Option) *Handler {
-	h := &Handler{pool: pool, sender: sender, from: from, owner: consumer.NewOwner()}
+	h := &Handler{pool: pool, sender: sender, from: from, owner: consumer.NewOwner(),
+		keys: personal.NewKeys(pool, nil, personal.Options{})}
 	for _, o := range opts {
 		o(h)
 	}
@@ -107,22 +108,33 @@ func Key(eventID uuid.UUID, kind string) uuid.UUID {
 	return uuid.NewSHA1(eventID, []byte(kind))
 }
 
-// Handle sends each mail the event calls for, once.
+// Handle sends each mail the event calls for, once. On user.deleted it
+// first drops what the service keeps of the user (erase.go), then sends
+// the one confirmation; a mail for a user already erased is not sent.
 func (h *Handler) Handle(ctx context.Context, ev *consumer.Event) error {
 	mails, err := h.mails(ev)
-	if err != nil {
+	if err != nil || len(mails) == 0 {
 		return err
 	}
+	user := owner(ev)
+	if ev.Type == authevents.EventUserDeleted {
+		if err := h.erase(ctx, ev, user, mails[0].To); err != nil {
+			return err
+		}
+		user = nil // the confirmation goes to a user erased by design
+	}
 	for _, m := range mails {
-		if err := h.sendOnce(ctx, ev, m); err != nil {
+		if err := h.sendOnce(ctx, ev, m, user); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// sendOnce sends m unless its key is recorded, then records it.
-func (h *Handler) sendOnce(ctx context.Context, ev *consumer.Event, m Mail) error {
+// sendOnce sends m unless its key is recorded, then records it. With a
+// user, it sends under personal.Keys.Guard and not at all for a user
+// erased.
+func (h *Handler) sendOnce(ctx context.Context, ev *consumer.Event, m Mail, user *uuid.UUID) error {
 	key := Key(ev.EventID, m.Kind)
 	msg, err := h.message(ev, key, m)
 	if err != nil {
@@ -152,11 +164,23 @@ func (h *Handler) sendOnce(ctx context.Context, ev *consumer.Event, m Mail) erro
 		h.release(ctx, key)
 		return nil
 	}
+	if user != nil {
+		end, err := h.guard(ctx, *user)
+		if errors.Is(err, personal.ErrErased) {
+			h.release(ctx, key)
+			return nil
+		}
+		if err != nil {
+			h.release(ctx, key)
+			return err
+		}
+		defer end()
+	}
 	if err := h.sender.Send(ctx, key.String(), msg); err != nil {
 		h.release(ctx, key)
 		// The SMTP server's text can name the recipient: the error that
-		// may become a dead letter's reason says only what failed.
-		return fmt.Errorf("send %s mail: %w", m.Kind, redactSendError(err))
+		// may become a dead letter's reason names no address.
+		return fmt.Errorf("send %s mail: %w", m.Kind, redactSendError(err, m.To))
 	}
 	// The mail is out: record it whatever is left of the handler's
 	// deadline. On a send that ended just before the deadline, recording
@@ -246,31 +270,4 @@ func NewSMTP(rawURL string) (*SMTP, error) {
 // Send delivers m.
 func (s *SMTP) Send(ctx context.Context, _ string, m *mail.Msg) error {
 	return s.client.DialAndSendWithContext(ctx, m)
-}
-
-// Files writes each message as <dir>/<event id>.eml.
-type Files struct{ Dir string }
-
-// Send writes m atomically (temp file, then rename).
-func (f Files) Send(_ context.Context, id string, m *mail.Msg) error {
-	if err := os.MkdirAll(f.Dir, 0o750); err != nil {
-		return err
-	}
-	var buf bytes.Buffer
-	if _, err := m.WriteTo(&buf); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(f.Dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(buf.Bytes()); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), filepath.Join(f.Dir, id+".eml"))
 }

@@ -1,7 +1,6 @@
 package email
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -172,19 +171,3 @@ func (h *Handler) link(ev *consumer.Event, l authevents.Link, to, path string, c
 	c.Link = LinkTo(h.links, path, raw)
 	return true, nil
 }
-
-// sendError hides an SMTP server's text, which can name the recipient,
-// from the error's message (a dead letter's reason, a log line), and keeps
-// the cause for errors.Is.
-type sendError struct{ err error }
-
-func (e sendError) Error() string {
-	if errors.Is(e.err, context.DeadlineExceeded) || errors.Is(e.err, context.Canceled) {
-		return "SMTP delivery timed out"
-	}
-	return "SMTP delivery failed"
-}
-
-func (e sendError) Unwrap() error { return e.err }
-
-func redactSendError(err error) error { return sendError{err} }

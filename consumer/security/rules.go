@@ -3,6 +3,7 @@ package security
 import (
 	"context"
 	"encoding/json"
+	"errors"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -10,6 +11,7 @@ import (
 	"github.com/authevents/authevents"
 	"github.com/authevents/authevents/consumer"
 	"github.com/authevents/authevents/db/postgres"
+	"github.com/authevents/authevents/personal"
 )
 
 // data is the union of the watched types' data.
@@ -51,6 +53,8 @@ func (h *Handler) ruleFor(eventType string) rule {
 		return h.resetRequested
 	case authevents.EventPasswordChanged, authevents.EventEmailChanged:
 		return h.accountChanged
+	case authevents.EventUserDeleted:
+		return noRule // erase, in Handle
 	}
 	return nil
 }
@@ -69,12 +73,26 @@ func (h *Handler) Handle(ctx context.Context, ev *consumer.Event) error {
 	if u, err := uuid.Parse(f.d.UserID); err == nil {
 		f.user = &u
 	}
+	if ev.Type == authevents.EventUserDeleted {
+		return h.erase(ctx, f)
+	}
 	var raised []alert
 	err := postgres.WithTx(ctx, h.pool, func(tx pgx.Tx) error {
 		raised = nil
 		first, err := consumer.Once(ctx, tx, Durable, ev.EventID)
 		if err != nil || !first {
 			return err
+		}
+		if f.user != nil {
+			// An event of an erased user (an older one redelivered, or
+			// delivered late) raises and stores nothing: its baselines
+			// and windows are gone with the user, and must stay gone.
+			switch err := h.keys.Guard(ctx, tx, *f.user); {
+			case errors.Is(err, personal.ErrErased):
+				return nil
+			case err != nil:
+				return err
+			}
 		}
 		if raised, err = eval(ctx, tx, f); err != nil {
 			return err
@@ -147,7 +165,8 @@ func (h *Handler) loginFailed(ctx context.Context, tx pgx.Tx, f fact) ([]alert, 
 		return nil, err
 	}
 	at := f.ev.OccurredAt
-	if _, err := tx.Exec(ctx, `INSERT INTO security_failed_logins (event_id, email, ip, at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, f.ev.EventID, f.d.Email, f.d.IP, at); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO security_failed_logins (event_id, email, ip, at, user_id) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT DO NOTHING`, f.ev.EventID, f.d.Email, f.d.IP, at, f.user); err != nil {
 		return nil, err
 	}
 	var raised []alert

@@ -14,11 +14,13 @@
 //
 // It watches the types of Watched and no other: user.token_refreshed
 // carries no IP or user agent, so no rule can be evaluated on it.
+// user.deleted erases what it holds of the user (erase.go); an event of a
+// user already erased stores nothing.
 //
 // Files: rules.go evaluates each watched type in the event's transaction;
 // windows.go holds the threshold windows and the seen-before check;
-// retention.go what is pruned; alerts.go the stored alerts as authctl
-// reads them.
+// erase.go the erasure on user.deleted; retention.go what is pruned;
+// alerts.go the stored alerts as authctl reads them.
 package security
 
 import (
@@ -29,6 +31,7 @@ import (
 
 	"github.com/authevents/authevents"
 	"github.com/authevents/authevents/consumer"
+	"github.com/authevents/authevents/personal"
 )
 
 // Durable is the consumer name, a contract.
@@ -65,7 +68,8 @@ func DefaultThresholds() Thresholds {
 // Watched returns the event types the rules evaluate.
 func Watched() []string {
 	return []string{authevents.EventUserLoggedIn, authevents.EventUserLoginFailed, authevents.EventTokenReuseDetected,
-		authevents.EventPasswordResetRequested, authevents.EventPasswordChanged, authevents.EventEmailChanged}
+		authevents.EventPasswordResetRequested, authevents.EventPasswordChanged, authevents.EventEmailChanged,
+		authevents.EventUserDeleted}
 }
 
 // Config subscribes to the Watched types under subjectPrefix ("auth.").
@@ -86,6 +90,7 @@ type Handler struct {
 	th        Thresholds
 	alerts    *prometheus.CounterVec
 	retention time.Duration
+	keys      *personal.Keys // Guard only: security decrypts nothing
 }
 
 // New returns the security handler; alerts are counted on reg.
@@ -93,5 +98,5 @@ func New(pool *pgxpool.Pool, th Thresholds, reg prometheus.Registerer) *Handler 
 	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "authevents_security_alerts_total",
 		Help: "Security alerts raised, by rule and severity."}, []string{"rule", "severity"})
 	reg.MustRegister(c)
-	return &Handler{pool: pool, th: th, alerts: c}
+	return &Handler{pool: pool, th: th, alerts: c, keys: personal.NewKeys(pool, nil, personal.Options{})}
 }
