@@ -20,6 +20,8 @@ import (
 	"sync"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
+	"golang.org/x/text/message"
 
 	"github.com/authevents/authevents"
 )
@@ -247,6 +249,7 @@ func oneLine(err error) string {
 	if !errors.As(err, &ve) {
 		return strings.Join(strings.Fields(err.Error()), " ")
 	}
+	withoutValues(ve)
 	var parts []string
 	for _, line := range strings.Split(ve.Error(), "\n") {
 		line = strings.TrimSpace(line)
@@ -257,3 +260,28 @@ func oneLine(err error) string {
 	}
 	return strings.Join(parts, "; ")
 }
+
+// withoutValues rewrites the failures that would quote the value they
+// found (a format, a pattern) to name only the rule: a reason travels in
+// a dead letter's header for 30 days, and a malformed address, IP or
+// user agent is personal data all the same.
+func withoutValues(ve *jsonschema.ValidationError) {
+	switch k := ve.ErrorKind.(type) {
+	case *kind.Format:
+		ve.ErrorKind = valueless{k.KeywordPath(), "value is not valid " + k.Want}
+	case *kind.Pattern:
+		ve.ErrorKind = valueless{k.KeywordPath(), "value does not match pattern '" + k.Want + "'"}
+	}
+	for _, c := range ve.Causes {
+		withoutValues(c)
+	}
+}
+
+// valueless is a failure told without the value that failed.
+type valueless struct {
+	path []string
+	msg  string
+}
+
+func (v valueless) KeywordPath() []string                   { return v.path }
+func (v valueless) LocalizedString(*message.Printer) string { return v.msg }
