@@ -44,6 +44,9 @@ const DataSchemaPath = "/schemas/events/"
 // an additive change keeps the version; any other change is a new type,
 // published beside the old one for the documented period.
 func DataSchema(eventType string) string {
+	if base, v := BaseType(eventType); v == 2 {
+		return DataSchemaBase + base + "/v2.json"
+	}
 	for _, t := range EventTypes() {
 		if t == eventType {
 			return DataSchemaBase + eventType + "/v1.json"
@@ -139,17 +142,20 @@ type UserLoginFailed struct {
 // CloudEvent is a CloudEvents 1.0 structured-mode JSON envelope, the body of
 // every message on the auth-events stream.
 type CloudEvent struct {
-	SpecVersion     string          `json:"specversion"`
-	ID              string          `json:"id"`
-	Source          string          `json:"source"`
-	Type            string          `json:"type"`
-	Time            string          `json:"time"`
-	Subject         string          `json:"subject,omitempty"`
-	DataContentType string          `json:"datacontenttype"`
-	DataSchema      string          `json:"dataschema,omitempty"`
-	ServiceVersion  string          `json:"serviceversion"`
-	Environment     string          `json:"environment"`
-	Data            json.RawMessage `json:"data"`
+	SpecVersion     string `json:"specversion"`
+	ID              string `json:"id"`
+	Source          string `json:"source"`
+	Type            string `json:"type"`
+	Time            string `json:"time"`
+	Subject         string `json:"subject,omitempty"`
+	DataContentType string `json:"datacontenttype"`
+	DataSchema      string `json:"dataschema,omitempty"`
+	ServiceVersion  string `json:"serviceversion"`
+	Environment     string `json:"environment"`
+	// TwinID names the other version of the same change (the twinid
+	// extension), when the type is published in two versions.
+	TwinID string          `json:"twinid,omitempty"`
+	Data   json.RawMessage `json:"data"`
 }
 
 // EventSource is what every CloudEvent of one deployment carries besides

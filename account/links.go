@@ -11,7 +11,6 @@ import (
 
 	"github.com/authevents/authevents"
 	"github.com/authevents/authevents/db/postgres"
-	"github.com/authevents/authevents/outbox"
 	"github.com/authevents/authevents/token"
 )
 
@@ -44,7 +43,7 @@ func (s *Service) issueLink(ctx context.Context, tx pgx.Tx, purpose postgres.Pur
 	if err != nil {
 		return err
 	}
-	return outbox.Append(ctx, tx, ev)
+	return s.append(ctx, tx, ev)
 }
 
 // errNoLink ends, without an error for the caller, a request that would
@@ -127,7 +126,7 @@ func (s *Service) appendEvent(ctx context.Context, tx pgx.Tx, eventType, subject
 	if err != nil {
 		return err
 	}
-	return outbox.Append(ctx, tx, ev)
+	return s.append(ctx, tx, ev)
 }
 
 // floor waits until EnumerationFloor has passed since start (or ctx

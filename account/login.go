@@ -9,7 +9,6 @@ import (
 
 	"github.com/authevents/authevents"
 	"github.com/authevents/authevents/db/postgres"
-	"github.com/authevents/authevents/outbox"
 	"github.com/authevents/authevents/password"
 )
 
@@ -148,7 +147,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (_ *Result, err erro
 		if err := postgres.CreateSession(ctx, tx, sess); err != nil {
 			return err
 		}
-		return outbox.Append(ctx, tx, ev)
+		return s.append(ctx, tx, ev)
 	}, authevents.EventUserLoggedIn)
 	if errors.Is(err, authevents.ErrNotFound) {
 		// Deleted, or its password reset or changed, between the check
@@ -189,7 +188,7 @@ func (s *Service) loginFailed(ctx context.Context, email string, user *authevent
 				return err
 			}
 		}
-		return outbox.Append(ctx, tx, ev)
+		return s.append(ctx, tx, ev)
 	}, authevents.EventUserLoginFailed)
 	if err != nil {
 		return err

@@ -10,7 +10,6 @@ import (
 
 	"github.com/authevents/authevents"
 	"github.com/authevents/authevents/db/postgres"
-	"github.com/authevents/authevents/outbox"
 	"github.com/authevents/authevents/token"
 )
 
@@ -105,7 +104,7 @@ func (s *Service) endSessions(ctx context.Context, v *token.Verified, reason str
 			if err != nil {
 				return nil, err
 			}
-			if err := outbox.Append(ctx, tx, ev); err != nil {
+			if err := s.append(ctx, tx, ev); err != nil {
 				return nil, err
 			}
 			types = append(types, authevents.EventUserLoggedOut)

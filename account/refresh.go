@@ -201,7 +201,7 @@ func (s *Service) reuseDetected(ctx context.Context, v *token.Verified, c authev
 		if err != nil {
 			return nil, err
 		}
-		if err := outbox.Append(ctx, tx, ev); err != nil {
+		if err := s.append(ctx, tx, ev); err != nil {
 			return nil, err
 		}
 		revoked = true

@@ -49,7 +49,7 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (_ *Result, er
 		if err := postgres.CreateSession(ctx, tx, sess); err != nil {
 			return err
 		}
-		if err := outbox.Append(ctx, tx, ev); err != nil {
+		if err := s.append(ctx, tx, ev); err != nil {
 			return err
 		}
 		if s.sealer == nil {
@@ -105,7 +105,7 @@ func (s *Service) registerUnverified(ctx context.Context, in RegisterInput, emai
 		if err := postgres.CreateUser(ctx, tx, user); err != nil {
 			return err
 		}
-		if err := outbox.Append(ctx, tx, ev); err != nil {
+		if err := s.append(ctx, tx, ev); err != nil {
 			return err
 		}
 		return s.issueVerification(ctx, tx, user, now)

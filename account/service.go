@@ -67,6 +67,10 @@ type Config struct {
 	// is more than behind an unknown one, and the floor hides the
 	// difference as long as the work fits within it.
 	EnumerationFloor time.Duration
+	// V2Only (EVENTS_V1=false) appends only version 2 of the event types
+	// that have one, once version 1's documented period is over; it
+	// matters only with WithPersonalKeys.
+	V2Only bool
 	// Event metadata carried by every CloudEvent.
 	Source         string
 	ServiceVersion string
@@ -124,9 +128,13 @@ type Service struct {
 	// keys holds the users' personal data keys; a deletion erases the
 	// user's key (and leaves its tombstone) in its transaction.
 	keys *personal.Keys
-	cfg  Config
-	log  *slog.Logger
-	now  func() time.Time
+	// protect: events with personal fields also go out as version 2,
+	// encrypted under keys (WithPersonalKeys).
+	protect bool
+	ring    *personal.Keyring
+	cfg     Config
+	log     *slog.Logger
+	now     func() time.Time
 	// committed is told the type of every event whose transaction committed.
 	committed func(eventType string)
 	// beforeCommit, when set (tests only), runs inside every transaction
@@ -145,9 +153,13 @@ func WithCommitHook(f func(eventType string)) Option { return func(s *Service) {
 // key; the lifecycle use cases that issue links fail without it.
 func WithSealer(sl *token.Sealer) Option { return func(s *Service) { s.sealer = sl } }
 
-// WithPersonalKeys sets the store of personal data keys. Without it the
-// service still erases (a tombstone needs no key-encryption key).
-func WithPersonalKeys(k *personal.Keys) Option { return func(s *Service) { s.keys = k } }
+// WithPersonalKeys keeps the users' data keys wrapped under ring's
+// key-encryption key (PERSONAL_DATA_KEY): every event with personal fields then also goes
+// out as version 2, its fields encrypted. Without it the service still
+// erases keys (a tombstone needs no key-encryption key).
+func WithPersonalKeys(ring *personal.Keyring) Option {
+	return func(s *Service) { s.ring, s.protect = ring, true }
+}
 
 // WithRateLimiter enables rate limiting; without it there is none.
 func WithRateLimiter(l Limiter) Option { return func(s *Service) { s.limiter = l } }
@@ -159,9 +171,7 @@ func New(pool *pgxpool.Pool, hasher *password.Hasher, tokens *token.Manager, den
 	for _, o := range opts {
 		o(s)
 	}
-	if s.keys == nil {
-		s.keys = personal.NewKeys(pool, nil, personal.Options{})
-	}
+	s.keys = personal.NewKeys(pool, s.ring, personal.Options{})
 	s.cfg.VerificationTTL = cmp.Or(s.cfg.VerificationTTL, DefaultVerificationTTL)
 	s.cfg.ResetTTL = cmp.Or(s.cfg.ResetTTL, DefaultResetTTL)
 	s.cfg.EmailChangeTTL = cmp.Or(s.cfg.EmailChangeTTL, DefaultVerificationTTL)
@@ -229,7 +239,7 @@ func (s *Service) inTxDynamic(ctx context.Context, fn func(pgx.Tx) ([]string, er
 	if err != nil {
 		return err
 	}
-	for _, t := range types {
+	for _, t := range s.committedTypes(types) {
 		s.committed(t)
 	}
 	return nil

@@ -137,3 +137,26 @@ func wrapAD(user uuid.UUID, kekID string) []byte {
 	ad := appendPart([]byte("authevents personal key v1"), user[:])
 	return appendPart(ad, []byte(kekID))
 }
+
+// KeyringFromConfig is the keyring a service configures with
+// PERSONAL_DATA_KEY (key: one KEK) or PERSONAL_DATA_KEY_FILE (file: one a
+// line, current first), or nil when neither is set.
+func KeyringFromConfig(key, file string) (*Keyring, error) {
+	switch {
+	case key != "" && file != "":
+		return nil, errors.New("set PERSONAL_DATA_KEY or PERSONAL_DATA_KEY_FILE, not both")
+	case file != "":
+		r, err := ReadKeyringFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("PERSONAL_DATA_KEY_FILE: %w", err)
+		}
+		return r, nil
+	case key != "":
+		r, err := NewKeyring(key)
+		if err != nil {
+			return nil, fmt.Errorf("PERSONAL_DATA_KEY: %w", err)
+		}
+		return r, nil
+	}
+	return nil, nil
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/authevents/authevents/account"
 	"github.com/authevents/authevents/db/ratelimit"
 	"github.com/authevents/authevents/internal/config"
+	"github.com/authevents/authevents/personal"
 	"github.com/authevents/authevents/token"
 )
 
@@ -69,6 +70,18 @@ type Config struct {
 	// MailSealPublicKeyFile holds that key instead (the key alone, or
 	// the file authctl mailkey writes), for keys kept in mounted files.
 	MailSealPublicKeyFile string `env:"MAIL_SEAL_PUBLIC_KEY_FILE"`
+	// PersonalDataKey is the key-encryption key (base64url, 32 bytes;
+	// authctl personal kek) of the users' personal data keys. With it,
+	// every event with personal fields also goes out as version 2, those
+	// fields encrypted under its user's key, which the user's deletion
+	// destroys (docs/privacy.md). PersonalDataKeyFile holds it instead,
+	// one key a line, the current first and older ones after it.
+	PersonalDataKey     string `env:"PERSONAL_DATA_KEY"`
+	PersonalDataKeyFile string `env:"PERSONAL_DATA_KEY_FILE"`
+	// EventsV1 publishes version 1 of the event types that have a
+	// version 2 beside it (the documented period); false publishes
+	// version 2 alone, and needs PERSONAL_DATA_KEY.
+	EventsV1 bool `env:"EVENTS_V1" envDefault:"true"`
 	// LinkPages serves the default pages the mail links open.
 	LinkPages bool `env:"LINK_PAGES" envDefault:"true"`
 
@@ -190,6 +203,11 @@ func (c Config) validate() error {
 		if d.v < time.Minute {
 			errs = append(errs, fmt.Errorf("%s must be at least 1m", d.env))
 		}
+	}
+	if ring, err := personal.KeyringFromConfig(c.PersonalDataKey, c.PersonalDataKeyFile); err != nil {
+		errs = append(errs, err)
+	} else if ring == nil && !c.EventsV1 {
+		errs = append(errs, errors.New("EVENTS_V1=false needs PERSONAL_DATA_KEY (or _FILE): version 2 is what would go out"))
 	}
 	if c.EnumerationFloor < 0 {
 		errs = append(errs, errors.New("ENUMERATION_FLOOR must not be negative"))

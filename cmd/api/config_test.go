@@ -3,10 +3,14 @@ package main
 import (
 	"encoding/json"
 	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/authevents/authevents/internal/testenv"
+	"github.com/authevents/authevents/personal"
 )
 
 // TestStartupLogShowsDurationsAsGoDurations: the start-up line is read by
@@ -56,6 +60,39 @@ func TestCORSOriginsAreValidated(t *testing.T) {
 		_, err := loadConfig(map[string]string{"CORS_ALLOWED_ORIGINS": tc.origins, "EMAIL_VERIFICATION": "optional"})
 		if (err == nil) != tc.ok || (err != nil && !strings.Contains(err.Error(), "CORS_ALLOWED_ORIGINS")) {
 			t.Errorf("CORS_ALLOWED_ORIGINS=%q: %v", tc.origins, err)
+		}
+	}
+}
+
+// TestPersonalDataKeyConfig: PERSONAL_DATA_KEY or its file, not both, and
+// a malformed key, are refused at start with the variable named; version
+// 2 alone (EVENTS_V1=false) needs a key.
+func TestPersonalDataKeyConfig(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "kek")
+	if err := os.WriteFile(file, []byte(personal.GenerateKEK()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := map[string]string{"EMAIL_VERIFICATION": "optional"}
+	for _, tc := range []struct {
+		env  map[string]string
+		want string // "" for accepted
+	}{
+		{map[string]string{"PERSONAL_DATA_KEY": personal.GenerateKEK()}, ""},
+		{map[string]string{"PERSONAL_DATA_KEY_FILE": file, "EVENTS_V1": "false"}, ""},
+		{map[string]string{"PERSONAL_DATA_KEY": personal.GenerateKEK(), "PERSONAL_DATA_KEY_FILE": file}, "not both"},
+		{map[string]string{"PERSONAL_DATA_KEY": "short"}, "PERSONAL_DATA_KEY"},
+		{map[string]string{"PERSONAL_DATA_KEY_FILE": file + ".missing"}, "PERSONAL_DATA_KEY_FILE"},
+		{map[string]string{"EVENTS_V1": "false"}, "EVENTS_V1=false needs PERSONAL_DATA_KEY"},
+	} {
+		env := maps.Clone(base)
+		maps.Copy(env, tc.env)
+		_, err := loadConfig(env)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%v: %v, want accepted", tc.env, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%v: %v, want an error naming %q", tc.env, err, tc.want)
 		}
 	}
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/authevents/authevents/internal/serve"
 	"github.com/authevents/authevents/ops"
 	"github.com/authevents/authevents/outbox"
+	"github.com/authevents/authevents/personal"
 	"github.com/authevents/authevents/token"
 )
 
@@ -101,6 +102,12 @@ func run(ctx context.Context, _ []string, environ map[string]string, stdout io.W
 	} else {
 		log.Warn("MAIL_SEAL_PUBLIC_KEY not set: no verification, reset or email-change link can be mailed; those requests answer 503")
 	}
+	if ring, _ := personal.KeyringFromConfig(cfg.PersonalDataKey, cfg.PersonalDataKeyFile); ring != nil { // validated
+		opts = append(opts, account.WithPersonalKeys(ring))
+		log.Info("personal data protected: events with personal fields also go out as version 2", "kek", ring, "events_v1", cfg.EventsV1)
+	} else {
+		log.Warn("PERSONAL_DATA_KEY not set: events carry personal data in clear (version 1 only), and a deletion cannot make their copies unreadable")
+	}
 	if cfg.RateLimitEnabled {
 		limits, _ := cfg.limits() // validated by loadConfig
 		opts = append(opts, account.WithRateLimiter(ratelimit.New(rdb, cfg.RedisKeyPrefix, limits)))
@@ -114,6 +121,7 @@ func run(ctx context.Context, _ []string, environ map[string]string, stdout io.W
 		Source: cfg.ServiceName, ServiceVersion: version, Environment: cfg.AppEnv,
 		VerificationRequired: cfg.EmailVerification == "required", VerificationTTL: cfg.EmailVerificationTTL,
 		ResetTTL: cfg.PasswordResetTTL, EmailChangeTTL: cfg.EmailChangeTTL, EnumerationFloor: cfg.EnumerationFloor,
+		V2Only: !cfg.EventsV1,
 	}, log, opts...)
 	handler, err := api.New(accounts, api.Config{TrustedProxies: cfg.TrustedProxies, RequestTimeout: cfg.RequestTimeout,
 		CORSAllowedOrigins: cfg.CORSAllowedOrigins, NoPages: !cfg.LinkPages}, log, metrics)

@@ -265,6 +265,8 @@ environment:
   REDIS_URL, REDIS_KEY_PREFIX, ACCESS_TOKEN_TTL, JWT_LEEWAY, SESSION_IDLE_TIMEOUT, SERVICE_NAME, APP_ENV
                     users commands: the denylist and the events, as bin/api (defaults
                     redis://127.0.0.1:6379/0, authevents:, 15m, 5s, 168h, auth-service, development)
+  PERSONAL_DATA_KEY, PERSONAL_DATA_KEY_FILE, EVENTS_V1
+                    users commands: version 2 of their events, as bin/api
 
 Use "authctl help <command>" for more about a command.
 `)

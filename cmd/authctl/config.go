@@ -34,6 +34,12 @@ type Config struct {
 	SessionIdleTimeout time.Duration `env:"SESSION_IDLE_TIMEOUT" envDefault:"168h"`
 	ServiceName        string        `env:"SERVICE_NAME" envDefault:"auth-service"`
 	AppEnv             string        `env:"APP_ENV" envDefault:"development"`
+	// The personal data keys, as bin/api: with a key-encryption key the
+	// users commands' events with personal fields (user.deleted) also go
+	// out as version 2, or alone with EVENTS_V1=false.
+	PersonalDataKey     string `env:"PERSONAL_DATA_KEY"`
+	PersonalDataKeyFile string `env:"PERSONAL_DATA_KEY_FILE"`
+	EventsV1            bool   `env:"EVENTS_V1" envDefault:"true"`
 }
 
 // loadConfig reads Config; an error is one line naming the variable.

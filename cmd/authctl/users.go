@@ -16,6 +16,7 @@ import (
 	"github.com/authevents/authevents/db/revocation"
 	"github.com/authevents/authevents/internal/buildinfo"
 	"github.com/authevents/authevents/outbox"
+	"github.com/authevents/authevents/personal"
 )
 
 // userJSON is what `authctl users show --json` prints: never the hash.
@@ -116,12 +117,22 @@ func (c *cli) accounts(ctx context.Context) (_ *account.Service, done func(), er
 		pool.Close()
 		return nil, nil, fmt.Errorf("REDIS_URL: %w", err)
 	}
+	ring, err := personal.KeyringFromConfig(c.cfg.PersonalDataKey, c.cfg.PersonalDataKeyFile)
+	if err != nil {
+		pool.Close()
+		return nil, nil, err
+	}
 	rdb := redis.NewClient(opts)
 	committed := false
+	options := []account.Option{account.WithCommitHook(func(string) { committed = true })}
+	if ring != nil {
+		options = append(options, account.WithPersonalKeys(ring))
+	}
 	svc := account.New(pool, nil, nil, revocation.New(rdb, c.cfg.RedisKeyPrefix), account.Config{
 		AccessTTL: c.cfg.AccessTokenTTL, TokenLeeway: c.cfg.JWTLeeway, IdleTimeout: c.cfg.SessionIdleTimeout,
 		Source: c.cfg.ServiceName, ServiceVersion: buildinfo.Version(), Environment: c.cfg.AppEnv,
-	}, slog.New(slog.NewJSONHandler(io.Discard, nil)), account.WithCommitHook(func(string) { committed = true }))
+		V2Only: ring != nil && !c.cfg.EventsV1,
+	}, slog.New(slog.NewJSONHandler(io.Discard, nil)), options...)
 	return svc, func() {
 		if committed { // relays poll too; this wakes them at once
 			_, _ = pool.Exec(context.WithoutCancel(ctx), `SELECT pg_notify($1, '')`, outbox.NotifyChannel)
