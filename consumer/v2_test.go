@@ -62,6 +62,16 @@ func twins(t *testing.T, keys *personal.Keys, pool *pgxpool.Pool, ev *consumer.E
 	return []*consumer.Event{delivered(t, v1), delivered(t, v2)}
 }
 
+// allTwins is twins of each event, in order.
+func allTwins(t *testing.T, keys *personal.Keys, pool *pgxpool.Pool, evs []*consumer.Event) []*consumer.Event {
+	t.Helper()
+	var out []*consumer.Event
+	for _, ev := range evs {
+		out = append(out, twins(t, keys, pool, ev)...)
+	}
+	return out
+}
+
 // delivered is ce as a consumer receives it.
 func delivered(t *testing.T, ce authevents.CloudEvent) *consumer.Event {
 	t.Helper()
@@ -84,4 +94,15 @@ func eraseKey(t *testing.T, keys *personal.Keys, pool *pgxpool.Pool, user uuid.U
 	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return keys.Erase(ctx, tx, user) }); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// versions returns the events of version v among evs.
+func versions(evs []*consumer.Event, v int) []*consumer.Event {
+	var out []*consumer.Event
+	for _, ev := range evs {
+		if ev.Version == v {
+			out = append(out, ev)
+		}
+	}
+	return out
 }
