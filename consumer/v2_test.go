@@ -31,7 +31,8 @@ func newKeys(t *testing.T, pool *pgxpool.Pool) *personal.Keys {
 
 // twins returns what the API publishes of ev: for a type with personal
 // fields, version 1 naming its twin and version 2 protected under the
-// key of its owner (the user; the farewell key for user.deleted), made in
+// key of its owner (the user; the farewell key for user.deleted; the day
+// key for an event without a user), made in
 // a committed transaction as the API makes it; for another type, ev alone.
 func twins(t *testing.T, keys *personal.Keys, pool *pgxpool.Pool, ev *consumer.Event) []*consumer.Event {
 	t.Helper()
@@ -42,8 +43,11 @@ func twins(t *testing.T, keys *personal.Keys, pool *pgxpool.Pool, ev *consumer.E
 		UserID string `json:"userId"`
 	}
 	json.Unmarshal(ev.Data, &d)
-	owner := uuid.MustParse(d.UserID)
-	if ev.Type == authevents.EventUserDeleted {
+	owner, err := uuid.Parse(d.UserID)
+	switch {
+	case err != nil: // a failed login with no account: the day's key
+		owner = personal.DayOwner(ev.OccurredAt)
+	case ev.Type == authevents.EventUserDeleted:
 		owner = personal.FarewellOwner(owner)
 	}
 	var key *personal.DataKey
