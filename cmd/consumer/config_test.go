@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/authevents/authevents/consumer"
 	"github.com/authevents/authevents/internal/config"
+	"github.com/authevents/authevents/personal"
 )
 
 // TestDefaultRetriesRideOutAFiveMinuteOutage is issue 8, item 8: with
@@ -43,5 +46,37 @@ func TestRetentionSettingsAreValidated(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "RETENTION") {
 			t.Errorf("run with %v = %v, want an error naming the retention settings", env, err)
 		}
+	}
+}
+
+// TestPersonalDataKeyIsValidated: a KEK that is not 32 bytes of
+// base64url, an unreadable key file, or both variables set stop the start,
+// with the variable named, before any connection is made; a key file is
+// read as the API reads it.
+func TestPersonalDataKeyIsValidated(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "kek")
+	os.WriteFile(file, []byte("# current first\n"+personal.GenerateKEK()+"\n"+personal.GenerateKEK()+"\n"), 0o600)
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"PERSONAL_DATA_KEY": "c2hvcnQ"}, "PERSONAL_DATA_KEY"},
+		{map[string]string{"PERSONAL_DATA_KEY_FILE": file + ".missing"}, "PERSONAL_DATA_KEY_FILE"},
+		{map[string]string{"PERSONAL_DATA_KEY": personal.GenerateKEK(), "PERSONAL_DATA_KEY_FILE": file}, "not both"},
+	} {
+		err := run(context.Background(), []string{"--service", "audit"}, tc.env, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("run with %v = %v, want an error naming %s", tc.env, err, tc.want)
+		}
+	}
+	cfg, err := config.Load[Config](map[string]string{"PERSONAL_DATA_KEY_FILE": file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := keyring(cfg); err != nil || r == nil {
+		t.Errorf("keyring(PERSONAL_DATA_KEY_FILE) = %v, %v", r, err)
+	}
+	if r, err := keyring(Config{}); err != nil || r != nil {
+		t.Errorf("keyring(nothing set) = %v, %v; want none, no error", r, err)
 	}
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/authevents/authevents/internal/retry"
 	"github.com/authevents/authevents/internal/serve"
 	"github.com/authevents/authevents/ops"
+	"github.com/authevents/authevents/personal"
 	"github.com/authevents/authevents/token"
 )
 
@@ -70,6 +71,13 @@ type Config struct {
 	// key alone, or the file authctl mailkey writes).
 	MailSealPrivateKeyFile string `env:"MAIL_SEAL_PRIVATE_KEY_FILE"`
 	LinkBaseURL            string `env:"LINK_BASE_URL" envDefault:"http://localhost:8080"`
+
+	// PersonalDataKey / PersonalDataKeyFile: the KEK of personal data,
+	// as the API's (one key; or a file of keys, one a line, the current
+	// first). With one, every service reads version 2 of the events and
+	// skips the version 1 twins; without, it reads version 1 only.
+	PersonalDataKey     string `env:"PERSONAL_DATA_KEY"`
+	PersonalDataKeyFile string `env:"PERSONAL_DATA_KEY_FILE"`
 
 	SecurityFailedLogins     int           `env:"SECURITY_FAILED_LOGINS" envDefault:"5"`
 	SecurityStuffingAccounts int           `env:"SECURITY_STUFFING_ACCOUNTS" envDefault:"5"`
@@ -109,6 +117,10 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout i
 	if cfg.Retention < time.Hour || cfg.FailuresRetention < time.Hour || cfg.SecurityRetention < cfg.SecurityWindow || cfg.PruneInterval < 0 || cfg.PruneBatch < 1 {
 		return errors.New("CONSUMER_RETENTION and CONSUMER_FAILURES_RETENTION must be >= 1h, SECURITY_RETENTION >= SECURITY_WINDOW, CONSUMER_PRUNE_INTERVAL >= 0 (0: off), CONSUMER_PRUNE_BATCH >= 1")
 	}
+	ring, err := keyring(cfg)
+	if err != nil {
+		return err
+	}
 	log := logging.New(stdout, cfg.LogLevel).With("service", "consumer")
 	if h := consumer.RetryHorizon(cfg.Attempts, cfg.Backoff); h < 5*time.Minute {
 		log.Warn("a downstream outage longer than the retry horizon dead-letters every event it touches", "retry_horizon", h.String())
@@ -133,6 +145,14 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout i
 		return err
 	}
 
+	var keys *personal.Keys
+	if ring != nil {
+		keys = personal.NewKeys(pool, ring, personal.Options{})
+		log.Info("personal data key configured: events are read in version 2, version 1 twins skipped", "kek", ring)
+	} else {
+		log.Warn("PERSONAL_DATA_KEY not set: version 2 events are acknowledged unread; version 1 events are handled")
+	}
+
 	reg := ops.NewRegistry()
 	m := consumer.NewMetrics(reg)
 	all := cfg.SubjectPrefix + "user.*"
@@ -143,8 +163,9 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout i
 	}
 	add := func(c consumer.Config, h consumer.Handler) {
 		// Every service handles only events that keep their contract;
-		// the others are dead-lettered with the reason.
-		h = consumer.Validated(h, schemas)
+		// the others are dead-lettered with the reason. Of the two
+		// versions of a change, it handles the one it can read.
+		h = consumer.Validated(consumer.Versioned(h, keys), schemas)
 		c.Attempts, c.Backoff, c.AckWait, c.DLQStream = cfg.Attempts, cfg.Backoff, cfg.AckWait, cfg.DLQStream
 		c.DLQReplicas = cfg.StreamReplicas
 		c.Retention = consumer.Retention{Processed: cfg.Retention, Failures: cfg.FailuresRetention}
@@ -224,4 +245,26 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout i
 	err = g.Wait()
 	log.Info("consumer stopped")
 	return err
+}
+
+// keyring returns the KEKs of PERSONAL_DATA_KEY or PERSONAL_DATA_KEY_FILE,
+// or nil when neither is set.
+func keyring(cfg Config) (*personal.Keyring, error) {
+	switch {
+	case cfg.PersonalDataKey != "" && cfg.PersonalDataKeyFile != "":
+		return nil, errors.New("set PERSONAL_DATA_KEY or PERSONAL_DATA_KEY_FILE, not both")
+	case cfg.PersonalDataKeyFile != "":
+		r, err := personal.ReadKeyringFile(cfg.PersonalDataKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("PERSONAL_DATA_KEY_FILE: %w", err)
+		}
+		return r, nil
+	case cfg.PersonalDataKey != "":
+		r, err := personal.NewKeyring(cfg.PersonalDataKey)
+		if err != nil {
+			return nil, fmt.Errorf("PERSONAL_DATA_KEY: %w", err)
+		}
+		return r, nil
+	}
+	return nil, nil
 }

@@ -42,13 +42,16 @@ var active = map[string]bool{
 	authevents.EventUserTokenRefreshed: true, authevents.EventUserLoggedOut: true,
 }
 
-// Handle counts ev once. Analytics holds no personal field, only user
+// Handle counts ev once, under its base type: both versions of a change
+// are one event (consumer.Versioned hands over one of them), and a type's
+// counts run on when the API adds version 2. Analytics holds no personal field, only user
 // ids (analytics_active_users); on user.deleted the user's ids there are
 // replaced, row by row, by random ones, so the distinct counts per day
 // stay and name no one. An event of a user already erased (an older one
 // redelivered, or delivered late) is counted by type, but stores no user
 // id: it leaves that day's active users as they are (the user may already
-// be among them under a random id).
+// be among them under a random id). So is a version 2 event whose key is
+// erased.
 func (h *Handler) Handle(ctx context.Context, ev *consumer.Event) error {
 	var data struct {
 		UserID string `json:"userId"`
@@ -58,7 +61,7 @@ func (h *Handler) Handle(ctx context.Context, ev *consumer.Event) error {
 	}
 	user, err := uuid.Parse(data.UserID)
 	known := err == nil
-	deleted := known && ev.Type == authevents.EventUserDeleted
+	deleted := known && ev.Base == authevents.EventUserDeleted
 	at := ev.OccurredAt.UTC()
 	return postgres.WithTx(ctx, h.pool, func(tx pgx.Tx) error {
 		if deleted {
@@ -73,7 +76,7 @@ func (h *Handler) Handle(ctx context.Context, ev *consumer.Event) error {
 		if first {
 			if _, err := tx.Exec(ctx, `
 				INSERT INTO analytics_event_counts (hour, type, count) VALUES (date_trunc('hour', $1::timestamptz), $2, 1)
-				ON CONFLICT (hour, type) DO UPDATE SET count = analytics_event_counts.count + 1`, at.UTC(), ev.Type); err != nil {
+				ON CONFLICT (hour, type) DO UPDATE SET count = analytics_event_counts.count + 1`, at.UTC(), ev.Base); err != nil {
 				return err
 			}
 		}
@@ -82,7 +85,7 @@ func (h *Handler) Handle(ctx context.Context, ev *consumer.Event) error {
 			// On every delivery: a second run finds no row left.
 			_, err := tx.Exec(ctx, `UPDATE analytics_active_users SET user_id = gen_random_uuid() WHERE user_id = $1`, user)
 			return err
-		case first && known && active[ev.Type]:
+		case first && known && active[ev.Base] && !ev.Erased():
 			switch err := h.keys.Guard(ctx, tx, user); {
 			case errors.Is(err, personal.ErrErased):
 				return nil

@@ -42,23 +42,35 @@ func New(pool *pgxpool.Pool) *Handler {
 // Handle records ev once. The event id is the primary key of audit_log, so
 // the row itself is the idempotency record.
 //
+// A version 2 event is recorded as received: its type (user.logged_in_v2),
+// and its envelope with the personal properties still protected; the ip
+// and user_agent columns get the per-user pseudonyms of its data
+// (ipPseudonym, userAgentPseudonym), not clear values. Which version is
+// recorded is consumer.Versioned's choice: the one the service reads.
+//
 // user.deleted is recorded, then the user's rows, this one included, are
 // rewritten by audit_erase_user (migration 00016), under
 // personal.LockForErasure: the facts stay, the personal values go. An
 // event of a user already erased (an older one redelivered, or delivered
-// late) is recorded with its personal values already erased, as
-// audit_erase_user would leave it: Guard orders the store against the
-// erasure, so nothing personal comes back.
+// late), or a version 2 event whose key is erased, is recorded with its
+// personal values already erased, as audit_erase_user would leave it:
+// Guard orders the store against the erasure, so nothing personal comes
+// back.
 func (h *Handler) Handle(ctx context.Context, ev *consumer.Event) error {
 	var data struct {
-		UserID    string `json:"userId"`
-		IP        string `json:"ip"`
-		UserAgent string `json:"userAgent"`
+		UserID             string `json:"userId"`
+		IP                 string `json:"ip"`
+		UserAgent          string `json:"userAgent"`
+		IPPseudonym        string `json:"ipPseudonym"`
+		UserAgentPseudonym string `json:"userAgentPseudonym"`
 	}
 	if len(ev.Data) > 0 {
 		if err := ev.Decode(&data); err != nil {
 			return err
 		}
+	}
+	if ev.Version == 2 {
+		data.IP, data.UserAgent = data.IPPseudonym, data.UserAgentPseudonym
 	}
 	var user *uuid.UUID
 	if u, err := uuid.Parse(data.UserID); err == nil {
@@ -67,9 +79,10 @@ func (h *Handler) Handle(ctx context.Context, ev *consumer.Event) error {
 	if !json.Valid(ev.Body) {
 		return consumer.Permanent(errors.New("envelope is not JSON"))
 	}
-	deleted := ev.Type == authevents.EventUserDeleted && user != nil
+	deleted := ev.Base == authevents.EventUserDeleted && user != nil
 	return postgres.WithTx(ctx, h.pool, func(tx pgx.Tx) error {
 		row := entry{ip: data.IP, userAgent: data.UserAgent, envelope: ev.Body}
+		erasedKey := ev.Erased()
 		if deleted {
 			if err := personal.LockForErasure(ctx, tx, *user); err != nil {
 				return err
@@ -77,10 +90,14 @@ func (h *Handler) Handle(ctx context.Context, ev *consumer.Event) error {
 		} else if user != nil {
 			switch err := h.keys.Guard(ctx, tx, *user); {
 			case errors.Is(err, personal.ErrErased):
-				if row, err = erased(row); err != nil {
-					return err
-				}
+				erasedKey = true
 			case err != nil:
+				return err
+			}
+		}
+		if erasedKey {
+			var err error
+			if row, err = erased(row); err != nil {
 				return err
 			}
 		}
@@ -102,10 +119,17 @@ func (h *Handler) Handle(ctx context.Context, ev *consumer.Event) error {
 	})
 }
 
-// Entry is one audit row as authctl prints it.
+// Entry is one audit row as authctl prints it. Type is the type as
+// received (user.logged_in_v2); BaseType the type without its version
+// (user.logged_in), so a reader groups both versions of one kind of
+// change. Of a version 2 entry, IP and UserAgent are the user's
+// pseudonyms (pu1.), and the envelope's personal properties are
+// protected: read them through personal.Keys (or the key-access
+// endpoint) while the user's key lives.
 type Entry struct {
 	EventID    uuid.UUID       `json:"eventId"`
 	Type       string          `json:"type"`
+	BaseType   string          `json:"baseType"`
 	UserID     *uuid.UUID      `json:"userId"`
 	OccurredAt time.Time       `json:"occurredAt"`
 	IP         string          `json:"ip"`
@@ -125,6 +149,7 @@ func Query(ctx context.Context, q postgres.Querier, user uuid.UUID, since time.T
 		var env []byte
 		err := r.Scan(&e.EventID, &e.Type, &e.UserID, &e.OccurredAt, &e.IP, &e.UserAgent, &env)
 		e.Envelope = env
+		e.BaseType, _ = authevents.BaseType(e.Type)
 		return e, err
 	})
 }

@@ -26,8 +26,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -45,13 +43,18 @@ import (
 // Durable is the consumer name, a contract.
 const Durable = "email-service"
 
-// Config subscribes to the event types that call for a mail: with one
+// Config subscribes to the event types that call for a mail, each in
+// both versions (version 2 is read when the service holds the personal
+// data key, and acked unread otherwise: consumer.Versioned): with one
 // filter per type on nats-server 2.10 and later, and the user.* wildcard
 // on 2.9 (other types are then acked without a transaction).
 func Config(stream, subjectPrefix string) consumer.Config {
 	var subjects []string
 	for _, t := range Types() {
 		subjects = append(subjects, subjectPrefix+t)
+		if v2 := authevents.ProtectedType(t); v2 != "" {
+			subjects = append(subjects, subjectPrefix+v2)
+		}
 	}
 	return consumer.Config{Stream: stream, Durable: Durable, FilterSubject: subjectPrefix + "user.*", FilterSubjects: subjects}
 }
@@ -110,31 +113,45 @@ func Key(eventID uuid.UUID, kind string) uuid.UUID {
 
 // Handle sends each mail the event calls for, once. On user.deleted it
 // first drops what the service keeps of the user (erase.go), then sends
-// the one confirmation; a mail for a user already erased is not sent.
+// the one confirmation; a mail for a user already erased is not sent, nor
+// one of a version 2 event whose key is erased (its recipient is gone).
+//
+// user.deleted_v2 carries the address under the user's farewell key
+// (personal.FarewellOwner): the transaction that records the confirmation
+// as sent erases that key, so the address is unreadable everywhere once
+// the mail is out.
 func (h *Handler) Handle(ctx context.Context, ev *consumer.Event) error {
+	if ev.Erased() {
+		return nil
+	}
 	mails, err := h.mails(ev)
 	if err != nil || len(mails) == 0 {
 		return err
 	}
 	user := owner(ev)
-	if ev.Type == authevents.EventUserDeleted {
+	var farewell *uuid.UUID
+	if ev.Base == authevents.EventUserDeleted {
 		if err := h.erase(ctx, ev, user, mails[0].To); err != nil {
 			return err
+		}
+		if ev.Version == 2 && user != nil {
+			f := personal.FarewellOwner(*user)
+			farewell = &f
 		}
 		user = nil // the confirmation goes to a user erased by design
 	}
 	for _, m := range mails {
-		if err := h.sendOnce(ctx, ev, m, user); err != nil {
+		if err := h.sendOnce(ctx, ev, m, user, farewell); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// sendOnce sends m unless its key is recorded, then records it. With a
-// user, it sends under personal.Keys.Guard and not at all for a user
-// erased.
-func (h *Handler) sendOnce(ctx context.Context, ev *consumer.Event, m Mail, user *uuid.UUID) error {
+// sendOnce sends m unless its key is recorded, then records it (and, with
+// farewell, erases that key in the same transaction). With a user, it
+// sends under personal.Keys.Guard and not at all for a user erased.
+func (h *Handler) sendOnce(ctx context.Context, ev *consumer.Event, m Mail, user, farewell *uuid.UUID) error {
 	key := Key(ev.EventID, m.Kind)
 	msg, err := h.message(ev, key, m)
 	if err != nil {
@@ -191,6 +208,11 @@ func (h *Handler) sendOnce(ctx context.Context, ev *consumer.Event, m Mail, user
 		if _, err := consumer.Once(rctx, tx, Durable, key); err != nil {
 			return err
 		}
+		if farewell != nil {
+			if err := h.keys.Erase(rctx, tx, *farewell); err != nil {
+				return err
+			}
+		}
 		return consumer.Release(rctx, tx, Durable, key, h.owner)
 	})
 }
@@ -224,50 +246,4 @@ func (h *Handler) message(ev *consumer.Event, key uuid.UUID, m Mail) (*mail.Msg,
 	msg.SetBodyString(mail.TypeTextPlain, m.Text)
 	msg.AddAlternativeString(mail.TypeTextHTML, m.HTML)
 	return msg, nil
-}
-
-// SMTP sends through an SMTP server.
-type SMTP struct{ client *mail.Client }
-
-// NewSMTP parses SMTP_URL: smtp://[user:pass@]host[:port][?tls=none|opportunistic|mandatory]
-// (default opportunistic) or smtps:// for implicit TLS.
-func NewSMTP(rawURL string) (*SMTP, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" {
-		return nil, errors.New("SMTP_URL must look like smtp://[user:pass@]host:port")
-	}
-	opts := []mail.Option{mail.WithTimeout(10 * time.Second)}
-	port := 25
-	if u.Scheme == "smtps" {
-		port = 465
-		opts = append(opts, mail.WithSSL())
-	}
-	if p := u.Port(); p != "" {
-		if port, err = strconv.Atoi(p); err != nil {
-			return nil, fmt.Errorf("SMTP_URL port: %w", err)
-		}
-	}
-	opts = append(opts, mail.WithPort(port))
-	switch u.Query().Get("tls") {
-	case "none":
-		opts = append(opts, mail.WithTLSPolicy(mail.NoTLS))
-	case "mandatory":
-		opts = append(opts, mail.WithTLSPolicy(mail.TLSMandatory))
-	default:
-		opts = append(opts, mail.WithTLSPolicy(mail.TLSOpportunistic))
-	}
-	if u.User != nil {
-		pass, _ := u.User.Password()
-		opts = append(opts, mail.WithSMTPAuth(mail.SMTPAuthAutoDiscover), mail.WithUsername(u.User.Username()), mail.WithPassword(pass))
-	}
-	c, err := mail.NewClient(u.Hostname(), opts...)
-	if err != nil {
-		return nil, fmt.Errorf("SMTP_URL: %w", err)
-	}
-	return &SMTP{client: c}, nil
-}
-
-// Send delivers m.
-func (s *SMTP) Send(ctx context.Context, _ string, m *mail.Msg) error {
-	return s.client.DialAndSendWithContext(ctx, m)
 }

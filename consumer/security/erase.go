@@ -13,7 +13,7 @@ import (
 
 // alertPersonal are the keys of an alert's details that hold personal
 // values.
-var alertPersonal = []string{"ip", "userAgent", "user_agent", "email"}
+var alertPersonal = []string{"ip", "ipPseudonym", "userAgent", "user_agent", "email"}
 
 // noRule is the rule of user.deleted: Handle erases instead.
 func noRule(context.Context, pgx.Tx, fact) ([]alert, error) { return nil, nil }
@@ -24,7 +24,9 @@ func noRule(context.Context, pgx.Tx, fact) ([]alert, error) { return nil, nil }
 // is removed here; a later one finds the user erased and stores nothing):
 //   - security_seen (the baselines) and security_account_events: the
 //     user's rows deleted;
-//   - security_failed_logins: the rows of the user's id or address;
+//   - security_failed_logins: the rows of the user's id or address, or of
+//     an address the user's own rows name (user.deleted_v2 may arrive
+//     after its address became unreadable);
 //   - security_alert_marks: the marks keyed by the user's id, address or
 //     one of the addresses (IPs) the rows above held (a later burst from
 //     such an IP may then alert again within the same window);
@@ -40,6 +42,12 @@ func (h *Handler) erase(ctx context.Context, f fact) error {
 		return consumer.Permanent(fmt.Errorf("%s without a user id", f.ev.Type))
 	}
 	user, addr := *f.user, f.d.Email
+	if f.ev.Erased() {
+		// user.deleted_v2 after the email service erased the farewell key:
+		// the address is gone; rows of the user's id, and of the addresses
+		// the user's own failed logins name, are still found.
+		addr = ""
+	}
 	return postgres.WithTx(ctx, h.pool, func(tx pgx.Tx) error {
 		if err := personal.LockForErasure(ctx, tx, user); err != nil {
 			return err
@@ -51,15 +59,18 @@ func (h *Handler) erase(ctx context.Context, f fact) error {
 			sql  string
 			args []any
 		}{
-			{`WITH ips AS (
+			{`WITH keyed AS (
 				SELECT value FROM security_seen WHERE user_id = $1 AND kind = 'ip'
 				UNION SELECT ip FROM security_account_events WHERE user_id = $1
-				UNION SELECT ip FROM security_failed_logins WHERE user_id = $1 OR (email = $2 AND $2 <> ''))
-			  DELETE FROM security_alert_marks WHERE key = $3 OR (key = $2 AND $2 <> '') OR key IN (SELECT value FROM ips)`,
+				UNION SELECT ip FROM security_failed_logins WHERE user_id = $1 OR (email = $2 AND $2 <> '')
+				   OR email IN (SELECT email FROM security_failed_logins WHERE user_id = $1)
+				UNION SELECT email FROM security_failed_logins WHERE user_id = $1)
+			  DELETE FROM security_alert_marks WHERE key = $3 OR (key = $2 AND $2 <> '') OR key IN (SELECT value FROM keyed)`,
 				[]any{user, addr, user.String()}},
 			{`DELETE FROM security_seen WHERE user_id = $1`, []any{user}},
 			{`DELETE FROM security_account_events WHERE user_id = $1`, []any{user}},
-			{`DELETE FROM security_failed_logins WHERE user_id = $1 OR (email = $2 AND $2 <> '')`, []any{user, addr}},
+			{`DELETE FROM security_failed_logins WHERE user_id = $1 OR (email = $2 AND $2 <> '')
+			   OR email IN (SELECT email FROM security_failed_logins WHERE user_id = $1)`, []any{user, addr}},
 			{`UPDATE security_alerts SET email = '', ip = '',
 				details = (SELECT COALESCE(jsonb_object_agg(k, CASE WHEN k = ANY ($3::text[]) THEN to_jsonb($4::text) ELSE v END), '{}')
 				             FROM jsonb_each(details) AS d (k, v))

@@ -3,6 +3,7 @@ package security
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -36,7 +37,7 @@ func accountEventKind(eventType string) string {
 // record keeps an account event for the lifecycle rules.
 func record(ctx context.Context, tx pgx.Tx, f fact) error {
 	_, err := tx.Exec(ctx, `INSERT INTO security_account_events (event_id, kind, user_id, ip, at) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT DO NOTHING`, f.ev.EventID, accountEventKind(f.ev.Type), f.user, f.d.IP, f.ev.OccurredAt)
+		ON CONFLICT DO NOTHING`, f.ev.EventID, accountEventKind(f.ev.Base), f.user, f.d.IP, f.ev.OccurredAt)
 	return err
 }
 
@@ -133,5 +134,9 @@ func (h *Handler) markLoginAfterChange(ctx context.Context, tx pgx.Tx, user uuid
 	if err != nil || tag.RowsAffected() == 0 {
 		return nil, err
 	}
-	return []alert{{RuleLoginAfterChange, SeverityHigh, map[string]any{"ip": ip, "window": h.th.Window.String()}}}, nil
+	key := "ip"
+	if strings.HasPrefix(ip, userPseudonymPrefix) {
+		key = "ipPseudonym" // the baseline of a version 2 login keeps no value
+	}
+	return []alert{{RuleLoginAfterChange, SeverityHigh, map[string]any{key: ip, "window": h.th.Window.String()}}}, nil
 }

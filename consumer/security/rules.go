@@ -22,6 +22,10 @@ type data struct {
 	UserAgent string `json:"userAgent"`
 	SessionID string `json:"sessionId"`
 	Reason    string `json:"reason"`
+	// Version 2 only: the per-user pseudonyms of ip and userAgent, which
+	// the baselines (security_seen) store instead of the values.
+	IPPseudonym        string `json:"ipPseudonym"`
+	UserAgentPseudonym string `json:"userAgentPseudonym"`
 }
 
 type alert struct {
@@ -59,10 +63,12 @@ func (h *Handler) ruleFor(eventType string) rule {
 	return nil
 }
 
-// Handle evaluates ev once. A type not watched costs nothing: no
-// transaction, no processed_events row.
+// Handle evaluates ev once, by its base type (both versions of a type
+// are one rule). A type not watched costs nothing: no transaction, no
+// processed_events row. A version 2 event whose key is erased is recorded
+// and evaluates nothing: its values read personal.Erased.
 func (h *Handler) Handle(ctx context.Context, ev *consumer.Event) error {
-	eval := h.ruleFor(ev.Type)
+	eval := h.ruleFor(ev.Base)
 	if eval == nil {
 		return nil
 	}
@@ -73,8 +79,11 @@ func (h *Handler) Handle(ctx context.Context, ev *consumer.Event) error {
 	if u, err := uuid.Parse(f.d.UserID); err == nil {
 		f.user = &u
 	}
-	if ev.Type == authevents.EventUserDeleted {
+	if ev.Base == authevents.EventUserDeleted {
 		return h.erase(ctx, f)
+	}
+	if ev.Erased() {
+		eval = noRule
 	}
 	var raised []alert
 	err := postgres.WithTx(ctx, h.pool, func(tx pgx.Tx) error {
@@ -122,17 +131,19 @@ func store(ctx context.Context, tx pgx.Tx, f fact, raised []alert) error {
 }
 
 // loggedIn raises new_ip and new_user_agent for a login from an address or
-// a user agent the user has not logged in from before.
+// a user agent the user has not logged in from before. Of a version 2
+// login the baselines keep the per-user pseudonyms, and the alert the
+// values.
 func (h *Handler) loggedIn(ctx context.Context, tx pgx.Tx, f fact) ([]alert, error) {
 	if f.user == nil {
 		return nil, nil
 	}
 	var raised []alert
-	for _, k := range []struct{ kind, key, value, rule string }{
-		{"ip", "ip", f.d.IP, RuleNewIP},
-		{"user_agent", "userAgent", f.d.UserAgent, RuleNewUserAgent},
+	for _, k := range []struct{ kind, key, value, pseudonym, rule string }{
+		{"ip", "ip", f.d.IP, f.d.IPPseudonym, RuleNewIP},
+		{"user_agent", "userAgent", f.d.UserAgent, f.d.UserAgentPseudonym, RuleNewUserAgent},
 	} {
-		a, err := h.seen(ctx, tx, *f.user, k.kind, k.key, k.value, k.rule, f.ev.OccurredAt)
+		a, err := h.seen(ctx, tx, *f.user, k.kind, k.key, seenValue{k.value, k.pseudonym}, k.rule, f.ev.OccurredAt)
 		if err != nil {
 			return nil, err
 		}

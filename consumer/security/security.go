@@ -12,7 +12,8 @@
 //   - a login from a new address within Window after a password or
 //     address change (login_after_change, high severity).
 //
-// It watches the types of Watched and no other: user.token_refreshed
+// It watches the types of Watched (each in both versions, evaluated
+// alike by base type) and no other: user.token_refreshed
 // carries no IP or user agent, so no rule can be evaluated on it.
 // user.deleted erases what it holds of the user (erase.go); an event of a
 // user already erased stores nothing.
@@ -72,7 +73,9 @@ func Watched() []string {
 		authevents.EventUserDeleted}
 }
 
-// Config subscribes to the Watched types under subjectPrefix ("auth.").
+// Config subscribes to the Watched types under subjectPrefix ("auth."),
+// each with its version 2 where it has one (read when the service holds
+// the personal data key, acked unread otherwise: consumer.Versioned).
 // On nats-server 2.9, which has a single filter subject per consumer, the
 // durable receives every auth event instead, and Handle acks the types it
 // does not watch without a transaction.
@@ -80,6 +83,9 @@ func Config(stream, subjectPrefix string) consumer.Config {
 	var subjects []string
 	for _, t := range Watched() {
 		subjects = append(subjects, subjectPrefix+t)
+		if v2 := authevents.ProtectedType(t); v2 != "" {
+			subjects = append(subjects, subjectPrefix+v2)
+		}
 	}
 	return consumer.Config{Stream: stream, Durable: Durable, FilterSubject: subjectPrefix + "user.*", FilterSubjects: subjects}
 }

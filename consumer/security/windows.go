@@ -77,21 +77,49 @@ func (h *Handler) threshold(ctx context.Context, tx pgx.Tx, rule string, w windo
 	return &alert{rule: rule, details: map[string]any{w.what: count, "window": h.th.Window.String(), "windowEnd": end.UTC().Format(time.RFC3339Nano)}}, nil
 }
 
-// seen records value for the user and returns an alert if the user had
-// values of that kind before and this one is new. kind is what
-// security_seen stores (ip, user_agent); key names the value in the
-// alert's details (ip, userAgent).
-func (h *Handler) seen(ctx context.Context, tx pgx.Tx, user uuid.UUID, kind, key, value, rule string, at time.Time) (*alert, error) {
+// seenValue is a value of a login as a baseline keeps it: the per-user
+// pseudonym of a version 2 event (pseudonym), else the value itself.
+type seenValue struct{ value, pseudonym string }
+
+// userPseudonymPrefix starts a per-user pseudonym (personal, "pu1.").
+const userPseudonymPrefix = "pu1."
+
+// stored is what security_seen holds of v.
+func (v seenValue) stored() string {
+	if v.pseudonym != "" {
+		return v.pseudonym
+	}
+	return v.value
+}
+
+// seen records v for the user and returns an alert if the user had values
+// of that kind before and this one is new. kind is what security_seen
+// stores (ip, user_agent); key names the value in the alert's details
+// (ip, userAgent), which show the value.
+//
+// A baseline a version 1 login left in clear is moved to the pseudonym
+// when the same value comes again in version 2 (first_seen kept): the
+// switch to version 2 raises no alert for values already known, and the
+// clear ones leave security_seen as their users log in.
+func (h *Handler) seen(ctx context.Context, tx pgx.Tx, user uuid.UUID, kind, key string, v seenValue, rule string, at time.Time) (*alert, error) {
+	if v.pseudonym != "" {
+		if _, err := tx.Exec(ctx, `WITH clear AS (DELETE FROM security_seen WHERE user_id = $1 AND kind = $2 AND value = $3 RETURNING first_seen)
+			INSERT INTO security_seen (user_id, kind, value, first_seen) SELECT $1, $2, $4, min(first_seen) FROM clear HAVING count(*) > 0
+			ON CONFLICT (user_id, kind, value) DO UPDATE SET first_seen = least(security_seen.first_seen, excluded.first_seen)`,
+			user, kind, v.value, v.pseudonym); err != nil {
+			return nil, err
+		}
+	}
 	var known int
 	if err := tx.QueryRow(ctx, `SELECT count(*) FROM security_seen WHERE user_id = $1 AND kind = $2`, user, kind).Scan(&known); err != nil {
 		return nil, err
 	}
-	tag, err := tx.Exec(ctx, `INSERT INTO security_seen (user_id, kind, value, first_seen) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, user, kind, value, at)
+	tag, err := tx.Exec(ctx, `INSERT INTO security_seen (user_id, kind, value, first_seen) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, user, kind, v.stored(), at)
 	if err != nil {
 		return nil, err
 	}
 	if known > 0 && tag.RowsAffected() == 1 {
-		return &alert{rule, SeverityMedium, map[string]any{key: value}}, nil
+		return &alert{rule, SeverityMedium, map[string]any{key: v.value}}, nil
 	}
 	return nil, nil
 }
