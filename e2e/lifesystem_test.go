@@ -28,8 +28,8 @@ type lifeSystem struct {
 }
 
 // startLifecycle starts the system with `consumer --service services`
-// and every process at logLevel.
-func startLifecycle(t *testing.T, services, logLevel string) *lifeSystem {
+// and every process at logLevel, with extra settings for every process.
+func startLifecycle(t *testing.T, services, logLevel string, extra ...string) *lifeSystem {
 	t.Helper()
 	bins := build(t)
 	pool, dbURL := pgtest.NewWithURL(t)
@@ -46,6 +46,7 @@ func startLifecycle(t *testing.T, services, logLevel string) *lifeSystem {
 	env := append(os.Environ(), "DATABASE_URL="+dbURL, "REDIS_URL="+redistest.URL(), "REDIS_KEY_PREFIX="+prefix,
 		"NATS_URL="+srv.URL(), "JWT_PRIVATE_KEY_FILE="+key, "ARGON2_MEMORY_KIB=256", "ARGON2_ITERATIONS=1",
 		"RATE_LIMIT_ENABLED=false", "LOG_LEVEL="+logLevel, "CONSUMER_BACKOFF=200ms,200ms")
+	env = append(env, extra...)
 	sys.logs = []string{
 		start(t, filepath.Join(bins, "relay"), append(env, "OPS_ADDR="+testenv.FreeAddr(t))),
 		start(t, filepath.Join(bins, "consumer"), append(env, "OPS_ADDR="+testenv.FreeAddr(t), "SMTP_URL="+sys.sink.URL(),
