@@ -199,10 +199,24 @@ func TestWorkersRunAtLowerPriority(t *testing.T) {
 			}
 		}
 	}
-	for tid, nice := range threadNices(t, os.Getpid()) {
-		if nice != self {
-			t.Errorf("API thread %s: nice %d, want %d (the priority leaked into the parent)", tid, nice, self)
+	// The thread that started a worker is niced, then ends: it may still
+	// be ending now, or another parallel test may be starting a worker
+	// from one (CI saw one such thread). What must not be is a raised
+	// thread that stays.
+	var leaked []string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		leaked = leaked[:0]
+		for tid, nice := range threadNices(t, os.Getpid()) {
+			if nice != self {
+				leaked = append(leaked, fmt.Sprintf("%s (nice %d)", tid, nice))
+			}
 		}
+		if len(leaked) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if len(leaked) > 0 {
+		t.Errorf("API threads %v kept a nice value other than %d for 5 s (the priority leaked into the parent)", leaked, self)
 	}
 }
 
