@@ -45,10 +45,38 @@ func (s *Service) Export(ctx context.Context, v *token.Verified) (_ *authevents.
 		return nil, err
 	}
 	for i := range ex.Audit {
-		ex.Audit[i].Envelope = forOwner(ex.Audit[i].Type, ex.Audit[i].Envelope)
+		e := &ex.Audit[i]
+		base, _ := authevents.BaseType(e.Type)
+		e.Envelope = forOwner(base, s.opened(ctx, e.Type, e.Envelope))
 	}
 	s.log.InfoContext(ctx, "account exported", "user_id", u.ID, "sessions", len(ex.Sessions), "audit_entries", len(ex.Audit))
 	return ex, nil
+}
+
+// opened returns an audit envelope of version 2 with its personal fields
+// read with the owner's key, for the owner's export; any other envelope,
+// or one that does not open (no key-encryption key here, a key erased), is
+// returned as it is.
+func (s *Service) opened(ctx context.Context, eventType string, envelope json.RawMessage) json.RawMessage {
+	if _, v := authevents.BaseType(eventType); v != 2 || s.ring == nil {
+		return envelope
+	}
+	var ce map[string]json.RawMessage
+	var id string
+	if json.Unmarshal(envelope, &ce) != nil || json.Unmarshal(ce["id"], &id) != nil {
+		return envelope
+	}
+	data, _, err := s.keys.Open(ctx, eventType, id, ce["data"])
+	if err != nil {
+		s.log.WarnContext(ctx, "audit entry does not open for the export", "event_id", id, "err", err)
+		return envelope
+	}
+	ce["data"] = data
+	out, err := json.Marshal(ce)
+	if err != nil {
+		return envelope
+	}
+	return out
 }
 
 // notForOwner are the data fields of an event its user must not read in

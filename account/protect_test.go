@@ -129,3 +129,41 @@ func TestEventsVersion2Only(t *testing.T) {
 	l.mustRefresh(t, res.RefreshToken)
 	outboxtest.RequireTypes(t, l.Pool, "user.registered_v2", "user.email_verification_requested_v2", authevents.EventUserTokenRefreshed)
 }
+
+// TestExportOpensVersion2: the audit log stores version 2 of an event as
+// received, its personal fields encrypted; the export shows the owner
+// their own values, read with their key, and drops what the owner must not
+// read (the sealed link) from version 2 as from version 1.
+func TestExportOpensVersion2(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l, _ := protected(t, true)
+	res := l.register(t, "export-v2@example.com")
+	if err := l.Service.ChangeEmail(ctx, l.authenticate(t, res.AccessToken), "moving-v2@example.com", goodPassword, client); err != nil {
+		t.Fatal(err)
+	}
+	// What the audit consumer stored: the events as received.
+	for _, typ := range []string{"user.registered_v2", "user.email_change_requested_v2"} {
+		r := outboxtest.Events(t, l.Pool, typ)[0]
+		if _, err := l.Pool.Exec(ctx, `INSERT INTO audit_log (event_id, type, user_id, occurred_at, envelope) VALUES ($1, $2, $3, now(), $4)`,
+			r.Event.ID, typ, res.User.ID, r.Payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ex, err := l.Service.Export(ctx, l.authenticate(t, res.AccessToken))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ex.Audit) != 2 {
+		t.Fatalf("%d audit entries, want 2", len(ex.Audit))
+	}
+	for _, e := range ex.Audit {
+		env := string(e.Envelope)
+		if !strings.Contains(env, `"email":"export-v2@example.com"`) || strings.Contains(env, `"email":"pd1.`) {
+			t.Errorf("%s in the export: %s, want the owner's address read", e.Type, env)
+		}
+		if strings.Contains(env, "sealedToken") || strings.Contains(env, "newEmailTaken") {
+			t.Errorf("%s in the export holds what its owner must not read", e.Type)
+		}
+	}
+}

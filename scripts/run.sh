@@ -5,7 +5,9 @@
 #      when they are not already running);
 #   2. the database created and migrated;
 #   3. a development signing key under ./var/ unless JWT_PRIVATE_KEY_FILE is set,
-#      and a mail seal key pair (./var/mail-seal.env) unless MAIL_SEAL_PUBLIC_KEY is set;
+#      a mail seal key pair (./var/mail-seal.env) unless MAIL_SEAL_PUBLIC_KEY is set,
+#      and the personal data key-encryption key (./var/personal-data.key)
+#      unless PERSONAL_DATA_KEY(_FILE) is set;
 #   4. the API, the relay, the four consumers and the dashboard, URLs printed.
 # Ctrl-C stops everything this script started, services included.
 #
@@ -39,6 +41,13 @@ if [ -z "${MAIL_SEAL_PUBLIC_KEY:-}" ]; then
 	"${BIN_DIR:-bin}/authctl" mailkey --if-missing "$root/var/mail-seal.env" >/dev/null
 	MAIL_SEAL_PUBLIC_KEY=$(sed -n 's/^MAIL_SEAL_PUBLIC_KEY=//p' "$root/var/mail-seal.env")
 	MAIL_SEAL_PRIVATE_KEY=$(sed -n 's/^MAIL_SEAL_PRIVATE_KEY=//p' "$root/var/mail-seal.env")
+fi
+# Events with personal fields also go out as version 2, encrypted under
+# each user's data key; the api and the consumers share the key-encryption
+# key (docs/privacy.md).
+if [ -z "${PERSONAL_DATA_KEY:-}" ] && [ -z "${PERSONAL_DATA_KEY_FILE:-}" ]; then
+	export PERSONAL_DATA_KEY_FILE="$root/var/personal-data.key"
+	"${BIN_DIR:-bin}/authctl" personal kek --if-missing "$PERSONAL_DATA_KEY_FILE" >/dev/null
 fi
 export LINK_BASE_URL=${LINK_BASE_URL:-http://$HTTP_ADDR}
 

@@ -125,7 +125,7 @@ var commands = []*command{
 		long: "Prints the security consumer's alerts, newest first (at most 1000). Details keys are\ncamelCase; new_user_agent alerts also carry user_agent, their key before (deprecated).\n--json: {alerts: [{id, eventId, rule, severity, userId, email, ip, details, createdAt}]}.",
 		run:  (*cli).securityAlerts},
 	{name: "audit", short: "a user's audit log, oldest first", flags: fJSON | fUser | fSince,
-		long: "Prints a user's audit log, oldest first (at most 10000); the text form leaves out the\nenvelopes, --json has them.\n--json: {entries: [{eventId, type, userId, occurredAt, ip, userAgent, envelope}]}.",
+		long: "Prints a user's audit log, oldest first (at most 10000); the text form leaves out the\nenvelopes, --json has them.\n--json: {entries: [{eventId, type, baseType, userId, occurredAt, ip, userAgent, envelope}]} (baseType: the type\nwithout its version suffix, user.logged_in for user.logged_in_v2).",
 		run:  (*cli).audit},
 	{name: "prune", short: "delete rows past retention: the consumer tables, ended sessions and expired links", flags: fJSON | fDryRun,
 		long: "Deletes, in batches, the rows past retention: processed_events (CONSUMER_RETENTION),\nconsumer_failures (CONSUMER_FAILURES_RETENTION), expired consumer_leases, security_failed_logins,\nsecurity_alert_marks and security_account_events (SECURITY_RETENTION), sessions ended longer\nthan SESSION_RETENTION ago, and expired one-time links (one_time_tokens). --dry-run counts them instead.\n--json: {dryRun, tables: {<table>: rows}, total}.",
@@ -148,6 +148,9 @@ var commands = []*command{
 	{name: "mailkey", args: "FILE", short: "write a new X25519 key pair for sealing mail links (env file, mode 0600)", flags: fIfMissing | fJSON,
 		long: "Writes a new X25519 key pair to FILE as two environment lines, MAIL_SEAL_PUBLIC_KEY (for the\napi) and MAIL_SEAL_PRIVATE_KEY (for the email service only); refuses to overwrite a file. With\n--if-missing a valid pair already there is kept.\n--json: {file, written, publicKey}.",
 		run:  (*cli).mailkey},
+	{name: "personal kek", args: "FILE", short: "write a new key-encryption key for the users' personal data keys (mode 0600)", flags: fIfMissing | fJSON,
+		long: "Writes a new key-encryption key (32 random bytes, base64url, one line) to FILE for\nPERSONAL_DATA_KEY_FILE (bin/api, bin/consumer, authctl); refuses to overwrite a file. With\n--if-missing a valid key already there is kept. To rotate, put a new key on the first line and\nkeep the old ones below it (docs/privacy.md, \"Key rotation\").\n--json: {file, written, kekId}.",
+		run:  (*cli).personalKEK},
 }
 
 // lookup returns the command whose words begin words, the longest if

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
+	"github.com/authevents/authevents/personal"
 	"github.com/authevents/authevents/token"
 )
 
@@ -24,13 +26,14 @@ func TestKeygenIfMissingRaces(t *testing.T) {
 	}{
 		{"keygen", filepath.Join(dir, "jwt.pem"), func(f string) error { _, err := token.LoadPrivateKeyFile(f); return err }},
 		{"mailkey", filepath.Join(dir, "mail.env"), func(f string) error { _, err := readMailKey(f); return err }},
+		{"personal kek", filepath.Join(dir, "personal.key"), func(f string) error { _, err := personal.ReadKeyringFile(f); return err }},
 	} {
 		var wg sync.WaitGroup
 		errs := make(chan error, 16)
 		for range 16 {
 			wg.Go(func() {
 				var out bytes.Buffer
-				errs <- run(context.Background(), []string{tc.cmd, "--if-missing", tc.file}, map[string]string{}, &out)
+				errs <- run(context.Background(), append(strings.Fields(tc.cmd), "--if-missing", tc.file), map[string]string{}, &out)
 			})
 		}
 		wg.Wait()

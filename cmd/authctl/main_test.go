@@ -320,7 +320,7 @@ func TestConsumerCommands(t *testing.T) {
 	if err != nil || len(a["entries"].([]any)) != 1 {
 		t.Fatalf("audit = %v, %v", a, err)
 	}
-	assertShape(t, "audit", a, "{entries:[{envelope:{a:n},eventId:s,ip:s,occurredAt:s,type:s,userAgent:s,userId:s}]}")
+	assertShape(t, "audit", a, "{entries:[{baseType:s,envelope:{a:n},eventId:s,ip:s,occurredAt:s,type:s,userAgent:s,userId:s}]}")
 	// stats, security alerts and audit print text unless --json asks for
 	// the JSON they printed before.
 	if text := runText(t, env, "audit", "--user", user.String()); !strings.Contains(text, "user.logged_in") || !strings.HasPrefix(text, "OCCURRED AT") {
