@@ -130,25 +130,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (_ *Result, err erro
 	if err != nil {
 		return nil, err
 	}
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		// The user lock orders this user's transactions, and with them
-		// the outbox rows they append.
-		if err := postgres.LockUser(ctx, tx, user.ID); err != nil {
-			return err
-		}
-		u, err := postgres.RecordLogin(ctx, tx, user.ID, user.PasswordHash, newHash)
-		if err != nil {
-			return err // ErrNotFound: deleted, or the password changed since the check
-		}
-		if u.DisabledAt != nil {
-			return authevents.ErrAccountDisabled // disabled since the check: no session
-		}
-		res.User = u
-		if err := postgres.CreateSession(ctx, tx, sess); err != nil {
-			return err
-		}
-		return s.append(ctx, tx, ev)
-	}, authevents.EventUserLoggedIn)
+	res.User, err = s.openSession(ctx, user, newHash, sess, ev)
 	if errors.Is(err, authevents.ErrNotFound) {
 		// Deleted, or its password reset or changed, between the check
 		// and the write: the password presented no longer holds.

@@ -25,10 +25,10 @@ import (
 // append appends m, and its version 2 when the service protects personal
 // data, in tx.
 func (s *Service) append(ctx context.Context, tx pgx.Tx, m outbox.Message) error {
-	eventType := authevents.TypeOfSubject(m.Subject)
-	if !s.protect || authevents.ProtectedType(eventType) == "" {
+	if s.appendsAsIs(m) {
 		return outbox.Append(ctx, tx, m)
 	}
+	eventType := authevents.TypeOfSubject(m.Subject)
 	var ce authevents.CloudEvent
 	if err := json.Unmarshal(m.Payload, &ce); err != nil {
 		return fmt.Errorf("protect %s: %w", eventType, err)
@@ -57,6 +57,12 @@ func (s *Service) append(ctx context.Context, tx pgx.Tx, m outbox.Message) error
 		return err
 	}
 	return outbox.Append(ctx, tx, outbox.Message{ID: id, Subject: authevents.Subject(v2.Type), Payload: body, OrderingKey: m.OrderingKey})
+}
+
+// appendsAsIs reports whether append writes m alone, as it is: no version
+// 2, no data key to read or make.
+func (s *Service) appendsAsIs(m outbox.Message) bool {
+	return !s.protect || authevents.ProtectedType(authevents.TypeOfSubject(m.Subject)) == ""
 }
 
 // keyFor returns the data key that protects the personal fields of ce: its

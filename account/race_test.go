@@ -3,6 +3,7 @@ package account_test
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/authevents/authevents"
 	"github.com/authevents/authevents/account"
+	"github.com/authevents/authevents/account/accounttest"
 	"github.com/authevents/authevents/db/postgres"
 	"github.com/authevents/authevents/internal/testenv"
 	"github.com/authevents/authevents/outbox/outboxtest"
@@ -180,4 +182,34 @@ func TestRegistrationAttemptLosesARaceWithAReset(t *testing.T) {
 	if !passwordIs(t, l.fixture, "owner@example.com", newPassword) {
 		t.Fatal("the owner's reset password no longer logs in: a registration of the address that read the account as unverified before the reset took the reset's password away after it")
 	}
+}
+
+// TestLoginThatRacedADeletionGetsNoSession: a login whose password check
+// passed before its user was deleted, and whose write comes after, is
+// refused like a wrong password. Its statements go to the server in one
+// batch, so the session insert after the update that found no user fails
+// as well (a foreign key violation); the update's answer must be the one
+// that counts, and nothing be written.
+func TestLoginThatRacedADeletionGetsNoSession(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var f *fixture
+	var userID atomic.Value
+	f = setup(t, func(o *accounttest.Options) {
+		o.ObserveOp = func(op string, _ time.Duration) {
+			if id, ok := userID.Load().(uuid.UUID); ok && op == "verify" && userID.CompareAndSwap(id, uuid.Nil) {
+				if _, err := f.Pool.Exec(ctx, `DELETE FROM users WHERE id = $1`, id); err != nil {
+					t.Errorf("delete the user: %v", err)
+				}
+			}
+		}
+	})
+	res := f.register(t, "deleted-meanwhile@example.com")
+	userID.Store(res.User.ID)
+	_, err := f.Service.Login(ctx, account.LoginInput{Email: "deleted-meanwhile@example.com", Password: goodPassword, Client: client})
+	wantErr(t, err, authevents.ErrInvalidCredentials)
+	if n := f.count(t, "SELECT count(*) FROM sessions"); n != 0 {
+		t.Errorf("%d sessions after a login that raced the deletion, want 0", n)
+	}
+	outboxtest.RequireCount(t, f.Pool, authevents.EventUserLoggedIn, 0)
 }

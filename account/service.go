@@ -251,6 +251,29 @@ func (s *Service) inTx(ctx context.Context, fn func(pgx.Tx) error, eventTypes ..
 	return s.inTxDynamic(ctx, func(tx pgx.Tx) ([]string, error) { return eventTypes, fn(tx) })
 }
 
+// inBatchTx is inTx for a transaction whose first statements queue puts
+// into one pipelined batch with its BEGIN (postgres.WithBatchTx); then
+// runs in the transaction once their results are read, and an error from
+// it rolls back.
+func (s *Service) inBatchTx(ctx context.Context, queue func(*pgx.Batch) error, then func(pgx.Tx) error, eventTypes ...string) error {
+	err := postgres.WithBatchTx(ctx, s.pool, queue, func(tx pgx.Tx) error {
+		if err := then(tx); err != nil {
+			return err
+		}
+		if s.beforeCommit != nil {
+			return s.beforeCommit(tx)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, t := range s.committedTypes(eventTypes) {
+		s.committed(t)
+	}
+	return nil
+}
+
 // allow applies one rate limit; over the limit is *RateLimitedError, an
 // unreachable Redis is ErrUnavailable (fail closed).
 func (s *Service) allow(ctx context.Context, name, key string) error {

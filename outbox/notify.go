@@ -47,11 +47,27 @@ func (n *Notifier) Run(ctx context.Context) {
 			conn.Release()
 		}
 	}()
+	// The NOTIFY that answers a poke goes at once, or interval after the
+	// previous one if that was less than interval ago. Pokes further
+	// apart than interval (a few logins a second) thus cost no timer
+	// wake-up between them, only the NOTIFY.
+	var last time.Time
+	wait := time.NewTimer(time.Hour)
+	wait.Stop()
+	defer wait.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-n.poke:
+		}
+		if d := n.interval - time.Since(last); d > 0 {
+			wait.Reset(d)
+			select {
+			case <-ctx.Done():
+				return
+			case <-wait.C:
+			}
 		}
 		nctx, cancel := context.WithTimeout(ctx, time.Second)
 		err := func() error {
@@ -73,10 +89,6 @@ func (n *Notifier) Run(ctx context.Context) {
 		if err != nil && ctx.Err() == nil {
 			n.log.Warn("outbox notify failed; relays will poll", "err", err)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(n.interval):
-		}
+		last = time.Now()
 	}
 }

@@ -45,6 +45,25 @@ func Append(ctx context.Context, tx pgx.Tx, msgs ...Message) error {
 	return nil
 }
 
+// QueueAppend queues the insert of msgs into b, for a change and its
+// events sent as one pipelined batch that begins a transaction (pgx
+// Batch.BeginTx): like Append, the rows are part of that transaction.
+func QueueAppend(b *pgx.Batch, msgs ...Message) error {
+	for _, m := range msgs {
+		if err := m.validate(); err != nil {
+			return err
+		}
+		subject := m.Subject
+		b.Queue(insertSQL, m.ID, m.Subject, string(m.Payload), m.OrderingKey).Fn = func(br pgx.BatchResults) error {
+			if _, err := br.Exec(); err != nil {
+				return fmt.Errorf("outbox append %s: %w", subject, err)
+			}
+			return nil
+		}
+	}
+	return nil
+}
+
 const insertSQL = `INSERT INTO outbox (id, subject, payload, ordering_key) VALUES ($1, $2, $3, $4)`
 
 func (m Message) validate() error {

@@ -36,13 +36,27 @@ func scanSession(row pgx.Row) (*authevents.Session, error) {
 // CreateSession inserts s; created_at and last_used_at come from the
 // database clock.
 func CreateSession(ctx context.Context, tx pgx.Tx, s *authevents.Session) error {
-	err := tx.QueryRow(ctx, `
-		INSERT INTO sessions (id, user_id, expires_at, ip, user_agent, refresh_jti, refresh_issued_at, refresh_expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-		RETURNING created_at, last_used_at`,
-		s.ID, s.UserID, s.ExpiresAt, s.IP, s.UserAgent, s.RefreshJTI, s.RefreshIssuedAt, s.RefreshExpiresAt,
-	).Scan(&s.CreatedAt, &s.LastUsedAt)
-	if err != nil {
+	return scanCreated(tx.QueryRow(ctx, createSessionSQL, createSessionArgs(s)...), s)
+}
+
+// QueueCreateSession queues CreateSession's insert of s into b, for a
+// transaction sent as one pipelined batch (WithBatchTx); s is filled in
+// when the batch's results are read.
+func QueueCreateSession(b *pgx.Batch, s *authevents.Session) {
+	b.Queue(createSessionSQL, createSessionArgs(s)...).QueryRow(func(row pgx.Row) error { return scanCreated(row, s) })
+}
+
+const createSessionSQL = `
+	INSERT INTO sessions (id, user_id, expires_at, ip, user_agent, refresh_jti, refresh_issued_at, refresh_expires_at)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+	RETURNING created_at, last_used_at`
+
+func createSessionArgs(s *authevents.Session) []any {
+	return []any{s.ID, s.UserID, s.ExpiresAt, s.IP, s.UserAgent, s.RefreshJTI, s.RefreshIssuedAt, s.RefreshExpiresAt}
+}
+
+func scanCreated(row pgx.Row, s *authevents.Session) error {
+	if err := row.Scan(&s.CreatedAt, &s.LastUsedAt); err != nil {
 		return fmt.Errorf("insert session: %w", err)
 	}
 	s.RefreshGeneration = 1

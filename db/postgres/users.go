@@ -50,18 +50,27 @@ func UserByID(ctx context.Context, q Querier, id uuid.UUID) (*authevents.User, e
 	return scanUser(q.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
 }
 
-// RecordLogin sets last_login_at (and, when newHash is not empty, upgrades
-// the stored hash) if the stored hash is still checkedHash, the one the
-// login verified the password against, and returns the updated user. A
-// password reset or change that committed after that check makes it
-// ErrNotFound: the login must not get a session with a password that no
-// longer holds, nor write back a rehash of it.
-func RecordLogin(ctx context.Context, tx pgx.Tx, id uuid.UUID, checkedHash, newHash string) (*authevents.User, error) {
-	return scanUser(tx.QueryRow(ctx, `
+// QueueRecordLogin queues into b, for a transaction sent as one pipelined
+// batch (WithBatchTx), the update that sets last_login_at (and, when
+// newHash is not empty, upgrades the stored hash) if the stored hash is
+// still checkedHash, the one the login verified the password against.
+// When the batch's results are read, *user is the updated user; a password
+// reset or change that committed after that check (or a deletion) fails
+// the batch with ErrNotFound: the login must not get a session with a
+// password that no longer holds, nor write back a rehash of it.
+func QueueRecordLogin(b *pgx.Batch, id uuid.UUID, checkedHash, newHash string, user **authevents.User) {
+	b.Queue(`
 		UPDATE users SET last_login_at = now(), updated_at = now(),
 		       password_hash = COALESCE(NULLIF($2, ''), password_hash)
 		 WHERE id = $1 AND password_hash = $3
-		RETURNING `+userColumns, id, newHash, checkedHash))
+		RETURNING `+userColumns, id, newHash, checkedHash).QueryRow(func(row pgx.Row) error {
+		u, err := scanUser(row)
+		if err != nil && !errors.Is(err, authevents.ErrNotFound) {
+			return fmt.Errorf("record login: %w", err)
+		}
+		*user = u
+		return err
+	})
 }
 
 // SetPassword stores a new password hash for the user and returns the
