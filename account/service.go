@@ -161,6 +161,11 @@ func WithPersonalKeys(ring *personal.Keyring) Option {
 	return func(s *Service) { s.ring, s.protect = ring, true }
 }
 
+// PersonalKeys returns the store of the users' data keys this service
+// uses: another use of the keys in the same process (the key-access
+// service) shares its cache, so a deletion here takes effect there at once.
+func (s *Service) PersonalKeys() *personal.Keys { return s.keys }
+
 // WithRateLimiter enables rate limiting; without it there is none.
 func WithRateLimiter(l Limiter) Option { return func(s *Service) { s.limiter = l } }
 

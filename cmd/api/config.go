@@ -82,6 +82,12 @@ type Config struct {
 	// version 2 beside it (the documented period); false publishes
 	// version 2 alone, and needs PERSONAL_DATA_KEY.
 	EventsV1 bool `env:"EVENTS_V1" envDefault:"true"`
+	// RevealAddr, when set, serves POST /v1/reveal on its own listener:
+	// readers outside this repository send protected event fields and get
+	// the values they may read (docs/privacy.md); RevealClients names
+	// them. Keep it internal (a network policy, no ingress).
+	RevealAddr    string   `env:"REVEAL_ADDR"`
+	RevealClients []string `env:"REVEAL_CLIENTS" envSeparator:","`
 	// LinkPages serves the default pages the mail links open.
 	LinkPages bool `env:"LINK_PAGES" envDefault:"true"`
 
@@ -209,6 +215,16 @@ func (c Config) validate() error {
 	} else if ring == nil && !c.EventsV1 {
 		errs = append(errs, errors.New("EVENTS_V1=false needs PERSONAL_DATA_KEY (or _FILE): version 2 is what would go out"))
 	}
+	if clients, err := revealClients(c.RevealClients); err != nil {
+		errs = append(errs, err)
+	} else if c.RevealAddr != "" {
+		if ring, _ := personal.KeyringFromConfig(c.PersonalDataKey, c.PersonalDataKeyFile); ring == nil {
+			errs = append(errs, errors.New("REVEAL_ADDR needs PERSONAL_DATA_KEY (or _FILE): there is nothing to reveal without it"))
+		}
+		if len(clients) == 0 {
+			errs = append(errs, errors.New("REVEAL_ADDR needs REVEAL_CLIENTS: nobody could use it"))
+		}
+	}
 	if c.EnumerationFloor < 0 {
 		errs = append(errs, errors.New("ENUMERATION_FLOOR must not be negative"))
 	}
@@ -305,6 +321,9 @@ func (c Config) LogValue() slog.Value {
 		slog.String("hash_priority", c.HashPriority),
 		slog.String("email_verification", c.EmailVerification),
 		slog.Bool("mail_seal_key", c.MailSealPublicKey != "" || c.MailSealPublicKeyFile != ""),
+		slog.Bool("personal_data_key", c.PersonalDataKey != "" || c.PersonalDataKeyFile != ""),
+		slog.Bool("events_v1", c.EventsV1),
+		slog.String("reveal_addr", c.RevealAddr),
 		slog.Int("hash_queue_depth", c.HashQueueDepth),
 		slog.String("argon2", fmt.Sprintf("m=%d,t=%d,p=%d", c.Argon2Memory, c.Argon2Iterations, c.Argon2Parallelism)),
 	)

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -147,6 +148,15 @@ func run(ctx context.Context, _ []string, environ map[string]string, stdout io.W
 	if cfg.OpsPprof {
 		opsHandler = ops.HandlerWithPprof(reg, checks...)
 	}
+	var revealLn net.Listener
+	if cfg.RevealAddr != "" {
+		if revealLn, err = serve.Listen(cfg.RevealAddr); err != nil {
+			httpLn.Close()
+			opsLn.Close()
+			return err
+		}
+		log.Info("key-access service listening", "reveal_url", "http://"+revealLn.Addr().String(), "clients", len(cfg.RevealClients))
+	}
 	log.Info("api starting", "version", version, "config", cfg,
 		"url", "http://"+httpLn.Addr().String(), "ops_url", "http://"+opsLn.Addr().String())
 
@@ -158,6 +168,11 @@ func run(ctx context.Context, _ []string, environ map[string]string, stdout io.W
 	g.Go(func() error {
 		return serve.Run(gctx, serve.NewServer(opsHandler, log), opsLn, cfg.ShutdownTimeout, log)
 	})
+	if revealLn != nil {
+		clients, _ := revealClients(cfg.RevealClients) // validated
+		h := revealHandler(accounts.PersonalKeys(), clients, log)
+		g.Go(func() error { return serve.Run(gctx, serve.NewServer(h, log), revealLn, cfg.ShutdownTimeout, log) })
+	}
 	err = g.Wait()
 	log.Info("api stopped")
 	return err
