@@ -13,12 +13,17 @@ type StreamMsg struct {
 	Seq       uint64
 	MsgID     string // Nats-Msg-Id
 	ID        string // the CloudEvent id
-	Type      string
+	Type      string // as published: user.logged_in_v2 for version 2
+	TwinID    string // the other version of the same change (twinid)
+	Time      time.Time
 	UserID    string
 	SessionID string
 	// Mails are the kinds of mail the event calls for (consumer/email's
 	// Kinds), in the order they are sent.
 	Mails []string
+	// Subject is the NATS subject (a dead letter's original subject), Text
+	// the body and headers, for the scan of a deleted user's data.
+	Subject, Text string
 }
 
 // Evidence is what a run left behind, for Judge.
@@ -95,6 +100,7 @@ func (v *Verdict) Print(w io.Writer) {
 func Judge(e Evidence) *Verdict {
 	v := &Verdict{OK: true, Detail: map[string]any{}}
 	checkDelivery(v, e)
+	checkVersions(v, e)
 	checkEffects(v, e)
 	checkOrder(v, e)
 	checkAuthDuringBrokerFaults(v, e)

@@ -13,10 +13,33 @@ import (
 // mailKinds orders the per-kind rows: the kinds of consumer/email.
 var mailKinds = []string{email.KindWelcome, email.KindVerify, email.KindRegistrationAttempt, email.KindReset,
 	email.KindPasswordChanged, email.KindEmailChangeVerify, email.KindEmailChangeNotice, email.KindEmailChangeTaken,
-	email.KindEmailChanged}
+	email.KindEmailChanged, email.KindAccountDeleted}
 
 // mailCount is what one kind of mail came to.
 type mailCount struct{ expected, arrived, dup, excused int }
+
+// expectedMail is a mail a change calls for: its kind, and the user the
+// change is about ("" when it names none).
+type expectedMail struct{ kind, user, eventType string }
+
+// expectedMails returns the mails the changes in the stream call for, by
+// the key of their Message-ID (email.Key of the id of the version the
+// email service reads, and the kind).
+func expectedMails(e Evidence) map[string]expectedMail {
+	expected := map[string]expectedMail{}
+	for _, m := range changes(e) {
+		id, err := uuid.Parse(m.ID)
+		for _, kind := range m.Mails {
+			x := expectedMail{kind, m.UserID, m.Type}
+			if err != nil {
+				expected[m.ID+"/"+kind] = x // no key can match: missing
+				continue
+			}
+			expected[email.Key(id, kind).String()] = x
+		}
+	}
+	return expected
+}
 
 // checkMails: each mail an event in the stream calls for (StreamMsg.Mails)
 // reached the SMTP sink exactly once, under the Message-ID of its key
@@ -24,21 +47,12 @@ type mailCount struct{ expected, arrived, dup, excused int }
 // repeat is the SMTP boundary, counted apart, when a send record could be
 // lost between the first send and the repeat.
 func checkMails(v *Verdict, e Evidence) {
-	expected := map[string]string{} // key → kind
-	for _, m := range distinct(e.Stream) {
-		id, err := uuid.Parse(m.ID)
-		for _, kind := range m.Mails {
-			if err != nil {
-				expected[m.ID+"/"+kind] = kind // no key can match: missing
-				continue
-			}
-			expected[email.Key(id, kind).String()] = kind
-		}
-	}
+	expected := expectedMails(e)
 	byKind := map[string]*mailCount{}
 	var total mailCount
 	var missing []string
-	for key, kind := range expected {
+	for key, x := range expected {
+		kind := x.kind
 		c := byKind[kind]
 		if c == nil {
 			c = &mailCount{}
