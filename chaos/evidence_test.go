@@ -51,6 +51,7 @@ func (s *system) evidence(p chaos.Profile, start time.Time, applied []appliedFau
 		Stream: s.readStream(), Audit: s.counts(`SELECT event_id::text, count(*) FROM audit_log GROUP BY 1`),
 		Analytics: s.counts(`SELECT type, sum(count)::int FROM analytics_event_counts GROUP BY 1`), Emails: s.sink.Arrivals(),
 		LastHeal: lastHeal, Drained: drained, RedisOutages: s.redisOut, SendRecordLosses: lost, Exits: exits}
+	s.erasureEvidence(&ev, res.Deletions)
 	return ev, boots
 }
 

@@ -55,6 +55,20 @@ type Evidence struct {
 	LastHeal, Drained time.Time
 	// RedisOutages bound the Redis outages.
 	RedisOutages [][2]time.Time
+	// Deletions are the account deletions the load asked for, with the
+	// personal data it gave each user; DLQ is the dead-letter stream
+	// (Subject: the original subject). Rows are the rows of every table
+	// that hold any of Needles(Deletions), of RowsScanned read; Keys the
+	// personal_keys rows of the deleted users and of their farewell keys
+	// (owner id → erased). ControlRows are the rows the same scan finds
+	// holding any address of the load's domain (load.Domain): the live
+	// users' at least, so a scan that reads nothing shows.
+	ControlRows int
+	Deletions   []load.Deletion
+	DLQ         []StreamMsg
+	Rows        []TableRow
+	RowsScanned int
+	Keys        map[string]bool
 }
 
 // Row is one line of the verdict.
@@ -103,6 +117,7 @@ func Judge(e Evidence) *Verdict {
 	checkVersions(v, e)
 	checkEffects(v, e)
 	checkOrder(v, e)
+	checkErasure(v, e)
 	checkAuthDuringBrokerFaults(v, e)
 	checkRedisOutages(v, e)
 	checkProcesses(v, e)

@@ -34,6 +34,13 @@ const (
 	rowChangeNotice  = "  email-change-notice: expected / arrived / duplicates"
 	rowEmailChanged  = "  email-changed: expected / arrived / duplicates"
 	rowOrder         = "per-user order violations (users)"
+	rowDeleted       = "accounts deleted (user.deleted in the stream)"
+	rowReappears     = "deleted users whose data reappears"
+	rowTombstone     = "  deleted users whose key is no tombstone"
+	rowFarewell      = "  farewell keys not erased after the goodbye mail"
+	rowLateMail      = "  mails of a deleted user's events sent after the deletion"
+	rowControlRows   = "  control: rows holding an address of the load"
+	rowControlV1     = "  control: deleted users in the version 1 copies (by design)"
 	rowAuthDuring    = "auth requests during broker faults (nothing else down)"
 	rowAuthFailed    = "  of them not answered as usual"
 	rowP99Baseline   = "auth p99 fault-free (median of 150-request windows)"
@@ -142,7 +149,7 @@ func TestJudgeCleanEvidenceIsOK(t *testing.T) {
 	v := Judge(evidence())
 	want := []string{rowPromised, rowDistinct, rowLost, rowDupMessages, rowVersions, rowAuditMissing, rowDupAudit, rowCountsMissing,
 		rowDupCounts, rowEmailsMissing, rowDupEmails, rowWelcome, rowVerify, rowReset, rowPwChanged, rowChangeVerify,
-		rowChangeNotice, rowEmailChanged, rowOrder, rowAuthDuring, rowAuthFailed, rowP99Baseline, rowP99During,
+		rowChangeNotice, rowEmailChanged, rowOrder, rowDeleted, rowReappears, rowTombstone, rowFarewell, rowLateMail, rowControlRows, rowControlV1, rowAuthDuring, rowAuthFailed, rowP99Baseline, rowP99During,
 		rowP99Warmup, rowPlainP99, rowDied, rowDrain}
 	if got := names(v, false); !slices.Equal(got, want) {
 		t.Errorf("rows %q,\nwant %q", got, want)
