@@ -72,10 +72,12 @@ func TestChaos(t *testing.T) {
 }
 
 // profile reads CHAOS_PROFILE (short|full), CHAOS_DURATION (full only),
-// CHAOS_SEED (without it one is drawn and printed) and
+// CHAOS_SEED (without it one is drawn and printed),
 // CHAOS_EMAIL_VERIFICATION (required|optional; by default the seed's
 // parity picks one, so that runs cover both modes and a seed reproduces
-// its own).
+// its own) and CHAOS_EVENTS_V1 (true: both versions of the events, the
+// dual period; false: version 2 alone; by default the seed's second bit
+// picks one). Every process holds a PERSONAL_DATA_KEY of the run.
 func profile(t *testing.T) chaos.Profile {
 	p := schedProfile(t)
 	p.EmailVerification = [2]string{"required", "optional"}[p.Seed%2]
@@ -84,6 +86,14 @@ func profile(t *testing.T) chaos.Profile {
 			t.Fatalf("CHAOS_EMAIL_VERIFICATION must be required or optional: %q", m)
 		}
 		p.EmailVerification = m
+	}
+	p.Events = [2]chaos.Events{chaos.EventsDual, chaos.EventsV2}[p.Seed>>1%2]
+	if m := os.Getenv("CHAOS_EVENTS_V1"); m != "" {
+		v1, err := strconv.ParseBool(m)
+		if err != nil {
+			t.Fatalf("CHAOS_EVENTS_V1 must be true or false: %q", m)
+		}
+		p.Events = map[bool]chaos.Events{true: chaos.EventsDual, false: chaos.EventsV2}[v1]
 	}
 	return p
 }
@@ -138,8 +148,8 @@ func schedule(t *testing.T, p chaos.Profile) []chaos.Fault {
 		}
 		plan = kept
 	}
-	t.Logf("chaos profile %s, seed %d (CHAOS_SEED=%d reproduces the schedule), %s of load at %.0f req/s, EMAIL_VERIFICATION=%s; schedule:",
-		p.Name, p.Seed, p.Seed, p.Duration, p.Rate, p.EmailVerification)
+	t.Logf("chaos profile %s, seed %d (CHAOS_SEED=%d reproduces the schedule), %s of load at %.0f req/s, EMAIL_VERIFICATION=%s, events %s (EVENTS_V1=%t); schedule:",
+		p.Name, p.Seed, p.Seed, p.Duration, p.Rate, p.EmailVerification, p.Events, p.Events == chaos.EventsDual)
 	for _, f := range plan {
 		t.Log("  " + f.String())
 	}

@@ -3,12 +3,14 @@ package chaos_test
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 
+	"github.com/authevents/authevents"
 	"github.com/authevents/authevents/chaos"
 	"github.com/authevents/authevents/chaos/load"
 	"github.com/authevents/authevents/consumer"
@@ -49,6 +51,7 @@ func (s *system) evidence(p chaos.Profile, start time.Time, applied []appliedFau
 		Stream: s.readStream(), Audit: s.counts(`SELECT event_id::text, count(*) FROM audit_log GROUP BY 1`),
 		Analytics: s.counts(`SELECT type, sum(count)::int FROM analytics_event_counts GROUP BY 1`), Emails: s.sink.Arrivals(),
 		LastHeal: lastHeal, Drained: drained, RedisOutages: s.redisOut, SendRecordLosses: lost, Exits: exits}
+	s.erasureEvidence(&ev, res.Deletions)
 	return ev, boots
 }
 
@@ -103,28 +106,46 @@ func (s *system) readStream() []chaos.StreamMsg {
 	}
 	var out []chaos.StreamMsg
 	for _, m := range msgs {
-		var ce struct {
-			ID, Type, Subject string
-			Data              struct {
-				UserID    string `json:"userId"`
-				SessionID string `json:"sessionId"`
-			}
-		}
-		json.Unmarshal(m.Data(), &ce)
-		md, _ := m.Metadata()
-		sm := chaos.StreamMsg{MsgID: m.Headers().Get(nats.MsgIdHdr), ID: ce.ID, Type: ce.Type, UserID: ce.Data.UserID, SessionID: ce.Data.SessionID}
-		// The mails it calls for, as the email service reads it; an event
-		// it could not read calls for none here, and its mails, if any
-		// were sent, count as called for by nothing.
-		if ev, err := consumer.NewEvent(m.Subject(), m.Data()); err == nil {
-			sm.Mails, _ = email.Kinds(ev)
-		}
-		if md != nil {
+		sm := streamMsg(m.Subject(), m.Data(), m.Headers())
+		if md, _ := m.Metadata(); md != nil {
 			sm.Seq = md.Sequence.Stream
 		}
 		out = append(out, sm)
 	}
 	return out
+}
+
+// streamMsg reads one message of the stream (or a dead letter, published
+// on subject).
+func streamMsg(subject string, data []byte, h nats.Header) chaos.StreamMsg {
+	var ce struct {
+		ID, Type, Subject, Time string
+		TwinID                  string `json:"twinid"`
+		Data                    struct {
+			UserID    string `json:"userId"`
+			SessionID string `json:"sessionId"`
+		}
+	}
+	json.Unmarshal(data, &ce)
+	at, _ := time.Parse(time.RFC3339Nano, ce.Time)
+	text := string(data)
+	for k, vs := range h {
+		text += "\n" + k + ": " + strings.Join(vs, ",")
+	}
+	sm := chaos.StreamMsg{MsgID: h.Get(nats.MsgIdHdr), ID: ce.ID, Type: ce.Type, TwinID: ce.TwinID, Time: at,
+		UserID: ce.Data.UserID, SessionID: ce.Data.SessionID, Subject: subject, Text: text}
+	// The mails it calls for, as the email service reads it; an event
+	// it could not read calls for none here, and its mails, if any
+	// were sent, count as called for by nothing. email.Kinds leaves out
+	// the confirmation of a deletion, which the service sends once per
+	// user.deleted it reads (its key: email.Key of that event's id).
+	if ev, err := consumer.NewEvent(subject, data); err == nil {
+		sm.Mails, _ = email.Kinds(ev)
+		if ev.Base == authevents.EventUserDeleted {
+			sm.Mails = []string{email.KindAccountDeleted}
+		}
+	}
+	return sm
 }
 
 // counts reads (key, count) rows: audit rows per event id, analytics

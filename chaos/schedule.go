@@ -95,6 +95,9 @@ type Profile struct {
 	// virtual users follow the verification link before they sign in) or
 	// optional.
 	EmailVerification string `json:"emailVerification"`
+	// Events is which versions of the events the API publishes and the
+	// consumers read (PERSONAL_DATA_KEY, EVENTS_V1).
+	Events Events `json:"events"`
 }
 
 // Short is the profile `make test` runs: about a minute, every kind of

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +22,7 @@ import (
 	"github.com/authevents/authevents/internal/natstest"
 	"github.com/authevents/authevents/internal/smtptest"
 	"github.com/authevents/authevents/internal/testenv"
+	"github.com/authevents/authevents/personal"
 	"github.com/authevents/authevents/token"
 )
 
@@ -87,7 +89,10 @@ func startSystem(t *testing.T, p chaos.Profile) *system {
 		// Retries ride out the longest outage of the schedule (20 s);
 		// an ack wait of 5 s redelivers a killed replica's messages soon.
 		"CONSUMER_ATTEMPTS=8", "CONSUMER_BACKOFF=1s,2s,5s,10s", "CONSUMER_ACK_WAIT=5s",
-		"SMTP_URL="+s.sink.URL())
+		"SMTP_URL="+s.sink.URL(),
+		// Every process holds the run's key: the API publishes version 2
+		// (and version 1 in the dual period), the consumers read version 2.
+		"PERSONAL_DATA_KEY="+personal.GenerateKEK(), "EVENTS_V1="+strconv.FormatBool(p.Events == chaos.EventsDual))
 	newProc := func(name, bin string, extra []string, args ...string) *proc {
 		ops := testenv.StableAddr(t) // a restarted process rebinds it
 		return &proc{name: name, path: filepath.Join(bins, bin), args: args, ops: ops, t: t, sup: s.sup,

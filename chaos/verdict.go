@@ -13,12 +13,17 @@ type StreamMsg struct {
 	Seq       uint64
 	MsgID     string // Nats-Msg-Id
 	ID        string // the CloudEvent id
-	Type      string
+	Type      string // as published: user.logged_in_v2 for version 2
+	TwinID    string // the other version of the same change (twinid)
+	Time      time.Time
 	UserID    string
 	SessionID string
 	// Mails are the kinds of mail the event calls for (consumer/email's
 	// Kinds), in the order they are sent.
 	Mails []string
+	// Subject is the NATS subject (a dead letter's original subject), Text
+	// the body and headers, for the scan of a deleted user's data.
+	Subject, Text string
 }
 
 // Evidence is what a run left behind, for Judge.
@@ -50,6 +55,20 @@ type Evidence struct {
 	LastHeal, Drained time.Time
 	// RedisOutages bound the Redis outages.
 	RedisOutages [][2]time.Time
+	// Deletions are the account deletions the load asked for, with the
+	// personal data it gave each user; DLQ is the dead-letter stream
+	// (Subject: the original subject). Rows are the rows of every table
+	// that hold any of Needles(Deletions), of RowsScanned read; Keys the
+	// personal_keys rows of the deleted users and of their farewell keys
+	// (owner id → erased). ControlRows are the rows the same scan finds
+	// holding any address of the load's domain (load.Domain): the live
+	// users' at least, so a scan that reads nothing shows.
+	ControlRows int
+	Deletions   []load.Deletion
+	DLQ         []StreamMsg
+	Rows        []TableRow
+	RowsScanned int
+	Keys        map[string]bool
 }
 
 // Row is one line of the verdict.
@@ -95,8 +114,10 @@ func (v *Verdict) Print(w io.Writer) {
 func Judge(e Evidence) *Verdict {
 	v := &Verdict{OK: true, Detail: map[string]any{}}
 	checkDelivery(v, e)
+	checkVersions(v, e)
 	checkEffects(v, e)
 	checkOrder(v, e)
+	checkErasure(v, e)
 	checkAuthDuringBrokerFaults(v, e)
 	checkRedisOutages(v, e)
 	checkProcesses(v, e)

@@ -14,13 +14,13 @@ import (
 
 // Weights of the operations a signed-in virtual user picks from; the
 // lifecycle flows (a resend, a reset through the mailed link, a password
-// change, an address change confirmed through the mailed link) are rare,
-// as in life.
+// change, an address change confirmed through the mailed link, the
+// account's deletion) are rare, as in life.
 var weights = []struct {
 	op Op
 	w  int
 }{{Refresh, 30}, {Me, 20}, {Login, 14}, {LoginFail, 8}, {Register, 12}, {Logout, 10}, {LogoutAll, 6},
-	{ResendVerification, 2}, {ForgotPassword, 2}, {ChangePassword, 2}, {ChangeEmail, 2}}
+	{ResendVerification, 2}, {ForgotPassword, 2}, {ChangePassword, 2}, {ChangeEmail, 2}, {DeleteAccount, 2}}
 
 type tokens struct {
 	AccessToken  string `json:"accessToken"`
@@ -47,10 +47,14 @@ type actor struct {
 	n        int // users registered so far
 	email    string
 	password string
-	userID   string    // "" until an answer named it
-	sessions []session // live sessions, the current one last
-	verified bool      // the address is proven
-	pending  bool      // registered under required verification: no login before the link
+	// The user's personal data as the load gave it: a name and a user
+	// agent of its own, and every address it had or asked for.
+	name, agent string
+	emails      []string
+	userID      string    // "" until an answer named it
+	sessions    []session // live sessions, the current one last
+	verified    bool      // the address is proven
+	pending     bool      // registered under required verification: no login before the link
 	// await is the kind of mail whose link the actor follows next
 	// ("" when none), sent to awaitTo.
 	await, awaitTo string
@@ -125,7 +129,7 @@ func (a *actor) step(ctx context.Context, op Op) {
 			pw = "a wrong password!"
 		}
 		var t tokens
-		status, err = a.r.do(ctx, "POST", "/auth/login", map[string]string{"email": a.email, "password": pw}, "", &t)
+		status, err = a.do(ctx, "POST", "/auth/login", map[string]string{"email": a.email, "password": pw}, "", &t)
 		if op == Login && ok() {
 			if a.userID == "" && t.User != nil {
 				a.userID = t.User.ID
@@ -137,7 +141,7 @@ func (a *actor) step(ctx context.Context, op Op) {
 	case Refresh:
 		var t tokens
 		s := a.sessions[cur]
-		status, err = a.r.do(ctx, "POST", "/auth/refresh", map[string]string{"refreshToken": s.refresh}, "", &t)
+		status, err = a.do(ctx, "POST", "/auth/refresh", map[string]string{"refreshToken": s.refresh}, "", &t)
 		if ok() {
 			a.sessions[cur] = session{id: s.id, access: t.AccessToken, refresh: t.RefreshToken}
 			truth = append(truth, Truth{Type: "user.token_refreshed", UserID: a.userID, SessionID: s.id})
@@ -145,19 +149,21 @@ func (a *actor) step(ctx context.Context, op Op) {
 			a.sessions = a.sessions[:cur] // its token may be used up: forget it
 		}
 	case Me:
-		status, err = a.r.do(ctx, "GET", "/auth/me", nil, a.sessions[cur].access, nil)
+		status, err = a.do(ctx, "GET", "/auth/me", nil, a.sessions[cur].access, nil)
 	case Logout:
 		s := a.sessions[cur]
-		status, err = a.r.do(ctx, "POST", "/auth/logout", nil, s.access, nil)
+		status, err = a.do(ctx, "POST", "/auth/logout", nil, s.access, nil)
 		a.sessions = a.sessions[:cur]
 		if ok() {
 			truth = append(truth, Truth{Type: "user.logged_out", UserID: a.userID, SessionID: s.id})
 		}
+	case DeleteAccount:
+		truth, status, err = a.deleteAccount(ctx)
 	case LogoutAll:
 		var out struct {
 			SessionsEnded int `json:"sessionsEnded"`
 		}
-		status, err = a.r.do(ctx, "POST", "/auth/logout/all", nil, a.sessions[cur].access, &out)
+		status, err = a.do(ctx, "POST", "/auth/logout/all", nil, a.sessions[cur].access, &out)
 		a.sessions = nil
 		if ok() {
 			for range out.SessionsEnded {

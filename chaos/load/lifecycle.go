@@ -14,10 +14,14 @@ import (
 // the mailed link first, and learns its user id at its first login.
 func (a *actor) register(ctx context.Context) ([]Truth, int, error) {
 	a.n++
-	addr := fmt.Sprintf("u%d-%d-%s@load.example.com", a.id, a.n, a.r.cfg.RunID)
-	*a = actor{r: a.r, id: a.id, rnd: a.rnd, n: a.n, used: map[string]bool{}}
+	local := fmt.Sprintf("u%d-%d-%s", a.id, a.n, a.r.cfg.RunID)
+	addr := local + "@" + Domain
+	// The name and user agent name the user alone, so that a scan for
+	// them after the account's deletion finds this user's data only.
+	*a = actor{r: a.r, id: a.id, rnd: a.rnd, n: a.n, used: map[string]bool{},
+		name: "Load Tester " + local, agent: "authload/1 (" + local + ")", emails: []string{addr}}
 	var t tokens
-	status, err := a.r.do(ctx, "POST", "/auth/register", map[string]string{"email": addr, "password": password, "name": "Load Tester"}, "", &t)
+	status, err := a.do(ctx, "POST", "/auth/register", map[string]string{"email": addr, "password": password, "name": a.name}, "", &t)
 	switch {
 	case err != nil:
 	case status == http.StatusCreated && t.User != nil:
@@ -107,7 +111,7 @@ func (a *actor) lifecycle(ctx context.Context, op Op, link string) (truth []Trut
 	cur := len(a.sessions) - 1
 	switch op {
 	case VerifyEmail:
-		status, err = a.r.do(ctx, "POST", "/auth/email/verify", map[string]string{"token": link}, "", nil)
+		status, err = a.do(ctx, "POST", "/auth/email/verify", map[string]string{"token": link}, "", nil)
 		switch {
 		case ok() && a.await == email.KindEmailChangeVerify:
 			// The link proved the new address: a resend for it now
@@ -125,7 +129,7 @@ func (a *actor) lifecycle(ctx context.Context, op Op, link string) (truth []Trut
 		}
 	case ResetPassword:
 		pw := a.newPassword()
-		status, err = a.r.do(ctx, "POST", "/auth/password/reset", map[string]string{"token": link, "newPassword": pw}, "", nil)
+		status, err = a.do(ctx, "POST", "/auth/password/reset", map[string]string{"token": link, "newPassword": pw}, "", nil)
 		switch {
 		case ok():
 			// Every session ended, and the link proved the address.
@@ -141,7 +145,7 @@ func (a *actor) lifecycle(ctx context.Context, op Op, link string) (truth []Trut
 		if !a.verified {
 			a.expect(email.KindVerify, a.email)
 		}
-		status, err = a.r.do(ctx, "POST", "/auth/email/verify/resend", map[string]string{"email": a.email}, "", nil)
+		status, err = a.do(ctx, "POST", "/auth/email/verify/resend", map[string]string{"email": a.email}, "", nil)
 		if ok() && !a.verified {
 			a.await, a.awaitTo = email.KindVerify, a.email
 			if a.r.cfg.NoRateLimits { // else the API may drop it silently
@@ -150,7 +154,7 @@ func (a *actor) lifecycle(ctx context.Context, op Op, link string) (truth []Trut
 		}
 	case ForgotPassword:
 		a.expect(email.KindReset, a.email)
-		status, err = a.r.do(ctx, "POST", "/auth/password/forgot", map[string]string{"email": a.email}, "", nil)
+		status, err = a.do(ctx, "POST", "/auth/password/forgot", map[string]string{"email": a.email}, "", nil)
 		if ok() {
 			a.await, a.awaitTo = email.KindReset, a.email
 			if a.r.cfg.NoRateLimits {
@@ -159,7 +163,7 @@ func (a *actor) lifecycle(ctx context.Context, op Op, link string) (truth []Trut
 		}
 	case ChangePassword:
 		pw := a.newPassword()
-		status, err = a.r.do(ctx, "POST", "/auth/password/change", map[string]string{"currentPassword": a.password, "newPassword": pw},
+		status, err = a.do(ctx, "POST", "/auth/password/change", map[string]string{"currentPassword": a.password, "newPassword": pw},
 			a.sessions[cur].access, nil)
 		switch {
 		case ok():
@@ -172,9 +176,10 @@ func (a *actor) lifecycle(ctx context.Context, op Op, link string) (truth []Trut
 			a.sessions = a.sessions[:cur] // its access token is no longer taken
 		}
 	case ChangeEmail:
-		a.newEmail = fmt.Sprintf("u%d-%d-%s-moved@load.example.com", a.id, a.n, a.r.cfg.RunID)
+		a.newEmail = fmt.Sprintf("u%d-%d-%s-moved@%s", a.id, a.n, a.r.cfg.RunID, Domain)
 		a.n++
-		status, err = a.r.do(ctx, "POST", "/auth/email/change", map[string]string{"newEmail": a.newEmail, "password": a.password},
+		a.emails = append(a.emails, a.newEmail)
+		status, err = a.do(ctx, "POST", "/auth/email/change", map[string]string{"newEmail": a.newEmail, "password": a.password},
 			a.sessions[cur].access, nil)
 		switch {
 		case ok():

@@ -2,7 +2,7 @@
 // at a target rate — registrations, logins (some with a wrong password),
 // refresh chains, /auth/me, logout and logout-all, and now and then the
 // account lifecycle: address verification, password reset, password and
-// address change — and records, for every 2xx answer whose effect must
+// address change, the account's deletion — and records, for every 2xx answer whose effect must
 // emit an event, which event: the ground truth that the chaos suite
 // compares with the stream and the consumers' effects. Latencies go to
 // HDR histograms (github.com/HdrHistogram/hdrhistogram-go).
@@ -50,11 +50,12 @@ const (
 	ResetPassword      Op = "reset_password"
 	ChangePassword     Op = "change_password"
 	ChangeEmail        Op = "change_email"
+	DeleteAccount      Op = "delete_account"
 )
 
 // Ops lists every operation, in report order.
 var Ops = []Op{Register, Login, LoginFail, Refresh, Me, Logout, LogoutAll,
-	VerifyEmail, ResendVerification, ForgotPassword, ResetPassword, ChangePassword, ChangeEmail}
+	VerifyEmail, ResendVerification, ForgotPassword, ResetPassword, ChangePassword, ChangeEmail, DeleteAccount}
 
 // Auth reports whether op is an authentication request (register, login,
 // refresh), the ones whose latency the chaos verdict bounds.
@@ -121,6 +122,9 @@ type Result struct {
 	Ended   time.Time
 	Samples []Sample
 	Truth   []Truth
+	// Deletions are the account deletions asked for that may have
+	// happened (answered 204, or not answered).
+	Deletions []Deletion
 	// Mails are the waits for a mail, per kind.
 	Mails map[string]*MailWaits
 	hist  map[Op]*histogram

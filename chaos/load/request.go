@@ -11,8 +11,12 @@ import (
 	"syscall"
 )
 
-// do sends one request and decodes a JSON answer into out (when 2xx).
-func (r *runner) do(ctx context.Context, method, path string, body any, bearer string, out any) (int, error) {
+// do sends one request as the user agent agent ("" is authload/1) and
+// decodes a JSON answer into out (when 2xx).
+func (r *runner) do(ctx context.Context, agent, method, path string, body any, bearer string, out any) (int, error) {
+	if agent == "" {
+		agent = "authload/1"
+	}
 	var buf []byte
 	if body != nil {
 		buf, _ = json.Marshal(body)
@@ -26,7 +30,7 @@ func (r *runner) do(ctx context.Context, method, path string, body any, bearer s
 		if body != nil {
 			req.Header.Set("Content-Type", "application/json")
 		}
-		req.Header.Set("User-Agent", "authload/1")
+		req.Header.Set("User-Agent", agent)
 		if bearer != "" {
 			req.Header.Set("Authorization", "Bearer "+bearer)
 		}
@@ -51,4 +55,10 @@ func (r *runner) do(ctx context.Context, method, path string, body any, bearer s
 		return res.StatusCode, nil
 	}
 	return 0, err
+}
+
+// do sends one request of the actor's user, with the user's own user
+// agent: a deleted user's can be looked for after the deletion.
+func (a *actor) do(ctx context.Context, method, path string, body any, bearer string, out any) (int, error) {
+	return a.r.do(ctx, a.agent, method, path, body, bearer, out)
 }
