@@ -128,7 +128,7 @@ var commands = []*command{
 		long: "Prints a user's audit log, oldest first (at most 10000); the text form leaves out the\nenvelopes, --json has them.\n--json: {entries: [{eventId, type, baseType, userId, occurredAt, ip, userAgent, envelope}]} (baseType: the type\nwithout its version suffix, user.logged_in for user.logged_in_v2).",
 		run:  (*cli).audit},
 	{name: "prune", short: "delete rows past retention: the consumer tables, ended sessions and expired links", flags: fJSON | fDryRun,
-		long: "Deletes, in batches, the rows past retention: processed_events (CONSUMER_RETENTION),\nconsumer_failures (CONSUMER_FAILURES_RETENTION), expired consumer_leases, security_failed_logins,\nsecurity_alert_marks and security_account_events (SECURITY_RETENTION), sessions ended longer\nthan SESSION_RETENTION ago, and expired one-time links (one_time_tokens). --dry-run counts them instead.\n--json: {dryRun, tables: {<table>: rows}, total}.",
+		long: "Deletes, in batches, the rows past retention: processed_events (CONSUMER_RETENTION),\nconsumer_failures (CONSUMER_FAILURES_RETENTION), expired consumer_leases, security_failed_logins,\nsecurity_alert_marks and security_account_events (SECURITY_RETENTION), sessions ended longer\nthan SESSION_RETENTION ago, and expired one-time links (one_time_tokens); it erases the personal data\nkeys of no user (day and farewell keys) made more than 30 days ago (personal_keys: tombstones stay).\n--dry-run counts them instead.\n--json: {dryRun, tables: {<table>: rows}, total}.",
 		run:  (*cli).prune},
 	{name: "users show", args: "ID|EMAIL", short: "a user: address, name, times, disabled, live sessions (never the hash)", flags: fJSON,
 		long: "Shows the user with that id or address (any spelling of it).\n--json: {id, email, name, createdAt, emailVerifiedAt, disabledAt, lastLoginAt, liveSessions}.",
@@ -151,6 +151,9 @@ var commands = []*command{
 	{name: "personal kek", args: "FILE", short: "write a new key-encryption key for the users' personal data keys (mode 0600)", flags: fIfMissing | fJSON,
 		long: "Writes a new key-encryption key (32 random bytes, base64url, one line) to FILE for\nPERSONAL_DATA_KEY_FILE (bin/api, bin/consumer, authctl); refuses to overwrite a file. With\n--if-missing a valid key already there is kept. To rotate, put a new key on the first line and\nkeep the old ones below it (docs/privacy.md, \"Key rotation\").\n--json: {file, written, kekId}.",
 		run:  (*cli).personalKEK},
+	{name: "personal rewrap", short: "re-wrap every personal data key under the current key-encryption key", flags: fJSON,
+		long: "Re-wraps, in batches, every live personal data key still wrapped under an older key-encryption\nkey (PERSONAL_DATA_KEY_FILE: the current one first, the older ones after it) under the current\none. The data keys do not change, so every ciphertext published stays readable; once it has run,\nthe older key unwraps nothing in the live database (docs/privacy.md, \"Key rotation\").\n--json: {rewrapped, kekId}.",
+		run:  (*cli).personalRewrap},
 }
 
 // lookup returns the command whose words begin words, the longest if

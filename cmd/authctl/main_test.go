@@ -383,19 +383,22 @@ func TestPrune(t *testing.T) {
 	// One-time links: an expired one goes, a live one stays.
 	exec(`INSERT INTO one_time_tokens (token_hash, user_id, purpose, email, expires_at) VALUES (decode(repeat('aa', 32), 'hex'), $1, 'verify_email', 'prune@example.com', now() - interval '1 minute'),
 		(decode(repeat('bb', 32), 'hex'), $1, 'reset_password', 'prune@example.com', now() + interval '1 hour')`, user)
+	// A day key of no user made 40 days ago is erased; the user's own
+	// (as old) is kept.
+	exec(`INSERT INTO personal_keys (user_id, kek_id, wrapped_key, created_at) VALUES ($1, 'k', 'w', now() - interval '40 days'), ($2, 'k', 'w', now() - interval '40 days')`, uuid.New(), user)
 	want := map[string]any{"processed_events": 3.0, "consumer_failures": 1.0, "consumer_leases": 1.0, "security_failed_logins": 1.0, "security_alert_marks": 1.0,
-		"security_account_events": 1.0, "one_time_tokens": 1.0, "sessions": 1.0}
+		"security_account_events": 1.0, "one_time_tokens": 1.0, "sessions": 1.0, "personal_keys": 1.0}
 
 	dry, err := runCLI(t, env, "prune", "--dry-run")
 	if err != nil {
 		t.Fatal(err)
 	}
-	assertShape(t, "prune", dry, "{dryRun:b,tables:{consumer_failures:n,consumer_leases:n,one_time_tokens:n,processed_events:n,security_account_events:n,security_alert_marks:n,security_failed_logins:n,sessions:n},total:n}")
-	if text := runText(t, env, "prune", "--dry-run"); !strings.Contains(text, "ROWS would delete") || !regexp.MustCompile(`(?m)^total +10$`).MatchString(text) {
+	assertShape(t, "prune", dry, "{dryRun:b,tables:{consumer_failures:n,consumer_leases:n,one_time_tokens:n,personal_keys:n,processed_events:n,security_account_events:n,security_alert_marks:n,security_failed_logins:n,sessions:n},total:n}")
+	if text := runText(t, env, "prune", "--dry-run"); !strings.Contains(text, "ROWS would delete") || !regexp.MustCompile(`(?m)^total +11$`).MatchString(text) {
 		t.Errorf("prune --dry-run text:\n%s", text)
 	}
-	if fmt.Sprint(dry["tables"]) != fmt.Sprint(want) || dry["total"] != 10.0 || dry["dryRun"] != true {
-		t.Fatalf("prune --dry-run = %v, want tables %v, total 10", dry, want)
+	if fmt.Sprint(dry["tables"]) != fmt.Sprint(want) || dry["total"] != 11.0 || dry["dryRun"] != true {
+		t.Fatalf("prune --dry-run = %v, want tables %v, total 11", dry, want)
 	}
 	var left int
 	pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM processed_events) + (SELECT count(*) FROM security_failed_logins)`).Scan(&left)
@@ -406,8 +409,8 @@ func TestPrune(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(done["tables"]) != fmt.Sprint(want) || done["total"] != 10.0 || done["dryRun"] != false {
-		t.Fatalf("prune = %v, want tables %v, total 10", done, want)
+	if fmt.Sprint(done["tables"]) != fmt.Sprint(want) || done["total"] != 11.0 || done["dryRun"] != false {
+		t.Fatalf("prune = %v, want tables %v, total 11", done, want)
 	}
 	again, err := runCLI(t, env, "prune", "--dry-run")
 	if err != nil || again["total"] != 0.0 {

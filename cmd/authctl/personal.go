@@ -43,3 +43,35 @@ func (c *cli) personalKEK(_ context.Context, args []string) error {
 	}
 	return nil
 }
+
+// personalRewrap re-wraps the live data keys under the current KEK.
+func (c *cli) personalRewrap(ctx context.Context, _ []string) error {
+	ring, err := personal.KeyringFromConfig(c.cfg.PersonalDataKey, c.cfg.PersonalDataKeyFile)
+	if err != nil {
+		return err
+	}
+	if ring == nil {
+		return errors.New("personal rewrap needs PERSONAL_DATA_KEY_FILE (the current key first, the older ones after it)")
+	}
+	pool, err := c.openPool(ctx)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	keys := personal.NewKeys(pool, ring, personal.Options{})
+	total := 0
+	for {
+		n, err := keys.Rewrap(ctx, 1000)
+		if err != nil {
+			return err
+		}
+		if total += n; n == 0 {
+			break
+		}
+	}
+	if c.json {
+		return c.printJSON(map[string]any{"rewrapped": total, "kekId": ring.CurrentID()})
+	}
+	fmt.Fprintf(c.out, "re-wrapped %d personal data keys under %s\n", total, ring.CurrentID())
+	return nil
+}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/authevents/authevents/consumer"
 	"github.com/authevents/authevents/consumer/security"
+	"github.com/authevents/authevents/personal"
 )
 
 // prune deletes (or with --dry-run counts) the rows past retention of the
@@ -31,6 +32,11 @@ func (c *cli) prune(ctx context.Context, _ []string) error {
 		consumer.PruneTarget{Table: "one_time_tokens", Where: "expires_at < now()"})
 	counts, err := (&consumer.Pruner{Pool: pool}).Prune(ctx, targets, c.dryRun)
 	if err != nil {
+		return err
+	}
+	// Data keys of no user past the longest retention that needs them
+	// (day and farewell keys): erased, their tombstones kept.
+	if counts["personal_keys"], err = personal.EraseUnowned(ctx, pool, personal.DayKeyRetention, c.dryRun); err != nil {
 		return err
 	}
 	var total int64
