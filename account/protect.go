@@ -85,7 +85,7 @@ func (s *Service) keyFor(ctx context.Context, tx pgx.Tx, ce *authevents.CloudEve
 	if ce.Type == authevents.EventUserDeleted {
 		return s.keys.Create(ctx, tx, personal.FarewellOwner(user))
 	}
-	key, err := s.keys.Key(ctx, user)
+	key, err := s.keys.KeyIn(ctx, tx, user)
 	if errors.Is(err, personal.ErrNoKey) {
 		return s.keys.Create(ctx, tx, user)
 	}

@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/authevents/authevents"
 	"github.com/authevents/authevents/account"
 	"github.com/authevents/authevents/account/accounttest"
+	"github.com/authevents/authevents/db/postgres"
+	"github.com/authevents/authevents/db/postgres/pgtest"
 	"github.com/authevents/authevents/eventschema"
 	"github.com/authevents/authevents/outbox/outboxtest"
 	"github.com/authevents/authevents/personal"
@@ -165,5 +168,39 @@ func TestExportOpensVersion2(t *testing.T) {
 		if strings.Contains(env, "sealedToken") || strings.Contains(env, "newEmailTaken") {
 			t.Errorf("%s in the export holds what its owner must not read", e.Type)
 		}
+	}
+}
+
+// TestVersion2NeedsNoSecondConnection: the key of a user this process has
+// not cached yet is read in the request's own transaction. It was read
+// through the pool: with every connection held by a transaction waiting
+// for its key, none was left to read one, and forgot-password at 64
+// clients stalled at 6–14/s (the cost benchmark). Here the pool has one
+// connection, and a login of a user whose key this replica never saw must
+// not wait for a second one.
+func TestVersion2NeedsNoSecondConnection(t *testing.T) {
+	t.Parallel()
+	ring, err := personal.NewKeyring(personal.GenerateKEK())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, url := pgtest.NewWithURL(t)
+	withKeys := func(o *accounttest.Options) { o.Account = append(o.Account, account.WithPersonalKeys(ring)) }
+	first := setup(t, withKeys, func(o *accounttest.Options) { o.DatabaseURL = url })
+	first.register(t, "one-conn@example.com")
+	// A second replica over the same database, with a pool of one
+	// connection: its key cache is empty.
+	one, err := postgres.Open(context.Background(), url, 1, postgres.Session{AppName: "one-connection"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(one.Close)
+	shared := *first.Env
+	shared.Pool = one
+	second := setup(t, withKeys, func(o *accounttest.Options) { o.Share = &shared })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := second.Service.Login(ctx, account.LoginInput{Email: "one-conn@example.com", Password: goodPassword, Client: client}); err != nil {
+		t.Fatalf("login on a one-connection pool: %v", err)
 	}
 }

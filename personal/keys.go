@@ -94,6 +94,28 @@ func (s *Keys) Key(ctx context.Context, user uuid.UUID) (*DataKey, error) {
 	return v.(*DataKey), nil
 }
 
+// KeyIn is Key for a caller inside a transaction: on a cache miss it
+// reads the key through tx, not through the pool. A producer appending an
+// event holds a connection for its transaction; waiting for a second one
+// to read a key, with every connection held by such a transaction, would
+// wait forever.
+func (s *Keys) KeyIn(ctx context.Context, tx pgx.Tx, user uuid.UUID) (*DataKey, error) {
+	if k, erased, ok := s.cache.get(user); ok {
+		if erased {
+			return nil, ErrErased
+		}
+		return k, nil
+	}
+	k, err := s.read(ctx, tx, user)
+	switch {
+	case err == nil:
+		s.cache.put(user, k)
+	case errors.Is(err, ErrErased):
+		s.cache.put(user, nil)
+	}
+	return k, err
+}
+
 // Decrypt opens the protected field f of the event eventID of user: the
 // one call a consumer needs. It fails with ErrErased once the user's key
 // is erased (show Erased instead), ErrNoKey, or ErrUnreadable.
