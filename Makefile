@@ -57,6 +57,9 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 30s)
 	  done; \
 	done
 
+# BENCH_PROTECT=off|v1+v2|v2 (default off) runs bench/api, bench/relay and
+# bench/consumer with the personal fields protected (docs/benchmarks.md,
+# "Protecting personal data: the cost"), e.g. make bench/relay BENCH_PROTECT=v2.
 .PHONY: bench
 bench: bench/api bench/relay bench/consumer bench/failover ## every benchmark (figures go to docs/benchmarks.md)
 

@@ -5,6 +5,9 @@
 # refresh, the login flood) and one with EMAIL_VERIFICATION=required
 # (register 202), and drives them with bin/authbench. Nothing else of the
 # machine is touched. API_ENV="K=V …" adds settings to both APIs.
+# BENCH_PROTECT=off|v1+v2|v2 (default off): protection of the personal
+# fields (docs/privacy.md, "Events v2"): unless off, both APIs get a new
+# PERSONAL_DATA_KEY, and EVENTS_V1=true (v1+v2) or false (v2).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -24,9 +27,17 @@ bin/authctl keygen --if-missing "$JWT_PRIVATE_KEY_FILE" >/dev/null
 bin/authctl mailkey --if-missing "$MAIL_SEAL_PUBLIC_KEY_FILE" >/dev/null
 bin/authctl db create >/dev/null
 bin/authctl migrate up >/dev/null
+protect=()
+case ${BENCH_PROTECT:-off} in
+off) ;;
+v1+v2) protect=(PERSONAL_DATA_KEY="$(bin/authbench kek)" EVENTS_V1=true) ;;
+v2) protect=(PERSONAL_DATA_KEY="$(bin/authbench kek)" EVENTS_V1=false) ;;
+*) echo "BENCH_PROTECT=$BENCH_PROTECT: want off, v1+v2 or v2" >&2; exit 2 ;;
+esac
+echo "personal fields: BENCH_PROTECT=${BENCH_PROTECT:-off}"
 # Their logs (a 503 line per shed login in the flood) go to var/.
-env ${API_ENV:-} EMAIL_VERIFICATION=optional HTTP_ADDR=127.0.0.1:18080 OPS_ADDR=127.0.0.1:19090 bin/api >var/bench-api.log 2>&1 & api=$!
-env ${API_ENV:-} EMAIL_VERIFICATION=required HTTP_ADDR=127.0.0.1:18081 OPS_ADDR=127.0.0.1:19091 bin/api >var/bench-api-required.log 2>&1 & api_required=$!
+env "${protect[@]}" ${API_ENV:-} EMAIL_VERIFICATION=optional HTTP_ADDR=127.0.0.1:18080 OPS_ADDR=127.0.0.1:19090 bin/api >var/bench-api.log 2>&1 & api=$!
+env "${protect[@]}" ${API_ENV:-} EMAIL_VERIFICATION=required HTTP_ADDR=127.0.0.1:18081 OPS_ADDR=127.0.0.1:19091 bin/api >var/bench-api-required.log 2>&1 & api_required=$!
 cleanup() {
 	kill "$api" "$api_required" 2>/dev/null || true
 	wait "$api" "$api_required" 2>/dev/null || true

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # `make bench/consumer`: each consumer service's drain rate, on a database and
 # streams of its own (removed afterwards).
+# BENCH_PROTECT=off|v1+v2|v2 (default off): the backlog's events as the API
+# makes them with PERSONAL_DATA_KEY set and EVENTS_V1=true (v1+v2) or false
+# (v2), version 2 encrypted under data keys made in the benchmark database.
+# The consumers get the PERSONAL_DATA_KEY authbench makes (or yours).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -11,4 +15,4 @@ export DATABASE_URL="$admin/$db?sslmode=disable"
 bin/authctl db create >/dev/null
 bin/authctl migrate up >/dev/null
 trap 'psql -q "$admin/postgres" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
-bin/authbench consumer -db "$DATABASE_URL" -nats "${NATS_URL:-nats://127.0.0.1:4222}" -consumer-bin bin/consumer "$@"
+bin/authbench consumer -db "$DATABASE_URL" -nats "${NATS_URL:-nats://127.0.0.1:4222}" -consumer-bin bin/consumer -protect "${BENCH_PROTECT:-off}" "$@"

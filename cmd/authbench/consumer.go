@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/authevents/authevents"
+	"github.com/authevents/authevents/db/postgres"
 	"github.com/authevents/authevents/internal/smtptest"
 	"github.com/authevents/authevents/relay"
 )
@@ -39,10 +40,24 @@ func benchConsumer(ctx context.Context, args []string) error {
 	services := fs.String("services", "email,analytics,security,audit", "services to measure")
 	replicaList := fs.String("replicas", "1,2", "replica counts to measure")
 	rounds := fs.Int("rounds", 3, "rounds per figure (the median is reported)")
+	protect := fs.String("protect", protectOff, "personal fields: off (version 1 only), v1+v2 (both versions of each change; the consumers read v2, skip v1) or v2 (version 2 only); the consumers get PERSONAL_DATA_KEY unless off")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	header()
+	pool, err := postgres.Open(ctx, *dbURL, 4, postgres.Session{AppName: "authevents-bench", StatementTimeout: time.Minute})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	users := make([]uuid.UUID, benchUsers)
+	for i := range users {
+		users[i] = benchUser(i)
+	}
+	prot, err := newProtector(ctx, pool, *protect, users)
+	if err != nil {
+		return err
+	}
 	nc, err := nats.Connect(*natsURL)
 	if err != nil {
 		return err
@@ -66,7 +81,11 @@ func benchConsumer(ctx context.Context, args []string) error {
 		}
 		replicas = append(replicas, n)
 	}
-	fmt.Printf("consumer: %d events per round (email %d), replicas %v, %d rounds\n\n", *events, *events/4, replicas, *rounds)
+	fmt.Printf("consumer: %d events per round (email %d), replicas %v, %d rounds, protect %s\n", *events, *events/4, replicas, *rounds, prot.mode)
+	if prot.on() {
+		fmt.Printf("(events = changes as the API makes them; with v1+v2 the stream holds two messages for each with personal fields, and msgs/s counts both)\n")
+	}
+	fmt.Println()
 	fmt.Printf("%-10s %8s %12s   %-28s %s\n", "service", "replicas", "events/s", "rounds", "CPU per 1,000 events (median): consumer / postgres / nats-server; consumer peak RSS")
 	for _, svc := range strings.Split(*services, ",") {
 		durable, ok := durables[svc]
@@ -78,13 +97,15 @@ func benchConsumer(ctx context.Context, args []string) error {
 			n /= 4
 		}
 		for _, r := range replicas {
-			var rates, cpuCons, cpuPG, cpuNATS []float64
+			var rates, msgRates, cpuCons, cpuPG, cpuNATS []float64
 			var rss []int
 			for round := range *rounds {
 				stream := fmt.Sprintf("bench-cons-%d-%s-%d-%d", os.Getpid(), svc, r, round)
-				if err := fillStream(ctx, js, stream, svc == "email", n); err != nil {
+				msgs, err := fillStream(ctx, js, stream, svc == "email", n, prot)
+				if err != nil {
 					return err
 				}
+				settleNATS()
 				sink.Reset()
 				env := append(os.Environ(), "DATABASE_URL="+*dbURL, "NATS_URL="+*natsURL, "STREAM_NAME="+stream,
 					"STREAM_SUBJECT_PREFIX="+stream+".", "DLQ_STREAM="+stream+"-dlq", "SMTP_URL="+sink.URL(), "LOG_LEVEL=warn")
@@ -102,16 +123,26 @@ func benchConsumer(ctx context.Context, args []string) error {
 				}
 				cpu1 := cpuByName("postgres", "nats-server")
 				stopRelays(procs)
+				// A version 2 event that does not open is dead-lettered:
+				// none may be, or the rate is not that of reading them.
+				dead, dlqErr := streamMsgs(ctx, js, stream+"-dlq")
 				js.DeleteStream(context.WithoutCancel(ctx), stream)
 				js.DeleteStream(context.WithoutCancel(ctx), stream+"-dlq")
 				if err != nil {
 					return fmt.Errorf("%s x%d: %w", svc, r, err)
+				}
+				if dlqErr != nil {
+					return fmt.Errorf("%s x%d: dead-letter stream: %w", svc, r, dlqErr)
+				}
+				if dead > 0 {
+					return fmt.Errorf("%s x%d: %d events dead-lettered", svc, r, dead)
 				}
 				if svc == "email" && sink.Count() < n {
 					return fmt.Errorf("email: %d mails sent for %d events", sink.Count(), n)
 				}
 				k := float64(n) / 1000
 				rates = append(rates, float64(n)/elapsed.Seconds())
+				msgRates = append(msgRates, float64(msgs)/elapsed.Seconds())
 				cpuCons = append(cpuCons, consCPU.Seconds()*1000/k)
 				cpuPG = append(cpuPG, (cpu1["postgres"]-cpu0["postgres"]).Seconds()*1000/k)
 				cpuNATS = append(cpuNATS, (cpu1["nats-server"]-cpu0["nats-server"]).Seconds()*1000/k)
@@ -120,24 +151,37 @@ func benchConsumer(ctx context.Context, args []string) error {
 			slices.Sort(rss)
 			fmt.Printf("%-10s %8d %12.0f   %-28s %.1f / %.1f / %.1f ms; %.1f MB\n", svc, r, medianOf(rates), fmtRates(rates),
 				medianOf(cpuCons), medianOf(cpuPG), medianOf(cpuNATS), float64(rss[len(rss)/2])/1024)
+			if prot.mode == protectV1 {
+				fmt.Printf("%-10s %8d %12.0f   msgs/s (%s)\n", "", r, medianOf(msgRates), fmtRates(msgRates))
+			}
 		}
 	}
 	fmt.Println("\nrates include process start-up; the load, PostgreSQL and NATS share this machine's cores")
 	return nil
 }
 
-// fillStream creates stream and publishes n events: user.registered only
-// (the email service's), or a mix like the API's traffic over 2,000 users.
-func fillStream(ctx context.Context, js jetstream.JetStream, stream string, registeredOnly bool, n int) error {
+// benchUsers is the number of users the consumer benchmark's events are
+// spread over; benchUser(i) is the id of user i%benchUsers.
+const benchUsers = 2000
+
+func benchUser(i int) uuid.UUID {
+	return uuid.NewSHA1(uuid.NameSpaceOID, []byte(strconv.Itoa(i%benchUsers)))
+}
+
+// fillStream creates stream and publishes n events (changes, in the
+// versions prot makes): user.registered only (the email service's), or a
+// mix like the API's traffic over 2,000 users. It returns the number of
+// messages published.
+func fillStream(ctx context.Context, js jetstream.JetStream, stream string, registeredOnly bool, n int, prot *protector) (int, error) {
 	if _, err := relay.EnsureStream(ctx, js, relay.StreamConfig{Name: stream, Subjects: []string{stream + ".user.*"},
 		MaxAge: time.Hour, MaxMsgs: -1, MaxBytes: -1, Duplicates: relay.DefaultDuplicateWindow}); err != nil {
-		return err
+		return 0, err
 	}
 	now := authevents.Timestamp(time.Now())
 	futs := make([]jetstream.PubAckFuture, 0, n)
 	for i := range n {
 		id := uuid.Must(uuid.NewV7())
-		user := uuid.NewSHA1(uuid.NameSpaceOID, []byte(strconv.Itoa(i%2000))).String()
+		user := benchUser(i).String()
 		email := "user" + strconv.Itoa(i%2000) + "@example.com"
 		ip := "203.0.113." + strconv.Itoa(i%200)
 		var typ string
@@ -157,29 +201,67 @@ func fillStream(ctx context.Context, js jetstream.JetStream, stream string, regi
 		ce, err := authevents.NewCloudEvent(authevents.EventSource{Source: "auth-service", ServiceVersion: "bench", Environment: "bench"},
 			id.String(), typ, user, time.Time(now), data)
 		if err != nil {
-			return err
+			return 0, err
 		}
-		body, err := json.Marshal(ce)
+		versions, err := prot.versions(ce)
 		if err != nil {
-			return err
+			return 0, err
 		}
-		msg := &nats.Msg{Subject: stream + "." + typ, Data: body, Header: nats.Header{}}
-		msg.Header.Set(jetstream.MsgIDHeader, id.String())
-		msg.Header.Set("Content-Type", authevents.ContentTypeCloudEvents)
-		f, err := js.PublishMsgAsync(msg)
-		if err != nil {
-			return err
+		for _, v := range versions {
+			body, err := json.Marshal(v)
+			if err != nil {
+				return 0, err
+			}
+			msg := &nats.Msg{Subject: stream + "." + v.Type, Data: body, Header: nats.Header{}}
+			msg.Header.Set(jetstream.MsgIDHeader, v.ID)
+			msg.Header.Set("Content-Type", authevents.ContentTypeCloudEvents)
+			f, err := js.PublishMsgAsync(msg, jetstream.WithStallWait(30*time.Second))
+			if err != nil {
+				return 0, err
+			}
+			futs = append(futs, f)
 		}
-		futs = append(futs, f)
 	}
 	for _, f := range futs {
 		select {
 		case <-f.Ok():
 		case err := <-f.Err():
-			return fmt.Errorf("fill stream: %w", err)
+			return 0, fmt.Errorf("fill stream: %w", err)
 		}
 	}
-	return nil
+	return len(futs), nil
+}
+
+// settleNATS waits (at most 5 s) until the nats-server has stopped working
+// on the publishes just acknowledged (under 5 % of a core over 250 ms):
+// otherwise that work lands in the timed drain, more of it the faster the
+// stream was filled (without protection: no encryption between publishes).
+func settleNATS() {
+	deadline := time.Now().Add(5 * time.Second)
+	last := cpuByName("nats-server")["nats-server"]
+	for time.Now().Before(deadline) {
+		time.Sleep(250 * time.Millisecond)
+		now := cpuByName("nats-server")["nats-server"]
+		if now-last < 12500*time.Microsecond {
+			return
+		}
+		last = now
+	}
+}
+
+// streamMsgs is the number of messages in stream (0 if there is none).
+func streamMsgs(ctx context.Context, js jetstream.JetStream, stream string) (uint64, error) {
+	st, err := js.Stream(ctx, stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return 0, nil
+	} else if err != nil {
+		return 0, err
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return info.State.Msgs, nil
 }
 
 func startConsumers(bin, svc string, env []string, n int) ([]*exec.Cmd, error) {

@@ -20,13 +20,15 @@ import (
 	"runtime"
 	"slices"
 	"time"
+
+	"github.com/authevents/authevents/personal"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: authbench api|relay|consumer|failover [flags]")
+		fmt.Fprintln(os.Stderr, "usage: authbench api|relay|consumer|failover [flags] | authbench kek")
 		os.Exit(2)
 	}
 	var err error
@@ -41,6 +43,9 @@ func main() {
 		err = benchConsumer(ctx, os.Args[2:])
 	case "failover":
 		err = benchFailover(ctx, os.Args[2:])
+	case "kek":
+		// A new PERSONAL_DATA_KEY, for the scripts' BENCH_PROTECT.
+		fmt.Println(personal.GenerateKEK())
 	default:
 		err = fmt.Errorf("unknown benchmark %q", os.Args[1])
 	}

@@ -25,7 +25,8 @@ import (
 	"github.com/authevents/authevents/relay"
 )
 
-// benchPayload returns a CloudEvent of the size the API writes (user.logged_in, ~390 bytes).
+// benchPayload returns a CloudEvent of the size the API writes (user.logged_in, ~530 bytes;
+// user is a user id, a UUID as the API's).
 func benchPayload(id uuid.UUID, user string) []byte {
 	return []byte(`{"specversion":"1.0","id":"` + id.String() + `","source":"auth-service","type":"user.logged_in",` +
 		`"time":"2026-11-28T12:00:00.000Z","subject":"` + user + `","datacontenttype":"application/json",` +
@@ -43,6 +44,7 @@ func benchRelay(ctx context.Context, args []string) error {
 	rate := fs.Int("rate", 500, "events/s for the latency phase")
 	latencyFor := fs.Duration("latency-d", 10*time.Second, "duration of the latency phase")
 	rounds := fs.Int("rounds", 3, "rounds per phase (the median is reported)")
+	protect := fs.String("protect", protectOff, "personal fields: off (version 1 only), v1+v2 (both versions of each change, EVENTS_V1=true) or v2 (EVENTS_V1=false)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -61,8 +63,27 @@ func benchRelay(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	sample := benchPayload(uuid.New(), uuid.NewString())
-	fmt.Printf("relay: %d-row backlog over %d keys, message %d bytes, %d rounds\n\n", *rows, *keys, len(sample), *rounds)
+	users := make([]uuid.UUID, *keys)
+	userIDs := make([]string, *keys)
+	for i := range users {
+		users[i] = uuid.NewSHA1(uuid.NameSpaceOID, []byte("bench-relay-"+strconv.Itoa(i)))
+		userIDs[i] = users[i].String()
+	}
+	prot, err := newProtector(ctx, pool, *protect, users)
+	if err != nil {
+		return err
+	}
+	sampleID := uuid.Must(uuid.NewV7())
+	sample, err := prot.versionsOf(sampleID, "user.logged_in", benchPayload(sampleID, userIDs[0]))
+	if err != nil {
+		return err
+	}
+	var sizes []string
+	for _, v := range sample {
+		sizes = append(sizes, fmt.Sprintf("%s %d bytes", v.typ, len(v.body)))
+	}
+	fmt.Printf("relay: %d-row backlog over %d keys, protect %s: %d row(s) per change (%s), %d rounds\n\n",
+		*rows, *keys, prot.mode, len(sample), strings.Join(sizes, ", "), *rounds)
 
 	// 1. The physical limit: async JetStream publishes with message ids.
 	var raw []float64
@@ -75,7 +96,7 @@ func benchRelay(ctx context.Context, args []string) error {
 		futs := make([]jetstream.PubAckFuture, 0, *rows)
 		for i := range *rows {
 			id := uuid.Must(uuid.NewV7())
-			msg := &nats.Msg{Subject: name + ".user.logged_in", Data: benchPayload(id, "u"+strconv.Itoa(i%*keys)), Header: nats.Header{}}
+			msg := &nats.Msg{Subject: name + ".user.logged_in", Data: benchPayload(id, userIDs[i%*keys]), Header: nats.Header{}}
 			msg.Header.Set(jetstream.MsgIDHeader, id.String())
 			f, err := js.PublishMsgAsync(msg, jetstream.WithStallWait(30*time.Second))
 			if err != nil {
@@ -95,7 +116,6 @@ func benchRelay(ctx context.Context, args []string) error {
 	}
 
 	stream := fmt.Sprintf("bench-relay-%d", os.Getpid())
-	subject := stream + ".user.logged_in"
 	if _, err := relay.EnsureStream(ctx, js, relay.StreamConfig{Name: stream, Subjects: []string{stream + ".user.*"}, MaxAge: time.Hour, MaxMsgs: -1, MaxBytes: -1, Duplicates: relay.DefaultDuplicateWindow}); err != nil {
 		return err
 	}
@@ -104,13 +124,15 @@ func benchRelay(ctx context.Context, args []string) error {
 		"STREAM_SUBJECTS="+stream+".user.*", "STREAM_MAX_MSGS=-1", "STREAM_MAX_BYTES=-1", "STREAM_MAX_AGE=1h", "LOG_LEVEL=warn")
 
 	// 2. Drain a backlog inserted directly into the outbox.
-	drain := map[int][]float64{}
+	drain := map[int][]float64{}   // rows/s
+	changes := map[int][]float64{} // changes/s (events as the API counts them)
 	var peakRSS []int
 	// CPU time per 1,000 rows drained, by process, for the scaling model.
 	cpuPerK := map[string][]float64{}
 	for _, replicas := range []int{1, 3} {
 		for range *rounds {
-			if err := fillBacklog(ctx, pool, subject, *rows, *keys); err != nil {
+			nChanges, err := fillBacklog(ctx, pool, stream, *rows, userIDs, prot)
+			if err != nil {
 				return err
 			}
 			start := time.Now()
@@ -133,7 +155,9 @@ func benchRelay(ctx context.Context, args []string) error {
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
-			drain[replicas] = append(drain[replicas], float64(*rows)/time.Since(start).Seconds())
+			elapsed := time.Since(start).Seconds()
+			drain[replicas] = append(drain[replicas], float64(*rows)/elapsed)
+			changes[replicas] = append(changes[replicas], float64(nChanges)/elapsed)
 			cpu1 := cpuByName("postgres", "nats-server")
 			var relayCPU time.Duration
 			for _, p := range procs {
@@ -163,7 +187,7 @@ func benchRelay(ctx context.Context, args []string) error {
 	time.Sleep(500 * time.Millisecond) // let it provision and LISTEN
 	var lats []time.Duration
 	for range *rounds {
-		l, err := latencyRun(ctx, pool, js, stream, subject, *rate, *latencyFor)
+		l, err := latencyRun(ctx, pool, js, stream, userIDs, prot, *rate, *latencyFor)
 		if err != nil {
 			return err
 		}
@@ -194,13 +218,22 @@ func benchRelay(ctx context.Context, args []string) error {
 	fmt.Printf("%-44s %10.0f msg/s   rounds %s\n", "raw JetStream async publish (no Postgres)", rawMed, fmtRates(raw))
 	fmt.Printf("%-44s %10.0f rows/s  rounds %s\n", "relay drain, 1 replica", d1, fmtRates(drain[1]))
 	fmt.Printf("%-44s %10.0f rows/s  rounds %s\n", "relay drain, 3 replicas", d3, fmtRates(drain[3]))
+	if prot.on() {
+		fmt.Printf("%-44s %10.0f changes/s  rounds %s\n", "relay drain, 1 replica ("+prot.mode+")", medianOf(changes[1]), fmtRates(changes[1]))
+		fmt.Printf("%-44s %10.0f changes/s  rounds %s\n", "relay drain, 3 replicas ("+prot.mode+")", medianOf(changes[3]), fmtRates(changes[3]))
+	}
 	fmt.Printf("\ndrain / raw, 1 replica  = %.1f %% (goal >= 40 %%)\n", 100*d1/rawMed)
 	fmt.Printf("drain / raw, 3 replicas = %.1f %%\n", 100*d3/rawMed)
-	fmt.Printf("commit-to-stream latency at %d events/s (%d events): p50 %s, p95 %s, p99 %s (goal p99 <= 15 ms)\n",
+	fmt.Printf("commit-to-stream latency at %d changes/s (%d messages): p50 %s, p95 %s, p99 %s (goal p99 <= 15 ms)\n",
 		*rate, len(lats), ms(pct(0.50)), ms(pct(0.95)), ms(pct(0.99)))
 	fmt.Printf("idle relay: %.1f database transactions/s (goal < 5)\n", idleTPS)
 	rel, pg, ns := medianOf(cpuPerK["relay"]), medianOf(cpuPerK["postgres"]), medianOf(cpuPerK["nats-server"])
 	fmt.Printf("CPU per 1,000 rows drained (1 replica, median): relay %.1f ms, postgres %.1f ms, nats-server %.1f ms, total %.1f ms\n", rel, pg, ns, rel+pg+ns)
+	if prot.on() {
+		per := float64(prot.perChange())
+		fmt.Printf("CPU per 1,000 changes (%s, %g rows each): relay %.1f ms, postgres %.1f ms, nats-server %.1f ms, total %.1f ms\n",
+			prot.mode, per, per*rel, per*pg, per*ns, per*(rel+pg+ns))
+	}
 	fmt.Printf("model: all on %d cores -> at most %.0f rows/s; each part on cores of its own -> relay %.0f rows/s per core, postgres %.0f, nats-server %.0f\n",
 		runtime.NumCPU(), float64(runtime.NumCPU())*1e6/(rel+pg+ns), 1e6/rel, 1e6/pg, 1e6/ns)
 	slices.Sort(peakRSS)
@@ -263,20 +296,36 @@ func fmtRates(xs []float64) string {
 	return strings.Join(s, ", ")
 }
 
-// fillBacklog inserts n rows over keys ordering keys in one statement.
-func fillBacklog(ctx context.Context, pool *pgxpool.Pool, subject string, n, keys int) error {
+// fillBacklog inserts n rows (user.logged_in changes of users in turn, in
+// the versions prot makes: n/2 changes for v1+v2) under stream's subjects
+// in one statement, and returns the number of changes.
+func fillBacklog(ctx context.Context, pool *pgxpool.Pool, stream string, n int, users []string, prot *protector) (int, error) {
 	rows := make([][]any, 0, n)
-	for i := range n {
+	changes := 0
+	for i := 0; len(rows) < n; i++ {
 		id := uuid.Must(uuid.NewV7())
-		user := "u" + strconv.Itoa(i%keys)
-		rows = append(rows, []any{id, subject, string(benchPayload(id, user)), user})
+		user := users[i%len(users)]
+		vs, err := prot.versionsOf(id, "user.logged_in", benchPayload(id, user))
+		if err != nil {
+			return 0, err
+		}
+		for _, v := range vs {
+			rows = append(rows, []any{v.id, stream + "." + v.typ, string(v.body), user})
+		}
+		changes++
 	}
 	_, err := pool.CopyFrom(ctx, pgx.Identifier{"outbox"}, []string{"id", "subject", "payload", "ordering_key"}, pgx.CopyFromRows(rows))
 	if err != nil {
-		return fmt.Errorf("fill backlog: %w", err)
+		return 0, fmt.Errorf("fill backlog: %w", err)
 	}
-	_, err = pool.Exec(ctx, `VACUUM ANALYZE outbox`)
-	return err
+	if _, err = pool.Exec(ctx, `VACUUM ANALYZE outbox`); err != nil {
+		return 0, err
+	}
+	// The previous round's WAL is written out now, not during this drain
+	// (docs/benchmarks.md, method note of issue 11); a role that may not
+	// checkpoint skips it.
+	pool.Exec(ctx, `CHECKPOINT`)
+	return changes, nil
 }
 
 func startRelays(bin string, env []string, n int) ([]*exec.Cmd, error) {
@@ -320,10 +369,11 @@ func hwmKiB(pid int) int {
 	return 0
 }
 
-// latencyRun commits events at rate for d (each in its own transaction,
-// then a debounced NOTIFY, as the API does) and measures, per event, from
-// the return of COMMIT to its arrival from the stream.
-func latencyRun(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStream, stream, subject string, rate int, d time.Duration) ([]time.Duration, error) {
+// latencyRun commits changes at rate for d (each in its own transaction,
+// in the versions prot makes, then a debounced NOTIFY, as the API does) and
+// measures, per message, from the return of COMMIT to its arrival from the
+// stream.
+func latencyRun(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStream, stream string, users []string, prot *protector, rate int, d time.Duration) ([]time.Duration, error) {
 	var mu sync.Mutex
 	committed := map[string]time.Time{}
 	var lats []time.Duration
@@ -361,16 +411,27 @@ func latencyRun(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStream,
 		wg.Go(func() {
 			defer func() { <-sem }()
 			id := uuid.Must(uuid.NewV7())
-			user := "lat-" + strconv.Itoa(i%1000)
-			err := postgres.WithTx(ctx, pool, func(tx pgx.Tx) error {
-				return outbox.Append(ctx, tx, outbox.Message{ID: id, Subject: subject, Payload: benchPayload(id, user), OrderingKey: user})
+			user := users[i%min(1000, len(users))]
+			vs, err := prot.versionsOf(id, "user.logged_in", benchPayload(id, user))
+			if err != nil {
+				return
+			}
+			err = postgres.WithTx(ctx, pool, func(tx pgx.Tx) error {
+				for _, v := range vs {
+					if err := outbox.Append(ctx, tx, outbox.Message{ID: v.id, Subject: stream + "." + v.typ, Payload: v.body, OrderingKey: user}); err != nil {
+						return err
+					}
+				}
+				return nil
 			})
 			if err != nil {
 				return
 			}
 			now := time.Now()
 			mu.Lock()
-			committed[id.String()] = now
+			for _, v := range vs {
+				committed[v.id.String()] = now
+			}
 			mu.Unlock()
 			notifier.Poke()
 		})
