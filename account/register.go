@@ -112,8 +112,10 @@ func (s *Service) registerUnverified(ctx context.Context, in RegisterInput, emai
 	}, authevents.EventUserRegistered, authevents.EventEmailVerificationRequested)
 	if errors.Is(err, authevents.ErrEmailTaken) {
 		// Registered since the lookup, by a concurrent request: its owner
-		// is told all the same, with no password kept (it was hashed
-		// under a salt of its own, not the owner's).
+		// is told all the same, and this password is kept as for any
+		// taken address (hashed once more, under the owner's salt). Kept
+		// nowhere, two registrations at once answered a later login with
+		// 401 for a free address and 403 for a taken one (review finding).
 		owner, err := postgres.UserByEmail(ctx, s.pool, email)
 		if errors.Is(err, authevents.ErrNotFound) {
 			return &Result{VerificationPending: true}, nil // deleted since: nobody to tell
@@ -121,7 +123,7 @@ func (s *Service) registerUnverified(ctx context.Context, in RegisterInput, emai
 		if err != nil {
 			return nil, fmt.Errorf("find user: %w", err)
 		}
-		return &Result{VerificationPending: true}, s.registrationAttempted(ctx, owner, "", in.Client)
+		return &Result{VerificationPending: true}, s.registrationAttempted(ctx, owner, in.Password, in.Client)
 	}
 	if err != nil {
 		return nil, err

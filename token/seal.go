@@ -3,6 +3,7 @@ package token
 import (
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -72,9 +73,20 @@ func (b Binding) bytes() string {
 	return b.EventID + "\n" + b.EventType + "\n" + strings.ToLower(b.To) + "\n" + strconv.FormatInt(b.ExpiresAt.Unix(), 10) + "\n"
 }
 
+// digest is what a sealed token carries of its binding: a SHA-256 of it,
+// not the binding itself. The box outlives the user (stream, DLQ, audit
+// log, backups) and opens with a key that is never erased: holding the
+// recipient's address in it kept a deleted user's address readable to
+// whoever holds that key (review finding). The digest still binds the
+// token to its event, type, recipient and expiry.
+func (b Binding) digest() []byte {
+	d := sha256.Sum256([]byte(b.bytes()))
+	return d[:]
+}
+
 // Seal seals raw for the link b.
 func (s *Sealer) Seal(b Binding, raw string) (string, error) {
-	sealed, err := box.SealAnonymous(nil, []byte(b.bytes()+raw), s.pub, rand.Reader)
+	sealed, err := box.SealAnonymous(nil, append(b.digest(), raw...), s.pub, rand.Reader)
 	if err != nil {
 		return "", fmt.Errorf("seal token: %w", err)
 	}
@@ -123,11 +135,14 @@ func (o *Opener) Open(b Binding, sealed string) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("%w: does not open", ErrSealed)
 	}
-	raw, ok := strings.CutPrefix(string(msg), b.bytes())
-	if !ok {
-		return "", fmt.Errorf("%w: sealed for another link (event, type, recipient or expiry)", ErrSealed)
+	if d := b.digest(); len(msg) >= len(d) && subtle.ConstantTimeCompare(msg[:len(d)], d) == 1 {
+		return string(msg[len(d):]), nil
 	}
-	return raw, nil
+	// Sealed before the digest: the binding in clear.
+	if raw, ok := strings.CutPrefix(string(msg), b.bytes()); ok {
+		return raw, nil
+	}
+	return "", fmt.Errorf("%w: sealed for another link (event, type, recipient or expiry)", ErrSealed)
 }
 
 func parseKey(s string) (*[32]byte, error) {
