@@ -43,6 +43,10 @@ func revealClients(spec []string) ([]reveal.Client, error) {
 		if err != nil || len(sum) != 32 {
 			return nil, fmt.Errorf("REVEAL_CLIENTS: client %q: the token's SHA-256 must be 64 hex digits", parts[0])
 		}
+		if seen["token "+parts[1]] {
+			return nil, fmt.Errorf("REVEAL_CLIENTS: client %q has another client's token", parts[0])
+		}
+		seen["token "+parts[1]] = true
 		c := reveal.Client{Name: parts[0]}
 		copy(c.TokenSHA256[:], sum)
 		for _, f := range strings.Split(parts[2], "+") {

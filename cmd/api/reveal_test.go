@@ -114,6 +114,7 @@ func TestRevealConfigIsChecked(t *testing.T) {
 		{map[string]string{"REVEAL_CLIENTS": "crm:abcd:email"}, "64 hex digits"},
 		{map[string]string{"REVEAL_CLIENTS": "crm:" + hexSum + ":password"}, "not a personal field"},
 		{map[string]string{"REVEAL_CLIENTS": "crm:" + hexSum + ":email,crm:" + hexSum + ":ip"}, "twice"},
+		{map[string]string{"REVEAL_CLIENTS": "crm:" + hexSum + ":email,fraud:" + hexSum + ":ip"}, "another client's token"},
 		{map[string]string{"REVEAL_ADDR": "127.0.0.1:0", "REVEAL_CLIENTS": "crm:" + hexSum + ":email"}, "REVEAL_ADDR needs PERSONAL_DATA_KEY"},
 		{map[string]string{"REVEAL_ADDR": "127.0.0.1:0", "PERSONAL_DATA_KEY": personal.GenerateKEK()}, "REVEAL_ADDR needs REVEAL_CLIENTS"},
 	} {
