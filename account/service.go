@@ -1,7 +1,7 @@
 // Package account holds the auth use cases, one file per request:
 // register.go, login.go, refresh.go, logout.go, sessions.go (list, end one,
 // me), tokens.go (signing, and the checks behind authenticated requests),
-// with the wiring and transaction helpers in service.go. Each use case
+// with the wiring in service.go and the transaction helpers in tx.go. Each use case
 // that changes state owns its transaction and appends the event describing
 // the change to the outbox inside it, so the change and its event commit
 // together or not at all. Password hashing always happens before a
@@ -11,7 +11,6 @@ package account
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,7 +25,6 @@ import (
 
 	"github.com/authevents/authevents"
 	"github.com/authevents/authevents/db/postgres"
-	"github.com/authevents/authevents/outbox"
 	"github.com/authevents/authevents/password"
 	"github.com/authevents/authevents/personal"
 	"github.com/authevents/authevents/token"
@@ -204,79 +202,6 @@ type Result struct {
 	// DeviceToken (login only) lets this device's later logins pass the
 	// per-account limit; see LoginInput.DeviceToken.
 	DeviceToken string
-}
-
-// event builds the outbox message of one auth event: a CloudEvents 1.0
-// structured JSON envelope around data.
-func (s *Service) event(eventType, subject string, now time.Time, data any) (outbox.Message, error) {
-	return s.eventWithID(newID(), eventType, subject, now, data)
-}
-
-// eventWithID is event with the event id chosen by the caller (a sealed
-// link is bound to the id of the event that carries it).
-func (s *Service) eventWithID(id uuid.UUID, eventType, subject string, now time.Time, data any) (outbox.Message, error) {
-	ce, err := authevents.NewCloudEvent(s.cfg.EventSource(), id.String(), eventType, subject, now, data)
-	if err != nil {
-		return outbox.Message{}, err
-	}
-	payload, err := json.Marshal(ce)
-	if err != nil {
-		return outbox.Message{}, fmt.Errorf("encode %s envelope: %w", eventType, err)
-	}
-	return outbox.Message{ID: id, Subject: authevents.Subject(eventType), Payload: payload, OrderingKey: subject}, nil
-}
-
-// inTxDynamic runs fn in a transaction, with the test hook before the
-// commit, and reports the event types fn says it appended once they are
-// committed.
-func (s *Service) inTxDynamic(ctx context.Context, fn func(pgx.Tx) ([]string, error)) error {
-	var types []string
-	err := postgres.WithTx(ctx, s.pool, func(tx pgx.Tx) error {
-		var err error
-		if types, err = fn(tx); err != nil {
-			return err
-		}
-		if s.beforeCommit != nil {
-			return s.beforeCommit(tx)
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for _, t := range s.committedTypes(types) {
-		s.committed(t)
-	}
-	return nil
-}
-
-// inTx is inTxDynamic for transactions whose event types are known up
-// front.
-func (s *Service) inTx(ctx context.Context, fn func(pgx.Tx) error, eventTypes ...string) error {
-	return s.inTxDynamic(ctx, func(tx pgx.Tx) ([]string, error) { return eventTypes, fn(tx) })
-}
-
-// inBatchTx is inTx for a transaction whose first statements queue puts
-// into one pipelined batch with its BEGIN (postgres.WithBatchTx); then
-// runs in the transaction once their results are read, and an error from
-// it rolls back.
-func (s *Service) inBatchTx(ctx context.Context, queue func(*pgx.Batch) error, then func(pgx.Tx) error, eventTypes ...string) error {
-	err := postgres.WithBatchTx(ctx, s.pool, queue, func(tx pgx.Tx) error {
-		if err := then(tx); err != nil {
-			return err
-		}
-		if s.beforeCommit != nil {
-			return s.beforeCommit(tx)
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for _, t := range s.committedTypes(eventTypes) {
-		s.committed(t)
-	}
-	return nil
 }
 
 // allow applies one rate limit; over the limit is *RateLimitedError, an

@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/authevents/authevents"
 )
@@ -56,7 +57,7 @@ func ProtectedSchema(eventType string) ([]byte, error) {
 	v2 := authevents.ProtectedType(eventType)
 	doc.ID = authevents.DataSchemaBase + eventType + "/v2.json"
 	doc.Title = v2 + " data, version 2"
-	doc.Description += " Version 2: the personal properties (" + quoteList(fields) + ") are protected fields, encrypted under the data key of keyOwner and unreadable once that key is erased (docs/privacy.md)."
+	doc.Description += " Version 2: the personal properties (" + strings.Join(fields, ", ") + ") are protected fields, encrypted under the data key of keyOwner and unreadable once that key is erased (docs/privacy.md)."
 	for _, f := range fields {
 		var prop struct {
 			Description string `json:"description"`
@@ -143,17 +144,6 @@ func expand(seed string, n int) []byte {
 		out = append(out, h[:]...)
 	}
 	return out[:n]
-}
-
-func quoteList(fs []string) string {
-	var b bytes.Buffer
-	for i, f := range fs {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(f)
-	}
-	return b.String()
 }
 
 func mustJSON(v any) json.RawMessage {

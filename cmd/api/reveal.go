@@ -18,13 +18,11 @@ import (
 func revealClients(spec []string) ([]reveal.Client, error) {
 	var out []reveal.Client
 	known := map[string]bool{}
-	for _, f := range authevents.PersonalFields(authevents.EventEmailChangeRequested) {
-		known[f] = true
+	for _, t := range authevents.EventTypes() {
+		for _, f := range authevents.PersonalFields(t) {
+			known[f] = true
+		}
 	}
-	for _, f := range authevents.PersonalFields(authevents.EventUserRegistered) {
-		known[f] = true
-	}
-	known["oldEmail"] = true
 	seen := map[string]bool{}
 	for _, entry := range spec {
 		entry = strings.TrimSpace(entry)
