@@ -27,15 +27,19 @@ func hashWorker() {
 
 // workerEnv is what a hash worker inherits of the api's environment: the
 // Go runtime's settings, none of the api's (it needs no URL, key or
-// password).
-func workerEnv(environ map[string]string) []string {
+// password). Its GOMAXPROCS is the argon2 parallelism, whatever the api's:
+// a worker computes one hash at a time, in parallelism goroutines, and a
+// Go processor more would only let its garbage collector and idle threads
+// take cycles from the hash (measured: docs/benchmarks.md, "Login at the
+// raw hash rate").
+func workerEnv(environ map[string]string, parallelism uint8) []string {
 	var env []string
-	for _, k := range []string{"GOGC", "GOMEMLIMIT", "GODEBUG", "GOMAXPROCS", "GOTRACEBACK", "GOCOVERDIR"} {
+	for _, k := range []string{"GOGC", "GOMEMLIMIT", "GODEBUG", "GOTRACEBACK", "GOCOVERDIR"} {
 		if v, ok := environ[k]; ok {
 			env = append(env, k+"="+v)
 		}
 	}
-	return env
+	return append(env, "GOMAXPROCS="+strconv.Itoa(max(int(parallelism), 1)))
 }
 
 // hashing returns how many hashes may run at once on a machine of cores
@@ -74,7 +78,7 @@ func newHasher(cfg Config, environ map[string]string, reg prometheus.Registerer,
 			return nil, nil, fmt.Errorf("HASH_WORKERS: %w", err)
 		}
 		ws, err := password.StartWorkers(slots, password.WorkerConfig{
-			Command: []string{exe, hashWorkerArg}, Env: workerEnv(environ), Nice: cfg.HashWorkerNice,
+			Command: []string{exe, hashWorkerArg}, Env: workerEnv(environ, cfg.Argon2Parallelism), Nice: cfg.HashWorkerNice,
 			Log: log, Registerer: reg,
 		})
 		if err != nil {

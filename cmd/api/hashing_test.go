@@ -185,3 +185,23 @@ func TestHashWorkersServeTheAPI(t *testing.T) {
 		t.Errorf("worker %d still there after the api stopped", next)
 	}
 }
+
+// A hash worker runs as many Go processors as the hash has lanes, however
+// many the api has: the API's GOMAXPROCS does not reach it, its other Go
+// runtime settings do, and nothing else of the api's environment.
+func TestWorkerEnv(t *testing.T) {
+	t.Parallel()
+	environ := map[string]string{"GOMAXPROCS": "4", "GOGC": "200", "DATABASE_URL": "postgres://secret@db/x", "JWT_PRIVATE_KEY": "k"}
+	for _, tc := range []struct {
+		parallelism uint8
+		want        []string
+	}{
+		{1, []string{"GOGC=200", "GOMAXPROCS=1"}},
+		{4, []string{"GOGC=200", "GOMAXPROCS=4"}},
+		{0, []string{"GOGC=200", "GOMAXPROCS=1"}},
+	} {
+		if got := workerEnv(environ, tc.parallelism); fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("workerEnv(p=%d) = %v, want %v", tc.parallelism, got, tc.want)
+		}
+	}
+}

@@ -92,7 +92,7 @@ func benchAPI(ctx context.Context, args []string) error {
 	iter := fs.Uint("t", 2, "argon2id iterations, as the API is configured")
 	par := fs.Uint("p", 1, "argon2id parallelism, as the API is configured")
 	cfast := fs.Int("cr", 16, "concurrent clients for refresh and /auth/me")
-	cfloor := fs.Int("cf", 16, "concurrent clients for the answers held to ENUMERATION_FLOOR (register when verification is required, forgot)")
+	cfloor := fs.Int("cf", 32, "concurrent clients for the answers held to ENUMERATION_FLOOR (register when verification is required, forgot)")
 	cforgot := fs.Int("cforgot", 64, "concurrent clients for forgot-password (held to ENUMERATION_FLOOR, no hash)")
 	rawNice := fs.Int("raw-nice", 10, "also measure the raw argon2id rate in a process at this nice value, as HASH_WORKER_NICE (0: no)")
 	fastOnly := fs.Bool("fast-only", false, "only the refresh and /auth/me phases")
