@@ -61,7 +61,7 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 30s)
 # bench/consumer with the personal fields protected (docs/benchmarks.md,
 # "Protecting personal data: the cost"), e.g. make bench/relay BENCH_PROTECT=v2.
 .PHONY: bench
-bench: bench/api bench/relay bench/consumer bench/failover ## every benchmark (figures go to docs/benchmarks.md)
+bench: bench/api bench/relay bench/consumer bench/keepup bench/failover ## every benchmark (figures go to docs/benchmarks.md)
 
 .PHONY: bench/api
 bench/api: build ## register/login rate and latency vs the raw argon2id rate of this machine
@@ -77,6 +77,12 @@ bench/relay: build ## relay drain rate (1 and 3 replicas) vs raw JetStream publi
 bench/consumer: build ## drain rate of each consumer service (1 and 2 replicas), CPU per 1,000 events, peak RSS
 	$(GO) build -o bin/ ./cmd/authbench
 	scripts/bench-consumer.sh $(BENCH_CONSUMER_ARGS)
+
+.PHONY: bench/keepup
+bench/keepup: build ## one replica of each consumer service against one API node refreshing flat out (60 s): each one's lag
+	$(GO) build -o bin/ ./cmd/authbench
+	$(GO) build -o bin/nats-server github.com/nats-io/nats-server/v2
+	scripts/bench-keepup.sh $(BENCH_KEEPUP_ARGS)
 
 .PHONY: bench/failover
 bench/failover: build ## a 3-node JetStream cluster loses its stream leader under load: pause seen by consumers, loss, duplicates

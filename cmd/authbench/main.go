@@ -28,7 +28,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: authbench api|relay|consumer|failover [flags] | authbench kek")
+		fmt.Fprintln(os.Stderr, "usage: authbench api|relay|consumer|failover|keepup [flags] | authbench kek")
 		os.Exit(2)
 	}
 	var err error
@@ -43,6 +43,8 @@ func main() {
 		err = benchConsumer(ctx, os.Args[2:])
 	case "failover":
 		err = benchFailover(ctx, os.Args[2:])
+	case "keepup":
+		err = benchKeepUp(ctx, os.Args[2:])
 	case "kek":
 		// A new PERSONAL_DATA_KEY, for the scripts' BENCH_PROTECT.
 		fmt.Println(personal.GenerateKEK())
