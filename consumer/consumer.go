@@ -56,6 +56,8 @@ type Consumer struct {
 	pool *pgxpool.Pool
 	cfg  Config
 	h    Handler
+	bh   BatchHandler // h in batches (batch.go), or nil
+	gate Handler      // the per-event steps before a batch
 	log  *slog.Logger
 	m    *metrics
 
@@ -67,5 +69,7 @@ type Consumer struct {
 // several consumers may share reg.
 func New(js jetstream.JetStream, pool *pgxpool.Pool, cfg Config, h Handler, m *Metrics, log *slog.Logger) *Consumer {
 	cfg = cfg.withDefaults()
-	return &Consumer{js: js, pool: pool, cfg: cfg, h: h, log: log.With("component", "consumer", "consumer", cfg.Durable), m: m.forConsumer(cfg.Durable)}
+	c := &Consumer{js: js, pool: pool, cfg: cfg, h: h, log: log.With("component", "consumer", "consumer", cfg.Durable), m: m.forConsumer(cfg.Durable)}
+	c.bh, c.gate = batchMode(h)
+	return c
 }
