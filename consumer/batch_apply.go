@@ -20,34 +20,30 @@ type pending struct {
 	gate time.Duration // time in the per-event steps
 }
 
-// applyBatch settles msgs. Each passes the per-event steps first (parse,
-// validation, version): one that fails there goes through the failure
-// path alone, one a step settles without effect is acknowledged, and the
-// rest are applied in one transaction (apply).
-func (c *Consumer) applyBatch(ctx context.Context, msgs []jetstream.Msg) {
-	var admitted, skipped []pending
-	for _, msg := range msgs {
-		start := time.Now()
-		ev, md, herr, ok := c.receive(msg)
-		if !ok {
-			continue
-		}
-		if herr == nil {
-			herr = c.guarded(ctx, func(ctx context.Context) error { return c.gate.Handle(ctx, ev) })
-		}
-		p := pending{msg: msg, md: md, ev: ev, gate: time.Since(start)}
-		switch {
-		case herr != nil:
-			c.m.duration.Observe(p.gate.Seconds())
-			c.fail(ctx, msg, ev, md, herr)
-		case ev.admitted:
-			admitted = append(admitted, p)
-		default:
-			skipped = append(skipped, p)
-		}
+// admit prepares msg for a batch: it passes the per-event steps first
+// (parse, validation, version). One that fails there goes through the
+// failure path alone, one a step settles without effect is acknowledged;
+// ok reports that msg is for the batch transaction (apply).
+func (c *Consumer) admit(ctx context.Context, msg jetstream.Msg) (p pending, ok bool) {
+	start := time.Now()
+	ev, md, herr, ok := c.receive(msg)
+	if !ok {
+		return p, false
 	}
-	c.acked(ctx, skipped, 0)
-	c.apply(ctx, admitted)
+	if herr == nil {
+		herr = c.guarded(ctx, func(ctx context.Context) error { return c.gate.Handle(ctx, ev) })
+	}
+	p = pending{msg: msg, md: md, ev: ev, gate: time.Since(start)}
+	switch {
+	case herr != nil:
+		c.m.duration.Observe(p.gate.Seconds())
+		c.fail(ctx, msg, ev, md, herr)
+		return p, false
+	case !ev.admitted:
+		c.acked(ctx, []pending{p}, 0)
+		return p, false
+	}
+	return p, true
 }
 
 // apply applies ps in one transaction and acknowledges them after its

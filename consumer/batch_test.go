@@ -2,6 +2,7 @@ package consumer_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -98,9 +99,10 @@ func TestPoisonInTheMiddleOfABatchFailsAlone(t *testing.T) {
 		t.Errorf("batch sizes sum to %v, want the 8 events committed", n)
 	}
 	for result, want := range map[string]float64{"ok": 8, "retry": 2, "dead_lettered": 2} {
-		if got := metricValue(t, reg, "authevents_consumer_processed_total", "result", result); got != want {
-			t.Errorf("processed{result=%q} = %v, want %v (events, not batches)", result, got, want)
-		}
+		// Counted just after the dead letter is published: poll.
+		testenv.WaitFor(t, fmt.Sprintf("processed{result=%q} = %v (events, not batches)", result, want), 5*time.Second, func() bool {
+			return metricValue(t, reg, "authevents_consumer_processed_total", "result", result) == want
+		})
 	}
 }
 
