@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/authevents/authevents/db/postgres"
 )
 
 // Once records that consumer processed eventID, inside tx, and reports
@@ -34,7 +36,7 @@ func OnceAll(ctx context.Context, tx pgx.Tx, consumer string, ids []uuid.UUID) (
 	sorted = slices.Compact(sorted)
 	rows, err := tx.Query(ctx, `INSERT INTO processed_events (consumer, event_id)
 		SELECT $1, id FROM unnest($2::uuid[]) AS id
-		ON CONFLICT DO NOTHING RETURNING event_id`, consumer, sorted)
+		ON CONFLICT DO NOTHING RETURNING event_id`, consumer, postgres.UUIDs(sorted))
 	if err != nil {
 		return nil, fmt.Errorf("record processed events: %w", err)
 	}

@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/authevents/authevents/db/postgres"
 )
 
 // GuardBatch is Guard and LockForErasure for the events of a batch, in
@@ -42,11 +44,11 @@ func (s *Keys) GuardBatch(ctx context.Context, tx pgx.Tx, guard, erase []uuid.UU
 	// is taken before the next row is read.
 	if _, err := tx.Exec(ctx, `SELECT CASE WHEN x THEN pg_advisory_xact_lock(hashtextextended(u::text, $3))
 		ELSE pg_advisory_xact_lock_shared(hashtextextended(u::text, $3)) END
-		FROM unnest($1::uuid[], $2::bool[]) AS t(u, x)`, users, modes, erasureLockSeed); err != nil {
+		FROM unnest($1::uuid[], $2::bool[]) AS t(u, x)`, postgres.UUIDs(users), modes, erasureLockSeed); err != nil {
 		return nil, fmt.Errorf("lock users against erasure: %w", err)
 	}
 	rows, err := tx.Query(ctx, `SELECT user_id, erased_at IS NOT NULL FROM personal_keys WHERE user_id = ANY($1)
-		ORDER BY user_id FOR SHARE`, users)
+		ORDER BY user_id FOR SHARE`, postgres.UUIDs(users))
 	if err != nil {
 		return nil, fmt.Errorf("check personal data keys: %w", err)
 	}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/authevents/authevents"
 	"github.com/authevents/authevents/consumer"
+
+	"github.com/authevents/authevents/db/postgres"
 )
 
 // HandleBatch counts evs, each once, in tx, as Handle counts one: three
@@ -82,13 +84,13 @@ func (h *Handler) HandleBatch(ctx context.Context, tx pgx.Tx, evs []*consumer.Ev
 		if _, err := tx.Exec(ctx, `
 			INSERT INTO analytics_active_users (day, user_id)
 			SELECT DISTINCT (t AT TIME ZONE 'UTC')::date, u FROM unnest($1::timestamptz[], $2::uuid[]) AS a(t, u) ORDER BY 1, 2
-			ON CONFLICT DO NOTHING`, activeAt, activeUsers); err != nil {
+			ON CONFLICT DO NOTHING`, activeAt, postgres.UUIDs(activeUsers)); err != nil {
 			return err
 		}
 	}
 	if len(erase) > 0 {
 		// On every delivery: a second run finds no row left.
-		if _, err := tx.Exec(ctx, `UPDATE analytics_active_users SET user_id = gen_random_uuid() WHERE user_id = ANY($1)`, erase); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE analytics_active_users SET user_id = gen_random_uuid() WHERE user_id = ANY($1)`, postgres.UUIDs(erase)); err != nil {
 			return err
 		}
 	}

@@ -12,6 +12,8 @@ import (
 
 	"github.com/authevents/authevents"
 	"github.com/authevents/authevents/consumer"
+
+	"github.com/authevents/authevents/db/postgres"
 )
 
 // HandleBatch records evs, each once, in tx, as Handle records one: one
@@ -67,14 +69,14 @@ func (h *Handler) HandleBatch(ctx context.Context, tx pgx.Tx, evs []*consumer.Ev
 		SELECT id, ty, u::uuid, at, ip, ua, env::jsonb
 		FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[]) AS r(id, ty, u, at, ip, ua, env)
 		ORDER BY id
-		ON CONFLICT (event_id) DO NOTHING`, ids, types, users, ats, ips, agents, envelopes); err != nil {
+		ON CONFLICT (event_id) DO NOTHING`, postgres.UUIDs(ids), types, users, ats, ips, agents, envelopes); err != nil {
 		return err
 	}
 	if len(erase) > 0 {
 		// Every time, not only on the first insert: harmless when done
 		// (it rewrites no row that holds nothing personal), and a
 		// redelivery completes an erasure whatever came before it.
-		if _, err := tx.Exec(ctx, `SELECT public.audit_erase_user(u) FROM unnest($1::uuid[]) AS u`, erase); err != nil {
+		if _, err := tx.Exec(ctx, `SELECT public.audit_erase_user(u) FROM unnest($1::uuid[]) AS u`, postgres.UUIDs(erase)); err != nil {
 			return fmt.Errorf("erase the user's audit rows: %w", err)
 		}
 	}
