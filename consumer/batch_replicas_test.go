@@ -95,3 +95,31 @@ func TestOverlappingBatchesOfTwoReplicasApplyOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestAnEventTwiceInABatchAppliesOnce: a late duplicate (the relay
+// republished after the dedupe window: two messages, one event id) lands
+// in the same batch as the original, and a redelivered batch follows:
+// each service applies the event once.
+func TestAnEventTwiceInABatchAppliesOnce(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.New(t)
+	ctx := context.Background()
+	ev := event(t, authevents.EventUserLoggedIn, "2026-11-28T10:05:00.000Z", map[string]string{"userId": uuid.NewString(), "ip": "192.0.2.1"})
+	twin := *ev
+	other := event(t, authevents.EventUserRegistered, "2026-11-28T10:06:00.000Z", map[string]string{"userId": uuid.NewString()})
+	for _, h := range []consumer.BatchHandler{analytics.New(pool), audit.New(pool)} {
+		for range 2 {
+			if err := postgres.WithTx(ctx, pool, func(tx pgx.Tx) error {
+				return h.HandleBatch(ctx, tx, []*consumer.Event{ev, other, &twin})
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var counted, audited int
+	pool.QueryRow(ctx, `SELECT coalesce(sum(count), 0) FROM analytics_event_counts`).Scan(&counted)
+	pool.QueryRow(ctx, `SELECT count(*) FROM audit_log`).Scan(&audited)
+	if counted != 2 || audited != 2 {
+		t.Errorf("counted %d, audited %d; want each of the 2 events once", counted, audited)
+	}
+}
