@@ -142,3 +142,45 @@ func histogramSum(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Helper()
 	return sumOver(t, reg, name, true)
 }
+
+// TestStepsRunBeforeTheBatch: behind consumer.Chain, an event a per-event
+// step refuses (as Validated refuses one off its schema) is dead-lettered
+// without reaching HandleBatch, one a step settles without effect (as
+// Versioned settles a version 1 twin) is acknowledged unapplied, and the
+// others are applied in batches.
+func TestStepsRunBeforeTheBatch(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	h := &poisonous{Handler: audit.New(e.pool), poison: map[uuid.UUID]bool{}}
+	ids := e.publishBatch(t, h, 6)
+	refused, skipped := ids[1], ids[4]
+	step := func(next consumer.Handler) consumer.Handler {
+		return consumer.HandlerFunc(func(ctx context.Context, ev *consumer.Event) error {
+			switch ev.EventID {
+			case refused:
+				return consumer.Permanent(fmt.Errorf("off its schema"))
+			case skipped:
+				return nil
+			}
+			return next.Handle(ctx, ev)
+		})
+	}
+	reg := prometheus.NewRegistry()
+	e.run(t, consumer.Chain(h, step), reg)
+	dead := natstest.Collect(t, e.js, e.dlq, 1, 10*time.Second)
+	if len(dead) != 1 || dead[0].Headers().Get(consumer.HeaderEventID) != refused.String() {
+		t.Fatalf("%d dead letters, want the refused event's", len(dead))
+	}
+	testenv.WaitFor(t, "the four others recorded and all six settled", 10*time.Second, func() bool {
+		return e.auditRows(t) == 4 && pendingOf(t, e) == 0
+	})
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, b := range h.batches {
+		for _, id := range b {
+			if id == refused || id == skipped {
+				t.Errorf("HandleBatch got event %s, which a step settled", id)
+			}
+		}
+	}
+}
