@@ -18,12 +18,14 @@ type pending struct {
 	md   *jetstream.MsgMetadata
 	ev   *Event
 	gate time.Duration // time in the per-event steps
+	skip bool          // a step settled it without effect: acked with its batch, not applied
 }
 
 // admit prepares msg for a batch: it passes the per-event steps first
 // (parse, validation, version). One that fails there goes through the
-// failure path alone, one a step settles without effect is acknowledged;
-// ok reports that msg is for the batch transaction (apply).
+// failure path alone; ok reports that msg goes on to a batch (apply),
+// to be applied, or only acknowledged with it when a step settled it
+// without effect (a version 1 twin: skip).
 func (c *Consumer) admit(ctx context.Context, msg jetstream.Msg) (p pending, ok bool) {
 	start := time.Now()
 	ev, md, herr, ok := c.receive(msg)
@@ -39,10 +41,8 @@ func (c *Consumer) admit(ctx context.Context, msg jetstream.Msg) (p pending, ok 
 		c.m.duration.Observe(p.gate.Seconds())
 		c.fail(ctx, msg, ev, md, herr)
 		return p, false
-	case !ev.admitted:
-		c.acked(ctx, []pending{p}, 0)
-		return p, false
 	}
+	p.skip = !ev.admitted
 	return p, true
 }
 
@@ -55,9 +55,15 @@ func (c *Consumer) apply(ctx context.Context, ps []pending) {
 	if len(ps) == 0 {
 		return
 	}
-	evs := make([]*Event, len(ps))
-	for i, p := range ps {
-		evs[i] = p.ev
+	evs := make([]*Event, 0, len(ps))
+	for _, p := range ps {
+		if !p.skip {
+			evs = append(evs, p.ev)
+		}
+	}
+	if len(evs) == 0 {
+		c.acked(ctx, ps, 0)
+		return
 	}
 	start := time.Now()
 	err := c.guarded(ctx, func(ctx context.Context) error {
@@ -66,7 +72,7 @@ func (c *Consumer) apply(ctx context.Context, ps []pending) {
 	took := time.Since(start)
 	share := took / time.Duration(len(ps))
 	if err == nil {
-		c.m.batchSize.Observe(float64(len(ps)))
+		c.m.batchSize.Observe(float64(len(evs)))
 		c.m.batchCommit.Observe(took.Seconds())
 		c.acked(ctx, ps, share)
 		return
