@@ -36,8 +36,7 @@ func (c *Consumer) admit(ctx context.Context, msg jetstream.Msg) (p pending, ok 
 		herr = c.guarded(ctx, func(ctx context.Context) error { return c.gate.Handle(ctx, ev) })
 	}
 	p = pending{msg: msg, md: md, ev: ev, gate: time.Since(start)}
-	switch {
-	case herr != nil:
+	if herr != nil {
 		c.m.duration.Observe(p.gate.Seconds())
 		c.fail(ctx, msg, ev, md, herr)
 		return p, false
@@ -77,6 +76,11 @@ func (c *Consumer) apply(ctx context.Context, ps []pending) {
 		c.acked(ctx, ps, share)
 		return
 	}
+	// Events a step settled without effect did not fail: acknowledged.
+	if skipped, rest := partition(ps, func(p pending) bool { return p.skip }); len(skipped) > 0 {
+		c.acked(ctx, skipped, 0)
+		ps = rest
+	}
 	var one *eventError
 	if errors.As(err, &one) {
 		if i := slices.IndexFunc(ps, func(p pending) bool { return p.ev == one.ev }); i >= 0 {
@@ -97,6 +101,8 @@ func (c *Consumer) apply(ctx context.Context, ps []pending) {
 	}
 }
 
+// failOne settles p, which failed with err alone; took is the time it
+// took.
 func (c *Consumer) failOne(ctx context.Context, p pending, err error, took time.Duration) {
 	c.m.duration.Observe((p.gate + took).Seconds())
 	c.fail(ctx, p.msg, p.ev, p.md, err)
@@ -141,4 +147,17 @@ func (c *Consumer) acked(ctx context.Context, ps []pending, share time.Duration)
 		c.m.duration.Observe((p.gate + share).Seconds())
 		c.m.processed.WithLabelValues(typeOf(p.ev), "ok").Inc()
 	}
+}
+
+// partition returns the pending messages that match and those that do
+// not, each in their order.
+func partition(ps []pending, match func(pending) bool) (yes, no []pending) {
+	for _, p := range ps {
+		if match(p) {
+			yes = append(yes, p)
+		} else {
+			no = append(no, p)
+		}
+	}
+	return yes, no
 }

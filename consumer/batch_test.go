@@ -146,14 +146,16 @@ func histogramSum(t *testing.T, reg *prometheus.Registry, name string) float64 {
 // TestStepsRunBeforeTheBatch: behind consumer.Chain, an event a per-event
 // step refuses (as Validated refuses one off its schema) is dead-lettered
 // without reaching HandleBatch, one a step settles without effect (as
-// Versioned settles a version 1 twin) is acknowledged unapplied, and the
-// others are applied in batches.
+// Versioned settles a version 1 twin) is acknowledged unapplied, even in
+// a batch that a poison event fails, and the others are applied in
+// batches.
 func TestStepsRunBeforeTheBatch(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
 	h := &poisonous{Handler: audit.New(e.pool), poison: map[uuid.UUID]bool{}}
 	ids := e.publishBatch(t, h, 6)
 	refused, skipped := ids[1], ids[4]
+	h.poison[ids[2]] = true
 	step := func(next consumer.Handler) consumer.Handler {
 		return consumer.HandlerFunc(func(ctx context.Context, ev *consumer.Event) error {
 			switch ev.EventID {
@@ -167,13 +169,20 @@ func TestStepsRunBeforeTheBatch(t *testing.T) {
 	}
 	reg := prometheus.NewRegistry()
 	e.run(t, consumer.Chain(h, step), reg)
-	dead := natstest.Collect(t, e.js, e.dlq, 1, 10*time.Second)
-	if len(dead) != 1 || dead[0].Headers().Get(consumer.HeaderEventID) != refused.String() {
-		t.Fatalf("%d dead letters, want the refused event's", len(dead))
+	dead := natstest.Collect(t, e.js, e.dlq, 2, 15*time.Second)
+	got := map[string]bool{}
+	for _, m := range dead {
+		got[m.Headers().Get(consumer.HeaderEventID)] = true
 	}
-	testenv.WaitFor(t, "the four others recorded and all six settled", 10*time.Second, func() bool {
-		return e.auditRows(t) == 4 && pendingOf(t, e) == 0
+	if len(dead) != 2 || !got[refused.String()] || !got[ids[2].String()] {
+		t.Fatalf("dead letters %v, want the refused event's and the poison's", got)
+	}
+	testenv.WaitFor(t, "the three others recorded and all six settled", 10*time.Second, func() bool {
+		return e.auditRows(t) == 3 && pendingOf(t, e) == 0
 	})
+	if r := metricValue(t, reg, "authevents_consumer_processed_total", "result", "retry"); r != 2 {
+		t.Errorf("retries %v, want the poison's 2 (the skipped event failed nothing)", r)
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, b := range h.batches {
