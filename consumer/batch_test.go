@@ -98,6 +98,9 @@ func TestPoisonInTheMiddleOfABatchFailsAlone(t *testing.T) {
 	if n := histogramSum(t, reg, "authevents_consumer_batch_size"); n != 8 {
 		t.Errorf("batch sizes sum to %v, want the 8 events committed", n)
 	}
+	if n, want := metricValue(t, reg, "authevents_consumer_batch_commit_seconds", "consumer", audit.Durable), metricValue(t, reg, "authevents_consumer_batch_size", "consumer", audit.Durable); n != want {
+		t.Errorf("%v commit durations for %v committed batches", n, want)
+	}
 	for result, want := range map[string]float64{"ok": 8, "retry": 2, "dead_lettered": 2} {
 		// Counted just after the dead letter is published: poll.
 		testenv.WaitFor(t, fmt.Sprintf("processed{result=%q} = %v (events, not batches)", result, want), 5*time.Second, func() bool {
