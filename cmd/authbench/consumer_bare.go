@@ -15,11 +15,13 @@ import (
 // fetches (500 at a time, as a batch consumer) and acknowledges each
 // message (Ack, then one flush per fetch), with the durable settings of
 // the services (explicit acks, MaxAckPending 1000). Timed until the
-// durable has nothing pending or unacknowledged, as the services are.
+// durable has nothing pending or unacknowledged, as the services are;
+// the rate is of events (changes), as theirs.
 func bareRate(ctx context.Context, js jetstream.JetStream, n, round int, prot *protector) (float64, error) {
 	stream := fmt.Sprintf("bench-cons-%d-bare-%d", os.Getpid(), round)
 	defer js.DeleteStream(context.WithoutCancel(ctx), stream)
-	if _, err := fillStream(ctx, js, stream, false, n, prot); err != nil {
+	msgs, err := fillStream(ctx, js, stream, false, n, prot)
+	if err != nil {
 		return 0, err
 	}
 	settleNATS()
@@ -29,7 +31,7 @@ func bareRate(ctx context.Context, js jetstream.JetStream, n, round int, prot *p
 	if err != nil {
 		return 0, err
 	}
-	for acked := 0; acked < n; {
+	for acked := 0; acked < msgs; { // with v1+v2, more messages than events
 		batch, err := cons.Fetch(500, jetstream.FetchMaxWait(time.Second))
 		if err != nil {
 			return 0, err
