@@ -74,7 +74,7 @@ bench/relay: build ## relay drain rate (1 and 3 replicas) vs raw JetStream publi
 	scripts/bench-relay.sh $(BENCH_RELAY_ARGS)
 
 .PHONY: bench/consumer
-bench/consumer: build ## drain rate of each consumer service (1 and 2 replicas), CPU per 1,000 events, peak RSS
+bench/consumer: build ## drain rate of each consumer service (1 and 2 replicas) and its ratio to a bare fetch+ack, CPU per 1,000 events, peak RSS
 	$(GO) build -o bin/ ./cmd/authbench
 	scripts/bench-consumer.sh $(BENCH_CONSUMER_ARGS)
 

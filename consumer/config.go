@@ -16,8 +16,15 @@ type Config struct {
 	MaxDeliveries  int             // server-side backstop on deliveries (10 x Attempts)
 	Backoff        []time.Duration // delay after failure 1, 2, ... (NakWithDelay)
 	AckWait        time.Duration   // server redelivers after this without an ack
-	Batch          int             // messages per fetch
-	DLQStream      string          // dead-letter stream, auth-events-dlq
+	Batch          int             // messages per fetch, and per transaction of a BatchHandler
+	// BatchBytes bounds the message bytes of one transaction of a
+	// BatchHandler (1 MiB); a message larger than it is a batch alone.
+	BatchBytes int
+	// BatchLinger is how long a batch that has not reached Batch or
+	// BatchBytes waits for more messages once the fetched ones are all
+	// in it (0: it is applied at once, when the stream pauses).
+	BatchLinger time.Duration
+	DLQStream   string // dead-letter stream, auth-events-dlq
 	// DLQReplicas is the dead-letter stream's replica count (0: 1); set
 	// it to the event stream's (STREAM_REPLICAS), so a node lost on a
 	// cluster loses no dead letter either.
@@ -50,6 +57,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Batch <= 0 {
 		c.Batch = 50
+	}
+	if c.BatchBytes <= 0 {
+		c.BatchBytes = 1 << 20
 	}
 	if c.DLQStream == "" {
 		c.DLQStream = c.Stream + "-dlq"

@@ -27,7 +27,19 @@
 // dead-letters it; event.go parses the envelope; failures.go counts failed
 // attempts and spaces the retries; deadletter.go writes the dead-letter
 // stream and holds the operator's tools to list, replay and purge it;
-// metrics.go the collectors.
+// metrics.go the collectors. A handler that is also a BatchHandler gets
+// its events in batches: batch.go the interface and Chain, batch_loop.go
+// how a fetch is cut into bounded batches, batch_apply.go the
+// transaction, its acks and the isolation of a failing event,
+// batch_failures.go the failure counts of a batch in one statement.
+//
+// Batches: each event passes parse, validation and version steps alone;
+// the rest of a batch is applied in one transaction and acknowledged
+// after its commit. An event that fails goes through the same failure
+// path as one handled alone, while its neighbours commit. Events are
+// handed over in stream order and the batches of one replica follow
+// each other, so a handler that keeps per-key order (security, later)
+// keeps it within and across its batches, as one event at a time did.
 package consumer
 
 import (
@@ -56,6 +68,8 @@ type Consumer struct {
 	pool *pgxpool.Pool
 	cfg  Config
 	h    Handler
+	bh   BatchHandler // h in batches (batch.go), or nil
+	gate Handler      // the per-event steps before a batch
 	log  *slog.Logger
 	m    *metrics
 
@@ -67,5 +81,7 @@ type Consumer struct {
 // several consumers may share reg.
 func New(js jetstream.JetStream, pool *pgxpool.Pool, cfg Config, h Handler, m *Metrics, log *slog.Logger) *Consumer {
 	cfg = cfg.withDefaults()
-	return &Consumer{js: js, pool: pool, cfg: cfg, h: h, log: log.With("component", "consumer", "consumer", cfg.Durable), m: m.forConsumer(cfg.Durable)}
+	c := &Consumer{js: js, pool: pool, cfg: cfg, h: h, log: log.With("component", "consumer", "consumer", cfg.Durable), m: m.forConsumer(cfg.Durable)}
+	c.bh, c.gate = batchMode(h)
+	return c
 }

@@ -153,6 +153,13 @@ func pendingOf(t *testing.T, e *env) uint64 {
 
 func counterSum(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Helper()
+	return sumOver(t, reg, name, false)
+}
+
+// sumOver sums a counter's values, or a histogram's observations, over
+// the series of the metric name.
+func sumOver(t *testing.T, reg *prometheus.Registry, name string, histogram bool) float64 {
+	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -161,7 +168,11 @@ func counterSum(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	for _, mf := range mfs {
 		if mf.GetName() == name {
 			for _, m := range mf.GetMetric() {
-				sum += m.GetCounter().GetValue()
+				if histogram {
+					sum += m.GetHistogram().GetSampleSum()
+				} else {
+					sum += m.GetCounter().GetValue()
+				}
 			}
 		}
 	}

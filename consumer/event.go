@@ -35,6 +35,8 @@ type Event struct {
 
 	opened []byte // version 2: the data opened by personal.Keys.Open
 	erased bool   // version 2: its key is erased (opened holds personal.Erased)
+
+	admitted bool // passed the per-event steps of a Chain (batch.go)
 }
 
 // NewEvent parses body, a CloudEvent published on subject. An envelope

@@ -63,17 +63,11 @@ func (c *Consumer) fetchOnce(ctx context.Context, cons jetstream.Consumer, held 
 	if err != nil {
 		return 0, err
 	}
-	// Every message is held (kept alive) from its arrival, not only
-	// from when its turn comes: the queue has room for the whole batch,
-	// so the reader never waits on the handler.
-	queue := make(chan jetstream.Msg, c.cfg.Batch)
-	go func() {
-		defer close(queue)
-		for msg := range batch.Messages() {
-			held.add(msg)
-			queue <- msg
-		}
-	}()
+	queue := c.receiveAll(batch, held)
+	if c.bh != nil {
+		n := c.applyBatches(ctx, queue, held)
+		return n, batch.Error()
+	}
 	n := 0
 	for msg := range queue {
 		// Messages already fetched are handled even if ctx ended: they
@@ -83,4 +77,20 @@ func (c *Consumer) fetchOnce(ctx context.Context, cons jetstream.Consumer, held 
 		n++
 	}
 	return n, batch.Error()
+}
+
+// receiveAll returns the messages of batch as they arrive. Every message
+// is held (kept alive) from its arrival, not only from when its turn
+// comes: the queue has room for the whole batch, so the reader never
+// waits on the handler.
+func (c *Consumer) receiveAll(batch jetstream.MessageBatch, held *held) <-chan jetstream.Msg {
+	queue := make(chan jetstream.Msg, c.cfg.Batch)
+	go func() {
+		defer close(queue)
+		for msg := range batch.Messages() {
+			held.add(msg)
+			queue <- msg
+		}
+	}()
+	return queue
 }

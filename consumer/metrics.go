@@ -12,6 +12,8 @@ type Metrics struct {
 	missed       *prometheus.CounterVec
 	state        *stateCollector
 	pruned       *prometheus.CounterVec
+	batchSize    *prometheus.HistogramVec
+	batchCommit  *prometheus.HistogramVec
 }
 
 // NewMetrics registers the consumer metrics on reg.
@@ -28,8 +30,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		missed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "authevents_consumer_missed_events_total",
 			Help: "Events the stream discarded (limits, max age) before the consumer processed them; counted once across replicas."}, []string{"consumer"}),
 		state: newStateCollector(),
+		batchSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "authevents_consumer_batch_size",
+			Help:    "Events per committed transaction of a batch consumer.",
+			Buckets: []float64{1, 2, 5, 10, 25, 50, 100, 250, 500, 1000}}, []string{"consumer"}),
+		batchCommit: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "authevents_consumer_batch_commit_seconds",
+			Help:    "Time of a batch consumer's committed transaction, from begin to commit.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}, []string{"consumer"}),
 	}
-	reg.MustRegister(m.processed, m.duration, m.redeliveries, m.deadLettered, m.missed, m.state)
+	reg.MustRegister(m.processed, m.duration, m.redeliveries, m.deadLettered, m.missed, m.state, m.batchSize, m.batchCommit)
 	m.pruned = NewPrunedCounter(reg)
 	return m
 }
@@ -42,6 +50,8 @@ type metrics struct {
 	missed       prometheus.Counter
 	state        *stateCollector
 	pruned       *prometheus.CounterVec
+	batchSize    prometheus.Observer
+	batchCommit  prometheus.Observer
 }
 
 func (m *Metrics) forConsumer(name string) *metrics {
@@ -53,5 +63,7 @@ func (m *Metrics) forConsumer(name string) *metrics {
 		missed:       m.missed.WithLabelValues(name),
 		state:        m.state,
 		pruned:       m.pruned,
+		batchSize:    m.batchSize.WithLabelValues(name),
+		batchCommit:  m.batchCommit.WithLabelValues(name),
 	}
 }

@@ -12,6 +12,10 @@ import (
 	"github.com/authevents/authevents/internal/retry"
 )
 
+// MaxAckPending is the durable's bound on messages delivered and not yet
+// acknowledged: a fetch (Config.Batch) asks for no more.
+const MaxAckPending = 1000
+
 // Ensure creates or updates the durable consumer and the dead-letter stream.
 // An existing durable takes the configuration as it is now, its filter
 // included (see filter).
@@ -21,7 +25,7 @@ func (c *Consumer) Ensure(ctx context.Context) (jetstream.Consumer, error) {
 	}
 	cc := jetstream.ConsumerConfig{
 		Durable: c.cfg.Durable, AckPolicy: jetstream.AckExplicitPolicy, AckWait: c.cfg.AckWait,
-		MaxDeliver: c.cfg.MaxDeliveries, DeliverPolicy: jetstream.DeliverAllPolicy, MaxAckPending: 1000,
+		MaxDeliver: c.cfg.MaxDeliveries, DeliverPolicy: jetstream.DeliverAllPolicy, MaxAckPending: MaxAckPending,
 	}
 	cc.FilterSubject, cc.FilterSubjects = c.filter()
 	cons, err := c.refilter(ctx, cc)

@@ -3,11 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -36,7 +34,7 @@ func benchConsumer(ctx context.Context, args []string) error {
 	dbURL := fs.String("db", "", "database URL of a migrated benchmark database")
 	natsURL := fs.String("nats", "nats://127.0.0.1:4222", "NATS URL")
 	bin := fs.String("consumer-bin", "bin/consumer", "consumer binary")
-	events := fs.Int("events", 20_000, "events per round (email: a quarter, all user.registered)")
+	events := fs.Int("events", 40_000, "events per round (email: a quarter, all user.registered)")
 	services := fs.String("services", "email,analytics,security,audit", "services to measure")
 	replicaList := fs.String("replicas", "1,2", "replica counts to measure")
 	rounds := fs.Int("rounds", 3, "rounds per figure (the median is reported)")
@@ -86,7 +84,11 @@ func benchConsumer(ctx context.Context, args []string) error {
 		fmt.Printf("(events = changes as the API makes them; with v1+v2 the stream holds two messages for each with personal fields, and msgs/s counts both)\n")
 	}
 	fmt.Println()
-	fmt.Printf("%-10s %8s %12s   %-28s %s\n", "service", "replicas", "events/s", "rounds", "CPU per 1,000 events (median): consumer / postgres / nats-server; consumer peak RSS")
+	fmt.Printf("%-10s %8s %12s   %-28s %s\n", "service", "replicas", "events/s", "rounds", "CPU per 1,000 events (median): consumer / postgres / nats-server; consumer peak RSS; x bare")
+	bare, err := benchBare(ctx, js, *events, *rounds, prot)
+	if err != nil {
+		return err
+	}
 	for _, svc := range strings.Split(*services, ",") {
 		durable, ok := durables[svc]
 		if !ok {
@@ -149,8 +151,8 @@ func benchConsumer(ctx context.Context, args []string) error {
 				rss = append(rss, peak)
 			}
 			slices.Sort(rss)
-			fmt.Printf("%-10s %8d %12.0f   %-28s %.1f / %.1f / %.1f ms; %.1f MB\n", svc, r, medianOf(rates), fmtRates(rates),
-				medianOf(cpuCons), medianOf(cpuPG), medianOf(cpuNATS), float64(rss[len(rss)/2])/1024)
+			fmt.Printf("%-10s %8d %12.0f   %-28s %.1f / %.1f / %.1f ms; %.1f MB; %.3fx bare\n", svc, r, medianOf(rates), fmtRates(rates),
+				medianOf(cpuCons), medianOf(cpuPG), medianOf(cpuNATS), float64(rss[len(rss)/2])/1024, medianOf(rates)/bare)
 			if prot.mode == protectV1 {
 				fmt.Printf("%-10s %8d %12.0f   msgs/s (%s)\n", "", r, medianOf(msgRates), fmtRates(msgRates))
 			}
@@ -247,56 +249,4 @@ func settleNATS() {
 		}
 		last = now
 	}
-}
-
-// streamMsgs is the number of messages in stream (0 if there is none).
-func streamMsgs(ctx context.Context, js jetstream.JetStream, stream string) (uint64, error) {
-	st, err := js.Stream(ctx, stream)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return 0, nil
-	} else if err != nil {
-		return 0, err
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		return 0, err
-	}
-	return info.State.Msgs, nil
-}
-
-func startConsumers(bin, svc string, env []string, n int) ([]*exec.Cmd, error) {
-	var out []*exec.Cmd
-	for i := range n {
-		cmd := exec.Command(bin, "--service", svc)
-		cmd.Env = append(env, "OPS_ADDR=127.0.0.1:"+strconv.Itoa(19291+i))
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			return nil, err
-		}
-		out = append(out, cmd)
-	}
-	return out, nil
-}
-
-// waitDrained polls the durable until nothing is pending or unacknowledged
-// and returns the processes' peak RSS (KiB).
-func waitDrained(ctx context.Context, js jetstream.JetStream, stream, durable string, procs []*exec.Cmd) (int, error) {
-	deadline := time.Now().Add(10 * time.Minute)
-	peak := 0
-	for time.Now().Before(deadline) {
-		for _, p := range procs {
-			peak = max(peak, hwmKiB(p.Process.Pid))
-		}
-		c, err := js.Consumer(ctx, stream, durable)
-		if err == nil {
-			info, err := c.Info(ctx)
-			if err == nil && info.NumPending == 0 && info.NumAckPending == 0 && info.Delivered.Stream > 0 {
-				return peak, nil
-			}
-		} else if !errors.Is(err, jetstream.ErrConsumerNotFound) {
-			return 0, err
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return 0, errors.New("not drained within 10 minutes")
 }

@@ -80,3 +80,28 @@ func TestPersonalDataKeyIsValidated(t *testing.T) {
 		t.Errorf("keyring(nothing set) = %v, %v; want none, no error", r, err)
 	}
 }
+
+// TestBatchSettings: the batch bounds default to 500 events, 1 MiB and
+// no linger, and a batch larger than the durable's MaxAckPending (which
+// a fetch cannot exceed), of no bytes, or a negative linger stops the
+// start, with the variables named.
+func TestBatchSettings(t *testing.T) {
+	cfg, err := config.Load[Config](map[string]string{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Batch != 500 || cfg.BatchBytes != 1<<20 || cfg.BatchLinger != 0 {
+		t.Errorf("defaults CONSUMER_BATCH %d, CONSUMER_BATCH_BYTES %d, CONSUMER_BATCH_LINGER %v; want 500, 1048576, 0s", cfg.Batch, cfg.BatchBytes, cfg.BatchLinger)
+	}
+	for _, env := range []map[string]string{
+		{"CONSUMER_BATCH": "0"},
+		{"CONSUMER_BATCH": "1001"},
+		{"CONSUMER_BATCH_BYTES": "0"},
+		{"CONSUMER_BATCH_LINGER": "-1ms"},
+	} {
+		err := run(context.Background(), []string{"--service", "audit"}, env, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "CONSUMER_BATCH") {
+			t.Errorf("run with %v = %v, want an error naming the batch settings", env, err)
+		}
+	}
+}

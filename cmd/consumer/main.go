@@ -53,6 +53,13 @@ type Config struct {
 	Attempts       int             `env:"CONSUMER_ATTEMPTS" envDefault:"3"`
 	Backoff        []time.Duration `env:"CONSUMER_BACKOFF" envSeparator:"," envDefault:"1m,5m"`
 	AckWait        time.Duration   `env:"CONSUMER_ACK_WAIT" envDefault:"30s"`
+	// Batch bounds the events of one fetch and of one transaction of
+	// the services that apply effects in batches (analytics, audit);
+	// BatchBytes their bytes, BatchLinger how long a batch not full waits
+	// for more once the fetched events are in (0: not at all).
+	Batch       int           `env:"CONSUMER_BATCH" envDefault:"500"`
+	BatchBytes  int           `env:"CONSUMER_BATCH_BYTES" envDefault:"1048576"`
+	BatchLinger time.Duration `env:"CONSUMER_BATCH_LINGER" envDefault:"0s"`
 
 	Retention         time.Duration `env:"CONSUMER_RETENTION" envDefault:"744h"`
 	FailuresRetention time.Duration `env:"CONSUMER_FAILURES_RETENTION" envDefault:"168h"`
@@ -114,6 +121,9 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout i
 	if cfg.Attempts < 1 || cfg.AckWait < 2*time.Second || len(cfg.Backoff) == 0 {
 		return errors.New("CONSUMER_ATTEMPTS must be >= 1, CONSUMER_ACK_WAIT >= 2s, CONSUMER_BACKOFF not empty")
 	}
+	if cfg.Batch < 1 || cfg.Batch > consumer.MaxAckPending || cfg.BatchBytes < 1 || cfg.BatchLinger < 0 {
+		return fmt.Errorf("CONSUMER_BATCH must be 1 to %d, CONSUMER_BATCH_BYTES >= 1, CONSUMER_BATCH_LINGER >= 0", consumer.MaxAckPending)
+	}
 	if cfg.Retention < time.Hour || cfg.FailuresRetention < time.Hour || cfg.SecurityRetention < cfg.SecurityWindow || cfg.PruneInterval < 0 || cfg.PruneBatch < 1 {
 		return errors.New("CONSUMER_RETENTION and CONSUMER_FAILURES_RETENTION must be >= 1h, SECURITY_RETENTION >= SECURITY_WINDOW, CONSUMER_PRUNE_INTERVAL >= 0 (0: off), CONSUMER_PRUNE_BATCH >= 1")
 	}
@@ -165,8 +175,15 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout i
 		// Every service handles only events that keep their contract;
 		// the others are dead-lettered with the reason. Of the two
 		// versions of a change, it handles the one it can read.
-		h = consumer.Validated(consumer.Versioned(h, keys), schemas)
+		// A service that applies effects in batches gets them after
+		// these steps, event by event (consumer.Chain).
+		h = consumer.Chain(h, func(h consumer.Handler) consumer.Handler {
+			return consumer.Validated(consumer.Versioned(h, keys), schemas)
+		})
 		c.Attempts, c.Backoff, c.AckWait, c.DLQStream = cfg.Attempts, cfg.Backoff, cfg.AckWait, cfg.DLQStream
+		if _, batched := h.(consumer.BatchHandler); batched {
+			c.Batch, c.BatchBytes, c.BatchLinger = cfg.Batch, cfg.BatchBytes, cfg.BatchLinger
+		}
 		c.DLQReplicas = cfg.StreamReplicas
 		c.Retention = consumer.Retention{Processed: cfg.Retention, Failures: cfg.FailuresRetention}
 		c.PruneInterval, c.PruneBatch = cfg.PruneInterval, cfg.PruneBatch

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"math/rand/v2"
@@ -28,6 +29,8 @@ type world struct {
 	js   jetstream.JetStream
 	env  []string
 	n    int
+	// service is the one started (audit unless set).
+	service string
 }
 
 func newWorld(t *testing.T, n int) *world {
@@ -58,7 +61,7 @@ func newWorld(t *testing.T, n int) *world {
 
 func (w *world) start(t *testing.T) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(testenv.BuildHere(t, "consumer"), "--service", "audit")
+	cmd := exec.Command(testenv.BuildHere(t, "consumer"), "--service", cmp.Or(w.service, "audit"))
 	cmd.Env = w.env
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -90,7 +93,13 @@ func (w *world) finish(t *testing.T) {
 // yet seen acknowledged: right after a SIGKILL, those the process held.
 func (w *world) inFlight(t *testing.T) int {
 	t.Helper()
-	c, err := w.js.Consumer(context.Background(), "auth-events", "audit-log")
+	return w.inFlightOf(t, "audit-log")
+}
+
+// inFlightOf is inFlight of the durable.
+func (w *world) inFlightOf(t *testing.T, durable string) int {
+	t.Helper()
+	c, err := w.js.Consumer(context.Background(), "auth-events", durable)
 	if err != nil {
 		return 0 // not created yet: the process died before setting up
 	}

@@ -4,10 +4,8 @@ package analytics
 
 import (
 	"context"
-	"errors"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -53,51 +51,7 @@ var active = map[string]bool{
 // be among them under a random id). So is a version 2 event whose key is
 // erased.
 func (h *Handler) Handle(ctx context.Context, ev *consumer.Event) error {
-	var data struct {
-		UserID string `json:"userId"`
-	}
-	if err := ev.Decode(&data); err != nil {
-		return err
-	}
-	user, err := uuid.Parse(data.UserID)
-	known := err == nil
-	deleted := known && ev.Base == authevents.EventUserDeleted
-	at := ev.OccurredAt.UTC()
-	return postgres.WithTx(ctx, h.pool, func(tx pgx.Tx) error {
-		if deleted {
-			if err := personal.LockForErasure(ctx, tx, user); err != nil {
-				return err
-			}
-		}
-		first, err := consumer.Once(ctx, tx, Durable, ev.EventID)
-		if err != nil {
-			return err
-		}
-		if first {
-			if _, err := tx.Exec(ctx, `
-				INSERT INTO analytics_event_counts (hour, type, count) VALUES (date_trunc('hour', $1::timestamptz), $2, 1)
-				ON CONFLICT (hour, type) DO UPDATE SET count = analytics_event_counts.count + 1`, at.UTC(), ev.Base); err != nil {
-				return err
-			}
-		}
-		switch {
-		case deleted:
-			// On every delivery: a second run finds no row left.
-			_, err := tx.Exec(ctx, `UPDATE analytics_active_users SET user_id = gen_random_uuid() WHERE user_id = $1`, user)
-			return err
-		case first && known && active[ev.Base] && !ev.Erased():
-			switch err := h.keys.Guard(ctx, tx, user); {
-			case errors.Is(err, personal.ErrErased):
-				return nil
-			case err != nil:
-				return err
-			}
-			_, err := tx.Exec(ctx, `INSERT INTO analytics_active_users (day, user_id) VALUES (($1::timestamptz AT TIME ZONE 'UTC')::date, $2)
-				ON CONFLICT DO NOTHING`, at, user)
-			return err
-		}
-		return nil
-	})
+	return postgres.WithTx(ctx, h.pool, func(tx pgx.Tx) error { return h.HandleBatch(ctx, tx, []*consumer.Event{ev}) })
 }
 
 // Stats is what `authctl stats --json` prints.

@@ -6,8 +6,6 @@ package audit
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -57,66 +55,7 @@ func New(pool *pgxpool.Pool) *Handler {
 // Guard orders the store against the erasure, so nothing personal comes
 // back.
 func (h *Handler) Handle(ctx context.Context, ev *consumer.Event) error {
-	var data struct {
-		UserID             string `json:"userId"`
-		IP                 string `json:"ip"`
-		UserAgent          string `json:"userAgent"`
-		IPPseudonym        string `json:"ipPseudonym"`
-		UserAgentPseudonym string `json:"userAgentPseudonym"`
-	}
-	if len(ev.Data) > 0 {
-		if err := ev.Decode(&data); err != nil {
-			return err
-		}
-	}
-	if ev.Version == 2 {
-		data.IP, data.UserAgent = data.IPPseudonym, data.UserAgentPseudonym
-	}
-	var user *uuid.UUID
-	if u, err := uuid.Parse(data.UserID); err == nil {
-		user = &u
-	}
-	if !json.Valid(ev.Body) {
-		return consumer.Permanent(errors.New("envelope is not JSON"))
-	}
-	deleted := ev.Base == authevents.EventUserDeleted && user != nil
-	return postgres.WithTx(ctx, h.pool, func(tx pgx.Tx) error {
-		row := entry{ip: data.IP, userAgent: data.UserAgent, envelope: ev.Body}
-		erasedKey := ev.Erased()
-		if deleted {
-			if err := personal.LockForErasure(ctx, tx, *user); err != nil {
-				return err
-			}
-		} else if user != nil {
-			switch err := h.keys.Guard(ctx, tx, *user); {
-			case errors.Is(err, personal.ErrErased):
-				erasedKey = true
-			case err != nil:
-				return err
-			}
-		}
-		if erasedKey {
-			var err error
-			if row, err = erased(row); err != nil {
-				return err
-			}
-		}
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO audit_log (event_id, type, user_id, occurred_at, ip, user_agent, envelope)
-			VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb) ON CONFLICT (event_id) DO NOTHING`,
-			ev.EventID, ev.Type, user, ev.OccurredAt, row.ip, row.userAgent, string(row.envelope)); err != nil {
-			return err
-		}
-		if deleted {
-			// Every time, not only on the first insert: harmless when done
-			// (it rewrites no row that holds nothing personal), and a
-			// redelivery completes an erasure whatever came before it.
-			if _, err := tx.Exec(ctx, `SELECT audit_erase_user($1)`, *user); err != nil {
-				return fmt.Errorf("erase the user's audit rows: %w", err)
-			}
-		}
-		return nil
-	})
+	return postgres.WithTx(ctx, h.pool, func(tx pgx.Tx) error { return h.HandleBatch(ctx, tx, []*consumer.Event{ev}) })
 }
 
 // Entry is one audit row as authctl prints it. Type is the type as
