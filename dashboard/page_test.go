@@ -26,7 +26,7 @@ type shown struct {
 	Latency   string              `json:"latency"`
 	Lines     int                 `json:"lines"`
 	Stream    []string            `json:"stream"` // messages, size, oldest, consumers, replicas, leader
-	Outbox    []string            `json:"outbox"` // backlog, oldest, dead, parked, relays
+	Outbox    []string            `json:"outbox"` // backlog, oldest, dead, parked, dead tuples, relays
 	Down      map[string]string   `json:"down"`   // source -> message, when shown
 	Overflow  bool                `json:"overflow"`
 }
@@ -43,7 +43,7 @@ const readPage = `(() => {
     latency: txt(document.getElementById("latency-current")),
     lines: document.querySelectorAll("#sparkline polyline, #sparkline circle").length,
     stream: ["messages", "bytes", "oldest", "consumers", "replicas", "leader"].map((k) => txt(document.getElementById("stream-" + k))),
-    outbox: ["backlog", "oldest", "dead", "parked", "relays"].map((k) => txt(document.getElementById("outbox-" + k))),
+    outbox: ["backlog", "oldest", "dead", "parked", "tuples", "relays"].map((k) => txt(document.getElementById("outbox-" + k))),
     down,
     overflow: document.documentElement.scrollWidth > window.innerWidth,
   };

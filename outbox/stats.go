@@ -3,6 +3,7 @@ package outbox
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -16,6 +17,15 @@ type Stats struct {
 	// Parked rows are pending rows held back by an earlier dead row of
 	// their ordering key: they wait for an operator to retry or discard it.
 	Parked int64 `json:"parked"`
+	// DeadTuples are rows deleted (or updated) and not yet vacuumed away
+	// (pg_stat_user_tables.n_dead_tup, an estimate PostgreSQL updates
+	// within a second or so): the index entries every claim walks until a
+	// VACUUM, which the relay runs itself after large drains
+	// (RELAY_VACUUM_ROWS). Tens of thousands that stay are bloat coming.
+	DeadTuples int64 `json:"deadTuples"`
+	// LastVacuum is when the outbox was last vacuumed, by the relay or
+	// by autovacuum (nil: never since the statistics were reset).
+	LastVacuum *time.Time `json:"lastVacuum"`
 }
 
 // ExactBacklogLimit is how far ReadStats counts pending rows one by one;
@@ -40,6 +50,8 @@ func ReadStats(ctx context.Context, q interface {
 	err := q.QueryRow(ctx, `
 		SELECT (SELECT count(*) FROM (SELECT FROM outbox WHERE state = 'pending' LIMIT $1) c),
 		       COALESCE((SELECT n_live_tup FROM pg_stat_user_tables WHERE relid = 'outbox'::regclass), 0),
+		       COALESCE((SELECT n_dead_tup FROM pg_stat_user_tables WHERE relid = 'outbox'::regclass), 0),
+		       (SELECT greatest(last_vacuum, last_autovacuum) FROM pg_stat_user_tables WHERE relid = 'outbox'::regclass),
 		       COALESCE(EXTRACT(EPOCH FROM now() - (SELECT min(created_at) FROM outbox WHERE state = 'pending')), 0),
 		       (SELECT count(*) FROM outbox WHERE state = 'dead'),
 		       (SELECT count(*)
@@ -47,7 +59,7 @@ func ReadStats(ctx context.Context, q interface {
 		                 WHERE state = 'dead' AND ordering_key <> '' GROUP BY ordering_key) d
 		          JOIN LATERAL (SELECT FROM outbox p
 		                 WHERE p.ordering_key = d.ordering_key AND p.seq > d.seq AND p.state = 'pending') p ON true)`,
-		ExactBacklogLimit+1).Scan(&counted, &live, &age, &s.Dead, &s.Parked)
+		ExactBacklogLimit+1).Scan(&counted, &live, &s.DeadTuples, &s.LastVacuum, &age, &s.Dead, &s.Parked)
 	if err != nil {
 		return s, fmt.Errorf("outbox stats: %w", err)
 	}

@@ -61,6 +61,9 @@ func (r *Relay) batch(ctx context.Context, lane, limit int) (n int, busy bool, e
 	}()
 	r.m.batchSize.Observe(float64(len(rows)))
 	if len(rows) == 0 {
+		if !busy {
+			r.vac.deletedRows(0, true) // idle: clean up after the drain
+		}
 		return 0, busy, tx.Commit(claimCtx)
 	}
 	var tally outbox.Tally
@@ -88,6 +91,7 @@ func (r *Relay) batch(ctx context.Context, lane, limit int) (n int, busy bool, e
 	if err := tx.Commit(qctx); err != nil {
 		return 0, false, fmt.Errorf("commit: %w", err)
 	}
+	r.vac.deletedRows(len(sent), len(rows) < limit)
 	for _, id := range dead {
 		r.log.Error("outbox row is dead after repeated refusals", "id", id)
 	}

@@ -79,6 +79,7 @@ var (
 	lagDesc     = prometheus.NewDesc("authevents_outbox_oldest_unsent_age_seconds", "Age of the oldest unsent outbox row, on the database clock: the outbox lag.", nil, nil)
 	deadDesc    = prometheus.NewDesc("authevents_outbox_dead_rows", "Outbox rows the relay gave up on (authctl outbox dead list).", nil, nil)
 	parkedDesc  = prometheus.NewDesc("authevents_outbox_parked_rows", "Pending outbox rows held back by an earlier dead row of their ordering key, until it is retried or discarded.", nil, nil)
+	tuplesDesc  = prometheus.NewDesc("authevents_outbox_dead_tuples", "Outbox rows deleted and not yet vacuumed away (pg_stat_user_tables.n_dead_tup, an estimate): index entries every claim walks until a VACUUM.", nil, nil)
 )
 
 func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -86,6 +87,7 @@ func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- lagDesc
 	ch <- deadDesc
 	ch <- parkedDesc
+	ch <- tuplesDesc
 	c.errors.Describe(ch)
 }
 
@@ -108,4 +110,5 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, s.OldestUnsentSecs)
 	ch <- prometheus.MustNewConstMetric(deadDesc, prometheus.GaugeValue, float64(s.Dead))
 	ch <- prometheus.MustNewConstMetric(parkedDesc, prometheus.GaugeValue, float64(s.Parked))
+	ch <- prometheus.MustNewConstMetric(tuplesDesc, prometheus.GaugeValue, float64(s.DeadTuples))
 }

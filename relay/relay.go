@@ -34,7 +34,11 @@ type Config struct {
 	MaxAttempts     int           // refused publishes before a row is dead
 	RetryBackoff    time.Duration // first retry delay; doubles per attempt
 	MaxRetryBackoff time.Duration
-	ContentType     string // the Content-Type header of every message
+	// VacuumRows: after deleting this many rows (or a quarter of them and
+	// draining the outbox) the relay VACUUMs the outbox (vacuum.go); 0:
+	// never, autovacuum alone.
+	VacuumRows  int
+	ContentType string // the Content-Type header of every message
 	// Stream is the stream the relay publishes to. When set, the relay
 	// provisions it at start and again if it goes missing, and tells
 	// subjects it does not bind (a refusal of the message) from a broker
@@ -55,7 +59,7 @@ func DefaultConfig() Config {
 	return Config{
 		BatchSize: 2000, Workers: 2, MinPollInterval: 10 * time.Millisecond, PollInterval: time.Second,
 		PublishTimeout: 5 * time.Second, MaxAttempts: 10, RetryBackoff: time.Second,
-		MaxRetryBackoff: 5 * time.Minute, ContentType: "application/cloudevents+json",
+		MaxRetryBackoff: 5 * time.Minute, VacuumRows: 20_000, ContentType: "application/cloudevents+json",
 	}
 }
 
@@ -67,6 +71,7 @@ type Relay struct {
 	cfg  Config
 	log  *slog.Logger
 	m    *metrics
+	vac  *vacuumer
 	wake chan struct{}
 
 	provisionMu    sync.Mutex // one re-provisioning at a time per process
@@ -87,7 +92,8 @@ func New(pool *pgxpool.Pool, nc *nats.Conn, cfg Config, reg prometheus.Registere
 	if err != nil {
 		return nil, err
 	}
-	return &Relay{pool: pool, nc: nc, js: js, cfg: cfg, log: log, m: newMetrics(reg, pool, log), wake: make(chan struct{}, 1),
+	return &Relay{pool: pool, nc: nc, js: js, cfg: cfg, log: log, m: newMetrics(reg, pool, log), vac: newVacuumer(pool, cfg.VacuumRows, log, reg),
+		wake: make(chan struct{}, 1),
 		batchLog: throttle{interval: 10 * time.Second}, unavailableLog: throttle{interval: 10 * time.Second}}, nil
 }
 

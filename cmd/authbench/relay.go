@@ -44,6 +44,8 @@ func benchRelay(ctx context.Context, args []string) error {
 	rate := fs.Int("rate", 500, "events/s for the latency phase")
 	latencyFor := fs.Duration("latency-d", 10*time.Second, "duration of the latency phase")
 	rounds := fs.Int("rounds", 3, "rounds per phase (the median is reported)")
+	bigRows := fs.Int("big-rows", 300_000, "backlog of the large-drain phase (issue 20: 3 vs 1 replica, latency right after); 0: skip it")
+	bigOnly := fs.Bool("big-only", false, "run only the large-drain phase")
 	protect := fs.String("protect", protectOff, "personal fields: off (version 1 only), v1+v2 (both versions of each change, EVENTS_V1=true) or v2 (EVENTS_V1=false)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -122,6 +124,10 @@ func benchRelay(ctx context.Context, args []string) error {
 	defer js.DeleteStream(context.WithoutCancel(ctx), stream)
 	env := append(os.Environ(), "DATABASE_URL="+*dbURL, "NATS_URL="+*natsURL, "STREAM_NAME="+stream,
 		"STREAM_SUBJECTS="+stream+".user.*", "STREAM_MAX_MSGS=-1", "STREAM_MAX_BYTES=-1", "STREAM_MAX_AGE=1h", "LOG_LEVEL=warn")
+
+	if *bigRows > 0 && *bigOnly {
+		return bigDrainPhase(ctx, pool, js, stream, env, *relayBin, userIDs, prot, *bigRows, *rounds, 300)
+	}
 
 	// 2. Drain a backlog inserted directly into the outbox.
 	drain := map[int][]float64{}   // rows/s
@@ -238,6 +244,10 @@ func benchRelay(ctx context.Context, args []string) error {
 		runtime.NumCPU(), float64(runtime.NumCPU())*1e6/(rel+pg+ns), 1e6/rel, 1e6/pg, 1e6/ns)
 	slices.Sort(peakRSS)
 	fmt.Printf("relay peak RSS while draining: %.1f MB (median of rounds; goal < 100 MB)\n", float64(peakRSS[len(peakRSS)/2])/1024)
+	if *bigRows > 0 {
+		fmt.Println()
+		return bigDrainPhase(ctx, pool, js, stream, env, *relayBin, userIDs, prot, *bigRows, *rounds, 300)
+	}
 	return nil
 }
 

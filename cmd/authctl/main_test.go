@@ -111,14 +111,19 @@ func TestOutboxCommands(t *testing.T) {
 		return nil
 	})
 	pool.Exec(ctx, `UPDATE outbox SET state = 'dead', attempts = 10, last_error = 'no responders' WHERE id = ANY($1)`, dead)
+	// The update left two dead tuples; a VACUUM removes them and sets
+	// the last vacuum's time, which status then shows.
+	if _, err := pool.Exec(ctx, `VACUUM outbox`); err != nil {
+		t.Fatal(err)
+	}
 
 	st, err := runCLI(t, env, "outbox", "status", "--interval", "100ms")
 	if err != nil {
 		t.Fatal(err)
 	}
-	assertShape(t, "outbox status", st, "{backlog:n,dead:n,oldestUnsentAgeSeconds:n,parked:n,publishRatePerSecond:n,stream:s,streamMessages:n}")
+	assertShape(t, "outbox status", st, "{backlog:n,dead:n,deadTuples:n,lastVacuum:s,oldestUnsentAgeSeconds:n,parked:n,publishRatePerSecond:n,stream:s,streamMessages:n}")
 	if text := runText(t, env, "outbox", "status", "--interval", "10ms"); !strings.Contains(text, "backlog        1 rows\n") ||
-		!strings.Contains(text, "parked         1 rows") || !strings.Contains(text, "on stream "+names.Stream+" (over 10ms)") {
+		!strings.Contains(text, "parked         1 rows") || !strings.Contains(text, "dead tuples    ") || !strings.Contains(text, "on stream "+names.Stream+" (over 10ms)") {
 		t.Errorf("outbox status text:\n%s", text)
 	}
 	// Without NATS the rate is unknown and the reason given, in both forms.
@@ -127,7 +132,7 @@ func TestOutboxCommands(t *testing.T) {
 	if v, err := runCLI(t, noNATS, "outbox", "status"); err != nil || v["publishRatePerSecond"] != nil || v["note"] == "" || v["backlog"] != float64(1) {
 		t.Errorf("outbox status without NATS = %v, %v", v, err)
 	} else {
-		assertShape(t, "outbox status (no NATS)", v, "{backlog:n,dead:n,note:s,oldestUnsentAgeSeconds:n,parked:n,publishRatePerSecond:null,stream:s,streamMessages:null}")
+		assertShape(t, "outbox status (no NATS)", v, "{backlog:n,dead:n,deadTuples:n,lastVacuum:s,note:s,oldestUnsentAgeSeconds:n,parked:n,publishRatePerSecond:null,stream:s,streamMessages:null}")
 	}
 	if st["backlog"] != float64(1) || st["dead"] != float64(2) || st["parked"] != float64(1) || st["publishRatePerSecond"] == nil || st["stream"] != names.Stream {
 		t.Fatalf("status = %v", st)

@@ -20,6 +20,9 @@ type Status struct {
 	OldestUnsentSecs float64  `json:"oldestUnsentAgeSeconds"`
 	Dead             int64    `json:"dead"`
 	Parked           int64    `json:"parked"`
+	// DeadTuples and LastVacuum: the outbox's bloat (outbox.Stats).
+	DeadTuples  int64      `json:"deadTuples"`
+	LastVacuum  *time.Time `json:"lastVacuum"`
 	PublishRate      *float64 `json:"publishRatePerSecond"`
 	Stream           string   `json:"stream"`
 	StreamMessages   *uint64  `json:"streamMessages"`
@@ -54,6 +57,7 @@ func (c *cli) outboxStatus(ctx context.Context, _ []string) error {
 		return serr
 	}
 	st.Backlog, st.OldestUnsentSecs, st.Dead, st.Parked = s.Backlog, s.OldestUnsentSecs, s.Dead, s.Parked
+	st.DeadTuples, st.LastVacuum = s.DeadTuples, s.LastVacuum
 	if err == nil {
 		select {
 		case <-ctx.Done():
@@ -75,6 +79,11 @@ func (c *cli) outboxStatus(ctx context.Context, _ []string) error {
 	fmt.Fprintf(c.out, "lag            %.3f s (oldest unsent row)\n", st.OldestUnsentSecs)
 	fmt.Fprintf(c.out, "dead           %d rows\n", st.Dead)
 	fmt.Fprintf(c.out, "parked         %d rows (behind a dead row of their key: retry or discard it)\n", st.Parked)
+	vacuumed := "never"
+	if st.LastVacuum != nil {
+		vacuumed = st.LastVacuum.UTC().Format(time.RFC3339)
+	}
+	fmt.Fprintf(c.out, "dead tuples    %d (deleted, not yet vacuumed: each claim walks them; last vacuum %s)\n", st.DeadTuples, vacuumed)
 	if st.PublishRate != nil {
 		fmt.Fprintf(c.out, "publish rate   %.1f/s on stream %s (over %s)\n", *st.PublishRate, st.Stream, c.interval)
 	} else {

@@ -51,6 +51,7 @@ type Config struct {
 	MaxAttempts     int           `env:"RELAY_MAX_ATTEMPTS" envDefault:"10"`
 	RetryBackoff    time.Duration `env:"RELAY_RETRY_BACKOFF" envDefault:"1s"`
 	MaxRetryBackoff time.Duration `env:"RELAY_MAX_RETRY_BACKOFF" envDefault:"5m"`
+	VacuumRows      int           `env:"RELAY_VACUUM_ROWS" envDefault:"20000"`
 	DBMaxConns      int32         `env:"DB_MAX_CONNS" envDefault:"4"`
 }
 
@@ -111,7 +112,7 @@ func run(ctx context.Context, _ []string, environ map[string]string, stdout io.W
 	r, err := relay.New(pool, nc, relay.Config{
 		BatchSize: cfg.BatchSize, Workers: cfg.Workers, MinPollInterval: cfg.MinPollInterval, PollInterval: cfg.PollInterval,
 		PublishTimeout: cfg.PublishTimeout, MaxAttempts: cfg.MaxAttempts, RetryBackoff: cfg.RetryBackoff,
-		MaxRetryBackoff: cfg.MaxRetryBackoff, ContentType: authevents.ContentTypeCloudEvents,
+		MaxRetryBackoff: cfg.MaxRetryBackoff, VacuumRows: cfg.VacuumRows, ContentType: authevents.ContentTypeCloudEvents,
 		TypeLabel: authevents.TypeOfSubject,
 		Stream: relay.StreamConfig{
 			Name: cfg.StreamName, Subjects: cfg.StreamSubjects, MaxAge: cfg.StreamMaxAge,

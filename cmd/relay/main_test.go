@@ -349,7 +349,7 @@ func TestDefaultsAreTheRelayPackages(t *testing.T) {
 	d, s := relay.DefaultConfig(), relay.DefaultStream()
 	got := relay.Config{BatchSize: cfg.BatchSize, Workers: cfg.Workers, MinPollInterval: cfg.MinPollInterval,
 		PollInterval: cfg.PollInterval, PublishTimeout: cfg.PublishTimeout, MaxAttempts: cfg.MaxAttempts,
-		RetryBackoff: cfg.RetryBackoff, MaxRetryBackoff: cfg.MaxRetryBackoff, ContentType: authevents.ContentTypeCloudEvents}
+		RetryBackoff: cfg.RetryBackoff, MaxRetryBackoff: cfg.MaxRetryBackoff, VacuumRows: cfg.VacuumRows, ContentType: authevents.ContentTypeCloudEvents}
 	if diff := cmp.Diff(d, got); diff != "" {
 		t.Errorf("environment defaults differ from relay.DefaultConfig() (-relay +env):\n%s", diff)
 	}

@@ -114,12 +114,14 @@ function renderConsumers(cs) {
 }
 
 function renderOutbox(ob) {
-  const ids = ["outbox-backlog", "outbox-oldest", "outbox-dead", "outbox-parked", "outbox-relays"];
+  const ids = ["outbox-backlog", "outbox-oldest", "outbox-dead", "outbox-parked", "outbox-tuples", "outbox-relays"];
   if (!ob) { ids.forEach((id) => setText(id, "–")); return; }
   setText("outbox-backlog", num(ob.backlog));
   setText("outbox-oldest", ob.backlog > 0 ? duration(ob.oldestUnsentAgeSeconds) : "–");
   $("outbox-dead").innerHTML = warnMark(num(ob.dead), ob.dead > 0);
   $("outbox-parked").innerHTML = warnMark(num(ob.parked), ob.parked > 0);
+  // Deleted rows not yet vacuumed: every claim walks them (warned from 50,000).
+  $("outbox-tuples").innerHTML = warnMark(num(ob.deadTuples), ob.deadTuples >= 50000);
   $("outbox-relays").innerHTML = warnMark(num(ob.relayReplicas), ob.relayReplicas === 0);
 }
 
