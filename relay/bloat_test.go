@@ -46,7 +46,9 @@ func TestClaimStaysCheapAfterALargeDrain(t *testing.T) {
 	// ~1,300 that 60,000 dead index entries cost.
 	bound := fresh + 50
 	var last int64
-	t.Cleanup(func() { t.Logf("claim: %d buffers on a fresh table, %d after the drain (bound %d)", fresh, last, bound) })
+	t.Cleanup(func() {
+		t.Logf("claim: %d buffers on a fresh table, %d after the drain (bound %d)", fresh, last, bound)
+	})
 	testenv.WaitFor(t, "the claim back to a fresh table's cost", 10*time.Second, func() bool {
 		b, err := outbox.ClaimBuffers(ctx, e.pool, 2000)
 		if err != nil {

@@ -93,7 +93,7 @@ func New(pool *pgxpool.Pool, nc *nats.Conn, cfg Config, reg prometheus.Registere
 		return nil, err
 	}
 	return &Relay{pool: pool, nc: nc, js: js, cfg: cfg, log: log, m: newMetrics(reg, pool, log), vac: newVacuumer(pool, cfg.VacuumRows, log, reg),
-		wake: make(chan struct{}, 1),
+		wake:     make(chan struct{}, 1),
 		batchLog: throttle{interval: 10 * time.Second}, unavailableLog: throttle{interval: 10 * time.Second}}, nil
 }
 

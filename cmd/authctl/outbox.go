@@ -16,17 +16,17 @@ import (
 
 // Status is the output of `authctl outbox status --json`.
 type Status struct {
-	Backlog          int64    `json:"backlog"`
-	OldestUnsentSecs float64  `json:"oldestUnsentAgeSeconds"`
-	Dead             int64    `json:"dead"`
-	Parked           int64    `json:"parked"`
+	Backlog          int64   `json:"backlog"`
+	OldestUnsentSecs float64 `json:"oldestUnsentAgeSeconds"`
+	Dead             int64   `json:"dead"`
+	Parked           int64   `json:"parked"`
 	// DeadTuples and LastVacuum: the outbox's bloat (outbox.Stats).
-	DeadTuples  int64      `json:"deadTuples"`
-	LastVacuum  *time.Time `json:"lastVacuum"`
-	PublishRate      *float64 `json:"publishRatePerSecond"`
-	Stream           string   `json:"stream"`
-	StreamMessages   *uint64  `json:"streamMessages"`
-	Note             string   `json:"note,omitempty"`
+	DeadTuples     int64      `json:"deadTuples"`
+	LastVacuum     *time.Time `json:"lastVacuum"`
+	PublishRate    *float64   `json:"publishRatePerSecond"`
+	Stream         string     `json:"stream"`
+	StreamMessages *uint64    `json:"streamMessages"`
+	Note           string     `json:"note,omitempty"`
 }
 
 func (c *cli) openPool(ctx context.Context) (*pgxpool.Pool, error) {
