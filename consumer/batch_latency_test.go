@@ -101,9 +101,12 @@ func TestBatchIsAppliedAtOnceAtLowTraffic(t *testing.T) {
 	before, after := p99s[0], p99s[1]
 	t.Logf("publish to effect p99 at 50 events/s: one at a time %v, in batches %v", before, after)
 	// Other suites share this machine's 2 cores: a tail of 150 samples
-	// moves by several ms from run to run, in both columns. A batch that
-	// waits to fill adds up to a fetch's second.
-	if after > 50*time.Millisecond || after > before+10*time.Millisecond {
-		t.Errorf("p99 in batches %v, one at a time %v: want no higher (within 10ms of noise), and under 50ms", after, before)
+	// moves by several ms from run to run, in both columns, and by tens
+	// when make test runs the packages at once (CI saw 152 ms one at a
+	// time, 76 ms in batches). A batch that waits to fill adds up to a
+	// fetch's second (983 ms before the fix): the bound of 500 ms catches
+	// that whatever the load, the comparison the rest.
+	if after > 500*time.Millisecond || after > before+10*time.Millisecond {
+		t.Errorf("p99 in batches %v, one at a time %v: want no higher (within 10ms of noise), and under 500ms", after, before)
 	}
 }

@@ -142,8 +142,10 @@ func TestHashWorkersServeTheAPI(t *testing.T) {
 	if !strings.HasSuffix(string(cmdline), "\x00"+hashWorkerArg+"\x00") {
 		t.Errorf("worker command line %q, want the api's hidden %s mode", cmdline, hashWorkerArg)
 	}
-	if len(environ) != 0 { // the api's environment here has no Go runtime setting to pass on
-		t.Errorf("worker environment %q, want none of the api's settings", environ)
+	// The api's environment here has no Go runtime setting to pass on;
+	// the worker's one setting is its Go processors (TestWorkerEnv).
+	if string(environ) != "GOMAXPROCS=1\x00" {
+		t.Errorf("worker environment %q, want none of the api's settings, only GOMAXPROCS=1", environ)
 	}
 	if res := postJSON(t, apiURL+"/auth/login", login); res.StatusCode != http.StatusOK {
 		t.Fatalf("login via a worker with an in-process hash = %d", res.StatusCode)
