@@ -23,9 +23,11 @@ import (
 //     a long drain cleans as it goes (each VACUUM then has at most that
 //     many dead rows, and the claims of the drain stay cheap too);
 //   - when the outbox is drained (a batch came back short, or empty) and
-//     a twentieth of that was deleted, so the claims after a drain are
-//     cheap within a second, not a minute (on a small table a VACUUM
-//     takes milliseconds: at 300 events/s one every few seconds).
+//     a twentieth of that was deleted, or anything at all since a VACUUM
+//     of a long drain (the rows its last batches deleted while that
+//     VACUUM ran), so the claims after a drain are cheap within a second,
+//     not a minute (on a small table a VACUUM takes milliseconds: at 300
+//     events/s one every few seconds).
 //
 // One VACUUM at a time: in this process by a flag, across replicas by a
 // session advisory lock that a replica only tries (another replica's
@@ -42,6 +44,7 @@ type vacuumer struct {
 	seconds prometheus.Histogram
 
 	deleted atomic.Int64 // since the last VACUUM began
+	inDrain atomic.Bool  // the last VACUUM was one of a long drain's
 	running atomic.Bool
 	owner   atomic.Int32 // 0 unknown, 1 owner, -1 not
 }
@@ -71,12 +74,14 @@ func (v *vacuumer) deletedRows(n int, drained bool) {
 		return
 	}
 	d := v.deleted.Add(int64(n))
-	if d < v.every && !(drained && d >= max(v.every/20, 1)) {
+	long := d >= v.every
+	if !long && !(drained && (d >= max(v.every/20, 1) || (d > 0 && v.inDrain.Load()))) {
 		return
 	}
 	if !v.running.CompareAndSwap(false, true) {
 		return
 	}
+	v.inDrain.Store(long)
 	go func() {
 		defer v.running.Store(false)
 		v.vacuum()
