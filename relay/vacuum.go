@@ -27,7 +27,13 @@ import (
 //     of a long drain (the rows its last batches deleted while that
 //     VACUUM ran), so the claims after a drain are cheap within a second,
 //     not a minute (on a small table a VACUUM takes milliseconds: at 300
-//     events/s one every few seconds).
+//     events/s one every few seconds);
+//   - again, when idle, if the last one left dead rows it could not
+//     remove yet: rows deleted by a batch still open when it began (the
+//     other worker's, publishing) stay until a VACUUM that starts after
+//     that batch ends. It waits 1 s, then twice as long each time it
+//     leaves them again (a long transaction elsewhere in the database
+//     holds them all), up to a minute.
 //
 // One VACUUM at a time: in this process by a flag, across replicas by a
 // session advisory lock that a replica only tries (another replica's
@@ -46,7 +52,9 @@ type vacuumer struct {
 	deleted atomic.Int64 // since the last VACUUM began
 	inDrain atomic.Bool  // the last VACUUM was one of a long drain's
 	running atomic.Bool
-	owner   atomic.Int32 // 0 unknown, 1 owner, -1 not
+	retryAt atomic.Int64  // unix ns: when a VACUUM that left dead rows is tried again (0: none owed)
+	backoff time.Duration // before the next such retry (the vacuum goroutine's)
+	owner   atomic.Int32  // 0 unknown, 1 owner, -1 not
 }
 
 // vacuumLockClass is the advisory lock key of the outbox's VACUUM (a key
@@ -75,7 +83,9 @@ func (v *vacuumer) deletedRows(n int, drained bool) {
 	}
 	d := v.deleted.Add(int64(n))
 	long := d >= v.every
-	if !long && !(drained && (d >= max(v.every/20, 1) || (d > 0 && v.inDrain.Load()))) {
+	retry := v.retryAt.Load()
+	owed := retry != 0 && time.Now().UnixNano() >= retry
+	if !long && !(drained && (d >= max(v.every/20, 1) || (d > 0 && v.inDrain.Load()) || owed)) {
 		return
 	}
 	if !v.running.CompareAndSwap(false, true) {
@@ -132,6 +142,15 @@ func (v *vacuumer) vacuum() {
 	}
 	v.seconds.Observe(time.Since(start).Seconds())
 	v.runs.WithLabelValues("ok").Inc()
+	// VACUUM leaves in n_dead_tup the dead rows it could not remove yet.
+	var left int64
+	if err := conn.QueryRow(ctx, `SELECT n_dead_tup FROM pg_stat_user_tables WHERE relid = 'outbox'::regclass`).Scan(&left); err != nil || left < max(v.every/20, 1) {
+		v.retryAt.Store(0)
+		v.backoff = 0
+		return
+	}
+	v.backoff = min(max(2*v.backoff, time.Second), time.Minute)
+	v.retryAt.Store(time.Now().Add(v.backoff).UnixNano())
 }
 
 func (v *vacuumer) failed(err error) {
