@@ -59,7 +59,7 @@ func DefaultConfig() Config {
 	return Config{
 		BatchSize: 2000, Workers: 2, MinPollInterval: 10 * time.Millisecond, PollInterval: time.Second,
 		PublishTimeout: 5 * time.Second, MaxAttempts: 10, RetryBackoff: time.Second,
-		MaxRetryBackoff: 5 * time.Minute, VacuumRows: 20_000, ContentType: "application/cloudevents+json",
+		MaxRetryBackoff: 5 * time.Minute, VacuumRows: 100_000, ContentType: "application/cloudevents+json",
 	}
 }
 

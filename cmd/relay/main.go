@@ -51,7 +51,7 @@ type Config struct {
 	MaxAttempts     int           `env:"RELAY_MAX_ATTEMPTS" envDefault:"10"`
 	RetryBackoff    time.Duration `env:"RELAY_RETRY_BACKOFF" envDefault:"1s"`
 	MaxRetryBackoff time.Duration `env:"RELAY_MAX_RETRY_BACKOFF" envDefault:"5m"`
-	VacuumRows      int           `env:"RELAY_VACUUM_ROWS" envDefault:"20000"`
+	VacuumRows      int           `env:"RELAY_VACUUM_ROWS" envDefault:"100000"`
 	DBMaxConns      int32         `env:"DB_MAX_CONNS" envDefault:"4"`
 }
 
