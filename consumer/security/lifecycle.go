@@ -47,11 +47,8 @@ func (h *Handler) resetRequested(ctx context.Context, tx pgx.Tx, f fact) ([]aler
 	if f.user == nil {
 		return nil, nil
 	}
-	// Under a lock per account, then per address (the order of every
-	// transaction here: no deadlock), so replicas see each other's rows.
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(3, hashtext($1)), pg_advisory_xact_lock(4, hashtext($2))`, f.user.String(), f.d.IP); err != nil {
-		return nil, err
-	}
+	// Under the locks of the account and the address (HandleBatch took
+	// them), so replicas see each other's rows.
 	if err := record(ctx, tx, f); err != nil {
 		return nil, err
 	}
@@ -83,9 +80,8 @@ func (h *Handler) accountChanged(ctx context.Context, tx pgx.Tx, f fact) ([]aler
 	if f.user == nil {
 		return nil, nil
 	}
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(5, hashtext($1))`, f.user.String()); err != nil {
-		return nil, err
-	}
+	// Under the user's change lock (HandleBatch took it), as the login
+	// side is.
 	if err := record(ctx, tx, f); err != nil {
 		return nil, err
 	}
@@ -110,9 +106,6 @@ func (h *Handler) accountChanged(ctx context.Context, tx pgx.Tx, f fact) ([]aler
 // loginAfterChange is login_after_change seen from the login: a login
 // from an address new for the user, within Window after a change.
 func (h *Handler) loginAfterChange(ctx context.Context, tx pgx.Tx, user uuid.UUID, ip string, at time.Time) (*alert, error) {
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(5, hashtext($1))`, user.String()); err != nil {
-		return nil, err
-	}
 	var changed bool
 	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM security_account_events
 		 WHERE user_id = $1 AND kind IN ('password_changed', 'email_changed') AND at < $2 AND at >= $2::timestamptz - $3::interval)`,

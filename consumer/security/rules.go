@@ -3,15 +3,12 @@ package security
 import (
 	"context"
 	"encoding/json"
-	"errors"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/authevents/authevents"
 	"github.com/authevents/authevents/consumer"
-	"github.com/authevents/authevents/db/postgres"
-	"github.com/authevents/authevents/personal"
 )
 
 // data is the union of the watched types' data.
@@ -58,76 +55,42 @@ func (h *Handler) ruleFor(eventType string) rule {
 	case authevents.EventPasswordChanged, authevents.EventEmailChanged:
 		return h.accountChanged
 	case authevents.EventUserDeleted:
-		return noRule // erase, in Handle
+		return noRule // erase, in HandleBatch
 	}
 	return nil
 }
 
 // Handle evaluates ev once, by its base type (both versions of a type
-// are one rule). A type not watched costs nothing: no transaction, no
-// processed_events row. A version 2 event whose key is erased is recorded
-// and evaluates nothing: its values read personal.Erased.
+// are one rule), as a batch of one (HandleBatch). A type not watched
+// costs nothing: no transaction, no processed_events row. A version 2
+// event whose key is erased is recorded and evaluates nothing: its
+// values read personal.Erased.
 func (h *Handler) Handle(ctx context.Context, ev *consumer.Event) error {
-	eval := h.ruleFor(ev.Base)
-	if eval == nil {
+	if h.ruleFor(ev.Base) == nil {
 		return nil
 	}
-	f := fact{ev: ev}
-	if err := ev.Decode(&f.d); err != nil {
-		return err
-	}
-	if u, err := uuid.Parse(f.d.UserID); err == nil {
-		f.user = &u
-	}
-	if ev.Base == authevents.EventUserDeleted {
-		return h.erase(ctx, f)
-	}
-	if ev.Erased() {
-		eval = noRule
-	}
-	var raised []alert
-	err := postgres.WithTx(ctx, h.pool, func(tx pgx.Tx) error {
-		raised = nil
-		first, err := consumer.Once(ctx, tx, Durable, ev.EventID)
-		if err != nil || !first {
-			return err
-		}
-		if f.user != nil {
-			// An event of an erased user (an older one redelivered, or
-			// delivered late) raises and stores nothing: its baselines
-			// and windows are gone with the user, and must stay gone.
-			switch err := h.keys.Guard(ctx, tx, *f.user); {
-			case errors.Is(err, personal.ErrErased):
-				return nil
-			case err != nil:
-				return err
-			}
-		}
-		if raised, err = eval(ctx, tx, f); err != nil {
-			return err
-		}
-		return store(ctx, tx, f, raised)
-	})
-	if err != nil {
-		return err
-	}
-	for _, a := range raised {
-		h.alerts.WithLabelValues(a.rule, a.severity).Inc()
-	}
-	return nil
+	return consumer.WithTx(ctx, h.pool, func(tx pgx.Tx) error { return h.HandleBatch(ctx, tx, []*consumer.Event{ev}) })
 }
 
-// store writes the alerts of one event, once per rule.
-func store(ctx context.Context, tx pgx.Tx, f fact, raised []alert) error {
+// store writes the alerts of one event, once per rule, and returns
+// those it wrote: of two alerts of one rule (password_reset_abuse of the
+// account and of the address), the second is not stored, and not
+// counted.
+func store(ctx context.Context, tx pgx.Tx, f fact, raised []alert) ([]alert, error) {
+	var stored []alert
 	for _, a := range raised {
 		details, _ := json.Marshal(a.details)
-		if _, err := tx.Exec(ctx, `INSERT INTO security_alerts (event_id, rule, severity, user_id, email, ip, details)
+		tag, err := tx.Exec(ctx, `INSERT INTO security_alerts (event_id, rule, severity, user_id, email, ip, details)
 			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id, rule) DO NOTHING`,
-			f.ev.EventID, a.rule, a.severity, f.user, f.d.Email, f.d.IP, details); err != nil {
-			return err
+			f.ev.EventID, a.rule, a.severity, f.user, f.d.Email, f.d.IP, details)
+		if err != nil {
+			return nil, err
+		}
+		if tag.RowsAffected() == 1 {
+			stored = append(stored, a)
 		}
 	}
-	return nil
+	return stored, nil
 }
 
 // loggedIn raises new_ip and new_user_agent for a login from an address or
@@ -168,13 +131,9 @@ func (h *Handler) loginFailed(ctx context.Context, tx pgx.Tx, f fact) ([]alert, 
 	if f.d.Reason == authevents.ReasonRateLimited {
 		return nil, nil // the limiter already acted; counting it again would double the failures
 	}
-	// One account's and one address's failures are counted under a
-	// transaction lock on each (account first, then address, in every
-	// transaction: no deadlock), so of two replicas the later one sees
-	// the earlier one's failure.
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(1, hashtext($1)), pg_advisory_xact_lock(2, hashtext($2))`, f.d.Email, f.d.IP); err != nil {
-		return nil, err
-	}
+	// Under the locks of the account and the address (HandleBatch took
+	// them), so of two replicas the later one sees the earlier one's
+	// failure.
 	at := f.ev.OccurredAt
 	if _, err := tx.Exec(ctx, `INSERT INTO security_failed_logins (event_id, email, ip, at, user_id) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT DO NOTHING`, f.ev.EventID, f.d.Email, f.d.IP, at, f.user); err != nil {

@@ -18,7 +18,12 @@
 // user.deleted erases what it holds of the user (erase.go); an event of a
 // user already erased stores nothing.
 //
-// Files: rules.go evaluates each watched type in the event's transaction;
+// Events are applied in batches (batch.go: HandleBatch), one transaction
+// per batch that takes all its locks first, in one order, then evaluates
+// each event in stream order; Handle is a batch of one.
+//
+// Files: batch.go the batch transaction and its locks; rules.go
+// evaluates each watched type;
 // windows.go holds the threshold windows and the seen-before check;
 // erase.go the erasure on user.deleted; retention.go what is pruned;
 // alerts.go the stored alerts as authctl reads them.
