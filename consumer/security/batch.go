@@ -37,7 +37,7 @@ func (h *Handler) HandleBatch(ctx context.Context, tx pgx.Tx, evs []*consumer.Ev
 	facts := make([]fact, 0, len(evs))
 	var guard, erase []uuid.UUID
 	for _, ev := range evs {
-		if h.ruleFor(ev.Base) == nil {
+		if q, r := h.ruleFor(ev.Base); q == nil && r == nil {
 			continue
 		}
 		f, err := newFact(ev)
@@ -89,23 +89,9 @@ func (h *Handler) HandleBatch(ctx context.Context, tx pgx.Tx, evs []*consumer.Ev
 	if err := lock(ctx, tx, keys); err != nil {
 		return err
 	}
-	var raised []alert
-	for _, f := range run {
-		if f.ev.Base == authevents.EventUserDeleted {
-			if err := h.erase(ctx, tx, f); err != nil {
-				return err
-			}
-			continue
-		}
-		as, err := h.ruleFor(f.ev.Base)(ctx, tx, f)
-		if err != nil {
-			return err
-		}
-		stored, err := store(ctx, tx, f, as)
-		if err != nil {
-			return err
-		}
-		raised = append(raised, stored...)
+	raised, err := h.evaluate(ctx, tx, run)
+	if err != nil {
+		return err
 	}
 	if len(raised) > 0 {
 		consumer.OnCommit(tx, func() {

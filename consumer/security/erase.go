@@ -13,9 +13,6 @@ import (
 // values.
 var alertPersonal = []string{"ip", "ipPseudonym", "userAgent", "user_agent", "email"}
 
-// noRule is the rule of user.deleted: HandleBatch erases instead.
-func noRule(context.Context, pgx.Tx, fact) ([]alert, error) { return nil, nil }
-
 // erase removes what the service holds of the user of a user.deleted,
 // in the batch's transaction, which holds the user's exclusive erasure
 // lock (personal.Keys.GuardBatch: a guarded store in flight commits
@@ -36,7 +33,7 @@ func noRule(context.Context, pgx.Tx, fact) ([]alert, error) { return nil, nil }
 //
 // It runs on every delivery, not only the first: a second run deletes
 // nothing and writes the alerts as they already are.
-func (h *Handler) erase(ctx context.Context, tx pgx.Tx, f fact) error {
+func (h *Handler) erase(ctx context.Context, tx pgx.Tx, f fact) ([]alert, error) {
 	user, addr := *f.user, f.d.Email
 	if f.ev.Erased() {
 		// user.deleted_v2 after the email service erased the farewell key:
@@ -67,8 +64,8 @@ func (h *Handler) erase(ctx context.Context, tx pgx.Tx, f fact) error {
 			[]any{user, addr, alertPersonal, personal.Erased}},
 	} {
 		if _, err := tx.Exec(ctx, q.sql, q.args...); err != nil {
-			return fmt.Errorf("erase the user's security data: %w", err)
+			return nil, fmt.Errorf("erase the user's security data: %w", err)
 		}
 	}
-	return nil
+	return nil, nil
 }

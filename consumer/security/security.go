@@ -22,9 +22,10 @@
 // per batch that takes all its locks first, in one order, then evaluates
 // each event in stream order; Handle is a batch of one.
 //
-// Files: batch.go the batch transaction and its locks; rules.go
-// evaluates each watched type;
-// windows.go holds the threshold windows and the seen-before check;
+// Files: batch.go the batch transaction and its locks; evaluate.go runs
+// the rules of a batch's events, most of them in one round trip, and
+// stores the alerts; rules.go the rule of each watched type; windows.go
+// holds the threshold windows and the seen-before check;
 // erase.go the erasure on user.deleted; retention.go what is pruned;
 // alerts.go the stored alerts as authctl reads them.
 package security
