@@ -88,18 +88,17 @@ func (h *Handler) loggedIn(b *pgx.Batch, f fact) func() []alert {
 	if f.user == nil {
 		return nil
 	}
-	var ip, agent seen
-	h.queueSeen(b, *f.user, "ip", seenValue{f.d.IP, f.d.IPPseudonym}, f.ev.OccurredAt, true, &ip)
-	h.queueSeen(b, *f.user, "user_agent", seenValue{f.d.UserAgent, f.d.UserAgentPseudonym}, f.ev.OccurredAt, false, &agent)
+	var s seen
+	h.queueSeen(b, *f.user, seenValue{f.d.IP, f.d.IPPseudonym}, seenValue{f.d.UserAgent, f.d.UserAgentPseudonym}, f.ev.OccurredAt, &s)
 	return func() []alert {
 		var raised []alert
-		if ip.isNew {
+		if s.newIP {
 			raised = append(raised, alert{RuleNewIP, SeverityMedium, map[string]any{"ip": f.d.IP}})
 		}
-		if ip.afterChange {
+		if s.afterChange {
 			raised = append(raised, h.loginAfterChangeAlert(f.d.IP))
 		}
-		if agent.isNew {
+		if s.newUserAgent {
 			raised = append(raised, alert{RuleNewUserAgent, SeverityMedium, map[string]any{"userAgent": f.d.UserAgent}})
 		}
 		return raised

@@ -106,40 +106,48 @@ func (v seenValue) stored() string {
 	return v.value
 }
 
-// seen is what queueSeen reads: the value is new for a user who had
-// values of its kind before, and (of an address) a login after an
-// account change raises login_after_change.
-type seen struct{ isNew, afterChange bool }
+// seen is what queueSeen reads of a login: its address and its user
+// agent are each new for a user who had values of that kind before, and
+// the login, from a new address, raises login_after_change.
+type seen struct{ newIP, newUserAgent, afterChange bool }
 
-// queueSeen queues on b the recording of v for the user, and the read
-// of whether to alert (out). kind is what security_seen stores (ip,
-// user_agent). Of an address (change), a new one within Window after a
-// password or address change also marks login_after_change, once per
-// user and Window-aligned bucket of the login (as markLoginAfterChange).
+// queueSeen queues on b the recording of a login's address and user
+// agent for the user, and the read of whether to alert (out). A new
+// address within Window after a password or address change also marks
+// login_after_change, once per user and Window-aligned bucket of the
+// login (as markLoginAfterChange).
 //
 // A baseline a version 1 login left in clear is moved to the pseudonym
 // when the same value comes again in version 2 (first_seen kept): the
 // switch to version 2 raises no alert for values already known, and the
 // clear ones leave security_seen as their users log in.
-func (h *Handler) queueSeen(b *pgx.Batch, user uuid.UUID, kind string, v seenValue, at time.Time, change bool, out *seen) {
-	if v.pseudonym != "" {
-		b.Queue(`WITH clear AS (DELETE FROM security_seen WHERE user_id = $1 AND kind = $2 AND value = $3 RETURNING first_seen)
-			INSERT INTO security_seen (user_id, kind, value, first_seen) SELECT $1, $2, $4, min(first_seen) FROM clear HAVING count(*) > 0
-			ON CONFLICT (user_id, kind, value) DO UPDATE SET first_seen = least(security_seen.first_seen, excluded.first_seen)`,
-			user, kind, v.value, v.pseudonym)
+func (h *Handler) queueSeen(b *pgx.Batch, user uuid.UUID, ip, agent seenValue, at time.Time, out *seen) {
+	for _, k := range []struct {
+		kind string
+		v    seenValue
+	}{{"ip", ip}, {"user_agent", agent}} {
+		if k.v.pseudonym != "" {
+			b.Queue(`WITH clear AS (DELETE FROM security_seen WHERE user_id = $1 AND kind = $2 AND value = $3 RETURNING first_seen)
+				INSERT INTO security_seen (user_id, kind, value, first_seen) SELECT $1, $2, $4, min(first_seen) FROM clear HAVING count(*) > 0
+				ON CONFLICT (user_id, kind, value) DO UPDATE SET first_seen = least(security_seen.first_seen, excluded.first_seen)`,
+				user, k.kind, k.v.value, k.v.pseudonym)
+		}
 	}
 	// known reads the rows before the insert (one snapshot for the
 	// statement); the changes are read under the user's change lock
 	// (HandleBatch took it).
-	b.Queue(`WITH known AS (SELECT count(*) AS n FROM security_seen WHERE user_id = $1 AND kind = $2),
-		added AS (INSERT INTO security_seen (user_id, kind, value, first_seen) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING 1),
-		fresh AS (SELECT (SELECT n FROM known) > 0 AND EXISTS (SELECT 1 FROM added) AS v),
-		changed AS (SELECT $5::bool AND EXISTS (SELECT 1 FROM security_account_events
-		             WHERE user_id = $1 AND kind IN ('password_changed', 'email_changed') AND at < $4 AND at >= $4::timestamptz - $6::interval) AS v),
-		mark AS (INSERT INTO security_alert_marks (rule, key, bucket) SELECT $7, $1::text, $8 WHERE (SELECT v FROM fresh) AND (SELECT v FROM changed)
+	b.Queue(`WITH known AS (SELECT kind, count(*) AS n FROM security_seen WHERE user_id = $1 AND kind IN ('ip', 'user_agent') GROUP BY kind),
+		added AS (INSERT INTO security_seen (user_id, kind, value, first_seen) VALUES ($1, 'ip', $2, $4), ($1, 'user_agent', $3, $4)
+		          ON CONFLICT DO NOTHING RETURNING kind),
+		fresh AS (SELECT k.kind, EXISTS (SELECT 1 FROM known WHERE known.kind = k.kind AND n > 0) AND EXISTS (SELECT 1 FROM added WHERE added.kind = k.kind) AS v
+		          FROM (VALUES ('ip'), ('user_agent')) AS k (kind)),
+		changed AS (SELECT EXISTS (SELECT 1 FROM security_account_events
+		             WHERE user_id = $1 AND kind IN ('password_changed', 'email_changed') AND at < $4 AND at >= $4::timestamptz - $5::interval) AS v),
+		mark AS (INSERT INTO security_alert_marks (rule, key, bucket) SELECT $6, $1::text, $7
+		         WHERE (SELECT v FROM fresh WHERE kind = 'ip') AND (SELECT v FROM changed)
 		         ON CONFLICT DO NOTHING RETURNING 1)
-		SELECT (SELECT v FROM fresh), EXISTS (SELECT 1 FROM mark)`,
-		user, kind, v.stored(), at, change, h.th.Window, RuleLoginAfterChange, at.Truncate(h.th.Window)).QueryRow(func(row pgx.Row) error {
-		return row.Scan(&out.isNew, &out.afterChange)
+		SELECT (SELECT v FROM fresh WHERE kind = 'ip'), (SELECT v FROM fresh WHERE kind = 'user_agent'), EXISTS (SELECT 1 FROM mark)`,
+		user, ip.stored(), agent.stored(), at, h.th.Window, RuleLoginAfterChange, at.Truncate(h.th.Window)).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&out.newIP, &out.newUserAgent, &out.afterChange)
 	})
 }
