@@ -171,9 +171,11 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout i
 	if err != nil {
 		return err
 	}
-	// add runs h after the steps every service shares, and after the
-	// service's own (only, innermost: security lets only the types it
-	// watches reach its batches).
+	// add runs h after the steps every service shares, and the service's
+	// own before them (only: security lets through only the types it
+	// watches; on nats-server 2.9 its durable receives every auth event,
+	// and the others are acknowledged unread, unvalidated and with no
+	// transaction, as a newer server never delivers them).
 	add := func(c consumer.Config, h consumer.Handler, only ...func(consumer.Handler) consumer.Handler) {
 		// Every service handles only events that keep their contract;
 		// the others are dead-lettered with the reason. Of the two
@@ -181,10 +183,11 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout i
 		// A service that applies effects in batches gets them after
 		// these steps, event by event (consumer.Chain).
 		h = consumer.Chain(h, func(h consumer.Handler) consumer.Handler {
+			h = consumer.Validated(consumer.Versioned(h, keys), schemas)
 			for _, step := range only {
 				h = step(h)
 			}
-			return consumer.Validated(consumer.Versioned(h, keys), schemas)
+			return h
 		})
 		c.Attempts, c.Backoff, c.AckWait, c.DLQStream = cfg.Attempts, cfg.Backoff, cfg.AckWait, cfg.DLQStream
 		if _, batched := h.(consumer.BatchHandler); batched {
