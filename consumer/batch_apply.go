@@ -8,8 +8,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/authevents/authevents/db/postgres"
 )
 
 // pending is a received message of a batch, not yet settled.
@@ -66,7 +64,7 @@ func (c *Consumer) apply(ctx context.Context, ps []pending) {
 	}
 	start := time.Now()
 	err := c.guarded(ctx, func(ctx context.Context) error {
-		return postgres.WithTx(ctx, c.pool, func(tx pgx.Tx) error { return c.bh.HandleBatch(ctx, tx, evs) })
+		return WithTx(ctx, c.pool, func(tx pgx.Tx) error { return c.bh.HandleBatch(ctx, tx, evs) })
 	})
 	took := time.Since(start)
 	share := took / time.Duration(len(ps))

@@ -54,7 +54,7 @@ type Config struct {
 	Backoff        []time.Duration `env:"CONSUMER_BACKOFF" envSeparator:"," envDefault:"1m,5m"`
 	AckWait        time.Duration   `env:"CONSUMER_ACK_WAIT" envDefault:"30s"`
 	// Batch bounds the events of one fetch and of one transaction of
-	// the services that apply effects in batches (analytics, audit);
+	// the services that apply effects in batches (analytics, audit, security);
 	// BatchBytes their bytes, BatchLinger how long a batch not full waits
 	// for more once the fetched events are in (0: not at all).
 	Batch       int           `env:"CONSUMER_BATCH" envDefault:"500"`
@@ -171,14 +171,23 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout i
 	if err != nil {
 		return err
 	}
-	add := func(c consumer.Config, h consumer.Handler) {
+	// add runs h after the steps every service shares, and the service's
+	// own before them (only: security lets through only the types it
+	// watches; on nats-server 2.9 its durable receives every auth event,
+	// and the others are acknowledged unread, unvalidated and with no
+	// transaction, as a newer server never delivers them).
+	add := func(c consumer.Config, h consumer.Handler, only ...func(consumer.Handler) consumer.Handler) {
 		// Every service handles only events that keep their contract;
 		// the others are dead-lettered with the reason. Of the two
 		// versions of a change, it handles the one it can read.
 		// A service that applies effects in batches gets them after
 		// these steps, event by event (consumer.Chain).
 		h = consumer.Chain(h, func(h consumer.Handler) consumer.Handler {
-			return consumer.Validated(consumer.Versioned(h, keys), schemas)
+			h = consumer.Validated(consumer.Versioned(h, keys), schemas)
+			for _, step := range only {
+				h = step(h)
+			}
+			return h
 		})
 		c.Attempts, c.Backoff, c.AckWait, c.DLQStream = cfg.Attempts, cfg.Backoff, cfg.AckWait, cfg.DLQStream
 		if _, batched := h.(consumer.BatchHandler); batched {
@@ -225,7 +234,8 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout i
 	if selected["security"] {
 		add(security.Config(cfg.Stream, cfg.SubjectPrefix), security.New(pool, security.Thresholds{
 			FailedLogins: cfg.SecurityFailedLogins, StuffingAccounts: cfg.SecurityStuffingAccounts, Window: cfg.SecurityWindow,
-			ResetRequests: cfg.SecurityResetRequests, ResetRequestsPerIP: cfg.SecurityResetRequestsIP}, reg).KeepFor(cfg.SecurityRetention))
+			ResetRequests: cfg.SecurityResetRequests, ResetRequestsPerIP: cfg.SecurityResetRequestsIP}, reg).KeepFor(cfg.SecurityRetention),
+			security.Watching)
 	}
 	if selected["audit"] {
 		add(audit.Config(cfg.Stream, all), audit.New(pool))

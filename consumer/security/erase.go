@@ -6,8 +6,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/authevents/authevents/consumer"
-	"github.com/authevents/authevents/db/postgres"
 	"github.com/authevents/authevents/personal"
 )
 
@@ -15,13 +13,11 @@ import (
 // values.
 var alertPersonal = []string{"ip", "ipPseudonym", "userAgent", "user_agent", "email"}
 
-// noRule is the rule of user.deleted: Handle erases instead.
-func noRule(context.Context, pgx.Tx, fact) ([]alert, error) { return nil, nil }
-
 // erase removes what the service holds of the user of a user.deleted,
-// in the transaction that records the event, under
-// personal.LockForErasure (a guarded store in flight commits first, and
-// is removed here; a later one finds the user erased and stores nothing):
+// in the batch's transaction, which holds the user's exclusive erasure
+// lock (personal.Keys.GuardBatch: a guarded store in flight commits
+// first, and is removed here; a later one finds the user erased and
+// stores nothing):
 //   - security_seen (the baselines) and security_account_events: the
 //     user's rows deleted;
 //   - security_failed_logins: the rows of the user's id or address, or of
@@ -37,10 +33,7 @@ func noRule(context.Context, pgx.Tx, fact) ([]alert, error) { return nil, nil }
 //
 // It runs on every delivery, not only the first: a second run deletes
 // nothing and writes the alerts as they already are.
-func (h *Handler) erase(ctx context.Context, f fact) error {
-	if f.user == nil {
-		return consumer.Permanent(fmt.Errorf("%s without a user id", f.ev.Type))
-	}
+func (h *Handler) erase(ctx context.Context, tx pgx.Tx, f fact) ([]alert, error) {
 	user, addr := *f.user, f.d.Email
 	if f.ev.Erased() {
 		// user.deleted_v2 after the email service erased the farewell key:
@@ -48,39 +41,31 @@ func (h *Handler) erase(ctx context.Context, f fact) error {
 		// the user's own failed logins name, are still found.
 		addr = ""
 	}
-	return postgres.WithTx(ctx, h.pool, func(tx pgx.Tx) error {
-		if err := personal.LockForErasure(ctx, tx, user); err != nil {
-			return err
-		}
-		if _, err := consumer.Once(ctx, tx, Durable, f.ev.EventID); err != nil {
-			return err
-		}
-		for _, q := range []struct {
-			sql  string
-			args []any
-		}{
-			{`WITH keyed AS (
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`WITH keyed AS (
 				SELECT value FROM security_seen WHERE user_id = $1 AND kind = 'ip'
 				UNION SELECT ip FROM security_account_events WHERE user_id = $1
 				UNION SELECT ip FROM security_failed_logins WHERE user_id = $1 OR (email = $2 AND $2 <> '')
 				   OR email IN (SELECT email FROM security_failed_logins WHERE user_id = $1)
 				UNION SELECT email FROM security_failed_logins WHERE user_id = $1)
 			  DELETE FROM security_alert_marks WHERE key = $3 OR (key = $2 AND $2 <> '') OR key IN (SELECT value FROM keyed)`,
-				[]any{user, addr, user.String()}},
-			{`DELETE FROM security_seen WHERE user_id = $1`, []any{user}},
-			{`DELETE FROM security_account_events WHERE user_id = $1`, []any{user}},
-			{`DELETE FROM security_failed_logins WHERE user_id = $1 OR (email = $2 AND $2 <> '')
+			[]any{user, addr, user.String()}},
+		{`DELETE FROM security_seen WHERE user_id = $1`, []any{user}},
+		{`DELETE FROM security_account_events WHERE user_id = $1`, []any{user}},
+		{`DELETE FROM security_failed_logins WHERE user_id = $1 OR (email = $2 AND $2 <> '')
 			   OR email IN (SELECT email FROM security_failed_logins WHERE user_id = $1)`, []any{user, addr}},
-			{`UPDATE security_alerts SET email = '', ip = '',
+		{`UPDATE security_alerts SET email = '', ip = '',
 				details = (SELECT COALESCE(jsonb_object_agg(k, CASE WHEN k = ANY ($3::text[]) THEN to_jsonb($4::text) ELSE v END), '{}')
 				             FROM jsonb_each(details) AS d (k, v))
 			  WHERE user_id = $1 OR (email = $2 AND $2 <> '')`,
-				[]any{user, addr, alertPersonal, personal.Erased}},
-		} {
-			if _, err := tx.Exec(ctx, q.sql, q.args...); err != nil {
-				return fmt.Errorf("erase the user's security data: %w", err)
-			}
+			[]any{user, addr, alertPersonal, personal.Erased}},
+	} {
+		if _, err := tx.Exec(ctx, q.sql, q.args...); err != nil {
+			return nil, fmt.Errorf("erase the user's security data: %w", err)
 		}
-		return nil
-	})
+	}
+	return nil, nil
 }

@@ -34,46 +34,47 @@ func accountEventKind(eventType string) string {
 	return "email_changed"
 }
 
+// recordSQL keeps an account event for the lifecycle rules.
+const recordSQL = `INSERT INTO security_account_events (event_id, kind, user_id, ip, at) VALUES ($1, $2, $3, $4, $5)
+	ON CONFLICT DO NOTHING`
+
 // record keeps an account event for the lifecycle rules.
 func record(ctx context.Context, tx pgx.Tx, f fact) error {
-	_, err := tx.Exec(ctx, `INSERT INTO security_account_events (event_id, kind, user_id, ip, at) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT DO NOTHING`, f.ev.EventID, accountEventKind(f.ev.Base), f.user, f.d.IP, f.ev.OccurredAt)
+	_, err := tx.Exec(ctx, recordSQL, f.ev.EventID, accountEventKind(f.ev.Base), f.user, f.d.IP, f.ev.OccurredAt)
 	return err
+}
+
+// queueRecord queues record on b.
+func queueRecord(b *pgx.Batch, f fact) {
+	b.Queue(recordSQL, f.ev.EventID, accountEventKind(f.ev.Base), f.user, f.d.IP, f.ev.OccurredAt)
 }
 
 // resetRequested records the request and raises password_reset_abuse when
 // the account's or the address's requests reach their threshold.
-func (h *Handler) resetRequested(ctx context.Context, tx pgx.Tx, f fact) ([]alert, error) {
+func (h *Handler) resetRequested(b *pgx.Batch, f fact) func() []alert {
 	if f.user == nil {
-		return nil, nil
+		return nil
 	}
-	// Under a lock per account, then per address (the order of every
-	// transaction here: no deadlock), so replicas see each other's rows.
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(3, hashtext($1)), pg_advisory_xact_lock(4, hashtext($2))`, f.user.String(), f.d.IP); err != nil {
-		return nil, err
-	}
-	if err := record(ctx, tx, f); err != nil {
-		return nil, err
-	}
-	var raised []alert
+	// Under the locks of the account and the address (HandleBatch took
+	// them), so replicas see each other's rows.
+	queueRecord(b, f)
+	var checks []func() []alert
 	for _, r := range []struct {
 		w   window
 		key string
 		n   int
 	}{{resetsPerAccount, f.user.String(), h.th.ResetRequests}, {resetsPerIP, f.d.IP, h.th.ResetRequestsPerIP}} {
-		if r.n <= 0 {
-			continue
-		}
-		a, err := h.threshold(ctx, tx, RuleResetAbuse, r.w, r.key, f.ev.OccurredAt, r.n)
-		if err != nil {
-			return nil, err
-		}
-		if a != nil {
-			a.severity = SeverityMedium
-			raised = append(raised, *a)
+		if r.n > 0 {
+			checks = append(checks, h.queueThreshold(b, RuleResetAbuse, SeverityMedium, r.w, r.key, f.ev.OccurredAt, r.n))
 		}
 	}
-	return raised, nil
+	return func() []alert {
+		var raised []alert
+		for _, c := range checks {
+			raised = append(raised, c()...)
+		}
+		return raised
+	}
 }
 
 // accountChanged records a password or address change, and raises
@@ -83,9 +84,8 @@ func (h *Handler) accountChanged(ctx context.Context, tx pgx.Tx, f fact) ([]aler
 	if f.user == nil {
 		return nil, nil
 	}
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(5, hashtext($1))`, f.user.String()); err != nil {
-		return nil, err
-	}
+	// Under the user's change lock (HandleBatch took it), as the login
+	// side is.
 	if err := record(ctx, tx, f); err != nil {
 		return nil, err
 	}
@@ -107,25 +107,6 @@ func (h *Handler) accountChanged(ctx context.Context, tx pgx.Tx, f fact) ([]aler
 	return h.markLoginAfterChange(ctx, tx, *f.user, ip, at)
 }
 
-// loginAfterChange is login_after_change seen from the login: a login
-// from an address new for the user, within Window after a change.
-func (h *Handler) loginAfterChange(ctx context.Context, tx pgx.Tx, user uuid.UUID, ip string, at time.Time) (*alert, error) {
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(5, hashtext($1))`, user.String()); err != nil {
-		return nil, err
-	}
-	var changed bool
-	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM security_account_events
-		 WHERE user_id = $1 AND kind IN ('password_changed', 'email_changed') AND at < $2 AND at >= $2::timestamptz - $3::interval)`,
-		user, at, h.th.Window).Scan(&changed); err != nil || !changed {
-		return nil, err
-	}
-	alerts, err := h.markLoginAfterChange(ctx, tx, user, ip, at)
-	if err != nil || len(alerts) == 0 {
-		return nil, err
-	}
-	return &alerts[0], nil
-}
-
 // markLoginAfterChange raises login_after_change once per user and
 // Window-aligned bucket of the login.
 func (h *Handler) markLoginAfterChange(ctx context.Context, tx pgx.Tx, user uuid.UUID, ip string, at time.Time) ([]alert, error) {
@@ -134,9 +115,15 @@ func (h *Handler) markLoginAfterChange(ctx context.Context, tx pgx.Tx, user uuid
 	if err != nil || tag.RowsAffected() == 0 {
 		return nil, err
 	}
+	return []alert{h.loginAfterChangeAlert(ip)}, nil
+}
+
+// loginAfterChangeAlert is the login_after_change alert of a login from
+// ip.
+func (h *Handler) loginAfterChangeAlert(ip string) alert {
 	key := "ip"
 	if strings.HasPrefix(ip, userPseudonymPrefix) {
 		key = "ipPseudonym" // the baseline of a version 2 login keeps no value
 	}
-	return []alert{{RuleLoginAfterChange, SeverityHigh, map[string]any{key: ip, "window": h.th.Window.String()}}}, nil
+	return alert{RuleLoginAfterChange, SeverityHigh, map[string]any{key: ip, "window": h.th.Window.String()}}
 }

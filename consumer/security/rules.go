@@ -2,16 +2,12 @@ package security
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/authevents/authevents"
 	"github.com/authevents/authevents/consumer"
-	"github.com/authevents/authevents/db/postgres"
-	"github.com/authevents/authevents/personal"
 )
 
 // data is the union of the watched types' data.
@@ -40,169 +36,95 @@ type fact struct {
 	user *uuid.UUID // nil when the event names no user
 }
 
-// rule evaluates one event type in the event's transaction and returns
-// the alerts it raises.
+// rule evaluates one event in the batch's transaction and returns the
+// alerts it raises: what must read its own writes before it goes on
+// (account changes, erasures).
 type rule func(ctx context.Context, tx pgx.Tx, f fact) ([]alert, error)
 
-// ruleFor returns the rule of an event type, nil for a type not watched.
-func (h *Handler) ruleFor(eventType string) rule {
+// queued evaluates one event with statements queued on b, after those of
+// the events before it, each statement seeing what the ones before it
+// wrote; once b has run, alerts returns what the event raised. Every
+// decision is made by the statements, so the events of a batch go to
+// the server in one round trip.
+type queued func(b *pgx.Batch, f fact) (alerts func() []alert)
+
+// ruleFor returns how an event type is evaluated: queued, or directly
+// (rule); both nil for a type not watched.
+func (h *Handler) ruleFor(eventType string) (queued, rule) {
 	switch eventType {
 	case authevents.EventUserLoggedIn:
-		return h.loggedIn
+		return h.loggedIn, nil
 	case authevents.EventUserLoginFailed:
-		return h.loginFailed
+		return h.loginFailed, nil
 	case authevents.EventTokenReuseDetected:
-		return h.tokenReuse
+		return tokenReuse, nil
 	case authevents.EventPasswordResetRequested:
-		return h.resetRequested
+		return h.resetRequested, nil
 	case authevents.EventPasswordChanged, authevents.EventEmailChanged:
-		return h.accountChanged
+		return nil, h.accountChanged
 	case authevents.EventUserDeleted:
-		return noRule // erase, in Handle
+		return nil, h.erase
 	}
-	return nil
+	return nil, nil
 }
 
 // Handle evaluates ev once, by its base type (both versions of a type
-// are one rule). A type not watched costs nothing: no transaction, no
-// processed_events row. A version 2 event whose key is erased is recorded
-// and evaluates nothing: its values read personal.Erased.
+// are one rule), as a batch of one (HandleBatch). A type not watched
+// costs nothing: no transaction, no processed_events row. A version 2
+// event whose key is erased is recorded and evaluates nothing: its
+// values read personal.Erased.
 func (h *Handler) Handle(ctx context.Context, ev *consumer.Event) error {
-	eval := h.ruleFor(ev.Base)
-	if eval == nil {
+	if q, r := h.ruleFor(ev.Base); q == nil && r == nil {
 		return nil
 	}
-	f := fact{ev: ev}
-	if err := ev.Decode(&f.d); err != nil {
-		return err
-	}
-	if u, err := uuid.Parse(f.d.UserID); err == nil {
-		f.user = &u
-	}
-	if ev.Base == authevents.EventUserDeleted {
-		return h.erase(ctx, f)
-	}
-	if ev.Erased() {
-		eval = noRule
-	}
-	var raised []alert
-	err := postgres.WithTx(ctx, h.pool, func(tx pgx.Tx) error {
-		raised = nil
-		first, err := consumer.Once(ctx, tx, Durable, ev.EventID)
-		if err != nil || !first {
-			return err
-		}
-		if f.user != nil {
-			// An event of an erased user (an older one redelivered, or
-			// delivered late) raises and stores nothing: its baselines
-			// and windows are gone with the user, and must stay gone.
-			switch err := h.keys.Guard(ctx, tx, *f.user); {
-			case errors.Is(err, personal.ErrErased):
-				return nil
-			case err != nil:
-				return err
-			}
-		}
-		if raised, err = eval(ctx, tx, f); err != nil {
-			return err
-		}
-		return store(ctx, tx, f, raised)
-	})
-	if err != nil {
-		return err
-	}
-	for _, a := range raised {
-		h.alerts.WithLabelValues(a.rule, a.severity).Inc()
-	}
-	return nil
-}
-
-// store writes the alerts of one event, once per rule.
-func store(ctx context.Context, tx pgx.Tx, f fact, raised []alert) error {
-	for _, a := range raised {
-		details, _ := json.Marshal(a.details)
-		if _, err := tx.Exec(ctx, `INSERT INTO security_alerts (event_id, rule, severity, user_id, email, ip, details)
-			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id, rule) DO NOTHING`,
-			f.ev.EventID, a.rule, a.severity, f.user, f.d.Email, f.d.IP, details); err != nil {
-			return err
-		}
-	}
-	return nil
+	return consumer.WithTx(ctx, h.pool, func(tx pgx.Tx) error { return h.HandleBatch(ctx, tx, []*consumer.Event{ev}) })
 }
 
 // loggedIn raises new_ip and new_user_agent for a login from an address or
 // a user agent the user has not logged in from before. Of a version 2
 // login the baselines keep the per-user pseudonyms, and the alert the
 // values.
-func (h *Handler) loggedIn(ctx context.Context, tx pgx.Tx, f fact) ([]alert, error) {
+func (h *Handler) loggedIn(b *pgx.Batch, f fact) func() []alert {
 	if f.user == nil {
-		return nil, nil
+		return nil
 	}
-	var raised []alert
-	for _, k := range []struct{ kind, key, value, pseudonym, rule string }{
-		{"ip", "ip", f.d.IP, f.d.IPPseudonym, RuleNewIP},
-		{"user_agent", "userAgent", f.d.UserAgent, f.d.UserAgentPseudonym, RuleNewUserAgent},
-	} {
-		a, err := h.seen(ctx, tx, *f.user, k.kind, k.key, seenValue{k.value, k.pseudonym}, k.rule, f.ev.OccurredAt)
-		if err != nil {
-			return nil, err
+	var s seen
+	h.queueSeen(b, *f.user, seenValue{f.d.IP, f.d.IPPseudonym}, seenValue{f.d.UserAgent, f.d.UserAgentPseudonym}, f.ev.OccurredAt, &s)
+	return func() []alert {
+		var raised []alert
+		if s.newIP {
+			raised = append(raised, alert{RuleNewIP, SeverityMedium, map[string]any{"ip": f.d.IP}})
 		}
-		if a != nil {
-			raised = append(raised, *a)
-			if k.rule == RuleNewIP {
-				if a, err := h.loginAfterChange(ctx, tx, *f.user, f.d.IP, f.ev.OccurredAt); err != nil || a != nil {
-					if err != nil {
-						return nil, err
-					}
-					raised = append(raised, *a)
-				}
-			}
+		if s.afterChange {
+			raised = append(raised, h.loginAfterChangeAlert(f.d.IP))
 		}
+		if s.newUserAgent {
+			raised = append(raised, alert{RuleNewUserAgent, SeverityMedium, map[string]any{"userAgent": f.d.UserAgent}})
+		}
+		return raised
 	}
-	return raised, nil
 }
 
 // loginFailed records the failure and raises failed_logins and
 // credential_stuffing when a window reaches its threshold.
-func (h *Handler) loginFailed(ctx context.Context, tx pgx.Tx, f fact) ([]alert, error) {
+func (h *Handler) loginFailed(b *pgx.Batch, f fact) func() []alert {
 	if f.d.Reason == authevents.ReasonRateLimited {
-		return nil, nil // the limiter already acted; counting it again would double the failures
+		return nil // the limiter already acted; counting it again would double the failures
 	}
-	// One account's and one address's failures are counted under a
-	// transaction lock on each (account first, then address, in every
-	// transaction: no deadlock), so of two replicas the later one sees
-	// the earlier one's failure.
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(1, hashtext($1)), pg_advisory_xact_lock(2, hashtext($2))`, f.d.Email, f.d.IP); err != nil {
-		return nil, err
-	}
+	// Under the locks of the account and the address (HandleBatch took
+	// them), so of two replicas the later one sees the earlier one's
+	// failure.
 	at := f.ev.OccurredAt
-	if _, err := tx.Exec(ctx, `INSERT INTO security_failed_logins (event_id, email, ip, at, user_id) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT DO NOTHING`, f.ev.EventID, f.d.Email, f.d.IP, at, f.user); err != nil {
-		return nil, err
-	}
-	var raised []alert
-	for _, r := range []struct {
-		rule, severity string
-		w              window
-		key            string
-		threshold      int
-	}{
-		{RuleFailedLogins, SeverityMedium, failuresPerAccount, f.d.Email, h.th.FailedLogins},
-		{RuleCredentialStuff, SeverityHigh, accountsPerIP, f.d.IP, h.th.StuffingAccounts},
-	} {
-		a, err := h.threshold(ctx, tx, r.rule, r.w, r.key, at, r.threshold)
-		if err != nil {
-			return nil, err
-		}
-		if a != nil {
-			a.severity = r.severity
-			raised = append(raised, *a)
-		}
-	}
-	return raised, nil
+	b.Queue(`INSERT INTO security_failed_logins (event_id, email, ip, at, user_id) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT DO NOTHING`, f.ev.EventID, f.d.Email, f.d.IP, at, f.user)
+	account := h.queueThreshold(b, RuleFailedLogins, SeverityMedium, failuresPerAccount, f.d.Email, at, h.th.FailedLogins)
+	address := h.queueThreshold(b, RuleCredentialStuff, SeverityHigh, accountsPerIP, f.d.IP, at, h.th.StuffingAccounts)
+	return func() []alert { return append(account(), address()...) }
 }
 
 // tokenReuse raises token_reuse for every reuse of a rotated refresh token.
-func (h *Handler) tokenReuse(_ context.Context, _ pgx.Tx, f fact) ([]alert, error) {
-	return []alert{{RuleTokenReuse, SeverityHigh, map[string]any{"sessionId": f.d.SessionID, "userAgent": f.d.UserAgent}}}, nil
+func tokenReuse(_ *pgx.Batch, f fact) func() []alert {
+	return func() []alert {
+		return []alert{{RuleTokenReuse, SeverityHigh, map[string]any{"sessionId": f.d.SessionID, "userAgent": f.d.UserAgent}}}
+	}
 }

@@ -18,8 +18,14 @@
 // user.deleted erases what it holds of the user (erase.go); an event of a
 // user already erased stores nothing.
 //
-// Files: rules.go evaluates each watched type in the event's transaction;
-// windows.go holds the threshold windows and the seen-before check;
+// Events are applied in batches (batch.go: HandleBatch), one transaction
+// per batch that takes all its locks first, in one order, then evaluates
+// each event in stream order; Handle is a batch of one.
+//
+// Files: batch.go the batch transaction and its locks; evaluate.go runs
+// the rules of a batch's events, most of them in one round trip, and
+// stores the alerts; rules.go the rule of each watched type; windows.go
+// holds the threshold windows and the seen-before check;
 // erase.go the erasure on user.deleted; retention.go what is pruned;
 // alerts.go the stored alerts as authctl reads them.
 package security
