@@ -46,10 +46,11 @@ func TestClaimStaysCheapAfterALargeDrain(t *testing.T) {
 	r := e.newRelay(t, cfg, reg)
 	start(t, r)
 	testenv.WaitFor(t, "the backlog drained", 2*time.Minute, func() bool { return e.stats(t).Backlog == 0 })
-	// The bound: a fresh table's claim plus the empty index pages a
-	// VACUUM leaves for a while (2 to 43 seen), far below the 415 to
-	// 1,273 that 60,000 dead index entries cost before.
-	bound := fresh + 150
+	// The bound: a fresh table's claim plus what the vacuums of a busy
+	// machine leave for a few seconds (0 to 149 seen under make test's
+	// load), below the 415 to 1,273 that 60,000 dead index entries cost
+	// before (they stay until autovacuum, off here).
+	bound := fresh + 250
 	var last int64
 	t.Cleanup(func() {
 		t.Logf("claim: %d buffers on a fresh table, %d after the drain (bound %d)", fresh, last, bound)

@@ -22,18 +22,16 @@ import (
 //   - when VacuumRows rows were deleted since the last VACUUM began, so
 //     a long drain cleans as it goes (each VACUUM then has at most that
 //     many dead rows, and the claims of the drain stay cheap too);
-//   - when the outbox is drained (a batch came back short, or empty) and
-//     a twentieth of that was deleted, or anything at all since a VACUUM
-//     of a long drain (the rows its last batches deleted while that
-//     VACUUM ran), so the claims after a drain are cheap within a second,
-//     not a minute (on a small table a VACUUM takes milliseconds: at 300
-//     events/s one every few seconds);
-//   - again, when idle, if the last one left dead rows it could not
-//     remove yet: rows deleted by a batch still open when it began (the
-//     other worker's, publishing) stay until a VACUUM that starts after
-//     that batch ends. It waits 1 s, then twice as long each time it
-//     leaves them again (a long transaction elsewhere in the database
-//     holds them all), up to a minute.
+//   - when the outbox is drained (a batch came back short) and a
+//     twentieth of that was deleted;
+//   - when the relay is idle (a claim came back empty) and rows were
+//     deleted since the last VACUUM began, or that VACUUM left dead rows
+//     it could not remove yet (deleted by a batch still open when it
+//     began, the other worker's, publishing): 1 s after a drain's VACUUM,
+//     then twice as long each time, up to a minute, so the claims after a
+//     drain are cheap within seconds, not a minute, and a relay under
+//     steady traffic vacuums at most about once a minute this way (on a
+//     small table a VACUUM takes milliseconds).
 //
 // One VACUUM at a time: in this process by a flag, across replicas by a
 // session advisory lock that a replica only tries (another replica's
@@ -50,11 +48,11 @@ type vacuumer struct {
 	seconds prometheus.Histogram
 
 	deleted atomic.Int64 // since the last VACUUM began
-	inDrain atomic.Bool  // the last VACUUM was one of a long drain's
 	running atomic.Bool
-	retryAt atomic.Int64  // unix ns: when a VACUUM that left dead rows is tried again (0: none owed)
-	backoff time.Duration // before the next such retry (the vacuum goroutine's)
-	owner   atomic.Int32  // 0 unknown, 1 owner, -1 not
+	left    atomic.Int64 // dead rows the last VACUUM could not remove yet
+	idleAt  atomic.Int64 // unix ns: the earliest idle VACUUM
+	idleGap atomic.Int64 // ns: the wait before the idle VACUUM after the next one
+	owner   atomic.Int32 // 0 unknown, 1 owner, -1 not
 }
 
 // vacuumLockClass is the advisory lock key of the outbox's VACUUM (a key
@@ -82,16 +80,21 @@ func (v *vacuumer) deletedRows(n int, drained bool) {
 		return
 	}
 	d := v.deleted.Add(int64(n))
-	long := d >= v.every
-	retry := v.retryAt.Load()
-	owed := retry != 0 && time.Now().UnixNano() >= retry
-	if !long && !(drained && (d >= max(v.every/20, 1) || (d > 0 && v.inDrain.Load()) || owed)) {
+	now := time.Now().UnixNano()
+	due := d >= v.every || (drained && d >= max(v.every/20, 1))
+	idle := n == 0 && drained && (d > 0 || v.left.Load() > 0) && now >= v.idleAt.Load()
+	if !due && !idle {
 		return
 	}
 	if !v.running.CompareAndSwap(false, true) {
 		return
 	}
-	v.inDrain.Store(long)
+	gap := time.Second
+	if !due {
+		gap = max(time.Second, min(2*time.Duration(v.idleGap.Load()), time.Minute))
+	}
+	v.idleGap.Store(int64(gap))
+	v.idleAt.Store(now + int64(gap))
 	go func() {
 		defer v.running.Store(false)
 		v.vacuum()
@@ -144,13 +147,9 @@ func (v *vacuumer) vacuum() {
 	v.runs.WithLabelValues("ok").Inc()
 	// VACUUM leaves in n_dead_tup the dead rows it could not remove yet.
 	var left int64
-	if err := conn.QueryRow(ctx, `SELECT n_dead_tup FROM pg_stat_user_tables WHERE relid = 'outbox'::regclass`).Scan(&left); err != nil || left < max(v.every/20, 1) {
-		v.retryAt.Store(0)
-		v.backoff = 0
-		return
+	if err := conn.QueryRow(ctx, `SELECT n_dead_tup FROM pg_stat_user_tables WHERE relid = 'outbox'::regclass`).Scan(&left); err == nil {
+		v.left.Store(left)
 	}
-	v.backoff = min(max(2*v.backoff, time.Second), time.Minute)
-	v.retryAt.Store(time.Now().Add(v.backoff).UnixNano())
 }
 
 func (v *vacuumer) failed(err error) {
