@@ -67,13 +67,13 @@ type Config struct {
 	PruneInterval     time.Duration `env:"CONSUMER_PRUNE_INTERVAL" envDefault:"10m"`
 	PruneBatch        int           `env:"CONSUMER_PRUNE_BATCH" envDefault:"1000"`
 
-	SMTPURL  string `env:"SMTP_URL"`
+	SMTPURL string `env:"SMTP_URL"`
 	// SMTPConcurrency: mails the email service sends at once, each in an
 	// SMTP session of its own (one mail per event still: a mail cannot
 	// be rolled back, so it is not batched).
-	SMTPConcurrency int `env:"SMTP_CONCURRENCY" envDefault:"4"`
-	MailDir  string `env:"MAIL_DIR" envDefault:"./var/mail"`
-	MailFrom string `env:"MAIL_FROM" envDefault:"authevents <no-reply@authevents.local>"`
+	SMTPConcurrency int    `env:"SMTP_CONCURRENCY" envDefault:"4"`
+	MailDir         string `env:"MAIL_DIR" envDefault:"./var/mail"`
+	MailFrom        string `env:"MAIL_FROM" envDefault:"authevents <no-reply@authevents.local>"`
 	// MailSealPrivateKeys opens the one-time links the API seals to the
 	// email service (current key first, then any previous one still in
 	// use); LinkBaseURL is where the links point.
