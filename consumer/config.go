@@ -24,6 +24,11 @@ type Config struct {
 	// BatchBytes waits for more messages once the fetched ones are all
 	// in it (0: it is applied at once, when the stream pauses).
 	BatchLinger time.Duration
+	// Concurrency is how many fetched messages a handler that is not a
+	// BatchHandler works on at once (1: one after another). The email
+	// service's SMTP_CONCURRENCY: a mail cannot be rolled back, so it is
+	// sent alone, each in an SMTP session of its own, several at a time.
+	Concurrency int
 	DLQStream   string // dead-letter stream, auth-events-dlq
 	// DLQReplicas is the dead-letter stream's replica count (0: 1); set
 	// it to the event stream's (STREAM_REPLICAS), so a node lost on a
@@ -57,6 +62,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Batch <= 0 {
 		c.Batch = 50
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 1
 	}
 	if c.BatchBytes <= 0 {
 		c.BatchBytes = 1 << 20

@@ -3,6 +3,7 @@ package consumer
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -68,15 +69,22 @@ func (c *Consumer) fetchOnce(ctx context.Context, cons jetstream.Consumer, held 
 		n := c.applyBatches(ctx, queue, held)
 		return n, batch.Error()
 	}
-	n := 0
-	for msg := range queue {
-		// Messages already fetched are handled even if ctx ended: they
-		// are ours until acked, and handling beats waiting AckWait.
-		c.handle(context.WithoutCancel(ctx), msg)
-		held.remove(msg)
-		n++
+	// Messages already fetched are handled even if ctx ended: they are
+	// ours until acked, and handling beats waiting AckWait. Up to
+	// Concurrency at once, each settled on its own.
+	var n atomic.Int64
+	var wg sync.WaitGroup
+	for range c.cfg.Concurrency {
+		wg.Go(func() {
+			for msg := range queue {
+				c.handle(context.WithoutCancel(ctx), msg)
+				held.remove(msg)
+				n.Add(1)
+			}
+		})
 	}
-	return n, batch.Error()
+	wg.Wait()
+	return int(n.Load()), batch.Error()
 }
 
 // receiveAll returns the messages of batch as they arrive. Every message

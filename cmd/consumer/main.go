@@ -67,9 +67,13 @@ type Config struct {
 	PruneInterval     time.Duration `env:"CONSUMER_PRUNE_INTERVAL" envDefault:"10m"`
 	PruneBatch        int           `env:"CONSUMER_PRUNE_BATCH" envDefault:"1000"`
 
-	SMTPURL  string `env:"SMTP_URL"`
-	MailDir  string `env:"MAIL_DIR" envDefault:"./var/mail"`
-	MailFrom string `env:"MAIL_FROM" envDefault:"authevents <no-reply@authevents.local>"`
+	SMTPURL string `env:"SMTP_URL"`
+	// SMTPConcurrency: mails the email service sends at once, each in an
+	// SMTP session of its own (one mail per event still: a mail cannot
+	// be rolled back, so it is not batched).
+	SMTPConcurrency int    `env:"SMTP_CONCURRENCY" envDefault:"4"`
+	MailDir         string `env:"MAIL_DIR" envDefault:"./var/mail"`
+	MailFrom        string `env:"MAIL_FROM" envDefault:"authevents <no-reply@authevents.local>"`
 	// MailSealPrivateKeys opens the one-time links the API seals to the
 	// email service (current key first, then any previous one still in
 	// use); LinkBaseURL is where the links point.
@@ -124,6 +128,9 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout i
 	if cfg.Batch < 1 || cfg.Batch > consumer.MaxAckPending || cfg.BatchBytes < 1 || cfg.BatchLinger < 0 {
 		return fmt.Errorf("CONSUMER_BATCH must be 1 to %d, CONSUMER_BATCH_BYTES >= 1, CONSUMER_BATCH_LINGER >= 0", consumer.MaxAckPending)
 	}
+	if cfg.SMTPConcurrency < 1 || cfg.SMTPConcurrency > 64 {
+		return errors.New("SMTP_CONCURRENCY must be 1 to 64")
+	}
 	if cfg.Retention < time.Hour || cfg.FailuresRetention < time.Hour || cfg.SecurityRetention < cfg.SecurityWindow || cfg.PruneInterval < 0 || cfg.PruneBatch < 1 {
 		return errors.New("CONSUMER_RETENTION and CONSUMER_FAILURES_RETENTION must be >= 1h, SECURITY_RETENTION >= SECURITY_WINDOW, CONSUMER_PRUNE_INTERVAL >= 0 (0: off), CONSUMER_PRUNE_BATCH >= 1")
 	}
@@ -136,7 +143,8 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout i
 		log.Warn("a downstream outage longer than the retry horizon dead-letters every event it touches", "retry_horizon", h.String())
 	}
 
-	pool, err := postgres.Open(ctx, cfg.DatabaseURL, 8, postgres.Session{AppName: "authevents-consumer",
+	// Each concurrent mail holds a connection for its lease and record.
+	pool, err := postgres.Open(ctx, cfg.DatabaseURL, 8+int32(cfg.SMTPConcurrency), postgres.Session{AppName: "authevents-consumer",
 		StatementTimeout: 10 * time.Second, IdleInTxTimeout: 30 * time.Second})
 	if err != nil {
 		return err
@@ -226,7 +234,9 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout i
 		} else {
 			log.Warn("MAIL_SEAL_PRIVATE_KEY not set: events carrying a one-time link are dead-lettered, their mails not sent")
 		}
-		add(email.Config(cfg.Stream, cfg.SubjectPrefix), email.New(pool, sender, cfg.MailFrom, opts...))
+		ec := email.Config(cfg.Stream, cfg.SubjectPrefix)
+		ec.Concurrency = cfg.SMTPConcurrency
+		add(ec, email.New(pool, sender, cfg.MailFrom, opts...))
 	}
 	if selected["analytics"] {
 		add(analytics.Config(cfg.Stream, all), analytics.New(pool))

@@ -11,8 +11,14 @@ import (
 	"github.com/wneessen/go-mail"
 )
 
-// SMTP sends through an SMTP server.
-type SMTP struct{ client *mail.Client }
+// SMTP sends through an SMTP server, each message in a session of its
+// own: Send may be called concurrently (the email consumer's
+// SMTP_CONCURRENCY), and each call dials with a client of its own, so
+// the sessions run side by side instead of queueing on one client.
+type SMTP struct {
+	host string
+	opts []mail.Option
+}
 
 // NewSMTP parses SMTP_URL: smtp://[user:pass@]host[:port][?tls=none|opportunistic|mandatory]
 // (default opportunistic) or smtps:// for implicit TLS.
@@ -45,14 +51,17 @@ func NewSMTP(rawURL string) (*SMTP, error) {
 		pass, _ := u.User.Password()
 		opts = append(opts, mail.WithSMTPAuth(mail.SMTPAuthAutoDiscover), mail.WithUsername(u.User.Username()), mail.WithPassword(pass))
 	}
-	c, err := mail.NewClient(u.Hostname(), opts...)
-	if err != nil {
+	if _, err := mail.NewClient(u.Hostname(), opts...); err != nil {
 		return nil, fmt.Errorf("SMTP_URL: %w", err)
 	}
-	return &SMTP{client: c}, nil
+	return &SMTP{host: u.Hostname(), opts: opts}, nil
 }
 
-// Send delivers m.
+// Send delivers m in an SMTP session of its own.
 func (s *SMTP) Send(ctx context.Context, _ string, m *mail.Msg) error {
-	return s.client.DialAndSendWithContext(ctx, m)
+	c, err := mail.NewClient(s.host, s.opts...)
+	if err != nil {
+		return err
+	}
+	return c.DialAndSendWithContext(ctx, m)
 }

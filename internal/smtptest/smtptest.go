@@ -31,10 +31,12 @@ type Server struct {
 	srv *smtp.Server
 	ln  net.Listener
 
-	mu     sync.Mutex
-	msgs   []Message
-	refuse bool
-	delay  time.Duration
+	mu       sync.Mutex
+	msgs     []Message
+	refuse   bool
+	delay    time.Duration
+	inflight int // messages whose DATA is being received
+	peak     int // the most at once
 }
 
 // Start starts a server on 127.0.0.1 and a free port; Close stops it.
@@ -132,10 +134,13 @@ func (s *Server) receive(r io.Reader) error {
 	}
 	s.mu.Lock()
 	delay := s.delay
+	s.inflight++
+	s.peak = max(s.peak, s.inflight)
 	s.mu.Unlock()
 	time.Sleep(delay) // the server's own slowness, not a wait for a condition
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.inflight--
 	if s.refuse {
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
 	}
@@ -192,4 +197,13 @@ func (p *parsed) Mails() ([]mailbox.Mail, error) {
 	}
 	p.n = len(msgs)
 	return append([]mailbox.Mail(nil), p.mails...), nil
+}
+
+// PeakConcurrency is the most messages the server was receiving at once
+// (their DATA, each held for SetDelay): how many SMTP sessions a client
+// really kept open together.
+func (s *Server) PeakConcurrency() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.peak
 }
