@@ -26,6 +26,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -70,9 +71,14 @@ type Handler struct {
 	sender Sender
 	from   string
 	owner  string // lease owner, unique per handler instance
-	opener *token.Opener
-	links  string         // LINK_BASE_URL
-	keys   *personal.Keys // Guard only
+	// inflight holds the mails this process is sending: with
+	// SMTP_CONCURRENCY two workers may hold one event at once (a
+	// redelivery while the first sends), and the lease, whose holder
+	// is the process, would let both through.
+	inflight sync.Map
+	opener   *token.Opener
+	links    string         // LINK_BASE_URL
+	keys     *personal.Keys // Guard only
 }
 
 // Option configures a Handler.
@@ -165,6 +171,10 @@ func (h *Handler) sendOnce(ctx context.Context, ev *consumer.Event, m Mail, user
 		// has recordTimeout more: the lease outlasts both.
 		ttl = time.Until(dl) + recordTimeout + 5*time.Second
 	}
+	if _, busy := h.inflight.LoadOrStore(key, struct{}{}); busy {
+		return consumer.ErrClaimed
+	}
+	defer h.inflight.Delete(key)
 	claimed, err := consumer.Claim(ctx, h.pool, Durable, key, h.owner, ttl)
 	if err != nil {
 		return err

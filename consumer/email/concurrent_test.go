@@ -1,0 +1,84 @@
+package email_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/wneessen/go-mail"
+
+	"github.com/authevents/authevents"
+	"github.com/authevents/authevents/consumer"
+	"github.com/authevents/authevents/consumer/email"
+	"github.com/authevents/authevents/db/postgres/pgtest"
+	"github.com/authevents/authevents/internal/testenv"
+)
+
+// heldSender counts sends and holds each until release is closed.
+type heldSender struct {
+	sent    atomic.Int32
+	release chan struct{}
+}
+
+func (s *heldSender) Send(ctx context.Context, _ string, _ *mail.Msg) error {
+	s.sent.Add(1)
+	<-s.release
+	return nil
+}
+
+// With SMTP_CONCURRENCY, two workers of one process may hold the same
+// event at once (a redelivery while the first is still sending: a
+// keep-alive lost to a NATS hiccup). The lease is per process, and a
+// claim by its holder renews it, so both sent (2 mails in 3 runs of 3).
+// Found in review of the concurrency change: the handler now lets one of
+// them through and answers the other ErrClaimed (retried later without
+// spending an attempt).
+func TestOneProcessSendsAnEventOnceWhenTwoWorkersHoldIt(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.New(t)
+	s := &heldSender{release: make(chan struct{})}
+	h := email.New(pool, s, "authevents <no-reply@authevents.test>")
+	data, _ := json.Marshal(authevents.UserRegistered{UserID: uuid.NewString(), Email: "ada@example.com", Name: "Ada"})
+	body, _ := json.Marshal(authevents.CloudEvent{SpecVersion: "1.0", ID: uuid.NewString(), Source: "test",
+		Type: authevents.EventUserRegistered, Time: "2026-11-28T10:00:00.000Z", Data: data, DataContentType: "application/json"})
+	var errs [2]error
+	var returned atomic.Int32
+	var wg sync.WaitGroup
+	for i := range errs {
+		ev, err := consumer.NewEvent(authevents.Subject(authevents.EventUserRegistered), body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			errs[i] = h.Handle(context.Background(), ev)
+			returned.Add(1)
+		})
+	}
+	// While the first sends (held), the second either sends too (the
+	// bug) or returns: wait for one of the two, then let the send end.
+	testenv.WaitFor(t, "a second send or a handler's answer", 10*time.Second, func() bool {
+		return s.sent.Load() == 2 || (s.sent.Load() == 1 && returned.Load() == 1)
+	})
+	close(s.release)
+	wg.Wait()
+	if n := s.sent.Load(); n != 1 {
+		t.Errorf("sent %d times, want once", n)
+	}
+	claimed := 0
+	for _, err := range errs {
+		switch {
+		case errors.Is(err, consumer.ErrClaimed):
+			claimed++
+		case err != nil:
+			t.Errorf("Handle = %v", err)
+		}
+	}
+	if claimed != 1 {
+		t.Errorf("%d of the two handlers answered ErrClaimed (%v), want the one that did not send", claimed, errs)
+	}
+}
