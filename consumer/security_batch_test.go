@@ -220,6 +220,10 @@ func TestSecurityAlertCountedOnceUnderBisection(t *testing.T) {
 	h.poison = e.publishData(t, authevents.EventUserLoggedIn, map[string]string{"userId": uuid.NewString(), "ip": "192.0.2.9", "userAgent": "ua"})
 	cfg := e.config()
 	cfg.Durable = security.Durable
+	// The four events must meet in one batch: without a linger a loaded
+	// machine (make test) applied the first as soon as it was admitted,
+	// alone, and nothing was bisected.
+	cfg.BatchLinger = 500 * time.Millisecond
 	e.runWith(t, cfg, h, nil)
 	natstest.Collect(t, e.js, e.dlq, 1, 20*time.Second) // the poison, after its attempts
 	testenv.WaitFor(t, "the three failures recorded", 10*time.Second, func() bool {
