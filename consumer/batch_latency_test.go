@@ -103,10 +103,13 @@ func TestBatchIsAppliedAtOnceAtLowTraffic(t *testing.T) {
 	// Other suites share this machine's 2 cores: a tail of 150 samples
 	// moves by several ms from run to run, in both columns, and by tens
 	// when make test runs the packages at once (CI saw 152 ms one at a
-	// time, 76 ms in batches). A batch that waits to fill adds up to a
-	// fetch's second (983 ms before the fix): the bound of 500 ms catches
-	// that whatever the load, the comparison the rest.
-	if after > 500*time.Millisecond || after > before+10*time.Millisecond {
-		t.Errorf("p99 in batches %v, one at a time %v: want no higher (within 10ms of noise), and under 500ms", after, before)
+	// time and 76 ms in batches, then 37 ms and 57 ms). A batch that waits
+	// to fill adds up to a fetch's second (983 ms before the fix): the
+	// bound of 500 ms catches that whatever the load; the comparison
+	// allows the noise seen, 25 ms or half the one-at-a-time tail. The
+	// figures of a quiet machine are in docs/benchmarks.md.
+	noise := max(25*time.Millisecond, before/2)
+	if after > 500*time.Millisecond || after > before+noise {
+		t.Errorf("p99 in batches %v, one at a time %v: want no higher (within %v of noise), and under 500ms", after, before, noise)
 	}
 }
