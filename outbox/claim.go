@@ -2,7 +2,6 @@ package outbox
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -223,30 +222,22 @@ func Fail(ctx context.Context, tx pgx.Tx, failures []Failure, maxAttempts int) (
 // index entries of deleted rows not yet vacuumed raise (issue 20). For
 // tests and benchmarks: it locks the rows it claims until it returns.
 func ClaimBuffers(ctx context.Context, pool *pgxpool.Pool, limit int) (int64, error) {
-	var buffers int64
-	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		var plan []struct {
-			Plan struct {
-				Hit  int64 `json:"Shared Hit Blocks"`
-				Read int64 `json:"Shared Read Blocks"`
-			} `json:"Plan"`
-		}
-		if err := tx.QueryRow(ctx, `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) `+claimSQL, limit).Scan(&plan); err != nil {
-			return err
-		}
-		if len(plan) != 1 {
-			return fmt.Errorf("explain: %d plans", len(plan))
-		}
-		buffers = plan[0].Plan.Hit + plan[0].Plan.Read
-		return errRollback
-	})
-	if errors.Is(err, errRollback) {
-		err = nil
-	}
+	tx, err := pool.Begin(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("claim buffers: %w", err)
 	}
-	return buffers, nil
+	defer tx.Rollback(context.WithoutCancel(ctx)) // EXPLAIN ANALYZE ran the claim: undo its locks
+	var plan []struct {
+		Plan struct {
+			Hit  int64 `json:"Shared Hit Blocks"`
+			Read int64 `json:"Shared Read Blocks"`
+		} `json:"Plan"`
+	}
+	if err := tx.QueryRow(ctx, `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) `+claimSQL, limit).Scan(&plan); err != nil {
+		return 0, fmt.Errorf("claim buffers: %w", err)
+	}
+	if len(plan) != 1 {
+		return 0, fmt.Errorf("claim buffers: %d plans", len(plan))
+	}
+	return plan[0].Plan.Hit + plan[0].Plan.Read, nil
 }
-
-var errRollback = errors.New("rolled back")
