@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -50,6 +52,7 @@ func bigDrainPhase(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStre
 				time.Sleep(20 * time.Millisecond)
 			}
 			got[k] = float64(rows) / time.Since(start).Seconds()
+			vacs := relayVacuums(ctx, k)
 			if k == 1 {
 				lats, err := latencyRun(ctx, pool, js, stream, users, prot, rate, 10*time.Second)
 				if err != nil {
@@ -60,6 +63,7 @@ func bigDrainPhase(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStre
 				p99s = append(p99s, lats[min(len(lats)-1, len(lats)*99/100)])
 			}
 			stopRelays(procs)
+			fmt.Printf("  %d replica(s): %.0f rows/s, %d VACUUMs of the outbox during the drain\n", k, got[k], vacs)
 		}
 		rates[1], rates[3] = append(rates[1], got[1]), append(rates[3], got[3])
 		ratios = append(ratios, got[3]/got[1])
@@ -72,4 +76,18 @@ func bigDrainPhase(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStre
 	fmt.Printf("%d-row drain: 1 replica %.0f rows/s, 3 replicas %.0f rows/s; 3 / 1 = %.2fx (median of per-round ratios; goal >= 0.9x)\n",
 		rows, medianOf(rates[1]), medianOf(rates[3]), medianOf(ratios))
 	return nil
+}
+
+// relayVacuums is how many VACUUMs the n relays of startRelays ran (their
+// authevents_relay_outbox_vacuums_total{result="ok"}, summed).
+func relayVacuums(ctx context.Context, n int) int {
+	client := &http.Client{Timeout: 2 * time.Second}
+	total := 0
+	for i := range n {
+		v, err := readGauge(ctx, client, target{metric: `authevents_relay_outbox_vacuums_total{result="ok"}`, url: "http://127.0.0.1:" + strconv.Itoa(19191+i)})
+		if err == nil {
+			total += int(v)
+		}
+	}
+	return total
 }
