@@ -34,8 +34,9 @@ type Config struct {
 	MaxAttempts     int           // refused publishes before a row is dead
 	RetryBackoff    time.Duration // first retry delay; doubles per attempt
 	MaxRetryBackoff time.Duration
-	// VacuumRows: after deleting this many rows (or a quarter of them and
-	// draining the outbox) the relay VACUUMs the outbox (vacuum.go); 0:
+	// VacuumRows: once the outbox has this many dead rows, whichever
+	// replicas deleted them (or this relay deleted a twentieth of them and
+	// drained the outbox), the relay VACUUMs the outbox (vacuum.go); 0:
 	// never, autovacuum alone.
 	VacuumRows  int
 	ContentType string // the Content-Type header of every message

@@ -11,7 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// vacuumer vacuums the outbox after this replica has deleted enough rows
+// vacuumer vacuums the outbox once it has enough dead rows
 // (Config.VacuumRows). Every claim walks the index entries of the rows
 // deleted before it until a VACUUM removes them: after a 300,000-row
 // drain, finding 10 new rows read 6,662 buffers and commit-to-stream p99
@@ -19,9 +19,15 @@ import (
 // most once a minute (autovacuum_naptime; the outbox's own thresholds,
 // migration 00003, decide only whether it then vacuums). So the relay
 // does it, on its own connection, while its workers go on:
-//   - when VacuumRows rows were deleted since the last VACUUM began, so
-//     a long drain cleans as it goes (each VACUUM then has at most that
-//     many dead rows, and the claims of the drain stay cheap too);
+//   - when the outbox has VacuumRows dead rows, whichever replicas
+//     deleted them, so a long drain cleans as it goes (each VACUUM then
+//     has about that many dead rows, and the claims of the drain stay
+//     cheap too). Each replica reads the table's n_dead_tup after every
+//     eighth of VacuumRows it deletes itself (one query per 12,500 rows by
+//     default). It used to count only its own deletes: 3 replicas
+//     draining 300,000 rows then each reached 100,000 near the end, and
+//     their claims walked up to three times the dead entries one
+//     replica's did;
 //   - when the outbox is drained (a batch came back short) and a
 //     twentieth of that was deleted;
 //   - when the relay is idle (a claim came back empty) and rows were
@@ -48,6 +54,7 @@ type vacuumer struct {
 	seconds prometheus.Histogram
 
 	deleted atomic.Int64 // since the last VACUUM began
+	unread  atomic.Int64 // deleted since n_dead_tup was last read
 	running atomic.Bool
 	left    atomic.Int64 // dead rows the last VACUUM could not remove yet
 	idleAt  atomic.Int64 // unix ns: the earliest idle VACUUM
@@ -63,7 +70,7 @@ func newVacuumer(pool *pgxpool.Pool, every int, log *slog.Logger, reg prometheus
 	v := &vacuumer{
 		pool: pool, every: int64(every), log: log,
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "authevents_relay_outbox_vacuums_total",
-			Help: "VACUUMs of the outbox this relay ran after deleting RELAY_VACUUM_ROWS rows or draining the outbox, by result (ok, error, busy: another replica's was running, not_owner)."}, []string{"result"}),
+			Help: "VACUUMs of the outbox this relay ran once it had RELAY_VACUUM_ROWS dead rows or after draining it, by result (ok, error, busy: another replica's was running, not_owner)."}, []string{"result"}),
 		seconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "authevents_relay_outbox_vacuum_seconds",
 			Help:    "How long each VACUUM of the outbox took.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}}),
@@ -81,12 +88,25 @@ func (v *vacuumer) deletedRows(n int, drained bool) {
 	}
 	d := v.deleted.Add(int64(n))
 	now := time.Now().UnixNano()
-	due := d >= v.every || (drained && d >= max(v.every/20, 1))
+	due := drained && d >= max(v.every/20, 1)
+	check := !due && v.unread.Add(int64(n)) >= max(v.every/8, 1)
 	idle := n == 0 && drained && (d > 0 || v.left.Load() > 0) && now >= v.idleAt.Load()
-	if !due && !idle {
+	if !due && !check && !idle {
 		return
 	}
 	if !v.running.CompareAndSwap(false, true) {
+		return
+	}
+	if check {
+		v.unread.Store(0)
+		go func() {
+			defer v.running.Store(false)
+			if v.deadRows() >= v.every {
+				v.idleGap.Store(int64(time.Second))
+				v.idleAt.Store(time.Now().Add(time.Second).UnixNano())
+				v.vacuum()
+			}
+		}()
 		return
 	}
 	gap := time.Second
@@ -150,6 +170,19 @@ func (v *vacuumer) vacuum() {
 	if err := conn.QueryRow(ctx, `SELECT n_dead_tup FROM pg_stat_user_tables WHERE relid = 'outbox'::regclass`).Scan(&left); err == nil {
 		v.left.Store(left)
 	}
+}
+
+// deadRows is the outbox's n_dead_tup: the rows deleted by every replica
+// that no VACUUM has removed yet, as the statistics last heard of them
+// (each backend reports at most once a second). -1 if it cannot be read.
+func (v *vacuumer) deadRows() int64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var dead int64
+	if err := v.pool.QueryRow(ctx, `SELECT n_dead_tup FROM pg_stat_user_tables WHERE relid = 'outbox'::regclass`).Scan(&dead); err != nil {
+		return -1
+	}
+	return dead
 }
 
 func (v *vacuumer) failed(err error) {
