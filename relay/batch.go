@@ -60,8 +60,14 @@ func (r *Relay) batch(ctx context.Context, lane, limit int) (n int, busy bool, e
 		_ = tx.Rollback(rctx)
 	}()
 	r.m.batchSize.Observe(float64(len(rows)))
+	// Only a claim of the whole outbox that comes back short says the
+	// outbox is drained: one lane's claim comes back short whenever that
+	// lane runs low, or its keys' next rows wait for rows in flight, and
+	// counting those made a 300,000-row drain run 10 VACUUMs where 3 were
+	// due (TestADrainVacuumsAsItGoesNotAtEveryShortBatch).
+	drained := lane == anyLane && len(rows) < limit
 	if len(rows) == 0 {
-		if !busy {
+		if drained {
 			r.vac.deletedRows(0, true) // idle: clean up after the drain
 		}
 		return 0, busy, tx.Commit(claimCtx)
@@ -91,7 +97,7 @@ func (r *Relay) batch(ctx context.Context, lane, limit int) (n int, busy bool, e
 	if err := tx.Commit(qctx); err != nil {
 		return 0, false, fmt.Errorf("commit: %w", err)
 	}
-	r.vac.deletedRows(len(sent), len(rows) < limit)
+	r.vac.deletedRows(len(sent), drained)
 	for _, id := range dead {
 		r.log.Error("outbox row is dead after repeated refusals", "id", id)
 	}
