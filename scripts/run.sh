@@ -31,24 +31,8 @@ fi
 export HTTP_ADDR=${HTTP_ADDR:-127.0.0.1:8080}
 export OPS_ADDR=${OPS_ADDR:-127.0.0.1:9090}
 export APP_ENV=${APP_ENV:-development}
-if [ -z "${JWT_PRIVATE_KEY_FILE:-}" ]; then
-	export JWT_PRIVATE_KEY_FILE="$root/var/jwt-ed25519.pem"
-	[ -f "$JWT_PRIVATE_KEY_FILE" ] || "${BIN_DIR:-bin}/authctl" keygen "$JWT_PRIVATE_KEY_FILE"
-fi
-# One-time link tokens are sealed to the email service's key: the api gets
-# the public half, the consumer the private one (never the api).
-if [ -z "${MAIL_SEAL_PUBLIC_KEY:-}" ]; then
-	"${BIN_DIR:-bin}/authctl" mailkey --if-missing "$root/var/mail-seal.env" >/dev/null
-	MAIL_SEAL_PUBLIC_KEY=$(sed -n 's/^MAIL_SEAL_PUBLIC_KEY=//p' "$root/var/mail-seal.env")
-	MAIL_SEAL_PRIVATE_KEY=$(sed -n 's/^MAIL_SEAL_PRIVATE_KEY=//p' "$root/var/mail-seal.env")
-fi
-# Events with personal fields also go out as version 2, encrypted under
-# each user's data key; the api and the consumers share the key-encryption
-# key (docs/privacy.md).
-if [ -z "${PERSONAL_DATA_KEY:-}" ] && [ -z "${PERSONAL_DATA_KEY_FILE:-}" ]; then
-	export PERSONAL_DATA_KEY_FILE="$root/var/personal-data.key"
-	"${BIN_DIR:-bin}/authctl" personal kek --if-missing "$PERSONAL_DATA_KEY_FILE" >/dev/null
-fi
+# shellcheck source=scripts/devkeys.sh
+source scripts/devkeys.sh
 export LINK_BASE_URL=${LINK_BASE_URL:-http://$HTTP_ADDR}
 
 bin=${BIN_DIR:-bin}
