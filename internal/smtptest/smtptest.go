@@ -1,7 +1,8 @@
 // Package smtptest is a real SMTP server on a loopback port, for tests
 // and benchmarks of the e-mail consumer: it keeps every message it
-// accepts, with its arrival time and Message-ID, and can be made slow or
-// made to refuse messages.
+// accepts, with its arrival time and Message-ID, and can be made slow,
+// made to refuse messages, or made to end sessions as real servers do
+// (an idle timeout, a 421 on shutdown, a connection lost after the reply).
 package smtptest
 
 import (
@@ -37,6 +38,11 @@ type Server struct {
 	delay    time.Duration
 	inflight int // messages whose DATA is being received
 	peak     int // the most at once
+
+	sessions   int                     // sessions opened so far
+	open       map[*smtp.Conn]*session // sessions open now
+	refuseMail int                     // MAIL commands still to answer 421 (then close)
+	dropAfter  int                     // accepted messages still to close the session after
 }
 
 // Start starts a server on 127.0.0.1 and a free port; Close stops it.
@@ -45,7 +51,7 @@ func Start() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{ln: ln}
+	s := &Server{ln: ln, open: map[*smtp.Conn]*session{}}
 	s.srv = smtp.NewServer(backend{s})
 	s.srv.Domain = "localhost"
 	s.srv.AllowInsecureAuth = true
@@ -159,15 +165,120 @@ func messageID(b []byte) string {
 
 type backend struct{ s *Server }
 
-func (b backend) NewSession(*smtp.Conn) (smtp.Session, error) { return session(b), nil }
+func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	ss := &session{s: b.s, conn: c}
+	b.s.mu.Lock()
+	b.s.sessions++
+	b.s.open[c] = ss
+	b.s.mu.Unlock()
+	return ss, nil
+}
 
-type session backend
+// session is one SMTP session (one connection).
+type session struct {
+	s    *Server
+	conn *smtp.Conn
+	drop bool // close the connection once the reply to this DATA is out
+}
 
-func (session) Reset()                               {}
-func (session) Logout() error                        { return nil }
-func (session) Mail(string, *smtp.MailOptions) error { return nil }
-func (session) Rcpt(string, *smtp.RcptOptions) error { return nil }
-func (ss session) Data(r io.Reader) error            { return ss.s.receive(r) }
+// Reset runs on RSET and after each DATA, once its reply is written: a
+// session armed by DropAfterReply ends here, after the client read 250.
+func (ss *session) Reset() {
+	ss.s.mu.Lock()
+	drop := ss.drop
+	ss.drop = false
+	ss.s.mu.Unlock()
+	if drop {
+		// The socket itself: Conn.Close takes the lock Reset runs under.
+		// The server's read loop then ends the session (Logout).
+		ss.conn.Conn().Close()
+	}
+}
+
+func (ss *session) Logout() error {
+	ss.s.mu.Lock()
+	delete(ss.s.open, ss.conn)
+	ss.s.mu.Unlock()
+	return nil
+}
+
+func (ss *session) Mail(string, *smtp.MailOptions) error {
+	ss.s.mu.Lock()
+	refuse := ss.s.refuseMail > 0
+	if refuse {
+		ss.s.refuseMail--
+	}
+	ss.s.mu.Unlock()
+	if refuse {
+		// 421: the server is closing the channel (RFC 5321 3.8); it
+		// closes it once the reply is out, which Reset does.
+		ss.s.mu.Lock()
+		ss.drop = true
+		ss.s.mu.Unlock()
+		return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "shutting down"}
+	}
+	return nil
+}
+
+func (ss *session) Rcpt(string, *smtp.RcptOptions) error { return nil }
+
+func (ss *session) Data(r io.Reader) error {
+	if err := ss.s.receive(r); err != nil {
+		return err
+	}
+	ss.s.mu.Lock()
+	if ss.s.dropAfter > 0 {
+		ss.s.dropAfter--
+		ss.drop = true
+	}
+	ss.s.mu.Unlock()
+	return nil
+}
+
+// Sessions is the number of SMTP sessions (connections) opened so far.
+func (s *Server) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessions
+}
+
+// OpenSessions is the number of SMTP sessions open now.
+func (s *Server) OpenSessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.open)
+}
+
+// DropSessions closes every open session from the server's side without a
+// word, as a server does at its idle timeout or when it restarts.
+func (s *Server) DropSessions() {
+	s.mu.Lock()
+	conns := make([]*smtp.Conn, 0, len(s.open))
+	for c := range s.open {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+// RefuseNextMail answers the next n MAIL commands with 421 and closes
+// their sessions, as a server going down does.
+func (s *Server) RefuseNextMail(n int) {
+	s.mu.Lock()
+	s.refuseMail = n
+	s.mu.Unlock()
+}
+
+// DropAfterReply closes the session of each of the next n accepted
+// messages right after its 250 reply: the message is delivered, and the
+// client's next command on that session fails.
+func (s *Server) DropAfterReply(n int) {
+	s.mu.Lock()
+	s.dropAfter = n
+	s.mu.Unlock()
+}
 
 // Mailbox is the messages accepted so far, as a mailbox.Source: how a
 // test or the chaos load finds the link a mail carries. It parses each
