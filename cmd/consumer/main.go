@@ -154,6 +154,7 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout i
 				return err
 			}
 			sender = s
+			defer s.Close() // QUIT the kept sessions once the consumers stopped
 		} else {
 			log.Warn("SMTP_URL not set: mails are written as .eml files", "dir", cfg.MailDir)
 		}
