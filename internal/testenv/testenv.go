@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	mathrand "math/rand/v2"
 	"net"
@@ -49,7 +50,11 @@ func Name(prefix string) string {
 }
 
 // FreeAddr returns a loopback address with a port that was free a moment
-// ago, for servers a test starts itself.
+// ago, for servers a test starts itself. The port lies below the kernel's
+// ephemeral range (ip_local_port_range, 32768 and up by default), from
+// which outgoing connections get theirs: a server that binds seconds
+// later, or is killed and restarted on the same address, cannot find its
+// port taken by one (CI saw "address already in use" on both).
 func FreeAddr(t testing.TB) string {
 	t.Helper()
 	addr, err := LoopbackAddr()
@@ -59,15 +64,31 @@ func FreeAddr(t testing.TB) string {
 	return addr
 }
 
+// StableAddr is FreeAddr, by its earlier name.
+func StableAddr(t testing.TB) string {
+	t.Helper()
+	return FreeAddr(t)
+}
+
+// handedOut holds the ports this process gave out, not given twice.
+var handedOut sync.Map
+
 // LoopbackAddr is FreeAddr for programs that are not tests (the
-// benchmarks): a loopback address with a port that was free a moment ago.
+// benchmarks).
 func LoopbackAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+	for range 500 {
+		port := 20000 + mathrand.IntN(12000)
+		if _, taken := handedOut.LoadOrStore(port, true); taken {
+			continue
+		}
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return ln.Addr().String(), nil
 	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+	return "", errors.New("no free loopback port between 20000 and 32000")
 }
 
 // WaitFor polls ok every 10 ms until it holds, failing t after within.
@@ -161,24 +182,4 @@ func Terminate(t testing.TB, cmd *exec.Cmd, d time.Duration) {
 		<-errc
 		t.Fatalf("%s did not stop within %s of SIGTERM", filepath.Base(cmd.Path), d)
 	}
-}
-
-// StableAddr returns a free loopback address whose port lies below the
-// kernel's ephemeral range (32768 and up): a server a test kills and
-// restarts on the same address cannot then find its port taken by some
-// outgoing connection meanwhile, as a FreeAddr port can (the chaos suite
-// saw "address already in use" on an API restart).
-func StableAddr(t testing.TB) string {
-	t.Helper()
-	for range 200 {
-		port := 20000 + mathrand.IntN(12000)
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err != nil {
-			continue
-		}
-		ln.Close()
-		return ln.Addr().String()
-	}
-	t.Fatal("no free port between 20000 and 32000")
-	return ""
 }

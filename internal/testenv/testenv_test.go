@@ -1,10 +1,13 @@
 package testenv
 
 import (
+	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -102,5 +105,29 @@ func TestListening(t *testing.T) {
 	ln.Close()
 	if ready() {
 		t.Error("Listening = true after the listener closed")
+	}
+}
+
+// A FreeAddr port is free until its server binds it, which can be seconds
+// later (a test starts the relay and the consumers first): CI saw the API
+// of TestEndToEnd fail with "bind: address already in use" when an
+// outgoing connection had been given the port meanwhile. The kernel gives
+// outgoing connections the ports of ip_local_port_range; FreeAddr's lie
+// below it.
+func TestFreeAddrIsBelowTheEphemeralRange(t *testing.T) {
+	raw, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		t.Skipf("no ephemeral range to check against: %v", err)
+	}
+	var low int
+	if _, err := fmt.Sscan(string(raw), &low); err != nil {
+		t.Fatal(err)
+	}
+	for range 50 {
+		addr := FreeAddr(t)
+		_, p, _ := net.SplitHostPort(addr)
+		if port, _ := strconv.Atoi(p); port >= low {
+			t.Fatalf("FreeAddr gave %s, in the ephemeral range (from %d)", addr, low)
+		}
 	}
 }
