@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/singleflight"
 )
@@ -165,21 +166,41 @@ func (s *Keys) Forget(user uuid.UUID) { s.cache.forget(user) }
 // erasure of the key (Erase) waits for a guarded store too. Whatever the
 // caches hold, a redelivered older event cannot bring data back.
 func (s *Keys) Guard(ctx context.Context, tx pgx.Tx, user uuid.UUID) error {
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock_shared(hashtextextended($1::text, $2))`, user, erasureLockSeed); err != nil {
-		return fmt.Errorf("lock user against erasure: %w", err)
+	b := &pgx.Batch{}
+	erased := s.QueueGuard(b, user)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("guard user against erasure: %w", err)
 	}
+	return erased()
+}
+
+// QueueGuard queues Guard's two statements on b, the lock then the read of
+// the tombstone (each statement of a batch runs after the one before it
+// and, under READ COMMITTED, sees what committed meanwhile), so that they
+// go to the server with the statements around them: with the BEGIN of the
+// transaction they guard, in one round trip. Once b has run in a
+// transaction, err returns Guard's answer (ErrErased, or nil).
+func (s *Keys) QueueGuard(b *pgx.Batch, user uuid.UUID) (err func() error) {
+	b.Queue(`SELECT pg_advisory_xact_lock_shared(hashtextextended($1::text, $2))`, user, erasureLockSeed).Exec(func(pgconn.CommandTag) error { return nil })
 	var erased bool
-	err := tx.QueryRow(ctx, `SELECT erased_at IS NOT NULL FROM personal_keys WHERE user_id = $1 FOR SHARE`, user).Scan(&erased)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
+	b.Queue(`SELECT erased_at IS NOT NULL FROM personal_keys WHERE user_id = $1 FOR SHARE`, user).QueryRow(func(row pgx.Row) error {
+		switch err := row.Scan(&erased); {
+		case errors.Is(err, pgx.ErrNoRows):
+			return nil
+		case err != nil:
+			return fmt.Errorf("check personal data key: %w", err)
+		}
+		if erased {
+			s.cache.put(user, nil)
+		}
 		return nil
-	case err != nil:
-		return fmt.Errorf("check personal data key: %w", err)
-	case erased:
-		s.cache.put(user, nil)
-		return ErrErased
+	})
+	return func() error {
+		if erased {
+			return ErrErased
+		}
+		return nil
 	}
-	return nil
 }
 
 // LockForErasure takes, inside tx, the exclusive transaction-level

@@ -175,24 +175,26 @@ func (h *Handler) sendOnce(ctx context.Context, ev *consumer.Event, m Mail, user
 		return consumer.ErrClaimed
 	}
 	defer h.inflight.Delete(key)
-	claimed, err := consumer.Claim(ctx, h.pool, Durable, key, h.owner, ttl)
-	if err != nil {
-		return err
+	// Claim, then check, in one round trip: a replica that checked first
+	// could see the mail unsent just before the holder records it and
+	// releases.
+	b := &pgx.Batch{}
+	claimed, done := consumer.QueueClaimUnprocessed(b, Durable, key, h.owner, ttl)
+	if err := h.pool.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("claim mail: %w", err)
 	}
-	if !claimed {
+	if !claimed() {
 		return consumer.ErrClaimed
 	}
-	var done bool
-	if err := h.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM processed_events WHERE consumer = $1 AND event_id = $2)`, Durable, key).Scan(&done); err != nil {
-		h.release(ctx, key)
-		return err
-	}
-	if done {
+	if done() {
 		h.release(ctx, key)
 		return nil
 	}
+	// With a user, the send runs in a transaction holding
+	// personal.Keys.Guard (guard), which then records it.
+	var tx pgx.Tx
 	if user != nil {
-		end, err := h.guard(ctx, *user)
+		tx, err = h.guard(ctx, *user)
 		if errors.Is(err, personal.ErrErased) {
 			h.release(ctx, key)
 			return nil
@@ -201,7 +203,7 @@ func (h *Handler) sendOnce(ctx context.Context, ev *consumer.Event, m Mail, user
 			h.release(ctx, key)
 			return err
 		}
-		defer end()
+		defer tx.Rollback(context.WithoutCancel(ctx)) // nothing once committed
 	}
 	if err := h.sender.Send(ctx, key.String(), msg); err != nil {
 		h.release(ctx, key)
@@ -214,17 +216,33 @@ func (h *Handler) sendOnce(ctx context.Context, ev *consumer.Event, m Mail, user
 	// on ctx failed, and the retry sent the mail again.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
-	return postgres.WithTx(rctx, h.pool, func(tx pgx.Tx) error {
-		if _, err := consumer.Once(rctx, tx, Durable, key); err != nil {
-			return err
-		}
-		if farewell != nil {
+	if farewell != nil {
+		return postgres.WithTx(rctx, h.pool, func(tx pgx.Tx) error {
+			if _, err := consumer.Once(rctx, tx, Durable, key); err != nil {
+				return err
+			}
 			if err := h.keys.Erase(rctx, tx, *farewell); err != nil {
 				return err
 			}
+			return consumer.Release(rctx, tx, Durable, key, h.owner)
+		})
+	}
+	b = &pgx.Batch{}
+	consumer.QueueRecordRelease(b, Durable, key, h.owner)
+	if tx == nil {
+		// One round trip: the batch is its own implicit transaction.
+		if err := h.pool.SendBatch(rctx, b).Close(); err != nil {
+			return fmt.Errorf("record mail: %w", err)
 		}
-		return consumer.Release(rctx, tx, Durable, key, h.owner)
-	})
+		return nil
+	}
+	if err := tx.SendBatch(rctx, b).Close(); err != nil {
+		return fmt.Errorf("record mail: %w", err)
+	}
+	if err := tx.Commit(rctx); err != nil {
+		return fmt.Errorf("record mail: commit: %w", err)
+	}
+	return nil
 }
 
 // recordTimeout bounds recording a sent mail, a deadline of its own.

@@ -1,8 +1,10 @@
 package email
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -36,21 +38,28 @@ func owner(ev *consumer.Event) *uuid.UUID {
 	return &u
 }
 
-// guard opens a transaction holding personal.Keys.Guard on user for the
-// time of a send: the erasure of user.deleted (erase) waits for a send
-// in flight, whose copy it then drops, and a send after it finds the user
-// erased (personal.ErrErased) and sends nothing. end ends it.
-func (h *Handler) guard(ctx context.Context, user uuid.UUID) (end func(), err error) {
-	tx, err := h.pool.Begin(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("begin: %w", err)
+// guard begins a transaction holding personal.Keys.Guard on user, with
+// the BEGIN in one round trip, for the time of a send: the erasure of
+// user.deleted (erase) waits for a send in flight, whose copy it then
+// drops, and a send after it finds the user erased (personal.ErrErased)
+// and sends nothing. The send is recorded in it (sendOnce).
+func (h *Handler) guard(ctx context.Context, user uuid.UUID) (pgx.Tx, error) {
+	b := &pgx.Batch{}
+	b.BeginTx(pgx.TxOptions{})
+	erased := h.keys.QueueGuard(b, user)
+	br := h.pool.SendBatch(ctx, b)
+	tx := br.Tx() // nil when no connection was acquired
+	if err := br.Close(); err != nil || tx == nil {
+		if tx != nil {
+			tx.Rollback(context.WithoutCancel(ctx))
+		}
+		return nil, fmt.Errorf("guard: %w", cmp.Or(err, errors.New("no transaction")))
 	}
-	end = func() { tx.Rollback(context.WithoutCancel(ctx)) } // it wrote nothing
-	if err := h.keys.Guard(ctx, tx, user); err != nil {
-		end()
+	if err := erased(); err != nil {
+		tx.Rollback(context.WithoutCancel(ctx))
 		return nil, err
 	}
-	return end, nil
+	return tx, nil
 }
 
 // erase drops what the service keeps of the user of a user.deleted: the
