@@ -7,6 +7,7 @@ type Config struct {
 	DatabaseURL string `env:"DATABASE_URL" envDefault:"postgres://127.0.0.1:5432/authevents?sslmode=disable"`
 	NATSURL     string `env:"NATS_URL" envDefault:"nats://127.0.0.1:4222"`
 	OpsAddr     string `env:"OPS_ADDR" envDefault:"127.0.0.1:9092"`
+	OpsPprof    bool   `env:"OPS_PPROF" envDefault:"false"`
 	LogLevel    string `env:"LOG_LEVEL" envDefault:"info"`
 
 	Stream        string `env:"STREAM_NAME" envDefault:"auth-events"`

@@ -201,7 +201,11 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout i
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		return serve.Run(gctx, serve.NewServer(ops.Handler(reg, checks...), log), opsLn, 5*time.Second, log)
+		opsHandler := ops.Handler(reg, checks...)
+		if cfg.OpsPprof {
+			opsHandler = ops.HandlerWithPprof(reg, checks...)
+		}
+		return serve.Run(gctx, serve.NewServer(opsHandler, log), opsLn, 5*time.Second, log)
 	})
 	for _, c := range consumers {
 		g.Go(func() error {
