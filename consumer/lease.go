@@ -11,7 +11,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/authevents/authevents/db/postgres"
 )
@@ -59,37 +58,4 @@ func Release(ctx context.Context, q postgres.Querier, consumer string, eventID u
 		return fmt.Errorf("release event: %w", err)
 	}
 	return nil
-}
-
-// QueueClaimUnprocessed queues on b Claim, then the check that the event
-// was not processed meanwhile, as two statements: sent in one round trip
-// (b run outside a transaction is one implicit transaction, and under READ
-// COMMITTED the check's snapshot is taken after the claim), they decide
-// as Claim and a check after it do. Once b has run, claimed tells whether
-// owner holds the lease, and done whether the effect is recorded (Once).
-func QueueClaimUnprocessed(b *pgx.Batch, consumer string, eventID uuid.UUID, owner string, ttl time.Duration) (claimed, done func() bool) {
-	var got, recorded bool
-	b.Queue(`
-		INSERT INTO consumer_leases (consumer, event_id, owner, expires_at) VALUES ($1, $2, $3, now() + $4::interval)
-		ON CONFLICT (consumer, event_id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
-		WHERE consumer_leases.owner = excluded.owner OR consumer_leases.expires_at < now()`, consumer, eventID, owner, ttl).Exec(func(tag pgconn.CommandTag) error {
-		got = tag.RowsAffected() == 1
-		return nil
-	})
-	b.Queue(`SELECT EXISTS (SELECT 1 FROM processed_events WHERE consumer = $1 AND event_id = $2)`, consumer, eventID).QueryRow(func(row pgx.Row) error {
-		if err := row.Scan(&recorded); err != nil {
-			return fmt.Errorf("check processed event: %w", err)
-		}
-		return nil
-	})
-	return func() bool { return got }, func() bool { return recorded }
-}
-
-// QueueRecordRelease queues on b Once's record of the event and the
-// release of owner's lease: the end of an effect done under a lease, in
-// one round trip with what else b holds (in a transaction, or as b's own
-// implicit one: either way both or neither).
-func QueueRecordRelease(b *pgx.Batch, consumer string, eventID uuid.UUID, owner string) {
-	b.Queue(`INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, consumer, eventID)
-	b.Queue(`DELETE FROM consumer_leases WHERE consumer = $1 AND event_id = $2 AND owner = $3`, consumer, eventID, owner)
 }

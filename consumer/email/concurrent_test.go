@@ -82,3 +82,49 @@ func TestOneProcessSendsAnEventOnceWhenTwoWorkersHoldIt(t *testing.T) {
 		t.Errorf("%d of the two handlers answered ErrClaimed (%v), want the one that did not send", claimed, errs)
 	}
 }
+
+// Two replicas (two handlers, each its own owner) given one event while
+// the first is still sending it (a redelivery after AckWait on a slow SMTP
+// server): the second sends nothing and answers ErrClaimed soon, without
+// waiting for the first's send (ErrClaimed is retried later without
+// spending an attempt); once the first recorded it, a third delivery
+// sends nothing and succeeds.
+func TestASecondReplicaAnswersClaimedWhileTheFirstSends(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.New(t)
+	held := &heldSender{release: make(chan struct{})}
+	first := email.New(pool, held, "authevents <no-reply@authevents.test>")
+	other := &heldSender{release: make(chan struct{})}
+	close(other.release)
+	second := email.New(pool, other, "authevents <no-reply@authevents.test>")
+	data, _ := json.Marshal(authevents.UserRegistered{UserID: uuid.NewString(), Email: "ada@example.com", Name: "Ada"})
+	body, _ := json.Marshal(authevents.CloudEvent{SpecVersion: "1.0", ID: uuid.NewString(), Source: "test",
+		Type: authevents.EventUserRegistered, Time: "2026-11-28T10:00:00.000Z", Data: data, DataContentType: "application/json"})
+	event := func() *consumer.Event {
+		ev, err := consumer.NewEvent(authevents.Subject(authevents.EventUserRegistered), body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ev
+	}
+	firstDone := make(chan error, 1)
+	go func() { firstDone <- first.Handle(context.Background(), event()) }()
+	testenv.WaitFor(t, "the first replica sending", 10*time.Second, func() bool { return held.sent.Load() == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	err := second.Handle(ctx, event())
+	if !errors.Is(err, consumer.ErrClaimed) || other.sent.Load() != 0 {
+		t.Fatalf("second replica while the first sends: %v, %d sent; want ErrClaimed and none", err, other.sent.Load())
+	}
+	if waited := time.Since(start); waited > 10*time.Second {
+		t.Errorf("the second replica waited %s for the first's send", waited)
+	}
+	close(held.release)
+	if err := <-firstDone; err != nil {
+		t.Fatalf("first replica: %v", err)
+	}
+	if err := second.Handle(context.Background(), event()); err != nil || other.sent.Load() != 0 {
+		t.Fatalf("a delivery after the first recorded the mail: %v, %d sent; want nil and none", err, other.sent.Load())
+	}
+}

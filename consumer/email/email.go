@@ -12,31 +12,34 @@
 //
 // Once per mail: an event may call for more than one mail (an email change
 // writes to the new address and to the old one); each has a key derived
-// from the event id and its kind. A replica claims the key (a lease row in
-// Postgres, see consumer.Claim) before sending, so two replicas never send
-// one mail at the same time; the key is recorded after a successful send,
-// and a recorded mail is never sent again. A crash between the send and
-// the record sends once more on redelivery, after the crashed holder's
-// lease expired; that message carries the same Message-ID (derived from
-// the key), so a receiving server or client can drop the repeat. The .eml
+// from the event id and its kind. A replica inserts the key's
+// processed_events row in a transaction before sending and commits it
+// after a successful send (sendOnce), so two replicas never send one mail
+// at the same time (the second waits on the row, briefly, then retries
+// later), and a recorded mail is never sent again. A crash between the
+// send and the commit rolls the row back and sends once more on
+// redelivery; that message carries the same Message-ID (derived from the
+// key), so a receiving server or client can drop the repeat. The .eml
 // writer is idempotent by construction (one file per key).
 package email
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/wneessen/go-mail"
 
 	"github.com/authevents/authevents"
 	"github.com/authevents/authevents/consumer"
-	"github.com/authevents/authevents/db/postgres"
 	"github.com/authevents/authevents/personal"
 	"github.com/authevents/authevents/token"
 )
@@ -157,56 +160,58 @@ func (h *Handler) Handle(ctx context.Context, ev *consumer.Event) error {
 // sendOnce sends m unless its key is recorded, then records it (and, with
 // farewell, erases that key in the same transaction). With a user, it
 // sends under personal.Keys.Guard and not at all for a user erased.
+//
+// The record is the lock: one transaction inserts the key's
+// processed_events row before the send and commits after it, so a second
+// replica's insert of the same key waits for that commit (then finds the
+// mail recorded) or for the rollback of a failed or crashed send (then
+// sends it); it waits at most claimWait, then answers consumer.ErrClaimed
+// (retried later without spending an attempt). Two round trips: the BEGIN
+// with the guard and the insert, and the COMMIT.
 func (h *Handler) sendOnce(ctx context.Context, ev *consumer.Event, m Mail, user, farewell *uuid.UUID) error {
 	key := Key(ev.EventID, m.Kind)
 	msg, err := h.message(ev, key, m)
 	if err != nil {
 		return err
 	}
-	// Claim, then check: a replica that checked first could see the mail
-	// unsent just before the holder records it and releases.
-	ttl := time.Minute
-	if dl, ok := ctx.Deadline(); ok {
-		// The send cannot outlive the handler's deadline, and recording it
-		// has recordTimeout more: the lease outlasts both.
-		ttl = time.Until(dl) + recordTimeout + 5*time.Second
-	}
 	if _, busy := h.inflight.LoadOrStore(key, struct{}{}); busy {
 		return consumer.ErrClaimed
 	}
 	defer h.inflight.Delete(key)
-	// Claim, then check, in one round trip: a replica that checked first
-	// could see the mail unsent just before the holder records it and
-	// releases.
 	b := &pgx.Batch{}
-	claimed, done := consumer.QueueClaimUnprocessed(b, Durable, key, h.owner, ttl)
-	if err := h.pool.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("claim mail: %w", err)
+	b.BeginTx(pgx.TxOptions{})
+	b.Queue(`SELECT set_config('lock_timeout', $1, true)`, strconv.FormatInt(claimWait.Milliseconds(), 10)+"ms")
+	erased := func() error { return nil }
+	if user != nil {
+		erased = h.keys.QueueGuard(b, *user)
 	}
-	if !claimed() {
-		return consumer.ErrClaimed
+	var first bool
+	b.Queue(`INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, Durable, key).Exec(func(tag pgconn.CommandTag) error {
+		first = tag.RowsAffected() == 1
+		return nil
+	})
+	// The wait is bounded for the claim only: what follows the send must
+	// not fail on a lock and make a retry send the mail again.
+	b.Queue(`SET LOCAL lock_timeout TO DEFAULT`)
+	br := h.pool.SendBatch(ctx, b)
+	tx := br.Tx() // nil when no connection was acquired
+	if err := br.Close(); err != nil || tx == nil {
+		if tx != nil {
+			tx.Rollback(context.WithoutCancel(ctx))
+		}
+		if isLockTimeout(err) {
+			return consumer.ErrClaimed // another replica is sending it
+		}
+		return fmt.Errorf("claim mail: %w", cmp.Or(err, errors.New("no transaction")))
 	}
-	if done() {
-		h.release(ctx, key)
+	defer tx.Rollback(context.WithoutCancel(ctx)) // nothing once committed
+	if err := erased(); errors.Is(err, personal.ErrErased) {
 		return nil
 	}
-	// With a user, the send runs in a transaction holding
-	// personal.Keys.Guard (guard), which then records it.
-	var tx pgx.Tx
-	if user != nil {
-		tx, err = h.guard(ctx, *user)
-		if errors.Is(err, personal.ErrErased) {
-			h.release(ctx, key)
-			return nil
-		}
-		if err != nil {
-			h.release(ctx, key)
-			return err
-		}
-		defer tx.Rollback(context.WithoutCancel(ctx)) // nothing once committed
+	if !first {
+		return nil // recorded: sent before
 	}
 	if err := h.sender.Send(ctx, key.String(), msg); err != nil {
-		h.release(ctx, key)
 		// The SMTP server's text can name the recipient: the error that
 		// may become a dead letter's reason names no address.
 		return fmt.Errorf("send %s mail: %w", m.Kind, redactSendError(err, m.To))
@@ -217,27 +222,9 @@ func (h *Handler) sendOnce(ctx context.Context, ev *consumer.Event, m Mail, user
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
 	if farewell != nil {
-		return postgres.WithTx(rctx, h.pool, func(tx pgx.Tx) error {
-			if _, err := consumer.Once(rctx, tx, Durable, key); err != nil {
-				return err
-			}
-			if err := h.keys.Erase(rctx, tx, *farewell); err != nil {
-				return err
-			}
-			return consumer.Release(rctx, tx, Durable, key, h.owner)
-		})
-	}
-	b = &pgx.Batch{}
-	consumer.QueueRecordRelease(b, Durable, key, h.owner)
-	if tx == nil {
-		// One round trip: the batch is its own implicit transaction.
-		if err := h.pool.SendBatch(rctx, b).Close(); err != nil {
-			return fmt.Errorf("record mail: %w", err)
+		if err := h.keys.Erase(rctx, tx, *farewell); err != nil {
+			return err
 		}
-		return nil
-	}
-	if err := tx.SendBatch(rctx, b).Close(); err != nil {
-		return fmt.Errorf("record mail: %w", err)
 	}
 	if err := tx.Commit(rctx); err != nil {
 		return fmt.Errorf("record mail: commit: %w", err)
@@ -245,16 +232,17 @@ func (h *Handler) sendOnce(ctx context.Context, ev *consumer.Event, m Mail, user
 	return nil
 }
 
+// claimWait bounds the wait for another replica's send of the same mail.
+const claimWait = 2 * time.Second
+
+// isLockTimeout reports a statement ended by lock_timeout (SQLSTATE 55P03).
+func isLockTimeout(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "55P03"
+}
+
 // recordTimeout bounds recording a sent mail, a deadline of its own.
 const recordTimeout = 5 * time.Second
-
-// release gives the lease up after a failure, so a retry need not wait for
-// it to expire; it has its own deadline, since ctx may be the one that ran out.
-func (h *Handler) release(ctx context.Context, id uuid.UUID) {
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	consumer.Release(rctx, h.pool, Durable, id, h.owner) // if it fails, the lease expires
-}
 
 // message builds the MIME message of m: a text and an HTML part.
 func (h *Handler) message(ev *consumer.Event, key uuid.UUID, m Mail) (*mail.Msg, error) {

@@ -1,10 +1,8 @@
 package email
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -36,30 +34,6 @@ func owner(ev *consumer.Event) *uuid.UUID {
 		return nil
 	}
 	return &u
-}
-
-// guard begins a transaction holding personal.Keys.Guard on user, with
-// the BEGIN in one round trip, for the time of a send: the erasure of
-// user.deleted (erase) waits for a send in flight, whose copy it then
-// drops, and a send after it finds the user erased (personal.ErrErased)
-// and sends nothing. The send is recorded in it (sendOnce).
-func (h *Handler) guard(ctx context.Context, user uuid.UUID) (pgx.Tx, error) {
-	b := &pgx.Batch{}
-	b.BeginTx(pgx.TxOptions{})
-	erased := h.keys.QueueGuard(b, user)
-	br := h.pool.SendBatch(ctx, b)
-	tx := br.Tx() // nil when no connection was acquired
-	if err := br.Close(); err != nil || tx == nil {
-		if tx != nil {
-			tx.Rollback(context.WithoutCancel(ctx))
-		}
-		return nil, fmt.Errorf("guard: %w", cmp.Or(err, errors.New("no transaction")))
-	}
-	if err := erased(); err != nil {
-		tx.Rollback(context.WithoutCancel(ctx))
-		return nil, err
-	}
-	return tx, nil
 }
 
 // erase drops what the service keeps of the user of a user.deleted: the
