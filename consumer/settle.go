@@ -21,8 +21,11 @@ func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) {
 	}
 	c.m.duration.Observe(time.Since(start).Seconds())
 	if herr == nil {
-		if err := msg.DoubleAck(ctx); err != nil {
-			// Not acked: it will be redelivered, and the handler is idempotent.
+		// The ack is not waited for (no DoubleAck): the connection sends
+		// it with the next flush, and one lost costs a redelivery, which
+		// the effect's idempotency record turns into a no-op. Waiting
+		// was a round trip per event, as it was for the batches.
+		if err := msg.Ack(); err != nil {
 			c.log.Warn("ack failed", "seq", ev.StreamSeq, "err", err)
 		}
 		c.forget(ctx, md)
