@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/textproto"
 	"regexp"
 	"strings"
 
@@ -24,28 +25,42 @@ func (e sendError) Error() string {
 	if errors.Is(e.err, context.DeadlineExceeded) || errors.Is(e.err, context.Canceled) {
 		return "SMTP delivery timed out"
 	}
-	var se *mail.SendError
-	if !errors.As(e.err, &se) {
+	var what, text string
+	var code int
+	var te *textproto.Error
+	var tx *smtpError
+	var se *mail.SendError // from go-mail's dial: EHLO, STARTTLS, AUTH
+	switch {
+	case errors.As(e.err, &tx) && errors.As(tx.err, &te):
+		what, code, text = string(tx.step)+" refused", te.Code, te.Msg
+	case errors.As(e.err, &tx):
+		what = string(tx.step) + " failed"
+	case errors.As(e.err, &se):
+		what, code = se.Reason.String(), se.ErrorCode()
+		// go-mail's own text repeats the recipients and the Message-ID
+		// after the server's words; the server's words come first.
+		text, _, _ = strings.Cut(se.Error(), ", affected recipient(s): ")
+		text, _, _ = strings.Cut(text, ", affected message ID: ")
+		text = strings.TrimPrefix(strings.TrimPrefix(text, se.Reason.String()), ":")
+	default:
 		return "SMTP delivery failed"
 	}
-	msg := "SMTP delivery failed: " + se.Reason.String()
-	if code := se.ErrorCode(); code != 0 {
+	msg := "SMTP delivery failed: " + what
+	if code != 0 {
 		msg += fmt.Sprintf(" (%d", code)
-		if esc := se.EnhancedStatusCode(); esc != "" {
+		if esc := enhancedCode.FindString(text); esc != "" {
 			msg += " " + esc
 		}
 		msg += ")"
 	}
-	// go-mail's own text repeats the recipients and the Message-ID after
-	// the server's words; the server's words come first.
-	text, _, _ := strings.Cut(se.Error(), ", affected recipient(s): ")
-	text, _, _ = strings.Cut(text, ", affected message ID: ")
-	text = strings.TrimPrefix(strings.TrimPrefix(text, se.Reason.String()), ":")
 	if text = strings.TrimSpace(redactAddresses(text, e.to)); text != "" {
 		msg += ": " + text
 	}
 	return msg
 }
+
+// enhancedCode is an RFC 3463 status code in a server's reply.
+var enhancedCode = regexp.MustCompile(`\b[245]\.\d{1,3}\.\d{1,3}\b`)
 
 func (e sendError) Unwrap() error { return e.err }
 

@@ -22,11 +22,15 @@ import (
 //
 // A kept session may have been ended by the server meanwhile (its idle
 // timeout, a restart, a 421): the failure then comes at MAIL, before
-// anything of the mail was sent, and Send tries again on a new session. A
-// mail the server accepted (250 after DATA) is sent, even if the session
-// fails right after: an error would make the handler send it again.
+// anything of the mail was sent, and Send tries again on a new session.
+// Each mail is one transaction (transaction.go): one round trip with a
+// server that offers CHUNKING and PIPELINING, two with PIPELINING alone;
+// nothing follows the server's reply to the message, so a mail it
+// accepted is never reported as failed (and sent again).
 type SMTP struct {
 	client     *mail.Client  // settings: each session is an smtp.Client of its own
+	timeout    time.Duration // of each read and write
+	ignore     extensions    // tests: offered extensions not to use
 	idle       time.Duration // a session idle for longer is not used again; 0: one per mail
 	perSession int           // mails per session, then QUIT
 
@@ -37,9 +41,13 @@ type SMTP struct {
 
 type session struct {
 	c    *smtp.Client
+	ext  extensions // of the server's EHLO reply
 	used time.Time
 	sent int
 }
+
+// smtpTimeout bounds each read and write of a session.
+const smtpTimeout = 10 * time.Second
 
 // Defaults of SMTP_URL's idle= and mails=.
 const (
@@ -62,9 +70,9 @@ func NewSMTP(rawURL string) (*SMTP, error) {
 	if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" {
 		return nil, errors.New("SMTP_URL must look like smtp://[user:pass@]host:port")
 	}
-	// No NOOP before each mail: a session the server ended fails at MAIL,
-	// which is as early, and costs no round trip when it is alive.
-	opts := []mail.Option{mail.WithTimeout(10 * time.Second), mail.WithoutNoop()}
+	// go-mail dials, says EHLO, starts TLS and logs in; the mails are
+	// sent by transaction.
+	opts := []mail.Option{mail.WithTimeout(smtpTimeout)}
 	port := 25
 	if u.Scheme == "smtps" {
 		port = 465
@@ -89,7 +97,7 @@ func NewSMTP(rawURL string) (*SMTP, error) {
 		pass, _ := u.User.Password()
 		opts = append(opts, mail.WithSMTPAuth(mail.SMTPAuthAutoDiscover), mail.WithUsername(u.User.Username()), mail.WithPassword(pass))
 	}
-	s := &SMTP{idle: DefaultSMTPIdle, perSession: DefaultSMTPMails}
+	s := &SMTP{idle: DefaultSMTPIdle, perSession: DefaultSMTPMails, timeout: smtpTimeout}
 	if v := q.Get("idle"); v != "" {
 		if s.idle, err = time.ParseDuration(v); err != nil || s.idle < 0 {
 			return nil, fmt.Errorf("SMTP_URL idle=%q: want a duration such as 10s (0: a session per mail)", v)
@@ -113,7 +121,13 @@ func (s *SMTP) Send(ctx context.Context, _ string, m *mail.Msg) error {
 		if err != nil {
 			return fmt.Errorf("dial failed: %w", err)
 		}
-		err = s.client.SendWithSMTPClient(ss.c, m)
+		wait := s.timeout
+		if d, ok := ctx.Deadline(); ok && time.Until(d) < wait {
+			wait = time.Until(d)
+		}
+		if err = ss.c.UpdateDeadline(wait); err == nil {
+			err = transaction(ss.c, m, ss.ext)
+		}
 		if err == nil {
 			ss.sent++
 			s.put(ss)
@@ -121,21 +135,11 @@ func (s *SMTP) Send(ctx context.Context, _ string, m *mail.Msg) error {
 		}
 		// Whatever failed, the session is not used again.
 		go ss.c.Close()
-		if m.IsDelivered() {
-			return nil // accepted; only the RSET after it failed
-		}
 		if kept && beforeTheMail(err) {
 			continue // the server had ended the session: nothing was sent
 		}
 		return fmt.Errorf("send failed: %w", err)
 	}
-}
-
-// beforeTheMail tells a failure that came before the mail's transaction
-// began (at MAIL, its first command), so nothing of it reached the server.
-func beforeTheMail(err error) bool {
-	var se *mail.SendError
-	return errors.As(err, &se) && (se.Reason == mail.ErrConnCheck || se.Reason == mail.ErrSMTPMailFrom)
 }
 
 // take returns the most recently used kept session (kept true), or dials
@@ -164,7 +168,7 @@ func (s *SMTP) take(ctx context.Context) (*session, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
-	return &session{c: c}, false, nil
+	return &session{c: c, ext: extensionsOf(c).without(s.ignore)}, false, nil
 }
 
 // put keeps ss for the next mail, or ends it when it has sent its share,

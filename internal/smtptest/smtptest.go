@@ -42,6 +42,7 @@ type Server struct {
 	sessions   int                     // sessions opened so far
 	open       map[*smtp.Conn]*session // sessions open now
 	refuseMail int                     // MAIL commands still to answer 421 (then close)
+	refuseRcpt bool                    // answer every RCPT 550, naming the recipient
 	dropAfter  int                     // accepted messages still to close the session after
 }
 
@@ -220,7 +221,23 @@ func (ss *session) Mail(string, *smtp.MailOptions) error {
 	return nil
 }
 
-func (ss *session) Rcpt(string, *smtp.RcptOptions) error { return nil }
+func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	ss.s.mu.Lock()
+	refuse := ss.s.refuseRcpt
+	ss.s.mu.Unlock()
+	if refuse {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "<" + to + ">: Recipient address rejected"}
+	}
+	return nil
+}
+
+// RefuseRecipients makes the server refuse every recipient (550 5.1.1,
+// naming it, as Postfix does) while on is true.
+func (s *Server) RefuseRecipients(on bool) {
+	s.mu.Lock()
+	s.refuseRcpt = on
+	s.mu.Unlock()
+}
 
 func (ss *session) Data(r io.Reader) error {
 	if err := ss.s.receive(r); err != nil {
