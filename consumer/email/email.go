@@ -190,9 +190,12 @@ func (h *Handler) sendOnce(ctx context.Context, ev *consumer.Event, m Mail, user
 		first = tag.RowsAffected() == 1
 		return nil
 	})
-	// The wait is bounded for the claim only: what follows the send must
-	// not fail on a lock and make a retry send the mail again.
-	b.Queue(`SET LOCAL lock_timeout TO DEFAULT`)
+	if farewell != nil {
+		// The wait is bounded for the claim only: the erasure that
+		// follows the send must not fail on a lock and make a retry send
+		// the mail again. (Nothing else but the COMMIT follows it.)
+		b.Queue(`SET LOCAL lock_timeout TO DEFAULT`)
+	}
 	br := h.pool.SendBatch(ctx, b)
 	tx := br.Tx() // nil when no connection was acquired
 	if err := br.Close(); err != nil || tx == nil {
