@@ -36,8 +36,9 @@ type Config struct {
 	SMTPURL string `env:"SMTP_URL"`
 	// SMTPConcurrency: mails the email service sends at once, each in an
 	// SMTP session of its own (one mail per event still: a mail cannot
-	// be rolled back, so it is not batched).
-	SMTPConcurrency int    `env:"SMTP_CONCURRENCY" envDefault:"4"`
+	// be rolled back, so it is not batched). 8: with a mail one round
+	// trip, 4 left the machine's cores idle (docs/benchmarks.md).
+	SMTPConcurrency int    `env:"SMTP_CONCURRENCY" envDefault:"8"`
 	MailDir         string `env:"MAIL_DIR" envDefault:"./var/mail"`
 	MailFrom        string `env:"MAIL_FROM" envDefault:"authevents <no-reply@authevents.local>"`
 	// MailSealPrivateKeys opens the one-time links the API seals to the

@@ -106,15 +106,15 @@ func TestBatchSettings(t *testing.T) {
 	}
 }
 
-// TestSMTPConcurrency: the email service sends 4 mails at once by
+// TestSMTPConcurrency: the email service sends 8 mails at once by
 // default; 0, or more than 64, stops the start with the variable named.
 func TestSMTPConcurrency(t *testing.T) {
 	cfg, err := config.Load[Config](map[string]string{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.SMTPConcurrency != 4 {
-		t.Errorf("default SMTP_CONCURRENCY %d, want 4", cfg.SMTPConcurrency)
+	if cfg.SMTPConcurrency != 8 {
+		t.Errorf("default SMTP_CONCURRENCY %d, want 8", cfg.SMTPConcurrency)
 	}
 	for _, v := range []string{"0", "65", "-1"} {
 		err := run(context.Background(), []string{"--service", "email"}, map[string]string{"SMTP_CONCURRENCY": v}, io.Discard)
