@@ -46,6 +46,7 @@ func benchRelay(ctx context.Context, args []string) error {
 	rounds := fs.Int("rounds", 3, "rounds per phase (the median is reported)")
 	bigRows := fs.Int("big-rows", 300_000, "backlog of the large-drain phase (issue 20: 3 vs 1 replica, latency right after); 0: skip it")
 	bigOnly := fs.Bool("big-only", false, "run only the large-drain phase")
+	workers3 := fs.Int("big-workers3", 0, "RELAY_WORKERS of each of the 3 replicas in the large-drain phase (0: the relay's default, as the 1 replica)")
 	protect := fs.String("protect", protectOff, "personal fields: off (version 1 only), v1+v2 (both versions of each change, EVENTS_V1=true) or v2 (EVENTS_V1=false)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -126,7 +127,7 @@ func benchRelay(ctx context.Context, args []string) error {
 		"STREAM_SUBJECTS="+stream+".user.*", "STREAM_MAX_MSGS=-1", "STREAM_MAX_BYTES=-1", "STREAM_MAX_AGE=1h", "LOG_LEVEL=warn")
 
 	if *bigRows > 0 && *bigOnly {
-		return bigDrainPhase(ctx, pool, js, stream, env, *relayBin, userIDs, prot, *bigRows, *rounds, 300)
+		return bigDrainPhase(ctx, pool, js, stream, env, *relayBin, userIDs, prot, *bigRows, *rounds, 300, *workers3)
 	}
 
 	// 2. Drain a backlog inserted directly into the outbox.
@@ -246,7 +247,7 @@ func benchRelay(ctx context.Context, args []string) error {
 	fmt.Printf("relay peak RSS while draining: %.1f MB (median of rounds; goal < 100 MB)\n", float64(peakRSS[len(peakRSS)/2])/1024)
 	if *bigRows > 0 {
 		fmt.Println()
-		return bigDrainPhase(ctx, pool, js, stream, env, *relayBin, userIDs, prot, *bigRows, *rounds, 300)
+		return bigDrainPhase(ctx, pool, js, stream, env, *relayBin, userIDs, prot, *bigRows, *rounds, 300, *workers3)
 	}
 	return nil
 }

@@ -21,7 +21,7 @@ import (
 // Before the relay vacuumed the outbox itself, the claims of that window
 // walked the index entries of all the drained rows: p99 69–456 ms.
 func bigDrainPhase(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStream, stream string, env []string, relayBin string,
-	users []string, prot *protector, rows, rounds, rate int) error {
+	users []string, prot *protector, rows, rounds, rate, workers3 int) error {
 	rates := map[int][]float64{}
 	var ratios []float64
 	var p99s []time.Duration
@@ -35,8 +35,13 @@ func bigDrainPhase(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStre
 			if _, err := fillBacklog(ctx, pool, stream, rows, users, prot); err != nil {
 				return err
 			}
+			cpu0 := cpuByName("postgres", "nats-server")
 			start := time.Now()
-			procs, err := startRelays(relayBin, env, k)
+			renv := env
+			if k == 3 && workers3 > 0 {
+				renv = append(slices.Clip(env), "RELAY_WORKERS="+strconv.Itoa(workers3))
+			}
+			procs, err := startRelays(relayBin, renv, k)
 			if err != nil {
 				return err
 			}
@@ -52,7 +57,14 @@ func bigDrainPhase(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStre
 				time.Sleep(20 * time.Millisecond)
 			}
 			got[k] = float64(rows) / time.Since(start).Seconds()
+			cpu1 := cpuByName("postgres", "nats-server")
+			var relayCPU time.Duration
+			for _, p := range procs {
+				relayCPU += cpuOf(p.Process.Pid)
+			}
+			perK := func(d time.Duration) string { return ms(d * 1000 / time.Duration(rows)) }
 			vacs := relayVacuums(ctx, k)
+			claims := relaySum(ctx, k, "authevents_relay_batch_size_count")
 			if k == 1 {
 				lats, err := latencyRun(ctx, pool, js, stream, users, prot, rate, 10*time.Second)
 				if err != nil {
@@ -63,7 +75,8 @@ func bigDrainPhase(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStre
 				p99s = append(p99s, lats[min(len(lats)-1, len(lats)*99/100)])
 			}
 			stopRelays(procs)
-			fmt.Printf("  %d replica(s): %.0f rows/s, %d VACUUMs of the outbox during the drain\n", k, got[k], vacs)
+			fmt.Printf("  %d replica(s): %.0f rows/s, %d VACUUMs of the outbox and %d claims during the drain; CPU per 1,000 rows: relays %s, postgres %s, nats-server %s\n",
+				k, got[k], vacs, claims, perK(relayCPU), perK(cpu1["postgres"]-cpu0["postgres"]), perK(cpu1["nats-server"]-cpu0["nats-server"]))
 		}
 		rates[1], rates[3] = append(rates[1], got[1]), append(rates[3], got[3])
 		ratios = append(ratios, got[3]/got[1])
@@ -81,10 +94,15 @@ func bigDrainPhase(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStre
 // relayVacuums is how many VACUUMs the n relays of startRelays ran (their
 // authevents_relay_outbox_vacuums_total{result="ok"}, summed).
 func relayVacuums(ctx context.Context, n int) int {
+	return relaySum(ctx, n, `authevents_relay_outbox_vacuums_total{result="ok"}`)
+}
+
+// relaySum sums metric over the n relays of startRelays.
+func relaySum(ctx context.Context, n int, metric string) int {
 	client := &http.Client{Timeout: 2 * time.Second}
 	total := 0
 	for i := range n {
-		v, err := readGauge(ctx, client, target{metric: `authevents_relay_outbox_vacuums_total{result="ok"}`, url: "http://127.0.0.1:" + strconv.Itoa(19191+i)})
+		v, err := readGauge(ctx, client, target{metric: metric, url: "http://127.0.0.1:" + strconv.Itoa(19191+i)})
 		if err == nil {
 			total += int(v)
 		}
