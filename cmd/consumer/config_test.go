@@ -123,3 +123,14 @@ func TestSMTPConcurrency(t *testing.T) {
 		}
 	}
 }
+
+// TestIdleInTxOutlastsTheHandler: the server must not end a session
+// whose transaction holds a mail's claim while the handler may still be
+// sending (its deadline is the ack wait less 1 s) and recording it (5 s).
+func TestIdleInTxOutlastsTheHandler(t *testing.T) {
+	for _, ackWait := range []time.Duration{2 * time.Second, 30 * time.Second, 60 * time.Second, 10 * time.Minute} {
+		if got, need := idleInTxTimeout(ackWait), ackWait-time.Second+5*time.Second; got <= need {
+			t.Errorf("CONSUMER_ACK_WAIT %s: idle_in_transaction_session_timeout %s, want more than %s", ackWait, got, need)
+		}
+	}
+}

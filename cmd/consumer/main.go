@@ -83,9 +83,9 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout i
 		log.Warn("a downstream outage longer than the retry horizon dead-letters every event it touches", "retry_horizon", h.String())
 	}
 
-	// Each concurrent mail holds a connection for its lease and record.
+	// Each concurrent mail holds a connection for its claim and record.
 	pool, err := postgres.Open(ctx, cfg.DatabaseURL, 8+int32(cfg.SMTPConcurrency), postgres.Session{AppName: "authevents-consumer",
-		StatementTimeout: 10 * time.Second, IdleInTxTimeout: 30 * time.Second})
+		StatementTimeout: 10 * time.Second, IdleInTxTimeout: idleInTxTimeout(cfg.AckWait)})
 	if err != nil {
 		return err
 	}
@@ -249,4 +249,16 @@ func keyring(cfg Config) (*personal.Keyring, error) {
 		return r, nil
 	}
 	return nil, nil
+}
+
+// idleInTxTimeout is the server's bound on a transaction left idle. The
+// email service holds its mail's claim (an uncommitted processed_events
+// row) open across the SMTP send, which may last the handler's deadline
+// (CONSUMER_ACK_WAIT less 1 s) and then the record (5 s): a server that
+// ended the session sooner freed the claim while the mail was still going
+// out, so another replica could send it too, and the commit failed and
+// the retry sent it once more (found in review, with an ack wait of 60 s
+// against the fixed 30 s).
+func idleInTxTimeout(ackWait time.Duration) time.Duration {
+	return max(30*time.Second, ackWait+10*time.Second)
 }
