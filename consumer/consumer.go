@@ -15,7 +15,9 @@
 // Held messages: every fetched, unsettled message is kept alive with
 // InProgress (keepalive.go), so a slow handler does not let the server hand
 // the rest of its batch to another replica. Effects that cannot share a
-// transaction with processed_events take a lease first (lease.go).
+// transaction with processed_events claim it first: the email service
+// inserts the mail's processed_events row before the send and commits it
+// after (consumer/email); lease.go's Claim is the general form.
 //
 // State: the lag, pending and headroom gauges and the missed-events count
 // come from the server's view of the consumer and its stream (state.go);

@@ -33,11 +33,11 @@ func (s *heldSender) Send(ctx context.Context, _ string, _ *mail.Msg) error {
 
 // With SMTP_CONCURRENCY, two workers of one process may hold the same
 // event at once (a redelivery while the first is still sending: a
-// keep-alive lost to a NATS hiccup). The lease is per process, and a
-// claim by its holder renews it, so both sent (2 mails in 3 runs of 3).
-// Found in review of the concurrency change: the handler now lets one of
-// them through and answers the other ErrClaimed (retried later without
-// spending an attempt).
+// keep-alive lost to a NATS hiccup). The lease (the claim before the
+// record became it) was per process, and a claim by its holder renewed
+// it, so both sent (2 mails in 3 runs of 3). Found in review of the
+// concurrency change: the handler lets one of them through and answers
+// the other ErrClaimed (retried later without spending an attempt).
 func TestOneProcessSendsAnEventOnceWhenTwoWorkersHoldIt(t *testing.T) {
 	t.Parallel()
 	pool := pgtest.New(t)
@@ -127,4 +127,75 @@ func TestASecondReplicaAnswersClaimedWhileTheFirstSends(t *testing.T) {
 	if err := second.Handle(context.Background(), event()); err != nil || other.sent.Load() != 0 {
 		t.Fatalf("a delivery after the first recorded the mail: %v, %d sent; want nil and none", err, other.sent.Load())
 	}
+}
+
+// failSender fails every send.
+type failSender struct{ tried atomic.Int32 }
+
+func (s *failSender) Send(context.Context, string, *mail.Msg) error {
+	s.tried.Add(1)
+	return errors.New("421 try again later")
+}
+
+// The claim is the holder's uncommitted row: a send that failed rolls it
+// back, and a holder whose database session ended (a crash, a server that
+// ended it) loses it with the session, so the next delivery, on another
+// replica, sends at once, without waiting for a lease to expire.
+func TestAClaimEndsWithAFailedSendOrTheHoldersSession(t *testing.T) {
+	t.Parallel()
+	registered := func(t *testing.T) func() *consumer.Event {
+		data, _ := json.Marshal(authevents.UserRegistered{UserID: uuid.NewString(), Email: "ada@example.com", Name: "Ada"})
+		body, _ := json.Marshal(authevents.CloudEvent{SpecVersion: "1.0", ID: uuid.NewString(), Source: "test",
+			Type: authevents.EventUserRegistered, Time: "2026-11-28T10:00:00.000Z", Data: data, DataContentType: "application/json"})
+		return func() *consumer.Event {
+			ev, err := consumer.NewEvent(authevents.Subject(authevents.EventUserRegistered), body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ev
+		}
+	}
+	t.Run("failed send", func(t *testing.T) {
+		t.Parallel()
+		pool := pgtest.New(t)
+		event := registered(t)
+		failing := &failSender{}
+		if err := email.New(pool, failing, "authevents <no-reply@authevents.test>").Handle(context.Background(), event()); err == nil || failing.tried.Load() != 1 {
+			t.Fatalf("a failed send: Handle = %v after %d tries, want an error after 1", err, failing.tried.Load())
+		}
+		ok := &heldSender{release: make(chan struct{})}
+		close(ok.release)
+		if err := email.New(pool, ok, "authevents <no-reply@authevents.test>").Handle(context.Background(), event()); err != nil || ok.sent.Load() != 1 {
+			t.Fatalf("the delivery after a failed send: %v, %d sent; want nil and 1", err, ok.sent.Load())
+		}
+	})
+	t.Run("holder's session ended", func(t *testing.T) {
+		t.Parallel()
+		pool := pgtest.New(t)
+		event := registered(t)
+		held := &heldSender{release: make(chan struct{})}
+		firstDone := make(chan error, 1)
+		go func() {
+			firstDone <- email.New(pool, held, "authevents <no-reply@authevents.test>").Handle(context.Background(), event())
+		}()
+		testenv.WaitFor(t, "the first replica sending", 10*time.Second, func() bool { return held.sent.Load() == 1 })
+		var ended int
+		if err := pool.QueryRow(context.Background(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+			WHERE datname = current_database() AND state = 'idle in transaction'`).Scan(&ended); err != nil || ended != 1 {
+			t.Fatalf("ending the holder's session: %d ended, %v; want 1", ended, err)
+		}
+		other := &heldSender{release: make(chan struct{})}
+		close(other.release)
+		start := time.Now()
+		if err := email.New(pool, other, "authevents <no-reply@authevents.test>").Handle(context.Background(), event()); err != nil || other.sent.Load() != 1 {
+			t.Fatalf("the delivery after the holder's session ended: %v, %d sent; want nil and 1", err, other.sent.Load())
+		}
+		if waited := time.Since(start); waited > time.Second {
+			t.Errorf("the next delivery waited %s for a dead holder's claim", waited)
+		}
+		close(held.release)
+		if err := <-firstDone; err == nil {
+			t.Error("the holder whose session ended reported its mail recorded")
+		}
+	})
 }

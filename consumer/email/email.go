@@ -73,11 +73,11 @@ type Handler struct {
 	pool   *pgxpool.Pool
 	sender Sender
 	from   string
-	owner  string // lease owner, unique per handler instance
 	// inflight holds the mails this process is sending: with
 	// SMTP_CONCURRENCY two workers may hold one event at once (a
-	// redelivery while the first sends), and the lease, whose holder
-	// is the process, would let both through.
+	// redelivery while the first sends); the second answers ErrClaimed
+	// at once instead of waiting up to claimWait on its own process's
+	// uncommitted row.
 	inflight sync.Map
 	opener   *token.Opener
 	links    string         // LINK_BASE_URL
@@ -96,7 +96,7 @@ func WithLinks(opener *token.Opener, base string) Option {
 
 // New returns the email handler.
 func New(pool *pgxpool.Pool, sender Sender, from string, opts ...Option) *Handler {
-	h := &Handler{pool: pool, sender: sender, from: from, owner: consumer.NewOwner(),
+	h := &Handler{pool: pool, sender: sender, from: from,
 		keys: personal.NewKeys(pool, nil, personal.Options{})}
 	for _, o := range opts {
 		o(h)
