@@ -5,23 +5,18 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/authevents/authevents/db/postgres"
-	"github.com/authevents/authevents/outbox"
 	"github.com/authevents/authevents/relay"
 )
 
@@ -252,44 +247,6 @@ func benchRelay(ctx context.Context, args []string) error {
 	return nil
 }
 
-// cpuOf is a process's user + system CPU time so far (Linux /proc), or 0
-// once it has exited.
-func cpuOf(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
-}
-
-// cpuByName sums cpuOf over every process whose command name is one of
-// names (all PostgreSQL backends, the nats-server).
-func cpuByName(names ...string) map[string]time.Duration {
-	out := map[string]time.Duration{}
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-	for _, p := range stats {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		i, j := strings.IndexByte(string(b), '('), strings.LastIndexByte(string(b), ')')
-		if i < 0 || j < i {
-			continue
-		}
-		comm := string(b[i+1 : j])
-		for _, n := range names {
-			if comm == n {
-				pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
-				out[n] += cpuOf(pid)
-			}
-		}
-	}
-	return out
-}
-
 // xactCommits is the benchmark database's committed transaction count
 // (backends flush it at most once a second: read it over a long window).
 func xactCommits(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
@@ -305,163 +262,4 @@ func fmtRates(xs []float64) string {
 		s = append(s, fmt.Sprintf("%.0f", x))
 	}
 	return strings.Join(s, ", ")
-}
-
-// fillBacklog inserts n rows (user.logged_in changes of users in turn, in
-// the versions prot makes: n/2 changes for v1+v2) under stream's subjects
-// in one statement, and returns the number of changes.
-func fillBacklog(ctx context.Context, pool *pgxpool.Pool, stream string, n int, users []string, prot *protector) (int, error) {
-	rows := make([][]any, 0, n)
-	changes := 0
-	for i := 0; len(rows) < n; i++ {
-		id := uuid.Must(uuid.NewV7())
-		user := users[i%len(users)]
-		vs, err := prot.versionsOf(id, "user.logged_in", benchPayload(id, user))
-		if err != nil {
-			return 0, err
-		}
-		for _, v := range vs {
-			rows = append(rows, []any{v.id, stream + "." + v.typ, string(v.body), user})
-		}
-		changes++
-	}
-	_, err := pool.CopyFrom(ctx, pgx.Identifier{"outbox"}, []string{"id", "subject", "payload", "ordering_key"}, pgx.CopyFromRows(rows))
-	if err != nil {
-		return 0, fmt.Errorf("fill backlog: %w", err)
-	}
-	if _, err = pool.Exec(ctx, `VACUUM ANALYZE outbox`); err != nil {
-		return 0, err
-	}
-	// The previous round's WAL is written out now, not during this drain
-	// (docs/benchmarks.md, method note of issue 11); a role that may not
-	// checkpoint skips it.
-	pool.Exec(ctx, `CHECKPOINT`)
-	return changes, nil
-}
-
-func startRelays(bin string, env []string, n int) ([]*exec.Cmd, error) {
-	var out []*exec.Cmd
-	for i := range n {
-		cmd := exec.Command(bin)
-		cmd.Env = append(env, "OPS_ADDR=127.0.0.1:"+strconv.Itoa(19191+i))
-		cmd.Stderr = os.Stderr
-		if os.Getenv("AUTHBENCH_DEBUG") != "" {
-			cmd.Stdout = os.Stderr
-		}
-		if err := cmd.Start(); err != nil {
-			return nil, err
-		}
-		out = append(out, cmd)
-	}
-	return out, nil
-}
-
-func stopRelays(procs []*exec.Cmd) {
-	for _, p := range procs {
-		p.Process.Signal(os.Interrupt)
-	}
-	for _, p := range procs {
-		p.Wait()
-	}
-}
-
-// hwmKiB reads a process's peak resident set size.
-func hwmKiB(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
-			return n
-		}
-	}
-	return 0
-}
-
-// latencyRun commits changes at rate for d (each in its own transaction,
-// in the versions prot makes, then a debounced NOTIFY, as the API does) and
-// measures, per message, from the return of COMMIT to its arrival from the
-// stream.
-func latencyRun(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStream, stream string, users []string, prot *protector, rate int, d time.Duration) ([]time.Duration, error) {
-	var mu sync.Mutex
-	committed := map[string]time.Time{}
-	var lats []time.Duration
-	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverNewPolicy})
-	if err != nil {
-		return nil, err
-	}
-	cc, err := cons.Consume(func(m jetstream.Msg) {
-		now := time.Now()
-		id := m.Headers().Get(jetstream.MsgIDHeader)
-		mu.Lock()
-		if t, ok := committed[id]; ok {
-			lats = append(lats, now.Sub(t))
-			delete(committed, id)
-		}
-		mu.Unlock()
-	})
-	if err != nil {
-		return nil, err
-	}
-	defer cc.Stop()
-	nctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	notifier := outbox.NewNotifier(pool, 5*time.Millisecond, quietLog())
-	go notifier.Run(nctx)
-
-	n := int(d.Seconds() * float64(rate))
-	tick := time.NewTicker(time.Second / time.Duration(rate))
-	defer tick.Stop()
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 16)
-	for i := range n {
-		<-tick.C
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			id := uuid.Must(uuid.NewV7())
-			user := users[i%min(1000, len(users))]
-			vs, err := prot.versionsOf(id, "user.logged_in", benchPayload(id, user))
-			if err != nil {
-				return
-			}
-			err = postgres.WithTx(ctx, pool, func(tx pgx.Tx) error {
-				for _, v := range vs {
-					if err := outbox.Append(ctx, tx, outbox.Message{ID: v.id, Subject: stream + "." + v.typ, Payload: v.body, OrderingKey: user}); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				return
-			}
-			now := time.Now()
-			mu.Lock()
-			for _, v := range vs {
-				committed[v.id.String()] = now
-			}
-			mu.Unlock()
-			notifier.Poke()
-		})
-	}
-	wg.Wait()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		mu.Lock()
-		left := len(committed)
-		mu.Unlock()
-		if left == 0 {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(lats) == 0 {
-		return nil, fmt.Errorf("no event reached the stream")
-	}
-	return lats, nil
 }

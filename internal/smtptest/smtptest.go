@@ -80,21 +80,6 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 // Close stops the server.
 func (s *Server) Close() error { return s.srv.Close() }
 
-// Refuse makes the server answer every message with a temporary failure
-// (451) while on is true, as a server in trouble does.
-func (s *Server) Refuse(on bool) {
-	s.mu.Lock()
-	s.refuse = on
-	s.mu.Unlock()
-}
-
-// SetDelay makes each DATA command take d, like a slow server.
-func (s *Server) SetDelay(d time.Duration) {
-	s.mu.Lock()
-	s.delay = d
-	s.mu.Unlock()
-}
-
 // Messages returns the messages accepted so far, in arrival order.
 func (s *Server) Messages() []Message {
 	s.mu.Lock()
@@ -231,14 +216,6 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	return nil
 }
 
-// RefuseRecipients makes the server refuse every recipient (550 5.1.1,
-// naming it, as Postfix does) while on is true.
-func (s *Server) RefuseRecipients(on bool) {
-	s.mu.Lock()
-	s.refuseRcpt = on
-	s.mu.Unlock()
-}
-
 func (ss *session) Data(r io.Reader) error {
 	if err := ss.s.receive(r); err != nil {
 		return err
@@ -250,51 +227,6 @@ func (ss *session) Data(r io.Reader) error {
 	}
 	ss.s.mu.Unlock()
 	return nil
-}
-
-// Sessions is the number of SMTP sessions (connections) opened so far.
-func (s *Server) Sessions() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.sessions
-}
-
-// OpenSessions is the number of SMTP sessions open now.
-func (s *Server) OpenSessions() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.open)
-}
-
-// DropSessions closes every open session from the server's side without a
-// word, as a server does at its idle timeout or when it restarts.
-func (s *Server) DropSessions() {
-	s.mu.Lock()
-	conns := make([]*smtp.Conn, 0, len(s.open))
-	for c := range s.open {
-		conns = append(conns, c)
-	}
-	s.mu.Unlock()
-	for _, c := range conns {
-		c.Close()
-	}
-}
-
-// RefuseNextMail answers the next n MAIL commands with 421 and closes
-// their sessions, as a server going down does.
-func (s *Server) RefuseNextMail(n int) {
-	s.mu.Lock()
-	s.refuseMail = n
-	s.mu.Unlock()
-}
-
-// DropAfterReply closes the session of each of the next n accepted
-// messages right after its 250 reply: the message is delivered, and the
-// client's next command on that session fails.
-func (s *Server) DropAfterReply(n int) {
-	s.mu.Lock()
-	s.dropAfter = n
-	s.mu.Unlock()
 }
 
 // Mailbox is the messages accepted so far, as a mailbox.Source: how a
