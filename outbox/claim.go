@@ -78,8 +78,9 @@ const laneLockClass = 1869574001
 // make more of those short claims than one, and the probes were what made
 // PostgreSQL spend 1.5-1.7x the CPU per row under them: a 1,216-row claim
 // of a 300,000-row outbox took 90-130 ms, 32-48 ms capped. Eligible rows
-// past the cap are not lost: the scheduler claims the whole outbox after
-// a round of lanes without rows.
+// past the cap are not lost: the relay's scheduler claims the whole
+// outbox after a round of lanes that yields less than a row per lane
+// (TestOtherKeysBehindABusyKeyAreNotStarved).
 var claimLaneSQL = fmt.Sprintf(`
 	SELECT %[3]s
 	  FROM outbox o

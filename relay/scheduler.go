@@ -26,6 +26,8 @@ type scheduler struct {
 	idle      time.Duration // the next idle wait
 	failures  int           // consecutive failed batches
 	misses    int           // consecutive lanes without rows
+	// The current round of lane claims (lanes of them) and their rows.
+	roundClaims, roundRows int
 }
 
 // anyLane makes a batch claim from the whole outbox.
@@ -34,6 +36,26 @@ const anyLane = -1
 // minLaneLimit is the smallest lane claim: per-batch costs (three round
 // trips, a commit) dominate below it.
 const minLaneLimit = 64
+
+// wholeOutbox leaves lane mode; the next lane mode starts a new round.
+func (s *scheduler) wholeOutbox() {
+	s.lane, s.misses, s.roundClaims, s.roundRows = anyLane, 0, 0, 0
+}
+
+// starvedRound counts a lane claim of n rows into the round (a lane
+// another claimer held is not counted: it says nothing of the lanes'
+// yield); at the end of a round it reports one that yielded less than a
+// row per lane.
+func (s *scheduler) starvedRound(n int) bool {
+	s.roundClaims++
+	s.roundRows += n
+	if s.roundClaims < s.lanes {
+		return false
+	}
+	starved := s.roundRows < s.lanes
+	s.roundClaims, s.roundRows = 0, 0
+	return starved
+}
 
 // step is what a worker does after a batch.
 type step struct {
@@ -76,7 +98,7 @@ func (s *scheduler) disconnected() step {
 // outbox, after a backoff that grows with consecutive failures.
 func (s *scheduler) failed() step {
 	s.failures++
-	s.lane = anyLane
+	s.wholeOutbox()
 	return step{wait: s.failing.Delay(s.failures)}
 }
 
@@ -85,6 +107,15 @@ func (s *scheduler) failed() step {
 func (s *scheduler) claimed(n int, busy bool) step {
 	s.failures = 0
 	_, limit := s.claim()
+	if s.lane != anyLane && !busy && s.starvedRound(n) {
+		// A lane claim looks at only the front of its lane (outbox's
+		// laneScan): lanes that begin with one busy key's rows yield
+		// its head alone, one row a round, and the other keys' rows
+		// behind them waited for that key to drain. The whole outbox's
+		// claim finds them.
+		s.wholeOutbox()
+		return step{}
+	}
 	if busy || (s.lane != anyLane && n == 0) {
 		// Another claimer has this lane, or it is drained: the next lane,
 		// and after a whole round of lanes without rows (the backlog is
@@ -95,7 +126,7 @@ func (s *scheduler) claimed(n int, busy bool) step {
 		if s.misses++; s.misses < s.lanes {
 			s.lane = s.next % s.lanes
 		} else {
-			s.misses, s.lane = 0, anyLane
+			s.wholeOutbox()
 		}
 		return step{}
 	}

@@ -103,3 +103,23 @@ func TestSchedulerBacksOffAfterFailures(t *testing.T) {
 	s.claimed(1, false)
 	within(s.failed(), 50*time.Millisecond)
 }
+
+// A round of lane claims that yields less than a row per lane (lanes
+// whose fronts hold one busy key's rows: its head, one row a round) goes
+// back to the whole outbox, whose claim finds the rows behind them.
+func TestSchedulerLeavesLaneModeAfterAStarvedRound(t *testing.T) {
+	s := testScheduler(4, 0)
+	expect(t, s, s.claimed(100, false), step{recruit: true}, 1, 100)
+	expect(t, s, s.claimed(1, false), step{recruit: true}, 2, minLaneLimit) // the busy key's head
+	expect(t, s, s.claimed(0, false), step{}, 3, minLaneLimit)
+	expect(t, s, s.claimed(0, false), step{}, 0, minLaneLimit)
+	expect(t, s, s.claimed(1, false), step{}, anyLane, 100) // 2 rows in a round of 4 lanes
+	// A round that yields rows stays in lane mode.
+	s.claimed(100, false)
+	for range 4 {
+		s.claimed(10, false)
+	}
+	if lane, _ := s.claim(); lane == anyLane {
+		t.Error("a round of 40 rows over 4 lanes left lane mode")
+	}
+}
