@@ -81,14 +81,23 @@ const laneLockClass = 1869574001
 // past the cap are not lost: the relay's scheduler claims the whole
 // outbox after a round of lanes that yields less than a row per lane
 // (TestOtherKeysBehindABusyKeyAreNotStarved).
+//
+// The cap is a bound on seq (the $3-th row's, from the index alone), and
+// the claim reads the lane once, in the index's order, up to it. Taking
+// the $3 seqs and finding each row again by seq (o.seq IN (...)) cost an
+// index descent per row on top of its key's probe: twice the buffers
+// (TestShortLaneClaimsDoNotScanTheLane), with the claim 85-90 % of
+// PostgreSQL's time in a 300,000-row drain. Bounded this way PostgreSQL
+// spends 12.5-15 ms of CPU per 1,000 rows drained instead of 19-23.
 var claimLaneSQL = fmt.Sprintf(`
 	SELECT %[3]s
 	  FROM outbox o
-	 WHERE o.seq IN (SELECT c.seq FROM outbox c
+	 WHERE (o.seq / 64) %% %[1]d = $2
+	   AND o.seq <= (SELECT max(c.seq) FROM (SELECT c.seq FROM outbox c
 	                  WHERE (SELECT pg_try_advisory_xact_lock(%[2]d, $2::int))
 	                    AND (c.seq / 64) %% %[1]d = $2
 	                  ORDER BY c.seq
-	                  LIMIT $3)
+	                  LIMIT $3) c)
 	   AND %[4]s
 	 ORDER BY o.seq
 	 LIMIT $1
