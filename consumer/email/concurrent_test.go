@@ -129,6 +129,39 @@ func TestASecondReplicaAnswersClaimedWhileTheFirstSends(t *testing.T) {
 	}
 }
 
+// The handler's deadline is CONSUMER_ACK_WAIT less a second: with an ack
+// wait of 3 s or less it came before the claim's 2 s wait for another
+// replica's send, so the second replica's wait ended in a deadline error,
+// a failure that spent an attempt and was logged, instead of ErrClaimed.
+// Found in review: the claim waits at most half of what is left of the
+// handler's deadline.
+func TestAClaimWaitEndsBeforeTheHandlersDeadline(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.New(t)
+	held := &heldSender{release: make(chan struct{})}
+	defer close(held.release)
+	first := email.New(pool, held, "authevents <no-reply@authevents.test>")
+	second := email.New(pool, &heldSender{release: held.release}, "authevents <no-reply@authevents.test>")
+	data, _ := json.Marshal(authevents.UserRegistered{UserID: uuid.NewString(), Email: "ada@example.com", Name: "Ada"})
+	body, _ := json.Marshal(authevents.CloudEvent{SpecVersion: "1.0", ID: uuid.NewString(), Source: "test",
+		Type: authevents.EventUserRegistered, Time: "2026-11-28T10:00:00.000Z", Data: data, DataContentType: "application/json"})
+	event := func() *consumer.Event {
+		ev, err := consumer.NewEvent(authevents.Subject(authevents.EventUserRegistered), body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ev
+	}
+	go first.Handle(context.Background(), event())
+	testenv.WaitFor(t, "the first replica sending", 10*time.Second, func() bool { return held.sent.Load() == 1 })
+	// CONSUMER_ACK_WAIT=2s: the handler has 1 s.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := second.Handle(ctx, event()); !errors.Is(err, consumer.ErrClaimed) {
+		t.Fatalf("second replica with 1 s left while the first sends: %v; want ErrClaimed", err)
+	}
+}
+
 // failSender fails every send.
 type failSender struct{ tried atomic.Int32 }
 

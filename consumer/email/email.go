@@ -180,7 +180,7 @@ func (h *Handler) sendOnce(ctx context.Context, ev *consumer.Event, m Mail, user
 	defer h.inflight.Delete(key)
 	b := &pgx.Batch{}
 	b.BeginTx(pgx.TxOptions{})
-	b.Queue(`SELECT set_config('lock_timeout', $1, true)`, strconv.FormatInt(claimWait.Milliseconds(), 10)+"ms")
+	b.Queue(`SELECT set_config('lock_timeout', $1, true)`, strconv.FormatInt(claimWaitWithin(ctx).Milliseconds(), 10)+"ms")
 	erased := func() error { return nil }
 	if user != nil {
 		erased = h.keys.QueueGuard(b, *user)
@@ -237,6 +237,19 @@ func (h *Handler) sendOnce(ctx context.Context, ev *consumer.Event, m Mail, user
 
 // claimWait bounds the wait for another replica's send of the same mail.
 const claimWait = 2 * time.Second
+
+// claimWaitWithin is claimWait, or half of what is left of ctx's deadline
+// when that is shorter (never 0, which PostgreSQL reads as no bound): the
+// handler's deadline is CONSUMER_ACK_WAIT less a second, and a wait that
+// outlasted it ended in a deadline error, a failure spending an attempt,
+// where the answer is ErrClaimed (TestAClaimWaitEndsBeforeTheHandlersDeadline).
+func claimWaitWithin(ctx context.Context) time.Duration {
+	d, ok := ctx.Deadline()
+	if !ok {
+		return claimWait
+	}
+	return max(min(claimWait, time.Until(d)/2), time.Millisecond)
+}
 
 // isLockTimeout reports a statement ended by lock_timeout (SQLSTATE 55P03).
 func isLockTimeout(err error) bool {
