@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/authevents/authevents/outbox"
 )
@@ -31,10 +32,10 @@ func IdleInTxTimeout(publishTimeout time.Duration) time.Duration {
 }
 
 // batch claims up to limit rows from lane (anyLane: the whole outbox),
-// publishes them and marks them, in one transaction, and returns how many
-// rows it claimed; busy reports a lane another claimer holds (nothing
-// claimed).
-func (r *Relay) batch(ctx context.Context, lane, limit int) (n int, busy bool, err error) {
+// publishes them through js (the worker's own) and marks them, in one
+// transaction, and returns how many rows it claimed; busy reports a lane
+// another claimer holds (nothing claimed).
+func (r *Relay) batch(ctx context.Context, js jetstream.JetStream, lane, limit int) (n int, busy bool, err error) {
 	// The claim may be interrupted by ctx (nothing is published yet). Once
 	// rows are claimed the batch is not: it ends either committed (rows
 	// marked) or rolled back (rows untouched).
@@ -73,7 +74,7 @@ func (r *Relay) batch(ctx context.Context, lane, limit int) (n int, busy bool, e
 		return 0, busy, tx.Commit(claimCtx)
 	}
 	var tally outbox.Tally
-	sent, failed, unavailable := r.publish(rows, &tally)
+	sent, failed, unavailable := r.publish(js, rows, &tally)
 	// Marking gets a deadline of its own, however long the PubAcks took.
 	qctx, cancelMark := context.WithTimeout(dbctx, dbTimeout)
 	defer cancelMark()

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -19,29 +18,28 @@ func (f future) Ok() <-chan *jetstream.PubAck { return f.ok }
 func (f future) Err() <-chan error            { return f.err }
 func (f future) Msg() *nats.Msg               { return nil }
 
-// TestAwaitTakesAcksThatArrived: once the batch's publish deadline has
-// passed, an ack that is already there is taken, every time. Before, the
-// ack and the expired deadline raced in one select, so about half of such
-// rows were left pending and published again.
-func TestAwaitTakesAcksThatArrived(t *testing.T) {
-	deadline := time.NewTimer(0)
-	<-deadline.C
-	deadline.Reset(0)
-	time.Sleep(time.Millisecond) // the timer has fired
-	expired := false
+// TestResolvedTakesAcksThatArrived: once the batch's wait is over (its
+// PubAcks are in, or the deadline passed), an ack that is there is taken,
+// every time, and a future with nothing is a timeout. (Before the wait
+// was one per batch, the ack and an expired deadline raced in one select,
+// so about half of such rows were left pending and published again.)
+func TestResolvedTakesAcksThatArrived(t *testing.T) {
 	for i := range 1000 {
 		f := future{ok: make(chan *jetstream.PubAck, 1), err: make(chan error, 1)}
 		f.ok <- &jetstream.PubAck{Sequence: uint64(i)}
-		var ack *jetstream.PubAck
-		var err error
-		ack, err, expired = await(f, deadline, expired)
-		if ack == nil {
-			t.Fatalf("row %d: ack that had arrived lost to the deadline (err %v)", i, err)
+		if ack, err := resolved(f); ack == nil || ack.Sequence != uint64(i) {
+			t.Fatalf("row %d: the ack that had arrived was not taken (err %v)", i, err)
 		}
 	}
+	refused := errors.New("refused")
 	f := future{ok: make(chan *jetstream.PubAck, 1), err: make(chan error, 1)}
-	if ack, err, _ := await(f, deadline, true); ack != nil || !errors.Is(err, jetstream.ErrAsyncPublishTimeout) {
-		t.Errorf("no ack after the deadline: got %v, %v; want a timeout", ack, err)
+	f.err <- refused
+	if ack, err := resolved(f); ack != nil || !errors.Is(err, refused) {
+		t.Errorf("a refusal: got %v, %v; want it", ack, err)
+	}
+	f = future{ok: make(chan *jetstream.PubAck, 1), err: make(chan error, 1)}
+	if ack, err := resolved(f); ack != nil || !errors.Is(err, jetstream.ErrAsyncPublishTimeout) {
+		t.Errorf("no ack after the wait: got %v, %v; want a timeout", ack, err)
 	}
 }
 

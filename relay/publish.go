@@ -17,33 +17,44 @@ type pending struct {
 	err error
 }
 
-// publish sends every row asynchronously and waits for each PubAck. A row
-// counts as sent only with its own PubAck. A refusal of the message itself
-// (failed) costs the row an attempt. Anything on the broker's side (no
-// JetStream answering a subject the stream binds, a missing stream,
-// insufficient resources, a timeout, a disconnect) leaves the row
-// untouched, in neither list: unavailable reports that JetStream, not the
-// connection, was the problem.
+// publish sends every row asynchronously through js and waits for each
+// PubAck. A row counts as sent only with its own PubAck. A refusal of the
+// message itself (failed) costs the row an attempt. Anything on the
+// broker's side (no JetStream answering a subject the stream binds, a
+// missing stream, insufficient resources, a timeout, a disconnect) leaves
+// the row untouched, in neither list: unavailable reports that JetStream,
+// not the connection, was the problem.
 // Each acknowledged and each refused row is added to tally.
-func (r *Relay) publish(rows []outbox.Row, tally *outbox.Tally) (sent []uuid.UUID, failed []outbox.Failure, unavailable bool) {
+//
+// js is the worker's own (newPublisher), so its PublishAsyncComplete is
+// this batch's: the worker waits once for the whole batch, not once per
+// row. Waiting on each future in turn parked and woke the worker for
+// nearly every PubAck: 15.7-16.0 ms of relay CPU per 1,000 rows with
+// three replicas on two cores, 14.9-15.3 waiting once.
+func (r *Relay) publish(js jetstream.JetStream, rows []outbox.Row, tally *outbox.Tally) (sent []uuid.UUID, failed []outbox.Failure, unavailable bool) {
 	ps := make([]pending, len(rows))
 	for i, row := range rows {
 		msg := &nats.Msg{Subject: row.Subject, Data: row.Payload, Header: nats.Header{}}
 		msg.Header.Set(jetstream.MsgIDHeader, row.ID.String())
 		msg.Header.Set("Content-Type", r.cfg.ContentType)
 		ps[i].row = row
-		ps[i].fut, ps[i].err = r.js.PublishMsgAsync(msg)
+		ps[i].fut, ps[i].err = js.PublishMsgAsync(msg)
 	}
+	// Every future is resolved when the channel closes: PubAcks, refusals,
+	// per-message timeouts (PublishTimeout) and a disconnect all close it.
+	// The deadline is a second longer, for what none of them resolves.
 	deadline := time.NewTimer(r.cfg.PublishTimeout + time.Second)
 	defer deadline.Stop()
-	expired := false
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-deadline.C:
+	}
 	for i := range ps {
 		p := &ps[i]
 		typ := r.cfg.TypeLabel(p.row.Subject)
 		if p.err == nil {
 			var ack *jetstream.PubAck
-			ack, p.err, expired = await(p.fut, deadline, expired)
-			if ack != nil {
+			if ack, p.err = resolved(p.fut); ack != nil {
 				sent = append(sent, p.row.ID)
 				if ack.Duplicate {
 					r.m.duplicates.Inc()
@@ -73,26 +84,16 @@ func (r *Relay) publish(rows []outbox.Row, tally *outbox.Tally) (sent []uuid.UUI
 	return sent, failed, unavailable
 }
 
-// await waits for one PubAck future until deadline. Once the deadline has
-// passed (expired), it only takes what has already arrived: an ack that
-// came in time must never lose a random select to the expired deadline
-// and be republished.
-func await(fut jetstream.PubAckFuture, deadline *time.Timer, expired bool) (*jetstream.PubAck, error, bool) {
-	if !expired {
-		select {
-		case ack := <-fut.Ok():
-			return ack, nil, false
-		case err := <-fut.Err():
-			return nil, err, false
-		case <-deadline.C:
-		}
-	}
+// resolved takes what has arrived for fut, without waiting: its PubAck,
+// its error, or, when neither came before the deadline, a timeout (the
+// row stays pending and is published again).
+func resolved(fut jetstream.PubAckFuture) (*jetstream.PubAck, error) {
 	select {
 	case ack := <-fut.Ok():
-		return ack, nil, true
+		return ack, nil
 	case err := <-fut.Err():
-		return nil, err, true
+		return nil, err
 	default:
-		return nil, jetstream.ErrAsyncPublishTimeout, true
+		return nil, jetstream.ErrAsyncPublishTimeout
 	}
 }

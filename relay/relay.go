@@ -86,16 +86,22 @@ func New(pool *pgxpool.Pool, nc *nats.Conn, cfg Config, reg prometheus.Registere
 	if cfg.TypeLabel == nil {
 		cfg.TypeLabel = func(subject string) string { return subject }
 	}
-	// Without a publish timeout a lost PubAck never resolves; the timeout
-	// turns it into an error and the row stays pending.
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(cfg.PublishTimeout),
-		jetstream.WithPublishAsyncMaxPending(max(cfg.BatchSize, 256)))
+	js, err := newPublisher(nc, cfg)
 	if err != nil {
 		return nil, err
 	}
 	return &Relay{pool: pool, nc: nc, js: js, cfg: cfg, log: log, m: newMetrics(reg, pool, log), vac: newVacuumer(pool, cfg.VacuumRows, log, reg),
 		wake:     make(chan struct{}, 1),
 		batchLog: throttle{interval: 10 * time.Second}, unavailableLog: throttle{interval: 10 * time.Second}}, nil
+}
+
+// newPublisher is a JetStream context of its own: each worker publishes
+// through one, so that PublishAsyncComplete waits for its batch alone.
+// Without a publish timeout a lost PubAck never resolves; the timeout
+// turns it into an error and the row stays pending.
+func newPublisher(nc *nats.Conn, cfg Config) (jetstream.JetStream, error) {
+	return jetstream.New(nc, jetstream.WithPublishAsyncTimeout(cfg.PublishTimeout),
+		jetstream.WithPublishAsyncMaxPending(max(cfg.BatchSize, 256)))
 }
 
 // Run relays until ctx ends. A batch in flight when ctx ends is finished
@@ -120,6 +126,10 @@ func (r *Relay) Run(ctx context.Context) {
 // waits as it says.
 func (r *Relay) work(ctx context.Context) {
 	s := newScheduler(r.cfg, outbox.Lanes, rand.IntN(outbox.Lanes))
+	js, err := newPublisher(r.nc, r.cfg)
+	if err != nil {
+		js = r.js // options New has already accepted: not reached
+	}
 	for ctx.Err() == nil {
 		if !r.nc.IsConnected() {
 			r.m.up.Set(0)
@@ -127,7 +137,7 @@ func (r *Relay) work(ctx context.Context) {
 			continue
 		}
 		lane, limit := s.claim()
-		n, busy, err := r.batch(ctx, lane, limit)
+		n, busy, err := r.batch(ctx, js, lane, limit)
 		if err != nil {
 			r.m.up.Set(0)
 			next := s.failed()
