@@ -91,6 +91,7 @@ func run(ctx context.Context, _ []string, environ map[string]string, stdout io.W
 		return err
 	}
 	log := logging.New(stdout, cfg.LogLevel).With("service", "relay")
+	setGC(environ)
 
 	pool, err := postgres.Open(ctx, cfg.DatabaseURL, cfg.DBMaxConns, postgres.Session{AppName: "authevents-relay",
 		StatementTimeout: relay.StatementTimeout, IdleInTxTimeout: relay.IdleInTxTimeout(cfg.PublishTimeout)})
