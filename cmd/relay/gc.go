@@ -14,10 +14,11 @@ import "runtime/debug"
 // GOMEMLIMIT (set there) bounds it whatever the backlog.
 const gcPercent = 400
 
-// setGC applies gcPercent unless GOGC is set: an operator's GOGC wins.
+// setGC applies gcPercent unless GOGC is set: an operator's GOGC wins (an
+// empty GOGC is the runtime's 100 but not a choice: it gets gcPercent).
 // It returns the percent in force.
 func setGC(environ map[string]string) int {
-	if _, set := environ["GOGC"]; set {
+	if v := environ["GOGC"]; v != "" {
 		p := debug.SetGCPercent(-1)
 		debug.SetGCPercent(p)
 		return p

@@ -91,7 +91,7 @@ func run(ctx context.Context, _ []string, environ map[string]string, stdout io.W
 		return err
 	}
 	log := logging.New(stdout, cfg.LogLevel).With("service", "relay")
-	setGC(environ)
+	gogc := setGC(environ)
 
 	pool, err := postgres.Open(ctx, cfg.DatabaseURL, cfg.DBMaxConns, postgres.Session{AppName: "authevents-relay",
 		StatementTimeout: relay.StatementTimeout, IdleInTxTimeout: relay.IdleInTxTimeout(cfg.PublishTimeout)})
@@ -138,7 +138,7 @@ func run(ctx context.Context, _ []string, environ map[string]string, stdout io.W
 	}
 	log.Info("relay starting", "version", buildinfo.Version(), "ops_url", "http://"+opsLn.Addr().String(),
 		"database_url", config.RedactURL(cfg.DatabaseURL), "nats_url", config.RedactURL(cfg.NATSURL),
-		"stream", cfg.StreamName, "subjects", cfg.StreamSubjects, "batch_size", cfg.BatchSize)
+		"stream", cfg.StreamName, "subjects", cfg.StreamSubjects, "batch_size", cfg.BatchSize, "gogc", gogc)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return serve.Run(gctx, serve.NewServer(opsHandler, log), opsLn, 5*time.Second, log) })

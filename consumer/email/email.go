@@ -238,17 +238,20 @@ func (h *Handler) sendOnce(ctx context.Context, ev *consumer.Event, m Mail, user
 // claimWait bounds the wait for another replica's send of the same mail.
 const claimWait = 2 * time.Second
 
-// claimWaitWithin is claimWait, or half of what is left of ctx's deadline
-// when that is shorter (never 0, which PostgreSQL reads as no bound): the
-// handler's deadline is CONSUMER_ACK_WAIT less a second, and a wait that
-// outlasted it ended in a deadline error, a failure spending an attempt,
-// where the answer is ErrClaimed (TestAClaimWaitEndsBeforeTheHandlersDeadline).
+// claimWaitWithin is claimWait, or a quarter of what is left of ctx's
+// deadline when that is shorter (never 0, which PostgreSQL reads as no
+// bound): the handler's deadline is CONSUMER_ACK_WAIT less a second, and a
+// wait that outlasted it ended in a deadline error, a failure spending an
+// attempt, where the answer is ErrClaimed
+// (TestAClaimWaitEndsBeforeTheHandlersDeadline). lock_timeout bounds each
+// lock wait, and the claim has three: the erasure guard's advisory lock,
+// its FOR SHARE of the key row, and the insert.
 func claimWaitWithin(ctx context.Context) time.Duration {
 	d, ok := ctx.Deadline()
 	if !ok {
 		return claimWait
 	}
-	return max(min(claimWait, time.Until(d)/2), time.Millisecond)
+	return max(min(claimWait, time.Until(d)/4), time.Millisecond)
 }
 
 // isLockTimeout reports a statement ended by lock_timeout (SQLSTATE 55P03).
