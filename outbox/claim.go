@@ -159,7 +159,14 @@ func beginClaim(ctx context.Context, pool *pgxpool.Pool, limit, lane int) (pgx.T
 	if err != nil {
 		return fail(fmt.Errorf("claim: %w", err))
 	}
-	out, err := collectRows(rows)
+	// A lane claim's limit follows what lanes yield (the relay's
+	// scheduler), so it is the size to expect; a claim of the whole outbox
+	// is mostly an idle poll.
+	capacity := limit
+	if lane < 0 {
+		capacity = min(limit, 64)
+	}
+	out, err := collectRows(rows, capacity)
 	if err != nil {
 		return fail(err)
 	}
@@ -169,15 +176,23 @@ func beginClaim(ctx context.Context, pool *pgxpool.Pool, limit, lane int) (pgx.T
 	return tx, out, !locked, nil
 }
 
-func collectRows(rows pgx.Rows) ([]Row, error) {
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Row, error) {
-		var row Row
-		var payload string
-		err := r.Scan(&row.ID, &row.Seq, &row.Subject, &payload, &row.OrderingKey, &row.Attempts, &row.CreatedAt)
-		row.Payload = []byte(payload)
-		return row, err
-	})
-	if err != nil {
+// collectRows scans claimed rows into a slice of capacity rows to begin
+// with, each in place: a Row scanned on its own escaped to the heap, one
+// allocation per row, and the slice grown from nothing copied the batch
+// again at each doubling. The payload is scanned into its []byte, one
+// copy: through a string it was two. The three were half of the relay's
+// allocation in a drain.
+func collectRows(rows pgx.Rows, capacity int) ([]Row, error) {
+	defer rows.Close()
+	out := make([]Row, 0, capacity)
+	for rows.Next() {
+		out = append(out, Row{})
+		row := &out[len(out)-1]
+		if err := rows.Scan(&row.ID, &row.Seq, &row.Subject, &row.Payload, &row.OrderingKey, &row.Attempts, &row.CreatedAt); err != nil {
+			return nil, fmt.Errorf("claim: %w", err)
+		}
+	}
+	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("claim: %w", err)
 	}
 	return out, nil
@@ -188,7 +203,15 @@ func Delete(ctx context.Context, tx pgx.Tx, ids []uuid.UUID) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	if _, err := tx.Exec(ctx, `DELETE FROM outbox WHERE id = ANY($1)`, ids); err != nil {
+	// As [16]byte the ids are encoded as they are; as uuid.UUID pgx tried
+	// a plan that failed (an error formatted per id) before it fell back to
+	// their driver.Valuer, a string parsed back: 15 % of the relay's
+	// allocation in a drain.
+	raw := make([][16]byte, len(ids))
+	for i, id := range ids {
+		raw[i] = id
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM outbox WHERE id = ANY($1)`, raw); err != nil {
 		return fmt.Errorf("delete sent rows: %w", err)
 	}
 	return nil

@@ -33,10 +33,10 @@ type pending struct {
 // three replicas on two cores, 14.9-15.3 waiting once.
 func (r *Relay) publish(js jetstream.JetStream, rows []outbox.Row, tally *outbox.Tally) (sent []uuid.UUID, failed []outbox.Failure, unavailable bool) {
 	ps := make([]pending, len(rows))
+	contentType := []string{r.cfg.ContentType} // shared: headers are only read
 	for i, row := range rows {
-		msg := &nats.Msg{Subject: row.Subject, Data: row.Payload, Header: nats.Header{}}
-		msg.Header.Set(jetstream.MsgIDHeader, row.ID.String())
-		msg.Header.Set("Content-Type", r.cfg.ContentType)
+		msg := &nats.Msg{Subject: row.Subject, Data: row.Payload, Header: nats.Header{
+			jetstream.MsgIDHeader: {row.ID.String()}, "Content-Type": contentType}}
 		ps[i].row = row
 		ps[i].fut, ps[i].err = js.PublishMsgAsync(msg)
 	}
@@ -87,10 +87,15 @@ func (r *Relay) publish(js jetstream.JetStream, rows []outbox.Row, tally *outbox
 // resolved takes what has arrived for fut, without waiting: its PubAck,
 // its error, or, when neither came before the deadline, a timeout (the
 // row stays pending and is published again).
+// (Two selects: one would evaluate both Ok and Err, and each makes a
+// channel.)
 func resolved(fut jetstream.PubAckFuture) (*jetstream.PubAck, error) {
 	select {
 	case ack := <-fut.Ok():
 		return ack, nil
+	default:
+	}
+	select {
 	case err := <-fut.Err():
 		return nil, err
 	default:
