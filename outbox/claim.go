@@ -164,9 +164,9 @@ func beginClaim(ctx context.Context, pool *pgxpool.Pool, limit, lane int) (pgx.T
 	// A lane claim's limit follows what lanes yield (the relay's
 	// scheduler), so it is the size to expect; a claim of the whole outbox
 	// is mostly an idle poll.
-	capacity := limit
+	capacity := max(limit, 0) // a negative limit is PostgreSQL's error, not a panic here
 	if lane < 0 {
-		capacity = min(limit, 64)
+		capacity = min(capacity, 64)
 	}
 	out, err := collectRows(rows, capacity)
 	if err != nil {

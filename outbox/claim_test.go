@@ -243,3 +243,18 @@ func TestShortLaneClaimsDoNotScanTheLane(t *testing.T) {
 			small, looked, float64(small)/float64(looked))
 	}
 }
+
+// TestClaimWithANegativeLimitIsAnError: the claims are exported, and a
+// negative limit is PostgreSQL's error (LIMIT must not be negative), not
+// a panic sizing the rows' slice (found in review of the in-place scan).
+func TestClaimWithANegativeLimitIsAnError(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.New(t)
+	if _, _, err := outbox.BeginClaim(ctx, pool, -1); err == nil {
+		t.Error("BeginClaim(-1) claimed without an error")
+	}
+	if _, _, _, err := outbox.BeginClaimLane(ctx, pool, -1, 3); err == nil {
+		t.Error("BeginClaimLane(-1) claimed without an error")
+	}
+}
