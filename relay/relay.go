@@ -68,7 +68,8 @@ func DefaultConfig() Config {
 type Relay struct {
 	pool *pgxpool.Pool
 	nc   *nats.Conn
-	js   jetstream.JetStream
+	js   jetstream.JetStream   // stream provisioning and checks
+	pubs []jetstream.JetStream // one per worker (newPublisher)
 	cfg  Config
 	log  *slog.Logger
 	m    *metrics
@@ -90,7 +91,13 @@ func New(pool *pgxpool.Pool, nc *nats.Conn, cfg Config, reg prometheus.Registere
 	if err != nil {
 		return nil, err
 	}
-	return &Relay{pool: pool, nc: nc, js: js, cfg: cfg, log: log, m: newMetrics(reg, pool, log), vac: newVacuumer(pool, cfg.VacuumRows, log, reg),
+	pubs := make([]jetstream.JetStream, max(cfg.Workers, 1))
+	for i := range pubs {
+		if pubs[i], err = newPublisher(nc, cfg); err != nil {
+			return nil, err
+		}
+	}
+	return &Relay{pool: pool, nc: nc, js: js, pubs: pubs, cfg: cfg, log: log, m: newMetrics(reg, pool, log), vac: newVacuumer(pool, cfg.VacuumRows, log, reg),
 		wake:     make(chan struct{}, 1),
 		batchLog: throttle{interval: 10 * time.Second}, unavailableLog: throttle{interval: 10 * time.Second}}, nil
 }
@@ -116,20 +123,16 @@ func (r *Relay) Run(ctx context.Context) {
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { r.listen(ctx) })
-	for range max(r.cfg.Workers, 1) {
-		wg.Go(func() { r.work(ctx) })
+	for _, js := range r.pubs {
+		wg.Go(func() { r.work(ctx, js) })
 	}
 	wg.Wait()
 }
 
 // work is one worker: it runs the batches its scheduler asks for, and
-// waits as it says.
-func (r *Relay) work(ctx context.Context) {
+// waits as it says. It publishes through js, its own.
+func (r *Relay) work(ctx context.Context, js jetstream.JetStream) {
 	s := newScheduler(r.cfg, outbox.Lanes, rand.IntN(outbox.Lanes))
-	js, err := newPublisher(r.nc, r.cfg)
-	if err != nil {
-		js = r.js // options New has already accepted: not reached
-	}
 	for ctx.Err() == nil {
 		if !r.nc.IsConnected() {
 			r.m.up.Set(0)
