@@ -17,7 +17,7 @@
 // the rest of its batch to another replica. Effects that cannot share a
 // transaction with processed_events claim it first: the email service
 // inserts the mail's processed_events row before the send and commits it
-// after (consumer/email); lease.go's Claim is the general form.
+// after (consumer/email).
 //
 // State: the lag, pending and headroom gauges and the missed-events count
 // come from the server's view of the consumer and its stream (state.go);

@@ -27,6 +27,11 @@ func (p permanent) Unwrap() error { return p.err }
 // dead-letter stream at once.
 func Permanent(err error) error { return permanent{err} }
 
+// ErrClaimed is returned by a handler when another replica is performing
+// the event's effect (the email service's claim, consumer/email): the
+// message is retried later without spending an attempt.
+var ErrClaimed = errors.New("event claimed by another replica")
+
 // IsPermanent reports whether err was marked with Permanent.
 func IsPermanent(err error) bool {
 	var p permanent

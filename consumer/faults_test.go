@@ -11,10 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/authevents/authevents"
-	"github.com/authevents/authevents/consumer"
 	"github.com/authevents/authevents/consumer/audit"
 	"github.com/authevents/authevents/consumer/email"
-	"github.com/authevents/authevents/db/postgres/pgtest"
 	"github.com/authevents/authevents/internal/metrictest"
 	"github.com/authevents/authevents/internal/smtptest"
 	"github.com/authevents/authevents/internal/testenv"
@@ -86,34 +84,6 @@ func TestSlowReplicasSendEachWelcomeEmailOnce(t *testing.T) {
 	t.Logf("%d emails, %d distinct, %d sent more than once", sink.Count(), len(perID), dups)
 	if len(perID) != n {
 		t.Errorf("%d distinct emails, want %d", len(perID), n)
-	}
-}
-
-// TestLeaseIsExclusiveAndExpires: of two owners only one holds an event's
-// lease; the holder may renew it; once it expires (the holder crashed) the
-// other takes over; a release by a former holder does not free it.
-func TestLeaseIsExclusiveAndExpires(t *testing.T) {
-	t.Parallel()
-	pool := pgtest.New(t)
-	ctx := context.Background()
-	id := uuid.New()
-	claim := func(owner string, ttl time.Duration) bool {
-		t.Helper()
-		ok, err := consumer.Claim(ctx, pool, "email-service", id, owner, ttl)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ok
-	}
-	if !claim("a", 300*time.Millisecond) || claim("b", time.Minute) || !claim("a", 300*time.Millisecond) {
-		t.Fatal("want a to claim and renew, b refused")
-	}
-	testenv.WaitFor(t, "b to take over the expired lease", 5*time.Second, func() bool { return claim("b", time.Minute) })
-	if err := consumer.Release(ctx, pool, "email-service", id, "a"); err != nil {
-		t.Fatal(err)
-	}
-	if claim("a", time.Minute) {
-		t.Fatal("a's release of a lease it lost freed b's lease")
 	}
 }
 
