@@ -129,41 +129,37 @@ func failoverRound(ctx context.Context, pool *pgxpool.Pool, natsBin, relayBin, d
 	committed := map[string]time.Time{}
 	var killedAt time.Time
 	n := int(d.Seconds() * float64(rate))
-	tick := time.NewTicker(time.Second / time.Duration(rate))
-	defer tick.Stop()
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 16)
-	for i := range n {
-		<-tick.C
-		if i == n/3 {
-			info, err := js.Stream(ctx, stream)
-			if err != nil {
-				return res, err
-			}
-			leader := info.CachedInfo().Cluster.Leader
-			if err := cluster.kill(leader); err != nil {
-				return res, err
-			}
-			killedAt = time.Now()
+	killLeader := func(i int) error {
+		if i != n/3 {
+			return nil
 		}
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			id := uuid.Must(uuid.NewV7())
-			user := "fo-" + strconv.Itoa(i%500)
-			err := postgres.WithTx(ctx, pool, func(tx pgx.Tx) error {
-				return outbox.Append(ctx, tx, outbox.Message{ID: id, Subject: subject, Payload: benchPayload(id, user), OrderingKey: user})
-			})
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			committed[id.String()] = time.Now()
-			mu.Unlock()
-			notifier.Poke()
-		})
+		info, err := js.Stream(ctx, stream)
+		if err != nil {
+			return err
+		}
+		if err := cluster.kill(info.CachedInfo().Cluster.Leader); err != nil {
+			return err
+		}
+		killedAt = time.Now()
+		return nil
 	}
-	wg.Wait()
+	err = paced(n, rate, killLeader, func(i int) {
+		id := uuid.Must(uuid.NewV7())
+		user := "fo-" + strconv.Itoa(i%500)
+		err := postgres.WithTx(ctx, pool, func(tx pgx.Tx) error {
+			return outbox.Append(ctx, tx, outbox.Message{ID: id, Subject: subject, Payload: benchPayload(id, user), OrderingKey: user})
+		})
+		if err != nil {
+			return
+		}
+		mu.Lock()
+		committed[id.String()] = time.Now()
+		mu.Unlock()
+		notifier.Poke()
+	})
+	if err != nil {
+		return res, err
+	}
 	for deadline := time.Now().Add(2 * time.Minute); ; {
 		var pending bool
 		if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM outbox WHERE subject = $1)`, subject).Scan(&pending); err != nil {

@@ -81,43 +81,32 @@ func latencyRun(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStream,
 	notifier := outbox.NewNotifier(pool, 5*time.Millisecond, quietLog())
 	go notifier.Run(nctx)
 
-	n := int(d.Seconds() * float64(rate))
-	tick := time.NewTicker(time.Second / time.Duration(rate))
-	defer tick.Stop()
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 16)
-	for i := range n {
-		<-tick.C
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			id := uuid.Must(uuid.NewV7())
-			user := users[i%min(1000, len(users))]
-			vs, err := prot.versionsOf(id, "user.logged_in", benchPayload(id, user))
-			if err != nil {
-				return
-			}
-			err = postgres.WithTx(ctx, pool, func(tx pgx.Tx) error {
-				for _, v := range vs {
-					if err := outbox.Append(ctx, tx, outbox.Message{ID: v.id, Subject: stream + "." + v.typ, Payload: v.body, OrderingKey: user}); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				return
-			}
-			now := time.Now()
-			mu.Lock()
+	paced(int(d.Seconds()*float64(rate)), rate, nil, func(i int) {
+		id := uuid.Must(uuid.NewV7())
+		user := users[i%min(1000, len(users))]
+		vs, err := prot.versionsOf(id, "user.logged_in", benchPayload(id, user))
+		if err != nil {
+			return
+		}
+		err = postgres.WithTx(ctx, pool, func(tx pgx.Tx) error {
 			for _, v := range vs {
-				committed[v.id.String()] = now
+				if err := outbox.Append(ctx, tx, outbox.Message{ID: v.id, Subject: stream + "." + v.typ, Payload: v.body, OrderingKey: user}); err != nil {
+					return err
+				}
 			}
-			mu.Unlock()
-			notifier.Poke()
+			return nil
 		})
-	}
-	wg.Wait()
+		if err != nil {
+			return
+		}
+		now := time.Now()
+		mu.Lock()
+		for _, v := range vs {
+			committed[v.id.String()] = now
+		}
+		mu.Unlock()
+		notifier.Poke()
+	})
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		mu.Lock()
@@ -134,4 +123,30 @@ func latencyRun(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStream,
 		return nil, fmt.Errorf("no event reached the stream")
 	}
 	return lats, nil
+}
+
+// paced calls commit(i) for i from 0 to n-1, rate a second, at most 16 at
+// once, and returns when every call has; at(i), when not nil, runs before
+// commit(i) starts, in order (the failover benchmark kills a node there),
+// and an error from it ends the run.
+func paced(n, rate int, at func(i int) error, commit func(i int)) error {
+	tick := time.NewTicker(time.Second / time.Duration(rate))
+	defer tick.Stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	sem := make(chan struct{}, 16)
+	for i := range n {
+		<-tick.C
+		if at != nil {
+			if err := at(i); err != nil {
+				return err
+			}
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			commit(i)
+		})
+	}
+	return nil
 }

@@ -31,6 +31,21 @@ func (s *heldSender) Send(ctx context.Context, _ string, _ *mail.Msg) error {
 	return nil
 }
 
+// registered returns deliveries of one new user.registered event: each
+// call parses the same body again, as a redelivery does.
+func registered(t *testing.T) func() *consumer.Event {
+	data, _ := json.Marshal(authevents.UserRegistered{UserID: uuid.NewString(), Email: "ada@example.com", Name: "Ada"})
+	body, _ := json.Marshal(authevents.CloudEvent{SpecVersion: "1.0", ID: uuid.NewString(), Source: "test",
+		Type: authevents.EventUserRegistered, Time: "2026-11-28T10:00:00.000Z", Data: data, DataContentType: "application/json"})
+	return func() *consumer.Event {
+		ev, err := consumer.NewEvent(authevents.Subject(authevents.EventUserRegistered), body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ev
+	}
+}
+
 // With SMTP_CONCURRENCY, two workers of one process may hold the same
 // event at once (a redelivery while the first is still sending: a
 // keep-alive lost to a NATS hiccup). The lease (the claim before the
@@ -43,17 +58,12 @@ func TestOneProcessSendsAnEventOnceWhenTwoWorkersHoldIt(t *testing.T) {
 	pool := pgtest.New(t)
 	s := &heldSender{release: make(chan struct{})}
 	h := email.New(pool, s, "authevents <no-reply@authevents.test>")
-	data, _ := json.Marshal(authevents.UserRegistered{UserID: uuid.NewString(), Email: "ada@example.com", Name: "Ada"})
-	body, _ := json.Marshal(authevents.CloudEvent{SpecVersion: "1.0", ID: uuid.NewString(), Source: "test",
-		Type: authevents.EventUserRegistered, Time: "2026-11-28T10:00:00.000Z", Data: data, DataContentType: "application/json"})
+	event := registered(t)
 	var errs [2]error
 	var returned atomic.Int32
 	var wg sync.WaitGroup
 	for i := range errs {
-		ev, err := consumer.NewEvent(authevents.Subject(authevents.EventUserRegistered), body)
-		if err != nil {
-			t.Fatal(err)
-		}
+		ev := event()
 		wg.Go(func() {
 			errs[i] = h.Handle(context.Background(), ev)
 			returned.Add(1)
@@ -97,16 +107,7 @@ func TestASecondReplicaAnswersClaimedWhileTheFirstSends(t *testing.T) {
 	other := &heldSender{release: make(chan struct{})}
 	close(other.release)
 	second := email.New(pool, other, "authevents <no-reply@authevents.test>")
-	data, _ := json.Marshal(authevents.UserRegistered{UserID: uuid.NewString(), Email: "ada@example.com", Name: "Ada"})
-	body, _ := json.Marshal(authevents.CloudEvent{SpecVersion: "1.0", ID: uuid.NewString(), Source: "test",
-		Type: authevents.EventUserRegistered, Time: "2026-11-28T10:00:00.000Z", Data: data, DataContentType: "application/json"})
-	event := func() *consumer.Event {
-		ev, err := consumer.NewEvent(authevents.Subject(authevents.EventUserRegistered), body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ev
-	}
+	event := registered(t)
 	firstDone := make(chan error, 1)
 	go func() { firstDone <- first.Handle(context.Background(), event()) }()
 	testenv.WaitFor(t, "the first replica sending", 10*time.Second, func() bool { return held.sent.Load() == 1 })
@@ -133,8 +134,8 @@ func TestASecondReplicaAnswersClaimedWhileTheFirstSends(t *testing.T) {
 // wait of 3 s or less it came before the claim's 2 s wait for another
 // replica's send, so the second replica's wait ended in a deadline error,
 // a failure that spent an attempt and was logged, instead of ErrClaimed.
-// Found in review: the claim waits at most half of what is left of the
-// handler's deadline.
+// Found in review: each of the claim's lock waits is at most a quarter of
+// what is left of the handler's deadline.
 func TestAClaimWaitEndsBeforeTheHandlersDeadline(t *testing.T) {
 	t.Parallel()
 	pool := pgtest.New(t)
@@ -142,16 +143,7 @@ func TestAClaimWaitEndsBeforeTheHandlersDeadline(t *testing.T) {
 	defer close(held.release)
 	first := email.New(pool, held, "authevents <no-reply@authevents.test>")
 	second := email.New(pool, &heldSender{release: held.release}, "authevents <no-reply@authevents.test>")
-	data, _ := json.Marshal(authevents.UserRegistered{UserID: uuid.NewString(), Email: "ada@example.com", Name: "Ada"})
-	body, _ := json.Marshal(authevents.CloudEvent{SpecVersion: "1.0", ID: uuid.NewString(), Source: "test",
-		Type: authevents.EventUserRegistered, Time: "2026-11-28T10:00:00.000Z", Data: data, DataContentType: "application/json"})
-	event := func() *consumer.Event {
-		ev, err := consumer.NewEvent(authevents.Subject(authevents.EventUserRegistered), body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ev
-	}
+	event := registered(t)
 	go first.Handle(context.Background(), event())
 	testenv.WaitFor(t, "the first replica sending", 10*time.Second, func() bool { return held.sent.Load() == 1 })
 	// CONSUMER_ACK_WAIT=2s: the handler has 1 s.
@@ -176,18 +168,6 @@ func (s *failSender) Send(context.Context, string, *mail.Msg) error {
 // replica, sends at once, without waiting for a lease to expire.
 func TestAClaimEndsWithAFailedSendOrTheHoldersSession(t *testing.T) {
 	t.Parallel()
-	registered := func(t *testing.T) func() *consumer.Event {
-		data, _ := json.Marshal(authevents.UserRegistered{UserID: uuid.NewString(), Email: "ada@example.com", Name: "Ada"})
-		body, _ := json.Marshal(authevents.CloudEvent{SpecVersion: "1.0", ID: uuid.NewString(), Source: "test",
-			Type: authevents.EventUserRegistered, Time: "2026-11-28T10:00:00.000Z", Data: data, DataContentType: "application/json"})
-		return func() *consumer.Event {
-			ev, err := consumer.NewEvent(authevents.Subject(authevents.EventUserRegistered), body)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return ev
-		}
-	}
 	t.Run("failed send", func(t *testing.T) {
 		t.Parallel()
 		pool := pgtest.New(t)

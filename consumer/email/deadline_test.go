@@ -2,16 +2,12 @@ package email_test
 
 import (
 	"context"
-	"encoding/json"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/wneessen/go-mail"
 
-	"github.com/authevents/authevents"
-	"github.com/authevents/authevents/consumer"
 	"github.com/authevents/authevents/consumer/email"
 	"github.com/authevents/authevents/db/postgres/pgtest"
 )
@@ -43,13 +39,7 @@ func TestSendNearTheDeadlineIsRecorded(t *testing.T) {
 	for _, margin := range []time.Duration{time.Millisecond} {
 		s := &slowSender{margin: margin}
 		h := email.New(pool, s, "authevents <no-reply@authevents.test>")
-		data, _ := json.Marshal(authevents.UserRegistered{UserID: uuid.NewString(), Email: "ada@example.com", Name: "Ada"})
-		body, _ := json.Marshal(authevents.CloudEvent{SpecVersion: "1.0", ID: uuid.NewString(), Source: "test",
-			Type: authevents.EventUserRegistered, Time: "2026-11-28T10:00:00.000Z", Data: data, DataContentType: "application/json"})
-		ev, err := consumer.NewEvent(authevents.Subject(authevents.EventUserRegistered), body)
-		if err != nil {
-			t.Fatal(err)
-		}
+		ev := registered(t)()
 		for attempt := 1; attempt <= 2; attempt++ {
 			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 			err := h.Handle(ctx, ev)
